@@ -1,0 +1,81 @@
+"""The ``modelcycle`` command: global options, sub-commands, and error handling."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from modelcycle._version import __version__
+from modelcycle.cli import _output as out
+from modelcycle.cli._context import state
+from modelcycle.cli._db import db_app
+from modelcycle.cli._demo import demo
+from modelcycle.cli._runs import experiments_app, runs_app
+from modelcycle.core import ModelcycleError
+
+app = typer.Typer(
+    name="modelcycle",
+    help="The whole job of an AI developer: track, train, register, serve, monitor, retrain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(runs_app, name="runs")
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(db_app, name="db")
+app.command("demo")(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.console.print(f"modelcycle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder or database URL (default: $MODELCYCLE_HOME or ./.modelcycle).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """modelcycle command line."""
+    cli_state = state(ctx)
+    cli_state.workspace = workspace
+    cli_state.debug = debug
+    ctx.call_on_close(cli_state.close)
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    flag = os.environ.get("MODELCYCLE_DEBUG", "").lower() in ("1", "true", "yes")
+    return flag or "--debug" in argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: user errors become one red line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="modelcycle", standalone_mode=True)
+    except ModelcycleError as error:
+        if _debug_requested(args):
+            raise
+        out.print_error(error)
+        raise SystemExit(error.exit_code) from None
+    except KeyboardInterrupt:
+        out.print_error("interrupted")
+        raise SystemExit(130) from None

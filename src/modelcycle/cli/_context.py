@@ -1,0 +1,38 @@
+"""What every command shares: the workspace options, opened once, lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+
+from modelcycle.workspace import Workspace
+
+
+@dataclass
+class CliState:
+    """Options given before the command (``--workspace``, ``--debug``)."""
+
+    workspace: str | None = None
+    debug: bool = False
+    _opened: Workspace | None = field(default=None, repr=False)
+
+    def open(self, *, upgrade: bool = True) -> Workspace:
+        """Open the workspace (once per command)."""
+        if self._opened is None:
+            self._opened = Workspace(self.workspace, upgrade=upgrade)
+        return self._opened
+
+    def close(self) -> None:
+        """Flush and close the workspace if a command opened it."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The shared state of this invocation."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj

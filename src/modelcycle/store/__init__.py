@@ -1,0 +1,28 @@
+"""Layer 3 storage: the workspace database, its migrations and the artifact store."""
+
+from __future__ import annotations
+
+from modelcycle.store import _tables as tables
+from modelcycle.store._artifacts import (
+    ArtifactStore,
+    LocalArtifactStore,
+    StoredBlob,
+    open_artifact_store,
+)
+from modelcycle.store._db import Database, ensure_folder, normalize_url
+from modelcycle.store._migrate import current_revision, ensure_current, head_revision, upgrade
+
+__all__ = [
+    "ArtifactStore",
+    "Database",
+    "LocalArtifactStore",
+    "StoredBlob",
+    "current_revision",
+    "ensure_current",
+    "ensure_folder",
+    "head_revision",
+    "normalize_url",
+    "open_artifact_store",
+    "tables",
+    "upgrade",
+]

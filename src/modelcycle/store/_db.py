@@ -1,0 +1,243 @@
+"""The workspace database: engine set-up, transactions with retry, and upserts.
+
+Thread-safety: a :class:`Database` may be shared by threads; every call takes its
+own pooled connection. Write transactions on SQLite start with ``BEGIN IMMEDIATE``
+so concurrent writers queue on the busy timeout instead of failing with
+``database is locked`` when a read lock cannot be upgraded; on both backends a
+transaction that still fails with a lock, serialization or deadlock error is
+retried with backoff before any error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from modelcycle.core import ValidationError, WorkspaceError
+
+T = TypeVar("T")
+
+_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
+
+
+def normalize_url(text: str) -> URL:
+    """Parse a database URL, accepting only the backends modelcycle supports.
+
+    ``postgresql://`` and ``postgres://`` select the psycopg 3 driver.
+
+    Examples
+    --------
+    >>> normalize_url("postgres://u@127.0.0.1/test").drivername
+    'postgresql+psycopg'
+    """
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise ValidationError(
+            f"workspace database URL {text!r} cannot be parsed; expected "
+            "'sqlite:///path/to/modelcycle.db' or 'postgresql://user@host:5432/dbname'"
+        ) from exc
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in _SCHEMES:
+        raise ValidationError(
+            f"workspace database URL scheme {url.drivername!r} (in {_safe(url)!r}) is not "
+            "supported; expected 'sqlite' or 'postgresql'"
+        )
+    if backend in ("postgresql", "postgres") and driver not in ("", "psycopg"):
+        raise ValidationError(
+            f"PostgreSQL driver {driver!r} is not supported; use 'postgresql://' "
+            "(modelcycle uses psycopg 3)"
+        )
+    return url.set(drivername=_SCHEMES[backend])
+
+
+def _safe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+class Database:
+    """A connection to the workspace database.
+
+    Parameters
+    ----------
+    url:
+        A SQLAlchemy URL; only SQLite and PostgreSQL are accepted.
+    busy_timeout_s:
+        How long a SQLite writer waits for the write lock before retrying.
+
+    Raises
+    ------
+    ValidationError
+        The URL has an unsupported scheme or cannot be parsed.
+    WorkspaceError
+        The folder of a SQLite file cannot be created, or the server cannot be reached.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0) -> None:
+        self.url = normalize_url(url)
+        self.busy_timeout_s = busy_timeout_s
+        self.engine = self._create_engine()
+        _protect_pool_across_fork(self.engine)
+        self.check_connection()
+
+    @property
+    def dialect(self) -> str:
+        """``'sqlite'`` or ``'postgresql'``."""
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return _safe(self.url)
+
+    def _create_engine(self) -> Engine:
+        if self.url.drivername == "sqlite":
+            return self._create_sqlite_engine()
+        engine = sa.create_engine(
+            self.url,
+            pool_pre_ping=True,
+            pool_size=5,
+            connect_args={"connect_timeout": 10},
+        )
+        return engine
+
+    def _create_sqlite_engine(self) -> Engine:
+        database = self.url.database
+        if not database or database == ":memory:":
+            raise ValidationError(
+                f"workspace database {self.display_url!r} is in memory; a workspace needs a "
+                "file, e.g. 'sqlite:///path/to/modelcycle.db'"
+            )
+        folder = Path(database).expanduser().resolve().parent
+        ensure_folder(folder, what="workspace database folder")
+        engine = sa.create_engine(
+            self.url,
+            connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
+        )
+        busy_ms = int(self.busy_timeout_s * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take over transaction control from pysqlite so BEGIN IMMEDIATE is possible.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get("modelcycle_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def check_connection(self) -> None:
+        """Open and close one connection, turning failures into a clear :class:`WorkspaceError`."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise WorkspaceError(
+                f"cannot connect to workspace database {self.display_url!r}: {reason}; "
+                "check that the server is running and the URL, user and database are right"
+            ) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """Yield a connection in a read transaction."""
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    def transaction(self, work: Callable[[Connection], T], *, attempts: int = 12) -> T:
+        """Run ``work(connection)`` in one write transaction, retrying transient conflicts.
+
+        ``work`` must be safe to run again: it is retried from the start when the
+        database reports a lock timeout, a serialization failure or a deadlock.
+        """
+        delay = 0.01
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.connect() as connection:
+                    connection = connection.execution_options(modelcycle_write=True)
+                    with connection.begin():
+                        return work(connection)
+            except DBAPIError as exc:
+                if attempt == attempts or not self._is_transient(exc):
+                    raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _is_transient(self, exc: DBAPIError) -> bool:
+        if self.dialect == "sqlite":
+            text = str(exc.orig).lower()
+            return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return sqlstate in _RETRYABLE_SQLSTATES
+
+    def insert(self, table: sa.Table) -> Any:
+        """Return the dialect's INSERT construct (it has ``on_conflict_do_*``)."""
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+
+    def insert_ignore(
+        self, connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert rows, skipping those whose primary key already exists."""
+        if rows:
+            connection.execute(self.insert(table).on_conflict_do_nothing(), list(rows))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _protect_pool_across_fork(engine: Engine) -> None:
+    """Make a forked child open its own connections instead of sharing the parent's."""
+
+    @event.listens_for(engine, "connect")
+    def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _check_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("pid") != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise sa.exc.DisconnectionError("connection was opened by another process")
+
+
+def ensure_folder(folder: Path, *, what: str) -> Path:
+    """Create ``folder`` (and parents) or raise a :class:`WorkspaceError` saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot create {what} {str(folder)!r}: {exc.strerror or exc}; choose a writable "
+            "folder with --workspace or MODELCYCLE_HOME"
+        ) from exc
+    if not os.access(folder, os.W_OK):
+        raise WorkspaceError(
+            f"{what} {str(folder)!r} is not writable; choose a writable folder with "
+            "--workspace or MODELCYCLE_HOME"
+        )
+    return folder

@@ -1,0 +1,125 @@
+"""Table definitions of the workspace database (SQLAlchemy Core).
+
+The Alembic migrations in ``migrations/versions`` create these tables; a test
+checks that the migrated database and this metadata agree, so the two cannot drift.
+Times are integer milliseconds since the epoch (UTC) on every backend.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+#: An auto-increment big integer key that SQLite also treats as ROWID.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("parent_run_id", String(32), ForeignKey("runs.run_id"), nullable=True, index=True),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False, index=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("user_name", String(250), nullable=True),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("metric_id", _BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Double, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_hash", String(64), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("columns", Text, nullable=False),
+    Column("dtypes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("dataset_hash", String(64), ForeignKey("datasets.dataset_hash"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("name", String(250), nullable=True),
+    Index("ix_run_datasets_hash", "dataset_hash"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

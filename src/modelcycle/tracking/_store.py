@@ -1,0 +1,354 @@
+"""SQL for tracking: experiments, runs and what they log.
+
+Thread-safety: a :class:`TrackingStore` may be shared by threads. Returned rows
+are plain dicts the caller owns. Methods raise :class:`~modelcycle.core.NotFound`
+for unknown runs or experiments; a param keeps its first
+stored value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelcycle.core import NotFound, now_ms
+from modelcycle.data import DatasetFingerprint
+from modelcycle.store import Database, tables
+from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
+from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+_CHUNK = 500
+
+
+class TrackingStore:
+    """Reads and writes tracking tables through one :class:`~modelcycle.store.Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- experiments -------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str) -> int:
+        """Return the id of experiment ``name``, creating it if needed (race-safe)."""
+        found = self._experiment_id(name)
+        if found is not None:
+            return found
+
+        def work(connection: Connection) -> None:
+            row = {"name": name, "created_at": now_ms()}
+            self.db.insert_ignore(connection, tables.experiments, [row])
+
+        self.db.transaction(work)
+        found = self._experiment_id(name)
+        assert found is not None
+        return found
+
+    def _experiment_id(self, name: str) -> int | None:
+        query = sa.select(tables.experiments.c.experiment_id).where(
+            tables.experiments.c.name == name
+        )
+        with self.db.read() as connection:
+            value = connection.execute(query).scalar()
+        return int(value) if value is not None else None
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment with its run count and last run start, newest first."""
+        e, r = tables.experiments, tables.runs
+        query = (
+            sa.select(
+                e.c.experiment_id,
+                e.c.name,
+                e.c.created_at,
+                sa.func.count(r.c.run_id).label("runs"),
+                sa.func.max(r.c.start_time).label("last_run"),
+            )
+            .select_from(e.outerjoin(r, r.c.experiment_id == e.c.experiment_id))
+            .group_by(e.c.experiment_id, e.c.name, e.c.created_at)
+            .order_by(e.c.created_at.desc(), e.c.experiment_id.desc())
+        )
+        with self.db.read() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    # -- runs ----------------------------------------------------------------------
+
+    def create_run(self, row: dict[str, Any]) -> None:
+        """Insert a new run row (status RUNNING)."""
+        parent = row.get("parent_run_id")
+        if parent is not None:
+            self.get_run_row(parent)
+        self.db.transaction(lambda connection: connection.execute(tables.runs.insert(), row))
+
+    def end_run(self, run_id: str, status: str, error: str | None) -> None:
+        """Mark a run ended with ``status``."""
+        update = (
+            tables.runs.update()
+            .where(tables.runs.c.run_id == run_id)
+            .values(status=status, end_time=now_ms(), error=error)
+        )
+        self.db.transaction(lambda connection: connection.execute(update))
+
+    def get_run_row(self, run_id: str) -> dict[str, Any]:
+        """The run's own row, joined with its experiment name."""
+        rows = self.run_rows([run_id])
+        if not rows:
+            raise NotFound(
+                f"run {run_id!r} does not exist in this workspace; list runs with "
+                "'modelcycle runs list'"
+            )
+        return rows[0]
+
+    def run_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows for these run ids (unknown ids are skipped), in the given order."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(run_ids):
+            query = _runs_select().where(tables.runs.c.run_id.in_(chunk))
+            with self.db.read() as connection:
+                for row in connection.execute(query):
+                    found[row.run_id] = dict(row._mapping)
+        return [found[i] for i in run_ids if i in found]
+
+    def search_run_ids(
+        self,
+        *,
+        experiments: Sequence[str] | None,
+        filter: str | None,
+        order_by: str | Sequence[str] | None,
+        limit: int | None,
+    ) -> list[str]:
+        """Run ids matching the experiments and filter, ordered and limited."""
+        query = sa.select(tables.runs.c.run_id).select_from(_runs_join())
+        if experiments is not None:
+            query = query.where(tables.experiments.c.name.in_(list(experiments)))
+        if filter is not None and filter.strip():
+            query = query.where(compile_filter(parse_filter(filter)))
+        query = query.order_by(*parse_order_by(_as_list(order_by)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as connection:
+            return [row[0] for row in connection.execute(query)]
+
+    def run_ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
+        """Up to ``limit`` run ids starting with ``prefix``."""
+        query = (
+            sa.select(tables.runs.c.run_id)
+            .where(tables.runs.c.run_id.startswith(prefix, autoescape=True))
+            .order_by(tables.runs.c.run_id)
+            .limit(limit)
+        )
+        with self.db.read() as connection:
+            return [row[0] for row in connection.execute(query)]
+
+    def children(self, run_id: str) -> list[str]:
+        """Ids of the runs whose parent is ``run_id``, oldest first."""
+        query = (
+            sa.select(tables.runs.c.run_id)
+            .where(tables.runs.c.parent_run_id == run_id)
+            .order_by(tables.runs.c.start_time, tables.runs.c.run_id)
+        )
+        with self.db.read() as connection:
+            return [row[0] for row in connection.execute(query)]
+
+    # -- logged values ---------------------------------------------------------------
+
+    def key_values(self, table: sa.Table, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{run_id: {key: value}}`` from params, tags or latest_metrics."""
+        result: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
+        for chunk in _chunks(run_ids):
+            query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
+                table.c.run_id.in_(chunk)
+            )
+            with self.db.read() as connection:
+                for run_id, key, value in connection.execute(query):
+                    result[run_id][key] = value
+        return result
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float, int]]:
+        """Every ``(step, value, timestamp)`` logged for ``key``, in step then time order."""
+        m = tables.metrics
+        query = (
+            sa.select(m.c.step, m.c.value, m.c.timestamp)
+            .where(m.c.run_id == run_id, m.c.key == key)
+            .order_by(m.c.step, m.c.timestamp, m.c.metric_id)
+        )
+        with self.db.read() as connection:
+            return [(int(s), float(v), int(t)) for s, v, t in connection.execute(query)]
+
+    def params_of(self, run_id: str) -> dict[str, str]:
+        """The params already stored for one run."""
+        return self.key_values(tables.params, [run_id])[run_id]
+
+    def write_batch(self, records: Sequence[Record]) -> None:
+        """Store a batch of metrics, params and tags in one transaction."""
+        metric_rows = [_metric_row(r) for r in records if isinstance(r, MetricRecord)]
+        params = _last_by_key(r for r in records if isinstance(r, ParamRecord) and r.kind == "param")
+        tags = _last_by_key(r for r in records if isinstance(r, ParamRecord) and r.kind == "tag")
+        latest = _latest_by_key(metric_rows)
+
+        def work(connection: Connection) -> None:
+            if metric_rows:
+                connection.execute(tables.metrics.insert(), metric_rows)
+                self._upsert_latest(connection, latest)
+            if params:
+                self._insert_params(connection, params)
+            if tags:
+                self._upsert_tags(connection, tags)
+
+        self.db.transaction(work)
+
+    def _upsert_latest(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        stmt = self.db.insert(tables.latest_metrics)
+        current = tables.latest_metrics.c
+        newer = sa.or_(
+            stmt.excluded.step > current.step,
+            sa.and_(stmt.excluded.step == current.step, stmt.excluded.timestamp >= current.timestamp),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": stmt.excluded.value,
+                "step": stmt.excluded.step,
+                "timestamp": stmt.excluded.timestamp,
+            },
+            where=newer,
+        )
+        connection.execute(stmt, rows)
+
+    def _insert_params(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        # The first value wins; ActiveRun refuses a changed value before it is queued.
+        self.db.insert_ignore(connection, tables.params, rows)
+
+    def _upsert_tags(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        stmt = self.db.insert(tables.tags)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+        )
+        connection.execute(stmt, rows)
+
+    # -- datasets and artifacts ---------------------------------------------------
+
+    def link_dataset(self, run_id: str, dataset: DatasetFingerprint, role: str, name: str | None) -> None:
+        """Record that a run used a dataset in ``role`` (e.g. ``train``, ``test``)."""
+        dataset_row = {
+            "dataset_hash": dataset.hash,
+            "rows": dataset.rows,
+            "columns": json.dumps(list(dataset.columns)),
+            "dtypes": json.dumps(list(dataset.dtypes)),
+            "created_at": now_ms(),
+        }
+        link = {"run_id": run_id, "dataset_hash": dataset.hash, "role": role, "name": name}
+
+        def work(connection: Connection) -> None:
+            self.db.insert_ignore(connection, tables.datasets, [dataset_row])
+            stmt = self.db.insert(tables.run_datasets)
+            connection.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_id", "dataset_hash", "role"],
+                    set_={"name": stmt.excluded.name},
+                ),
+                link,
+            )
+
+        self.db.transaction(work)
+
+    def datasets_of(self, run_id: str) -> list[dict[str, Any]]:
+        """Datasets linked to a run."""
+        d, rd = tables.datasets, tables.run_datasets
+        query = (
+            sa.select(rd.c.role, rd.c.name, d.c.dataset_hash, d.c.rows, d.c.columns, d.c.dtypes)
+            .select_from(rd.join(d, d.c.dataset_hash == rd.c.dataset_hash))
+            .where(rd.c.run_id == run_id)
+            .order_by(rd.c.role, rd.c.name)
+        )
+        with self.db.read() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        for row in rows:
+            row["columns"] = json.loads(row["columns"])
+            row["dtypes"] = json.loads(row["dtypes"])
+        return rows
+
+    def record_artifacts(self, rows: list[dict[str, Any]]) -> None:
+        """Record logged artifacts; re-logging a path points it at the new content."""
+
+        def work(connection: Connection) -> None:
+            stmt = self.db.insert(tables.artifacts)
+            connection.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_id", "path"],
+                    set_={
+                        "sha256": stmt.excluded.sha256,
+                        "size": stmt.excluded.size,
+                        "created_at": stmt.excluded.created_at,
+                    },
+                ),
+                rows,
+            )
+
+        self.db.transaction(work)
+
+    def artifacts_of(self, run_id: str) -> list[dict[str, Any]]:
+        """Artifacts logged by a run, by path."""
+        a = tables.artifacts
+        query = (
+            sa.select(a.c.path, a.c.sha256, a.c.size, a.c.created_at)
+            .where(a.c.run_id == run_id)
+            .order_by(a.c.path)
+        )
+        with self.db.read() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _runs_join() -> Any:
+    return tables.runs.join(
+        tables.experiments, tables.experiments.c.experiment_id == tables.runs.c.experiment_id
+    )
+
+
+def _runs_select() -> sa.Select[Any]:
+    return sa.select(
+        *tables.runs.c, tables.experiments.c.name.label("experiment")
+    ).select_from(_runs_join())
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
+    items = list(items)
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _metric_row(record: MetricRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "key": record.key,
+        "value": record.value,
+        "step": record.step,
+        "timestamp": record.timestamp,
+    }
+
+
+def _latest_by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["run_id"], row["key"])
+        seen = latest.get(key)
+        if seen is None or (row["step"], row["timestamp"]) >= (seen["step"], seen["timestamp"]):
+            latest[key] = row
+    # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
+    return [latest[k] for k in sorted(latest)]
+
+
+def _last_by_key(records: Iterable[ParamRecord]) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        rows[(r.run_id, r.key)] = {"run_id": r.run_id, "key": r.key, "value": r.value}
+    return [rows[k] for k in sorted(rows)]

@@ -1,0 +1,310 @@
+"""The tracking service: start runs, query them, store and fetch their artifacts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import pandas as pd
+
+from modelcycle.core import NotFound, Settings, ValidationError, ms_to_datetime, new_id, now_ms
+from modelcycle.store import ArtifactStore, Database, tables
+from modelcycle.tracking._git import caller_git_commit, caller_source
+from modelcycle.tracking._run import ActiveRun, Run
+from modelcycle.tracking._store import TrackingStore
+from modelcycle.tracking._validation import check_experiment_name, check_key
+from modelcycle.tracking._writer import BatchWriter
+
+DEFAULT_EXPERIMENT = "default"
+
+
+class Tracker:
+    """Experiment tracking on one workspace database and artifact store.
+
+    Thread-safety: share one tracker between threads freely; each
+    :class:`ActiveRun` should be logged to from one thread at a time.
+    """
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings) -> None:
+        self.settings = settings
+        self.store = TrackingStore(db)
+        self.artifacts = artifacts
+        self.writer = BatchWriter(
+            self.store.write_batch,
+            interval_s=settings.tracking_flush_interval_s,
+            max_buffer=settings.tracking_max_buffer,
+        )
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        *,
+        name: str | None = None,
+        parent: str | ActiveRun | Run | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> ActiveRun:
+        """Create a run (status ``RUNNING``) and return it for logging.
+
+        A child run (``parent=``) defaults to its parent's experiment.
+        """
+        parent_id = parent.run_id if isinstance(parent, ActiveRun | Run) else parent
+        if experiment is None:
+            experiment = (
+                self.store.get_run_row(parent_id)["experiment"] if parent_id else DEFAULT_EXPERIMENT
+            )
+        check_experiment_name(experiment)
+        if name is not None:
+            check_key(name, what="run", max_length=250)
+        experiment_id = self.store.get_or_create_experiment(experiment)
+        run_id = new_id()
+        name = name or f"run-{run_id[:8]}"
+        self.store.create_run(
+            {
+                "run_id": run_id,
+                "experiment_id": experiment_id,
+                "parent_run_id": parent_id,
+                "name": name,
+                "status": "RUNNING",
+                "start_time": now_ms(),
+                "git_commit": caller_git_commit(),
+                "source": caller_source(),
+                "user_name": _user(),
+            }
+        )
+        run = ActiveRun(self, run_id, experiment, name)
+        if tags:
+            run.set_tags(tags)
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        """Read one run, with its params, tags and latest metrics."""
+        self.writer.flush()
+        row = self.store.get_run_row(run_id)
+        return self._build_runs([row])[0]
+
+    def resolve_run_id(self, text: str) -> str:
+        """Expand a unique prefix (at least 4 characters) to a full run id."""
+        text = text.strip().lower()
+        if len(text) == 32:
+            return text
+        if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
+            raise ValidationError(
+                f"run id {text!r} is not valid; expected a 32-character hex id or a unique "
+                "prefix of at least 4 characters"
+            )
+        matches = self.store.run_ids_with_prefix(text)
+        if not matches:
+            raise NotFound(f"no run id starts with {text!r}; list runs with 'modelcycle runs list'")
+        if len(matches) > 1:
+            raise ValidationError(f"run id prefix {text!r} is ambiguous; give more characters")
+        return matches[0]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Read several runs (unknown ids are skipped), in the given order."""
+        self.writer.flush()
+        return self._build_runs(self.store.run_rows(run_ids))
+
+    @overload
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[False] = ...,
+    ) -> list[Run]: ...
+
+    @overload
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[True],
+    ) -> pd.DataFrame: ...
+
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = 1000,
+        as_frame: bool = False,
+    ) -> list[Run] | pd.DataFrame:
+        """Find runs.
+
+        Parameters
+        ----------
+        experiment:
+            One experiment name, several, or ``None`` for all.
+        filter:
+            E.g. ``"metrics.auc > 0.9 and params.lr = '0.1'"`` (see the filter grammar).
+        order_by:
+            E.g. ``"metrics.auc DESC"`` or a list of such clauses; default newest first.
+        limit:
+            Most runs returned (``None``: no limit).
+        as_frame:
+            Return a pandas DataFrame with ``params.*``, ``metrics.*``, ``tags.*`` columns.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit {limit!r} is not valid; expected a non-negative integer")
+        experiments = [experiment] if isinstance(experiment, str) else experiment
+        self.writer.flush()
+        run_ids = self.store.search_run_ids(
+            experiments=experiments, filter=filter, order_by=order_by, limit=limit
+        )
+        rows = self.store.run_rows(run_ids)
+        if as_frame:
+            return self._frame(rows)
+        return self._build_runs(rows)
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Every experiment with its run count and the start of its latest run."""
+        self.writer.flush()
+        rows = self.store.list_experiments()
+        for row in rows:
+            row["created_at"] = ms_to_datetime(row["created_at"])
+            row["last_run"] = ms_to_datetime(row["last_run"])
+        return rows
+
+    def flush(self) -> None:
+        """Write every buffered metric, param and tag now."""
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and stop the background writer."""
+        self.writer.close()
+
+    # -- artifacts -------------------------------------------------------------------
+
+    def log_artifact(self, run_id: str, path: Path, name: str | None) -> list[str]:
+        """Store a file, or every file under a folder, as artifacts of ``run_id``."""
+        if not path.exists():
+            raise NotFound(f"artifact path {str(path)!r} does not exist")
+        base = name or path.name
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            entries = [(f"{base}/{p.relative_to(path).as_posix()}", p) for p in files]
+        else:
+            entries = [(base, path)]
+        rows = []
+        for artifact_path, file in entries:
+            _check_artifact_path(artifact_path)
+            blob = self.artifacts.put_file(file)
+            rows.append(_artifact_row(run_id, artifact_path, blob.sha256, blob.size))
+        if rows:
+            self.store.record_artifacts(rows)
+        return [row["path"] for row in rows]
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, name: str) -> str:
+        """Store ``data`` as artifact ``name`` of ``run_id``."""
+        _check_artifact_path(name)
+        blob = self.artifacts.put_bytes(data)
+        self.store.record_artifacts([_artifact_row(run_id, name, blob.sha256, blob.size)])
+        return name
+
+    def _artifact(self, run_id: str, path: str) -> dict[str, Any]:
+        for row in self.store.artifacts_of(run_id):
+            if row["path"] == path:
+                return row
+        self.store.get_run_row(run_id)
+        raise NotFound(f"run {run_id} has no artifact {path!r}")
+
+    def download_artifact(self, run_id: str, path: str, destination: str | os.PathLike[str]) -> Path:
+        """Copy a run's artifact to ``destination`` after verifying its SHA-256."""
+        row = self._artifact(run_id, path)
+        return self.artifacts.copy_to(row["sha256"], destination, size=row["size"], name=path)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """Return a run's artifact content, verified."""
+        row = self._artifact(run_id, path)
+        return self.artifacts.read_bytes(row["sha256"], size=row["size"], name=path)
+
+    # -- building results ------------------------------------------------------------
+
+    def _logged(self, run_ids: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        return (
+            self.store.key_values(tables.params, run_ids),
+            self.store.key_values(tables.latest_metrics, run_ids),
+            self.store.key_values(tables.tags, run_ids),
+        )
+
+    def _build_runs(self, rows: list[dict[str, Any]]) -> list[Run]:
+        run_ids = [row["run_id"] for row in rows]
+        params, metrics, tags = self._logged(run_ids)
+        return [
+            Run(
+                run_id=row["run_id"],
+                experiment=row["experiment"],
+                name=row["name"],
+                status=row["status"],
+                start_time=ms_to_datetime(row["start_time"]),  # type: ignore[arg-type]
+                end_time=ms_to_datetime(row["end_time"]),
+                parent_run_id=row["parent_run_id"],
+                git_commit=row["git_commit"],
+                source=row["source"],
+                user=row["user_name"],
+                error=row["error"],
+                params=params[row["run_id"]],
+                metrics=metrics[row["run_id"]],
+                tags=tags[row["run_id"]],
+                _tracker=self,
+            )
+            for row in rows
+        ]
+
+    def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        run_ids = [row["run_id"] for row in rows]
+        params, metrics, tags = self._logged(run_ids)
+        records = []
+        for row in rows:
+            record: dict[str, Any] = {
+                "run_id": row["run_id"],
+                "experiment": row["experiment"],
+                "name": row["name"],
+                "status": row["status"],
+                "start_time": pd.Timestamp(row["start_time"], unit="ms", tz="UTC"),
+                "end_time": pd.Timestamp(row["end_time"], unit="ms", tz="UTC")
+                if row["end_time"] is not None
+                else pd.NaT,
+                "parent_run_id": row["parent_run_id"],
+                "git_commit": row["git_commit"],
+            }
+            record.update({f"metrics.{k}": v for k, v in metrics[row["run_id"]].items()})
+            record.update({f"params.{k}": v for k, v in params[row["run_id"]].items()})
+            record.update({f"tags.{k}": v for k, v in tags[row["run_id"]].items()})
+            records.append(record)
+        frame = pd.DataFrame.from_records(records)
+        if frame.empty:
+            frame = pd.DataFrame(
+                columns=["run_id", "experiment", "name", "status", "start_time", "end_time",
+                         "parent_run_id", "git_commit"]  # fmt: skip
+            )
+        return frame
+
+
+def _artifact_row(run_id: str, path: str, sha256: str, size: int) -> dict[str, Any]:
+    return {"run_id": run_id, "path": path, "sha256": sha256, "size": size, "created_at": now_ms()}
+
+
+def _check_artifact_path(path: str) -> None:
+    parts = path.split("/")
+    if not path or len(path) > 1000 or path.startswith("/") or ".." in parts or "" in parts:
+        raise ValidationError(
+            f"artifact name {path!r} is not valid; expected a relative path like 'model/model.txt' "
+            "without '..' or empty parts, at most 1000 characters"
+        )
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None

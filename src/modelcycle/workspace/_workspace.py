@@ -1,0 +1,182 @@
+"""The workspace: one database plus one artifact root, and every service on them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import pandas as pd
+
+from modelcycle.core import Settings, ValidationError
+from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
+from modelcycle.tracking import ActiveRun, Run, Tracker
+
+
+class Workspace:
+    """A workspace: where runs, models and their artifacts live.
+
+    Parameters
+    ----------
+    home:
+        A workspace folder (holding ``modelcycle.db`` and ``artifacts/``) or a
+        database URL (``postgresql://...``). Default: ``MODELCYCLE_HOME``, else
+        ``./.modelcycle``.
+    db_url, artifact_root:
+        Override where the database and the artifacts are.
+    settings:
+        A full :class:`~modelcycle.core.Settings`; by default built from the environment.
+    upgrade:
+        Apply pending schema migrations on open (default). With ``False`` an old
+        database is refused instead.
+
+    Examples
+    --------
+    >>> import tempfile, modelcycle as mc
+    >>> ws = mc.Workspace(tempfile.mkdtemp())
+    >>> with ws.start_run(experiment="demo") as run:
+    ...     run.log_metric("auc", 0.91)
+    >>> ws.get_run(run.run_id).metrics["auc"]
+    0.91
+    >>> ws.close()
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        db_url: str | None = None,
+        artifact_root: str | None = None,
+        settings: Settings | None = None,
+        upgrade: bool = True,
+    ) -> None:
+        self.settings = resolve_settings(settings, home, db_url, artifact_root)
+        self.db = Database(
+            self.settings.resolved_db_url(), busy_timeout_s=self.settings.sqlite_busy_timeout_s
+        )
+        if upgrade:
+            ensure_current(self.db)
+        else:
+            _refuse_outdated(self.db)
+        self.artifacts: ArtifactStore = open_artifact_store(self.settings.resolved_artifact_root())
+        self.tracker = Tracker(self.db, self.artifacts, self.settings)
+
+    def __repr__(self) -> str:
+        return f"Workspace(db={self.db.display_url!r}, artifacts={self.settings.resolved_artifact_root()!r})"
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        *,
+        name: str | None = None,
+        parent: str | ActiveRun | Run | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> ActiveRun:
+        """Start a run in ``experiment`` (created on first use); see :class:`ActiveRun`."""
+        return self.tracker.start_run(experiment, name=name, parent=parent, tags=tags)
+
+    def get_run(self, run_id: str) -> Run:
+        """Read one run by id."""
+        return self.tracker.get_run(run_id)
+
+    @overload
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[False] = ...,
+    ) -> list[Run]: ...
+
+    @overload
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: str | Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[True],
+    ) -> pd.DataFrame: ...
+
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = 1000,
+        as_frame: bool = False,
+    ) -> list[Run] | pd.DataFrame:
+        """Find runs by experiment and filter; see :meth:`Tracker.runs`."""
+        if as_frame:
+            return self.tracker.runs(
+                experiment, filter=filter, order_by=order_by, limit=limit, as_frame=True
+            )
+        return self.tracker.runs(experiment, filter=filter, order_by=order_by, limit=limit)
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Every experiment with its run count."""
+        return self.tracker.experiments()
+
+    def flush(self) -> None:
+        """Write everything logged so far."""
+        self.tracker.flush()
+
+    def close(self) -> None:
+        """Flush buffered logging and release database connections."""
+        self.tracker.close()
+        self.db.dispose()
+
+
+def resolve_settings(
+    settings: Settings | None,
+    home: str | os.PathLike[str] | None,
+    db_url: str | None,
+    artifact_root: str | None,
+) -> Settings:
+    """Build the settings of a workspace from explicit arguments over the environment."""
+    base = settings if settings is not None else Settings()
+    values = base.model_dump()
+    if home is not None:
+        text = os.fspath(home)
+        if "://" in text:
+            values["db_url"] = text
+        else:
+            values["home"] = Path(text)
+            if settings is None and not os.environ.get("MODELCYCLE_DB_URL"):
+                values["db_url"] = None
+    if db_url is not None:
+        values["db_url"] = db_url
+    if artifact_root is not None:
+        values["artifact_root"] = artifact_root
+    try:
+        return Settings.model_validate(values)
+    except Exception as exc:  # pydantic's error lists every bad field
+        raise ValidationError(f"workspace settings are not valid: {exc}") from exc
+
+
+def _refuse_outdated(db: Database) -> None:
+    from modelcycle.store import current_revision, head_revision
+
+    current, head = current_revision(db), head_revision()
+    if current != head:
+        raise ValidationError(
+            f"workspace database {db.display_url!r} is at schema revision {current!r}, "
+            f"expected {head!r}; run 'modelcycle db upgrade'"
+        )
