@@ -40,7 +40,9 @@ def _candidates() -> dict[str, tuple[ClassifierMixin, dict[str, Any]]]:
             {"learner": "LogisticRegression", "C": 1.0, "scaled": True},
         ),
         "extra-trees": (
-            ExtraTreesClassifier(n_estimators=300, min_samples_leaf=2, random_state=_SEED, n_jobs=2),
+            ExtraTreesClassifier(
+                n_estimators=300, min_samples_leaf=2, random_state=_SEED, n_jobs=2
+            ),
             {"learner": "ExtraTreesClassifier", "n_estimators": 300, "min_samples_leaf": 2},
         ),
         "gradient-boosting": (
@@ -60,7 +62,11 @@ def _scores(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 
 def _train_one(
-    parent: ActiveRun, name: str, model: ClassifierMixin, params: dict[str, Any], data: dict[str, Any]
+    parent: ActiveRun,
+    name: str,
+    model: ClassifierMixin,
+    params: dict[str, Any],
+    data: dict[str, Any],
 ) -> dict[str, float]:
     with parent.start_child(name=name) as run:
         run.log_params(params)
@@ -84,7 +90,9 @@ def run_demo(ws: Workspace) -> str:
     """Track the demo's models in ``ws`` and return the parent run id."""
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.frame
-    train, test = train_test_split(frame, test_size=0.25, stratify=frame["target"], random_state=_SEED)
+    train, test = train_test_split(
+        frame, test_size=0.25, stratify=frame["target"], random_state=_SEED
+    )
     features = [c for c in frame.columns if c != "target"]
     data = {
         "train_frame": train,
@@ -100,7 +108,12 @@ def run_demo(ws: Workspace) -> str:
         parent.log_params({"dataset": "sklearn.datasets.load_breast_cancer", "seed": _SEED})
         parent.log_dataset(frame, role="source", name="breast_cancer")
         best_name, best_auc = "", -1.0
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=out.err_console, transient=True) as progress:
             task = progress.add_task("training", total=len(candidates))
             for name, (model, params) in candidates.items():
@@ -132,10 +145,15 @@ def demo(
         [c.run_id[:8], c.name, out.status(c.status), *(out.number(c.metrics.get(k)) for k in keys)]
         for c in children
     ]
-    out.console.print(out.table(f"experiment {EXPERIMENT!r}", ["run", "model", "status", *keys], rows))
+    out.console.print(
+        out.table(f"experiment {EXPERIMENT!r}", ["run", "model", "status", *keys], rows)
+    )
     out.console.print(
         f"best model: [bold]{parent.tags.get('best_model')}[/] "
         f"(test ROC AUC {out.number(parent.metrics.get('best_test_roc_auc'))}); "
-        f"{len(children) + 1} runs tracked in {time.perf_counter() - started:.1f}s in {ws.db.display_url}"
+        f"{len(children) + 1} runs tracked in {time.perf_counter() - started:.1f}s "
+        f"in {ws.db.display_url}"
     )
-    out.console.print(f"next: modelcycle runs show {parent_id[:8]}   |   modelcycle runs list -e {EXPERIMENT}")
+    out.console.print(
+        f"next: modelcycle runs show {parent_id[:8]}   |   modelcycle runs list -e {EXPERIMENT}"
+    )

@@ -19,7 +19,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 def print_json(data: Any) -> None:
     """Write ``data`` as indented JSON on stdout (datetimes as ISO 8601)."""
     sys.stdout.write(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode()
+        orjson.dumps(
+            data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode()
         + "\n"
     )
 

@@ -94,22 +94,54 @@ def _print_run(run: Run) -> None:
     out.console.print(out.table(f"run {run.run_id[:8]}", ["", ""], attributes))
     if run.error:
         out.console.print(f"[red]error:[/]\n{run.error}", highlight=False, markup=True)
-    for title, values in (("params", run.params), ("metrics (latest)", run.metrics), ("tags", run.tags)):
+    for title, values in (
+        ("params", run.params),
+        ("metrics (latest)", run.metrics),
+        ("tags", run.tags),
+    ):
         if values:
-            rows = [[k, out.number(v) if isinstance(v, float) else str(v)] for k, v in sorted(values.items())]
+            rows = [
+                [k, out.number(v) if isinstance(v, float) else str(v)]
+                for k, v in sorted(values.items())
+            ]
             out.console.print(out.table(title, ["key", "value"], rows))
     datasets = run.datasets
     if datasets:
-        rows = [[d["role"], d["name"] or "-", d["dataset_hash"][:12], str(d["rows"]), str(len(d["columns"]))] for d in datasets]
-        out.console.print(out.table("datasets", ["role", "name", "sha256", "rows", "columns"], rows))
+        rows = [
+            [
+                d["role"],
+                d["name"] or "-",
+                d["dataset_hash"][:12],
+                str(d["rows"]),
+                str(len(d["columns"])),
+            ]
+            for d in datasets
+        ]
+        out.console.print(
+            out.table("datasets", ["role", "name", "sha256", "rows", "columns"], rows)
+        )
     artifacts = run.artifacts
     if artifacts:
         rows = [[a["path"], a["sha256"][:12], f"{a['size']:,}"] for a in artifacts]
         out.console.print(out.table("artifacts", ["path", "sha256", "bytes"], rows))
     children = run.children
     if children:
-        rows = [[c.run_id[:8], c.name, out.status(c.status), *[out.number(v) for v in list(c.metrics.values())[:3]]] for c in children]
-        out.console.print(out.table(f"{len(children)} child run(s)", ["run", "name", "status", "metrics"], [r[:4] for r in rows]))
+        rows = [
+            [
+                c.run_id[:8],
+                c.name,
+                out.status(c.status),
+                *[out.number(v) for v in list(c.metrics.values())[:3]],
+            ]
+            for c in children
+        ]
+        out.console.print(
+            out.table(
+                f"{len(children)} child run(s)",
+                ["run", "name", "status", "metrics"],
+                [r[:4] for r in rows],
+            )
+        )
 
 
 @runs_app.command("compare")
@@ -131,12 +163,8 @@ def compare_runs(
         style = "yellow" if len(set(values)) > 1 else "white"
         rows.append([f"params.{key}", *(f"[{style}]{v}[/]" for v in values)])
     for key in sorted({k for run in runs for k in run.metrics}):
-        values = [run.metrics.get(key) for run in runs]
-        present = [v for v in values if v is not None]
-        best = max(present) if present else None
-        rows.append(
-            [f"metrics.{key}", *(f"[bold]{out.number(v)}[/]" if v == best and len(present) > 1 else out.number(v) for v in values)]
-        )
+        metric_values = [run.metrics.get(key) for run in runs]
+        rows.append([f"metrics.{key}", *(out.number(v) for v in metric_values)])
     out.console.print(out.table(f"{len(runs)} runs", header, rows))
 
 
@@ -151,4 +179,6 @@ def list_experiments(ctx: typer.Context, json: JsonOption = False) -> None:
         [e["name"], str(e["runs"]), out.when(e["created_at"]), out.when(e["last_run"])]
         for e in experiments
     ]
-    out.console.print(out.table(f"{len(rows)} experiment(s)", ["name", "runs", "created", "last run"], rows))
+    out.console.print(
+        out.table(f"{len(rows)} experiment(s)", ["name", "runs", "created", "last run"], rows)
+    )

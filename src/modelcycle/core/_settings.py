@@ -33,11 +33,12 @@ class Settings(BaseSettings):
     )
     db_url: str | None = Field(
         default=None,
-        description="Database URL (sqlite:///path or postgresql://...); default is home/modelcycle.db.",
+        description="Database URL (sqlite:///path or postgresql://...); "
+        "default is home/modelcycle.db.",
     )
     artifact_root: str | None = Field(
         default=None,
-        description="Folder (or fsspec URL) of the content-addressed artifact store; "
+        description="Folder (or file:// URL) of the content-addressed artifact store; "
         "default is home/artifacts.",
     )
     sqlite_busy_timeout_s: float = Field(

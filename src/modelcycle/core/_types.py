@@ -132,7 +132,9 @@ class Schema:
 
 
 _WORD = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
-_REF = re.compile(rf"^(?P<name>{_WORD})(?:@(?P<alias>[A-Za-z][A-Za-z0-9_-]{{0,49}})|/(?P<version>[0-9]+))?$")
+_REF = re.compile(
+    rf"^(?P<name>{_WORD})(?:@(?P<alias>[A-Za-z][A-Za-z0-9_-]{{0,49}})|/(?P<version>[0-9]+))?$"
+)
 
 
 @dataclass(frozen=True, slots=True)

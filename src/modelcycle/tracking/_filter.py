@@ -312,7 +312,9 @@ def value_column(field: Field) -> Any:
     """A correlated scalar expression giving ``field``'s value for the current run row."""
     if field.kind == "attribute":
         return _ATTRIBUTES[field.key]
-    table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[field.kind]
+    table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[
+        field.kind
+    ]
     return (
         sa.select(table.c.value)
         .where(table.c.run_id == tables.runs.c.run_id, table.c.key == field.key)
@@ -342,7 +344,9 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
 
 
 def _exists(field: Field, node: Node | None) -> ColumnElement[bool]:
-    table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[field.kind]
+    table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[
+        field.kind
+    ]
     query = sa.select(sa.literal(1)).where(
         table.c.run_id == tables.runs.c.run_id, table.c.key == field.key
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import traceback
 from collections.abc import Mapping
@@ -136,7 +137,9 @@ class ActiveRun:
         _OPEN_RUNS.add(self)
 
     def __repr__(self) -> str:
-        return f"ActiveRun(run_id={self.run_id!r}, experiment={self.experiment!r}, name={self.name!r})"
+        return (
+            f"ActiveRun(run_id={self.run_id!r}, experiment={self.experiment!r}, name={self.name!r})"
+        )
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -157,7 +160,9 @@ class ActiveRun:
 
     # -- logging ---------------------------------------------------------------
 
-    def log_metric(self, key: str, value: float, step: int = 0, *, timestamp: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int = 0, *, timestamp: int | None = None
+    ) -> None:
         """Log one metric value at ``step`` (an integer, e.g. an epoch)."""
         self._log([self._metric(key, value, step, timestamp)])
 
@@ -201,7 +206,9 @@ class ActiveRun:
             records.append(ParamRecord("tag", self.run_id, key, text))
         self._log(records)
 
-    def log_dataset(self, data: Any, *, role: str = "train", name: str | None = None) -> DatasetFingerprint:
+    def log_dataset(
+        self, data: Any, *, role: str = "train", name: str | None = None
+    ) -> DatasetFingerprint:
         """Fingerprint a table and record that this run used it in ``role``."""
         check_key(role, what="dataset role", max_length=32)
         dataset = data if isinstance(data, DatasetFingerprint) else fingerprint(data)
@@ -249,14 +256,14 @@ class ActiveRun:
 
     def _check_open(self) -> None:
         if self._ended:
-            raise ValidationError(
-                f"run {self.run_id} has ended; start a new run to log more"
-            )
+            raise ValidationError(f"run {self.run_id} has ended; start a new run to log more")
 
 
 def _items(values: Mapping[str, Any], what: str) -> list[tuple[str, Any]]:
     if not isinstance(values, Mapping):
-        raise ValidationError(f"{what} must be a mapping of name to value; got {type(values).__name__}")
+        raise ValidationError(
+            f"{what} must be a mapping of name to value; got {type(values).__name__}"
+        )
     return list(values.items())
 
 
@@ -268,7 +275,5 @@ _OPEN_RUNS: set[ActiveRun] = set()
 def _end_open_runs() -> None:
     # Registered after the writer's exit hook, so it runs first (atexit is LIFO).
     for run in list(_OPEN_RUNS):
-        try:
+        with contextlib.suppress(Exception):  # exiting; the writer's hook reports write errors
             run.end()
-        except Exception:  # noqa: S110 - exiting; the writer hook reports write errors
-            pass

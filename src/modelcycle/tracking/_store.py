@@ -185,7 +185,9 @@ class TrackingStore:
     def write_batch(self, records: Sequence[Record]) -> None:
         """Store a batch of metrics, params and tags in one transaction."""
         metric_rows = [_metric_row(r) for r in records if isinstance(r, MetricRecord)]
-        params = _last_by_key(r for r in records if isinstance(r, ParamRecord) and r.kind == "param")
+        params = _last_by_key(
+            r for r in records if isinstance(r, ParamRecord) and r.kind == "param"
+        )
         tags = _last_by_key(r for r in records if isinstance(r, ParamRecord) and r.kind == "tag")
         latest = _latest_by_key(metric_rows)
 
@@ -205,7 +207,9 @@ class TrackingStore:
         current = tables.latest_metrics.c
         newer = sa.or_(
             stmt.excluded.step > current.step,
-            sa.and_(stmt.excluded.step == current.step, stmt.excluded.timestamp >= current.timestamp),
+            sa.and_(
+                stmt.excluded.step == current.step, stmt.excluded.timestamp >= current.timestamp
+            ),
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id", "key"],
@@ -231,7 +235,9 @@ class TrackingStore:
 
     # -- datasets and artifacts ---------------------------------------------------
 
-    def link_dataset(self, run_id: str, dataset: DatasetFingerprint, role: str, name: str | None) -> None:
+    def link_dataset(
+        self, run_id: str, dataset: DatasetFingerprint, role: str, name: str | None
+    ) -> None:
         """Record that a run used a dataset in ``role`` (e.g. ``train``, ``test``)."""
         dataset_row = {
             "dataset_hash": dataset.hash,
@@ -309,9 +315,9 @@ def _runs_join() -> Any:
 
 
 def _runs_select() -> sa.Select[Any]:
-    return sa.select(
-        *tables.runs.c, tables.experiments.c.name.label("experiment")
-    ).select_from(_runs_join())
+    return sa.select(*tables.runs.c, tables.experiments.c.name.label("experiment")).select_from(
+        _runs_join()
+    )
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:

@@ -19,6 +19,16 @@ from modelcycle.tracking._validation import check_experiment_name, check_key
 from modelcycle.tracking._writer import BatchWriter
 
 DEFAULT_EXPERIMENT = "default"
+_FRAME_COLUMNS = [
+    "run_id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_run_id",
+    "git_commit",
+]
 
 
 class Tracker:
@@ -153,7 +163,9 @@ class Tracker:
         as_frame:
             Return a pandas DataFrame with ``params.*``, ``metrics.*``, ``tags.*`` columns.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise ValidationError(f"limit {limit!r} is not valid; expected a non-negative integer")
         experiments = [experiment] if isinstance(experiment, str) else experiment
         self.writer.flush()
@@ -217,7 +229,9 @@ class Tracker:
         self.store.get_run_row(run_id)
         raise NotFound(f"run {run_id} has no artifact {path!r}")
 
-    def download_artifact(self, run_id: str, path: str, destination: str | os.PathLike[str]) -> Path:
+    def download_artifact(
+        self, run_id: str, path: str, destination: str | os.PathLike[str]
+    ) -> Path:
         """Copy a run's artifact to ``destination`` after verifying its SHA-256."""
         row = self._artifact(run_id, path)
         return self.artifacts.copy_to(row["sha256"], destination, size=row["size"], name=path)
@@ -283,10 +297,7 @@ class Tracker:
             records.append(record)
         frame = pd.DataFrame.from_records(records)
         if frame.empty:
-            frame = pd.DataFrame(
-                columns=["run_id", "experiment", "name", "status", "start_time", "end_time",
-                         "parent_run_id", "git_commit"]  # fmt: skip
-            )
+            frame = pd.DataFrame(columns=_FRAME_COLUMNS)
         return frame
 
 

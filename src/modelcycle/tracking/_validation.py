@@ -65,7 +65,12 @@ def check_param_value(key: str, value: Any, *, max_length: int, what: str = "par
 
 def check_experiment_name(name: object) -> str:
     """Return ``name`` if it is a valid experiment name."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 250 or not _EXPERIMENT.match(name):
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or len(name) > 250
+        or not _EXPERIMENT.match(name)
+    ):
         raise ValidationError(
             f"experiment name {name!r} is not valid; expected 1-250 letters, digits, spaces "
             "or '_ - . / :'"

@@ -64,7 +64,8 @@ class Workspace:
         self.tracker = Tracker(self.db, self.artifacts, self.settings)
 
     def __repr__(self) -> str:
-        return f"Workspace(db={self.db.display_url!r}, artifacts={self.settings.resolved_artifact_root()!r})"
+        artifacts = self.settings.resolved_artifact_root()
+        return f"Workspace(db={self.db.display_url!r}, artifacts={artifacts!r})"
 
     def __enter__(self) -> Workspace:
         return self

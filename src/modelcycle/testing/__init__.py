@@ -1,0 +1,7 @@
+"""Contract test suites that every backend implementation must pass (needs pytest)."""
+
+from __future__ import annotations
+
+from modelcycle.testing._tracking import TrackingContract
+
+__all__ = ["TrackingContract"]

@@ -1,0 +1,178 @@
+"""The ``modelcycle`` command: tables, JSON, and one clear line (no traceback) for mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import modelcycle as mc
+from modelcycle.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> str:
+    folder = tmp_path / "ws"
+    with mc.Workspace(folder) as ws:
+        for name, auc, lr in (("alpha", 0.93, "0.1"), ("beta", 0.81, "0.01")):
+            with ws.start_run(experiment="churn", name=name) as run:
+                run.log_params({"lr": lr})
+                run.log_metric("auc", auc)
+    return str(folder)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"modelcycle {mc.__version__}"
+
+
+def test_runs_list_table_and_json(capsys: pytest.CaptureFixture[str], home: str) -> None:
+    code, out, _ = run_cli(capsys, "-w", home, "runs", "list")
+    assert code == 0 and "alpha" in out and "beta" in out and "0.93" in out
+    code, out, _ = run_cli(
+        capsys,
+        "-w",
+        home,
+        "runs",
+        "list",
+        "--json",
+        "-f",
+        "metrics.auc > 0.9",
+        "-o",
+        "metrics.auc DESC",
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == ["alpha"]
+    assert rows[0]["metrics"] == {"auc": 0.93} and rows[0]["params"] == {"lr": "0.1"}
+
+
+def test_runs_show_by_prefix_and_compare(capsys: pytest.CaptureFixture[str], home: str) -> None:
+    with mc.Workspace(home) as ws:
+        ids = {r.name: r.run_id for r in ws.runs("churn")}
+    code, out, _ = run_cli(capsys, "-w", home, "runs", "show", ids["alpha"][:8], "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["run_id"] == ids["alpha"] and shown["status"] == "FINISHED"
+    assert shown["artifacts"] == [] and shown["children"] == []
+    code, out, _ = run_cli(capsys, "-w", home, "runs", "show", ids["beta"])
+    assert code == 0 and ids["beta"] in out and "params" in out
+    code, out, _ = run_cli(capsys, "-w", home, "runs", "compare", ids["alpha"], ids["beta"][:6])
+    assert code == 0 and "params.lr" in out and "metrics.auc" in out
+    code, out, _ = run_cli(
+        capsys, "-w", home, "runs", "compare", ids["alpha"], ids["beta"], "--json"
+    )
+    assert [r["name"] for r in json.loads(out)] == ["alpha", "beta"]
+
+
+def test_experiments_and_db_commands(capsys: pytest.CaptureFixture[str], home: str) -> None:
+    code, out, _ = run_cli(capsys, "-w", home, "experiments", "list", "--json")
+    assert code == 0 and [(e["name"], e["runs"]) for e in json.loads(out)] == [("churn", 2)]
+    code, out, _ = run_cli(capsys, "-w", home, "db", "upgrade")
+    assert code == 0 and "up to date" in out
+    code, out, _ = run_cli(capsys, "-w", home, "db", "status")
+    assert code == 0 and "up to date" in out
+
+
+def test_db_upgrade_of_a_new_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run_cli(capsys, "-w", str(tmp_path / "fresh"), "db", "upgrade")
+    assert code == 0 and "from revision empty to" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["runs", "list", "-f", "metrics.auc >> 1"], 2, "syntax error at position 14"),
+        (["runs", "show", "ffffffff"], 3, "no run id starts with 'ffffffff'"),
+        (["runs", "show", "xyz"], 2, "run id 'xyz' is not valid"),
+        (["runs", "list", "-o", "metrics.auc upward"], 2, "order_by"),
+    ],
+)
+def test_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], home: str, args: list[str], code: int, message: str
+) -> None:
+    exit_code, out, err = run_cli(capsys, "-w", home, *args)
+    assert exit_code == code
+    assert message in err and "Traceback" not in err + out
+    assert err.startswith("error:")
+
+
+@pytest.mark.parametrize(
+    ("workspace", "message"),
+    [
+        ("mysql://root@127.0.0.1/test", "scheme 'mysql'"),
+        ("postgresql://u:pw@127.0.0.1:1/db", "cannot connect to workspace database"),
+    ],
+)
+def test_bad_workspaces_exit_non_zero_without_traceback(workspace: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "modelcycle", "-w", workspace, "runs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "pw@" not in done.stderr
+
+
+def test_unwritable_workspace_exits_non_zero(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "modelcycle", "-w", str(blocker / "ws"), "experiments", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == mc.WorkspaceError.exit_code
+    assert "cannot create workspace database folder" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "modelcycle", "--debug", "-w", "mysql://x@y/z", "runs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+@pytest.mark.slow
+def test_demo_tracks_real_models(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    home = str(tmp_path / "demo")
+    code, out, _ = run_cli(capsys, "-w", home, "demo", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["parent"]["status"] == "FINISHED"
+    children = result["children"]
+    assert {c["name"] for c in children} == {
+        "logistic-regression",
+        "extra-trees",
+        "gradient-boosting",
+    }
+    for child in children:
+        assert child["status"] == "FINISHED"
+        assert 0.9 < child["metrics"]["test_roc_auc"] <= 1.0
+    with mc.Workspace(home) as ws:
+        child = ws.get_run(children[0]["run_id"])
+        assert len(child.metric_history("cv_roc_auc")) == 5
+        assert {d["role"] for d in child.datasets} == {"train", "test"}
+        summary = json.loads(child.read_artifact("summary.json"))
+        assert summary["test"]["roc_auc"] == pytest.approx(child.metrics["test_roc_auc"])

@@ -1,0 +1,93 @@
+"""Fixtures shared by the whole suite: workspaces on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import modelcycle as mc
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MODELCYCLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("MODELCYCLE_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> str | None:
+    """``None`` when the server answers, else the reason it does not."""
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {str(exc).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the PostgreSQL server; skip (or fail when required) without it."""
+    reason = _postgres_available()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"MODELCYCLE_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"modelcycle_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path: Path) -> Iterator[mc.Workspace]:
+    """A workspace in a temporary folder (SQLite + local artifacts)."""
+    ws = mc.Workspace(tmp_path / "ws")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL of each supported backend, fresh for the test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ws' / 'modelcycle.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def workspace(backend_url: str, tmp_path: Path) -> Iterator[mc.Workspace]:
+    """A fresh workspace on each backend (artifacts in a temporary folder)."""
+    ws = mc.Workspace(db_url=backend_url, artifact_root=str(tmp_path / "artifacts"))
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the developer's own workspace settings out of every test."""
+    for name in list(os.environ):
+        if name.startswith("MODELCYCLE_") and name not in (
+            "MODELCYCLE_REQUIRE_POSTGRES",
+            "MODELCYCLE_TEST_POSTGRES_URL",
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

@@ -1,0 +1,26 @@
+"""Docs are generated from the code and must be current: nothing goes undocumented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelcycle.cli._reference import cli_reference, settings_reference
+
+DOCS = Path(__file__).parent.parent / "docs"
+HINT = "regenerate with: python -m modelcycle.cli._reference docs"
+
+
+def test_cli_reference_is_current() -> None:
+    assert (DOCS / "cli.md").read_text() == cli_reference(), HINT
+
+
+def test_settings_reference_is_current() -> None:
+    assert (DOCS / "settings.md").read_text() == settings_reference(), HINT
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    blocks = [b.split("\n", 1)[1].strip() for b in readme.split("```bash")[1:3]]
+    assert blocks[0].endswith("modelcycle demo")
+    assert blocks[1] in ci, "'.ci/run' must run exactly the README's test command"
