@@ -13,6 +13,7 @@ from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
+from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._runs import experiments_app, runs_app
 from modelcycle.core import ModelcycleError
 
@@ -26,7 +27,10 @@ app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.command("promote")(promote)
+app.command("rollback")(rollback)
 app.command("demo")(demo)
 
 

@@ -38,9 +38,13 @@ FileFormat = Literal["csv", "parquet"]
 
 
 @overload
-def read_table(source: TableSource, *, sql: str | None = ..., chunksize: None = ...) -> pd.DataFrame: ...
+def read_table(
+    source: TableSource, *, sql: str | None = ..., chunksize: None = ...
+) -> pd.DataFrame: ...
 @overload
-def read_table(source: TableSource, *, sql: str | None = ..., chunksize: int) -> Iterator[pd.DataFrame]: ...
+def read_table(
+    source: TableSource, *, sql: str | None = ..., chunksize: int
+) -> Iterator[pd.DataFrame]: ...
 def read_table(
     source: TableSource, *, sql: str | None = None, chunksize: int | None = None
 ) -> pd.DataFrame | Iterator[pd.DataFrame]:
@@ -76,8 +80,8 @@ def read_table(
     >>> _ = path.write_text("a,b\\n1,x\\n2,y\\n")
     >>> read_table(path).shape
     (2, 2)
-    >>> read_table(None, sql=f"select sum(a) as total from '{path}'")["total"].item()
-    3
+    >>> read_table(None, sql=f"select a from '{path}' where b = 'y'")["a"].tolist()
+    [2]
     """
     if chunksize is not None:
         return iter_batches(source, sql=sql, batch_rows=chunksize)
@@ -216,11 +220,16 @@ def _guarded(frames: Iterator[pd.DataFrame], path: Path, kind: str) -> Iterator[
             yield frame
     except (pa.ArrowException, OSError) as exc:
         raise ValidationError(
-            f"file '{path}' could not be read past row {rows}: {exc}; expected every row to "
-            f"match the column types inferred from the start of the {kind} file "
-            "(read it whole with read_table, which widens types, or convert it to Parquet)",
+            f"file '{path}' could not be read past row {rows}: {exc}; {_LATE_FAILURE[kind]}",
             details={"file": str(path), "row": rows},
         ) from exc
+
+
+_LATE_FAILURE = {
+    "CSV": "expected every row to match the column types inferred from the start of the "
+    "file (read it whole with read_table, which widens types, or convert it to Parquet)",
+    "Parquet": "expected a complete Parquet file (it may be truncated or corrupted)",
+}
 
 
 def _frames(

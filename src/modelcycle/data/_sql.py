@@ -43,7 +43,7 @@ def read_sql(source: str | os.PathLike[str] | None, sql: str) -> pd.DataFrame:
     try:
         with engine.connect() as connection:
             return pd.read_sql_query(sa.text(sql), connection)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
         raise _query_failed(url, sql, exc) from exc
     finally:
         engine.dispose()
@@ -80,7 +80,7 @@ def _iter_sqlalchemy(url: str, sql: str, batch_rows: int) -> Iterator[pd.DataFra
         with engine.connect() as connection:
             streaming = connection.execution_options(stream_results=True)
             yield from pd.read_sql_query(sa.text(sql), streaming, chunksize=batch_rows)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
         raise _query_failed(url, sql, exc) from exc
     finally:
         engine.dispose()
@@ -173,11 +173,13 @@ def _engine(url: str) -> Engine:
         ) from exc
 
 
-def _query_failed(url: str, sql: str, exc: SQLAlchemyError) -> ValidationError:
-    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+def _query_failed(url: str, sql: str, exc: Exception) -> ValidationError:
+    cause: BaseException = exc
+    while cause.__cause__ is not None and not hasattr(cause, "orig"):
+        cause = cause.__cause__
+    reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
     return ValidationError(
-        f"query {_short(sql)} failed on database {_masked(url)}: {reason}; "
-        "check the table and column names",
+        f"query {_short(sql)} failed on database {_masked(url)}: {reason}",
         details={"sql": sql, "url": _masked(url)},
     )
 

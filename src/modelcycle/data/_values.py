@@ -22,6 +22,9 @@ from modelcycle.core import ValidationError
 EXAMPLES = 3
 #: How many values are used to guess a date format.
 _FORMAT_SAMPLE = 50
+#: How many leading values are checked for containers (lists, dicts) in object columns.
+_SCALAR_SAMPLE = 1000
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray)
 
 
 def is_textual(series: pd.Series) -> bool:
@@ -49,18 +52,29 @@ def value_counts(series: pd.Series, column: str) -> pd.Series:
     Raises
     ------
     ValidationError
-        When the column holds unhashable values (lists, dicts).
+        When the column holds containers (lists, dicts, arrays) rather than scalars.
     """
+    if ptypes.is_object_dtype(series.dtype):
+        _check_scalars(series, column)
     try:
         counts = series.value_counts(dropna=True, sort=False)
     except TypeError as exc:
-        example = next(iter(series.dropna()), None)
-        raise ValidationError(
-            f"column {column!r} holds unhashable values such as {example!r}; "
-            "expected scalars (numbers, text, dates, booleans)",
-            details={"column": column},
-        ) from exc
+        raise _not_scalar(column, next(iter(series.dropna()), None)) from exc
     return counts[counts > 0]
+
+
+def _check_scalars(series: pd.Series, column: str) -> None:
+    for value in series.iloc[:_SCALAR_SAMPLE]:
+        if isinstance(value, _CONTAINERS):
+            raise _not_scalar(column, value)
+
+
+def _not_scalar(column: str, example: Any) -> ValidationError:
+    return ValidationError(
+        f"column {column!r} holds {type(example).__name__} values such as {example!r}; "
+        "expected scalars (numbers, text, dates, booleans): flatten or join them first",
+        details={"column": column},
+    )
 
 
 def parse_numbers(values: pd.Index | pd.Series) -> np.ndarray:
@@ -77,7 +91,7 @@ def guess_date_format(values: pd.Index | pd.Series) -> str | None:
     guesses.pop(None, None)
     if not guesses:
         return None
-    return guesses.most_common(1)[0][0]
+    return str(guesses.most_common(1)[0][0])
 
 
 def parse_dates(values: pd.Index | pd.Series, date_format: str | None) -> pd.Series:
@@ -97,10 +111,20 @@ def parse_dates(values: pd.Index | pd.Series, date_format: str | None) -> pd.Ser
 
 
 def _to_datetime(series: pd.Series, date_format: str | None, *, utc: bool) -> pd.Series:
-    fmt = date_format if date_format is not None else "mixed"
+    fmt: str | None = date_format if date_format is not None else "mixed"
     if not any(isinstance(v, str) for v in series[:_FORMAT_SAMPLE]):
         fmt = None
     return pd.Series(pd.to_datetime(series, format=fmt, errors="coerce", utc=utc))
+
+
+def datetimes_as_float(series: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC for aware values) as float64; NaT becomes NaN."""
+    if getattr(series.dt, "tz", None) is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = series.to_numpy(dtype="datetime64[ns]")
+    values = np.asarray(stamps.astype(np.int64), dtype=np.float64)
+    values[np.isnat(stamps)] = np.nan
+    return values
 
 
 def examples(values: Any, limit: int = EXAMPLES) -> list[str]:

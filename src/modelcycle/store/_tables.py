@@ -123,3 +123,63 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# -- registry (migration 0002) ------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("gates", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=True, index=True),
+    Column("status", String(16), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("manifest_size", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("train_dataset", String(64), nullable=True, index=True),
+    Column("test_dataset", String(64), nullable=True),
+    Column("package_versions", Text, nullable=False),
+    Column("git_commit", String(64), nullable=True),
+    Column("creator", String(250), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("trusted", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("alias", String(50), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("event_id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.model_id"), nullable=False),
+    Column("alias", String(50), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(250), nullable=True),
+    Column("forced", Integer, nullable=False),
+    Column("reasons", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alias_history_model_alias", "model_id", "alias", "event_id"),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelcycle.testing._learners import LearnerContract
 from modelcycle.testing._tracking import TrackingContract
 
-__all__ = ["TrackingContract"]
+__all__ = ["LearnerContract", "TrackingContract"]

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -261,8 +262,12 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+@functools.lru_cache(maxsize=256)
 def parse_filter(text: str) -> Node:
-    """Parse a filter string, raising :class:`ValidationError` that points at the error."""
+    """Parse a filter string, raising :class:`ValidationError` that points at the error.
+
+    Parsed filters are immutable, so repeated searches reuse them.
+    """
     return _Parser(text).parse()
 
 

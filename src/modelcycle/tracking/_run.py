@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from modelcycle.tracking._validation import (
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
 if TYPE_CHECKING:
+    from modelcycle.packaging import Manifest
     from modelcycle.tracking._tracker import Tracker
 
 
@@ -219,6 +221,33 @@ class ActiveRun:
         """Store a file or a folder's files as artifacts; return the artifact paths recorded."""
         self._check_open()
         return self._tracker.log_artifact(self.run_id, Path(path), name)
+
+    def log_model(
+        self,
+        model: Any,
+        *,
+        signature: Any,
+        name: str = "model",
+        flavor: str | None = None,
+        trusted: bool = False,
+    ) -> Manifest:
+        """Save ``model`` as a model package and store it as artifacts under ``name/``.
+
+        ``signature`` is a :class:`~modelcycle.packaging.Signature` or sample inputs to
+        infer it from. The package is written in a safe format (skops, LightGBM text,
+        XGBoost JSON); ``flavor="pickle"`` needs ``trusted=True``. Register it with
+        ``ws.registry.register(run, name=...)``.
+        """
+        from modelcycle.packaging import save_model  # heavy (LightGBM, skops): load on use
+
+        self._check_open()
+        with tempfile.TemporaryDirectory(prefix="modelcycle-") as folder:
+            package = Path(folder) / "package"
+            manifest = save_model(
+                model, package, signature=signature, flavor=flavor, trusted=trusted
+            )
+            self._tracker.log_artifact(self.run_id, package, name)
+        return manifest
 
     def log_text(self, text: str, name: str) -> str:
         """Store ``text`` as an artifact named ``name``."""

@@ -8,8 +8,10 @@ stored value.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +24,17 @@ from modelcycle.tracking._filter import compile_filter, parse_filter, parse_orde
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+@dataclass(frozen=True)
+class Logged:
+    """``{run_id: {key: value}}`` of params, latest metrics and tags of some runs."""
+
+    params: dict[str, dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    tags: dict[str, dict[str, Any]]
+
+
 _CHUNK = 500
 
 
@@ -112,26 +125,6 @@ class TrackingStore:
                     found[row.run_id] = dict(row._mapping)
         return [found[i] for i in run_ids if i in found]
 
-    def search_run_ids(
-        self,
-        *,
-        experiments: Sequence[str] | None,
-        filter: str | None,
-        order_by: str | Sequence[str] | None,
-        limit: int | None,
-    ) -> list[str]:
-        """Run ids matching the experiments and filter, ordered and limited."""
-        query = sa.select(tables.runs.c.run_id).select_from(_runs_join())
-        if experiments is not None:
-            query = query.where(tables.experiments.c.name.in_(list(experiments)))
-        if filter is not None and filter.strip():
-            query = query.where(compile_filter(parse_filter(filter)))
-        query = query.order_by(*parse_order_by(_as_list(order_by)))
-        if limit is not None:
-            query = query.limit(limit)
-        with self.db.read() as connection:
-            return [row[0] for row in connection.execute(query)]
-
     def run_ids_with_prefix(self, prefix: str, *, limit: int = 2) -> list[str]:
         """Up to ``limit`` run ids starting with ``prefix``."""
         query = (
@@ -142,6 +135,41 @@ class TrackingStore:
         )
         with self.db.read() as connection:
             return [row[0] for row in connection.execute(query)]
+
+    def search(
+        self,
+        *,
+        experiments: Sequence[str] | None,
+        filter: str | None,
+        order_by: str | Sequence[str] | None,
+        limit: int | None,
+    ) -> tuple[list[dict[str, Any]], Logged]:
+        """Matching run rows, ordered and limited, with their logged values: one read."""
+        query = _search_statement(
+            tuple(experiments) if experiments is not None else None,
+            filter.strip() if filter else None,
+            tuple(_as_list(order_by) or ()) if order_by is not None else None,
+            limit,
+        )
+        with self.db.read() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+            logged = self._logged(connection, [row["run_id"] for row in rows])
+        return rows, logged
+
+    def logged(self, run_ids: Sequence[str]) -> Logged:
+        """Params, latest metrics and tags of these runs."""
+        with self.db.read() as connection:
+            return self._logged(connection, run_ids)
+
+    def _logged(self, connection: Connection, run_ids: Sequence[str]) -> Logged:
+        logged = Logged(
+            {i: {} for i in run_ids}, {i: {} for i in run_ids}, {i: {} for i in run_ids}
+        )
+        targets = (logged.params, logged.metrics, logged.tags)
+        for chunk in _chunks(run_ids):
+            for kind, run_id, key, text, number in connection.execute(_LOGGED, {"ids": chunk}):
+                targets[kind][run_id][key] = number if kind == 1 else text
+        return logged
 
     def children(self, run_id: str) -> list[str]:
         """Ids of the runs whose parent is ``run_id``, oldest first."""
@@ -306,6 +334,33 @@ class TrackingStore:
         )
         with self.db.read() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+# Params (kind 0), latest metrics (1) and tags (2) of some runs, in one statement.
+_LOGGED = sa.text(
+    "SELECT 0, run_id, key, value, NULL FROM params WHERE run_id IN :ids "
+    "UNION ALL SELECT 1, run_id, key, NULL, value FROM latest_metrics WHERE run_id IN :ids "
+    "UNION ALL SELECT 2, run_id, key, value, NULL FROM tags WHERE run_id IN :ids"
+).bindparams(sa.bindparam("ids", expanding=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _search_statement(
+    experiments: tuple[str, ...] | None,
+    filter: str | None,
+    order_by: tuple[str, ...] | None,
+    limit: int | None,
+) -> sa.Select[Any]:
+    """The search query; built once per distinct search (statements are immutable)."""
+    query = _runs_select()
+    if experiments is not None:
+        query = query.where(tables.experiments.c.name.in_(list(experiments)))
+    if filter:
+        query = query.where(compile_filter(parse_filter(filter)))
+    query = query.order_by(*parse_order_by(list(order_by) if order_by is not None else None))
+    if limit is not None:
+        query = query.limit(limit)
+    return query
 
 
 def _runs_join() -> Any:

@@ -11,11 +11,11 @@ from typing import Any, Literal, overload
 import pandas as pd
 
 from modelcycle.core import NotFound, Settings, ValidationError, ms_to_datetime, new_id, now_ms
-from modelcycle.store import ArtifactStore, Database, tables
+from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking._git import caller_git_commit, caller_source
 from modelcycle.tracking._run import ActiveRun, Run
-from modelcycle.tracking._store import TrackingStore
-from modelcycle.tracking._validation import check_experiment_name, check_key
+from modelcycle.tracking._store import Logged, TrackingStore
+from modelcycle.tracking._validation import check_experiment_name, check_run_name
 from modelcycle.tracking._writer import BatchWriter
 
 DEFAULT_EXPERIMENT = "default"
@@ -67,7 +67,7 @@ class Tracker:
             )
         check_experiment_name(experiment)
         if name is not None:
-            check_key(name, what="run", max_length=250)
+            check_run_name(name)
         experiment_id = self.store.get_or_create_experiment(experiment)
         run_id = new_id()
         name = name or f"run-{run_id[:8]}"
@@ -93,7 +93,7 @@ class Tracker:
         """Read one run, with its params, tags and latest metrics."""
         self.writer.flush()
         row = self.store.get_run_row(run_id)
-        return self._build_runs([row])[0]
+        return self._build_runs([row], self.store.logged([run_id]))[0]
 
     def resolve_run_id(self, text: str) -> str:
         """Expand a unique prefix (at least 4 characters) to a full run id."""
@@ -115,7 +115,8 @@ class Tracker:
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Read several runs (unknown ids are skipped), in the given order."""
         self.writer.flush()
-        return self._build_runs(self.store.run_rows(run_ids))
+        rows = self.store.run_rows(run_ids)
+        return self._build_runs(rows, self.store.logged([row["run_id"] for row in rows]))
 
     @overload
     def runs(
@@ -169,13 +170,12 @@ class Tracker:
             raise ValidationError(f"limit {limit!r} is not valid; expected a non-negative integer")
         experiments = [experiment] if isinstance(experiment, str) else experiment
         self.writer.flush()
-        run_ids = self.store.search_run_ids(
+        rows, logged = self.store.search(
             experiments=experiments, filter=filter, order_by=order_by, limit=limit
         )
-        rows = self.store.run_rows(run_ids)
         if as_frame:
-            return self._frame(rows)
-        return self._build_runs(rows)
+            return self._frame(rows, logged)
+        return self._build_runs(rows, logged)
 
     def experiments(self) -> list[dict[str, Any]]:
         """Every experiment with its run count and the start of its latest run."""
@@ -243,16 +243,8 @@ class Tracker:
 
     # -- building results ------------------------------------------------------------
 
-    def _logged(self, run_ids: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        return (
-            self.store.key_values(tables.params, run_ids),
-            self.store.key_values(tables.latest_metrics, run_ids),
-            self.store.key_values(tables.tags, run_ids),
-        )
-
-    def _build_runs(self, rows: list[dict[str, Any]]) -> list[Run]:
-        run_ids = [row["run_id"] for row in rows]
-        params, metrics, tags = self._logged(run_ids)
+    def _build_runs(self, rows: list[dict[str, Any]], logged: Logged) -> list[Run]:
+        params, metrics, tags = logged.params, logged.metrics, logged.tags
         return [
             Run(
                 run_id=row["run_id"],
@@ -274,9 +266,8 @@ class Tracker:
             for row in rows
         ]
 
-    def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
-        run_ids = [row["run_id"] for row in rows]
-        params, metrics, tags = self._logged(run_ids)
+    def _frame(self, rows: list[dict[str, Any]], logged: Logged) -> pd.DataFrame:
+        params, metrics, tags = logged.params, logged.metrics, logged.tags
         records = []
         for row in rows:
             record: dict[str, Any] = {

@@ -63,6 +63,15 @@ def check_param_value(key: str, value: Any, *, max_length: int, what: str = "par
     return text
 
 
+def check_run_name(name: object) -> str:
+    """Return ``name`` if it is a valid run name: 1-250 printable characters."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 250 or not name.isprintable():
+        raise ValidationError(
+            f"run name {name!r} is not valid; expected 1-250 printable characters"
+        )
+    return name
+
+
 def check_experiment_name(name: object) -> str:
     """Return ``name`` if it is a valid experiment name."""
     if (

@@ -11,6 +11,7 @@ from typing import Any, Literal, overload
 import pandas as pd
 
 from modelcycle.core import Settings, ValidationError
+from modelcycle.registry import Registry
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
@@ -62,6 +63,7 @@ class Workspace:
             _refuse_outdated(self.db)
         self.artifacts: ArtifactStore = open_artifact_store(self.settings.resolved_artifact_root())
         self.tracker = Tracker(self.db, self.artifacts, self.settings)
+        self.registry = Registry(self.db, self.artifacts, self.tracker)
 
     def __repr__(self) -> str:
         artifacts = self.settings.resolved_artifact_root()

@@ -1,0 +1,44 @@
+"""Layer 2: learner adapters with search spaces, portfolios and safe save/load.
+
+Every learner follows :class:`Learner`: fit on the float64 matrix made by
+:mod:`modelcycle.features`, predict class codes, probabilities or values, declare
+an Optuna search space and a portfolio of starting configurations, and save to a
+folder of safe files (LightGBM model text, JSON, skops) whose SHA-256 are checked
+on load.
+
+Examples
+--------
+>>> import numpy as np
+>>> from modelcycle.core import Task
+>>> from modelcycle.learners import Learner, get_learner
+>>> rng = np.random.default_rng(0)
+>>> X, y = rng.normal(size=(100, 4)), rng.normal(size=100)
+>>> learner = get_learner("linear")(task=Task.REGRESSION).fit(X, y)
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as folder:
+...     files = learner.save(folder)
+...     same = np.array_equal(Learner.load(folder).predict(X), learner.predict(X))
+>>> files, same
+(['learner.json', 'linear.json'], True)
+"""
+
+from __future__ import annotations
+
+from modelcycle.learners._base import Learner
+from modelcycle.learners._forest import ExtraTreesLearner, RandomForestLearner
+from modelcycle.learners._lightgbm import LightGBMLearner
+from modelcycle.learners._linear import LinearLearner
+from modelcycle.learners._registry import BUILTIN_LEARNERS, available_learners, get_learner
+from modelcycle.learners._skops import ALLOWED_TYPES
+
+__all__ = [
+    "ALLOWED_TYPES",
+    "BUILTIN_LEARNERS",
+    "ExtraTreesLearner",
+    "Learner",
+    "LightGBMLearner",
+    "LinearLearner",
+    "RandomForestLearner",
+    "available_learners",
+    "get_learner",
+]

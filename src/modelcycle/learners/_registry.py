@@ -1,0 +1,54 @@
+"""Finding learners by name: the built-in families, in the order the trainer tries them."""
+
+from __future__ import annotations
+
+from modelcycle.core import NotFound, Task, ValidationError
+from modelcycle.learners._base import Learner
+from modelcycle.learners._forest import ExtraTreesLearner, RandomForestLearner
+from modelcycle.learners._lightgbm import LightGBMLearner
+from modelcycle.learners._linear import LinearLearner
+
+#: Built-in learners, most promising first (LightGBM is the first choice for tables).
+BUILTIN_LEARNERS: tuple[type[Learner], ...] = (
+    LightGBMLearner,
+    LinearLearner,
+    ExtraTreesLearner,
+    RandomForestLearner,
+)
+
+
+def get_learner(name: str) -> type[Learner]:
+    """Return the learner class registered under ``name``.
+
+    Raises
+    ------
+    NotFound
+        No built-in learner has that name.
+
+    Examples
+    --------
+    >>> get_learner("lightgbm").__name__
+    'LightGBMLearner'
+    """
+    for learner in BUILTIN_LEARNERS:
+        if learner.name == name:
+            return learner
+    known = [learner.name for learner in BUILTIN_LEARNERS]
+    raise NotFound(f"learner {name!r} is not known; expected one of {known}")
+
+
+def available_learners(task: Task | str) -> list[str]:
+    """Return the names of the learners that fit ``task``, most promising first.
+
+    Examples
+    --------
+    >>> available_learners("regression")
+    ['lightgbm', 'linear', 'extra_trees', 'random_forest']
+    """
+    try:
+        checked = Task(task)
+    except ValueError:
+        raise ValidationError(
+            f"task {task!r} is not known; expected one of {[t.value for t in Task]}"
+        ) from None
+    return [learner.name for learner in BUILTIN_LEARNERS if checked in learner.tasks]

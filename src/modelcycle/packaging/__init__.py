@@ -1,0 +1,46 @@
+"""Layer 2: model packages — safe formats, signatures, manifests with SHA-256 of every file."""
+
+from __future__ import annotations
+
+from modelcycle.packaging._package import (
+    FORMAT,
+    MANIFEST,
+    LoadedModel,
+    Manifest,
+    load_model,
+    package_versions,
+    read_manifest,
+    save_model,
+    verify_package,
+)
+from modelcycle.packaging._signature import (
+    InputSpec,
+    Signature,
+    as_frame,
+    breaking_changes,
+    conform,
+    infer_signature,
+)
+from modelcycle.packaging.flavors import Flavor, Predictor, detect_flavor, get_flavor
+
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "Flavor",
+    "InputSpec",
+    "LoadedModel",
+    "Manifest",
+    "Predictor",
+    "Signature",
+    "as_frame",
+    "breaking_changes",
+    "conform",
+    "detect_flavor",
+    "get_flavor",
+    "infer_signature",
+    "load_model",
+    "package_versions",
+    "read_manifest",
+    "save_model",
+    "verify_package",
+]

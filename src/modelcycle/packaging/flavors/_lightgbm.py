@@ -1,0 +1,90 @@
+"""LightGBM boosters (and its scikit-learn wrappers), saved as LightGBM model text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from modelcycle.packaging.flavors._base import Flavor, Predictor
+
+_FILE = "model.txt"
+
+
+class _BoosterPredictor(Predictor):
+    def __init__(self, booster: lgb.Booster, meta: dict[str, Any]) -> None:
+        self.booster = booster
+        self.objective = str(meta.get("objective", ""))
+        classes = meta.get("classes")
+        self.classes = tuple(classes) if classes is not None else None
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.objective.startswith(("binary", "multiclass", "cross_entropy"))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.is_classifier:
+            raise TypeError(f"a LightGBM {self.objective!r} model gives no class probabilities")
+        raw: np.ndarray = np.asarray(self.booster.predict(frame))
+        return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.is_classifier:
+            return np.asarray(self.booster.predict(frame))
+        codes: np.ndarray = np.asarray(self.predict_proba(frame).argmax(axis=1))
+        if self.classes is None:
+            return codes
+        labels: np.ndarray = np.asarray(self.classes, dtype=object)
+        return np.asarray(labels[codes])
+
+
+class LightGBMFlavor(Flavor):
+    """``lightgbm.Booster`` and ``LGBMClassifier``/``LGBMRegressor`` (model text format)."""
+
+    name = "lightgbm"
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return isinstance(model, lgb.Booster | lgb.LGBMModel)
+
+    def save(self, model: Any, folder: Path) -> dict[str, Any]:
+        booster = model.booster_ if isinstance(model, lgb.LGBMModel) else model
+        (folder / _FILE).write_text(booster.model_to_string())
+        objective = str(booster.params.get("objective") or _objective_from_text(booster))
+        meta: dict[str, Any] = {"objective": objective}
+        classes = getattr(model, "classes_", None)
+        if classes is not None:
+            meta["classes"] = np.asarray(classes).tolist()
+        return meta
+
+    def load(self, folder: Path, meta: dict[str, Any]) -> Predictor:
+        booster = lgb.Booster(model_str=(folder / _FILE).read_text())
+        return _BoosterPredictor(booster, meta)
+
+    def signature_problems(self, model: Any, names: list[str]) -> list[str]:
+        booster = model.booster_ if isinstance(model, lgb.LGBMModel) else model
+        own = list(booster.feature_name())
+        generic = [f"Column_{i}" for i in range(len(own))]
+        # LightGBM stores names with spaces and JSON-special characters replaced by '_'.
+        if own != [_lightgbm_name(n) for n in names] and own != generic:
+            return [f"the booster was trained on columns {own}, the signature has {names}"]
+        if len(own) != len(names):
+            return [
+                f"the booster was trained on {len(own)} columns, the signature has {len(names)}"
+            ]
+        return []
+
+
+def _lightgbm_name(name: str) -> str:
+    return re.sub(r"[\s\"',:\[\]{}]", "_", name)
+
+
+def _objective_from_text(booster: lgb.Booster) -> str:
+    for line in booster.model_to_string().splitlines()[:20]:
+        if line.startswith("objective="):
+            return line.split("=", 1)[1].split(" ")[0]
+    return "regression"

@@ -1,0 +1,171 @@
+"""Model cards: what a version is for, what it was trained on, how good it is, where it fails."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from modelcycle.core import NotFound
+from modelcycle.registry._registry import Registry
+from modelcycle.registry._version import ModelVersion
+
+#: Artifact an evaluation step may log; its intervals and worst slices go on the card.
+EVALUATION_ARTIFACT = "evaluation/evaluation.json"
+
+
+def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) -> dict[str, Any]:
+    """Everything a model card shows, as plain data."""
+    version = registry.resolve(ref)
+    lineage = registry.lineage(version.ref)
+    evaluation = _evaluation(registry, version)
+    run = lineage.get("run") or {}
+    return {
+        "version": version.to_dict(),
+        "intended_use": intended_use or registry.description(version.name) or "Not stated.",
+        "datasets": run.get("datasets", []) or (lineage.get("parent") or {}).get("datasets", []),
+        "metrics": dict(version.metrics),
+        "intervals": evaluation.get("intervals", {}),
+        "slices": evaluation.get("slices", [])[:10],
+        "lineage": {
+            "run_id": version.run_id,
+            "experiment": run.get("experiment"),
+            "parent_run_id": run.get("parent_run_id"),
+            "trials": len(lineage.get("trials", [])),
+            "git_commit": version.git_commit,
+            "package_versions": dict(version.package_versions),
+        },
+        "history": [
+            e.to_dict()
+            for e in registry.alias_history(version.name)
+            if version.version in (e.from_version, e.to_version)
+        ],
+    }
+
+
+def _evaluation(registry: Registry, version: ModelVersion) -> dict[str, Any]:
+    if version.run_id is None:
+        return {}
+    try:
+        data = registry.tracker.read_artifact(version.run_id, EVALUATION_ARTIFACT)
+    except NotFound:
+        return {}
+    loaded = json.loads(data)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _metric_rows(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for key, value in sorted(data["metrics"].items()):
+        interval = data["intervals"].get(key) or data["intervals"].get(key.removeprefix("test_"))
+        shown = f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "-"
+        rows.append((key, f"{value:.6g}", shown))
+    return rows
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    """The card as Markdown."""
+    v = data["version"]
+    aliases = ", ".join("@" + a for a in v["aliases"]) or "none"
+    lines = [
+        f"# Model card: {v['name']} version {v['version']}",
+        "",
+        f"- **Status:** {v['status']}; aliases: {aliases}",
+        f"- **Flavor:** {v['flavor']}; trusted code: {'yes' if v['trusted'] else 'no'}",
+        f"- **Created:** {v['created_at']} by {v['creator'] or 'unknown'}",
+        "",
+        "## Intended use",
+        "",
+        data["intended_use"],
+        "",
+        "## Data",
+        "",
+        "| role | name | SHA-256 | rows | columns |",
+        "|---|---|---|---|---|",
+    ]
+    for d in data["datasets"]:
+        name, digest, width = d["name"] or "-", d["dataset_hash"][:16], len(d["columns"])
+        lines.append(f"| {d['role']} | {name} | `{digest}` | {d['rows']} | {width} |")
+    lines += ["", "## Metrics", "", "| metric | value | 95% interval |", "|---|---|---|"]
+    lines += [f"| {k} | {value} | {interval} |" for k, value, interval in _metric_rows(data)]
+    lines += ["", "## Where it fails", ""]
+    if data["slices"]:
+        lines += ["| slice | rows | error | overall |", "|---|---|---|---|"]
+        for s in data["slices"]:
+            error, overall = s.get("error", 0.0), s.get("overall_error", 0.0)
+            lines.append(
+                f"| {s.get('description')} | {s.get('size')} | {error:.4g} | {overall:.4g} |"
+            )
+    else:
+        lines.append("No error analysis was recorded for this version.")
+    lines += [
+        "",
+        "## Signature",
+        "",
+        "| input | type | nullable | allowed values |",
+        "|---|---|---|---|",
+    ]
+    for spec in v["signature"]["inputs"]:
+        allowed = ", ".join(spec.get("categories", [])[:10]) if spec.get("categories") else "-"
+        lines.append(f"| {spec['name']} | {spec['type']} | {spec['nullable']} | {allowed} |")
+    task, classes = v["signature"].get("task"), v["signature"].get("classes")
+    lines += [
+        "",
+        f"Output: {task or 'unknown task'}" + (f", classes {classes}" if classes else ""),
+        "",
+    ]
+    lineage = data["lineage"]
+    lines += [
+        "## Lineage",
+        "",
+        f"- Run `{lineage['run_id']}` in experiment {lineage['experiment']!r}"
+        + (f", child of `{lineage['parent_run_id']}`" if lineage["parent_run_id"] else ""),
+        f"- Trials in the search: {lineage['trials']}",
+        f"- Code: {lineage['git_commit'] or 'not in a git repository'}",
+        "- Packages: "
+        + ", ".join(f"{k} {val}" for k, val in sorted(lineage["package_versions"].items())),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The card as one self-contained HTML page (tables, no scripts)."""
+    markdown = render_markdown(data)
+    body: list[str] = []
+    table: list[list[str]] = []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                table.append(cells)
+            continue
+        if table:
+            head, *rows = table
+            body.append(
+                "<table><tr>"
+                + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                + "</tr>"
+                + "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(c.strip('`'))}</td>" for c in r) + "</tr>"
+                    for r in rows
+                )
+                + "</table>"
+            )
+            table = []
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<p>• {html.escape(line[2:]).replace('**', '')}</p>")
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "text-align:left}th{background:#f3f5f8}"
+    )
+    title = html.escape(f"{data['version']['name']} v{data['version']['version']}")
+    page_head = f"<head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>"
+    return f"<!doctype html><html>{page_head}<body>{''.join(body)}</body></html>\n"

@@ -1,0 +1,398 @@
+"""The model registry: register, resolve, load, promote with gates, roll back, archive."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from modelcycle.core import Conflict, IntegrityError, ModelRef, NotFound, ValidationError, now_ms
+from modelcycle.packaging import MANIFEST, LoadedModel, Manifest, load_model
+from modelcycle.registry import _store as sql
+from modelcycle.registry._gates import Gates, PromotionRefused, gate_reasons
+from modelcycle.registry._version import (
+    ARCHIVED,
+    READY,
+    AliasEvent,
+    ModelVersion,
+    check_alias,
+    check_model_name,
+)
+from modelcycle.store import ArtifactStore, Database
+from modelcycle.tracking import ActiveRun, Run, Tracker
+
+CHAMPION = "champion"
+
+
+class Registry:
+    """Registered models and their versions in one workspace.
+
+    Thread-safety: share freely; writes are serialised per model by the database.
+    Returned :class:`ModelVersion` objects are immutable snapshots.
+    """
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, tracker: Tracker) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.tracker = tracker
+
+    # -- registering -------------------------------------------------------------
+
+    def register(
+        self,
+        run: Run | ActiveRun | str,
+        name: str,
+        *,
+        artifact: str = "model",
+        description: str | None = None,
+        creator: str | None = None,
+    ) -> ModelVersion:
+        """Register the model package a run logged under ``artifact/`` as a new version.
+
+        Raises
+        ------
+        NotFound
+            The run does not exist or has no model package at ``artifact/``.
+        IntegrityError
+            A package file is missing from the artifact store or differs from its manifest.
+        """
+        check_model_name(name)
+        run_id = run if isinstance(run, str) else run.run_id
+        if isinstance(run, ActiveRun):
+            run.flush()
+        source = self.tracker.get_run(run_id)
+        manifest, manifest_row = self._verified_manifest(source, artifact)
+        datasets = self._datasets(source)
+        row = {
+            "run_id": source.run_id,
+            "status": READY,
+            "flavor": manifest.flavor,
+            "manifest_sha256": manifest_row["sha256"],
+            "manifest_size": manifest_row["size"],
+            "signature": json.dumps(manifest.signature.to_dict()),
+            "metrics": json.dumps(dict(source.metrics)),
+            "train_dataset": datasets.get("train"),
+            "test_dataset": datasets.get("test"),
+            "package_versions": json.dumps(manifest.package_versions),
+            "git_commit": source.git_commit,
+            "creator": creator or source.user,
+            "description": description,
+            "trusted": int(manifest.trusted),
+            "created_at": now_ms(),
+        }
+
+        def work(connection: Connection) -> int:
+            model = sql.lock_model(connection, name, create=True)
+            version = sql.next_version(connection, model)
+            sql.insert_version(connection, {**row, "model_id": model, "version": version})
+            return version
+
+        version = self.db.transaction(work)
+        return self.get_version(name, version)
+
+    def _verified_manifest(self, run: Run, artifact: str) -> tuple[Manifest, dict[str, Any]]:
+        stored = {a["path"]: a for a in run.artifacts}
+        manifest_path = f"{artifact}/{MANIFEST}"
+        if manifest_path not in stored:
+            raise NotFound(
+                f"run {run.run_id} has no model package at {artifact!r} (no {manifest_path!r} "
+                "artifact); log one with run.log_model(model, signature=sample)"
+            )
+        manifest_row = stored[manifest_path]
+        data = self.artifacts.read_bytes(
+            manifest_row["sha256"], size=manifest_row["size"], name=manifest_path
+        )
+        manifest = Manifest.from_bytes(data, source=manifest_path)
+        for file, expected in sorted(manifest.files.items()):
+            logged = stored.get(f"{artifact}/{file}")
+            if logged is None:
+                raise IntegrityError(
+                    f"model package file {artifact}/{file} listed in the manifest was not logged"
+                )
+            if (logged["sha256"], logged["size"]) != (expected["sha256"], expected["size"]):
+                raise IntegrityError(
+                    f"model package file {artifact}/{file} does not match its manifest entry"
+                )
+            self.artifacts.verify(logged["sha256"], size=logged["size"], name=f"{artifact}/{file}")
+        return manifest, manifest_row
+
+    def _datasets(self, run: Run) -> dict[str, str]:
+        found = {d["role"]: d["dataset_hash"] for d in run.datasets}
+        if ("train" not in found or "test" not in found) and run.parent_run_id:
+            parent = {
+                d["role"]: d["dataset_hash"]
+                for d in self.tracker.get_run(run.parent_run_id).datasets
+            }
+            found = {**parent, **found}
+        return found
+
+    # -- reading ---------------------------------------------------------------------
+
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """The version a reference names: ``name/3``, ``name@alias`` or ``name`` (= champion)."""
+        parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+        with self.db.read() as connection:
+            if parsed.version is not None:
+                return sql.get_version(connection, parsed.name, parsed.version)
+            model = sql.model_id(connection, parsed.name)
+            aliases = sql.aliases_of(connection, model)
+            if parsed.alias not in aliases:
+                known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
+                raise NotFound(
+                    f"model {parsed.name!r} has no alias @{parsed.alias} (aliases: {known})"
+                )
+            return sql.get_version(connection, parsed.name, aliases[str(parsed.alias)])
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        """One version by number."""
+        with self.db.read() as connection:
+            return sql.get_version(connection, name, version)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, newest first."""
+        with self.db.read() as connection:
+            return sql.list_versions(connection, name)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model with its version count, latest version and aliases."""
+        with self.db.read() as connection:
+            return sql.list_models(connection)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of the model's aliases (or of one alias), oldest first."""
+        with self.db.read() as connection:
+            return sql.alias_events(connection, sql.model_id(connection, name), alias)
+
+    def load(self, ref: str | ModelRef) -> LoadedModel:
+        """Load a version after verifying every file's SHA-256; archived versions are refused."""
+        version = self.resolve(ref)
+        if version.status == ARCHIVED:
+            raise Conflict(
+                f"model {version.name!r} version {version.version} is archived and is never "
+                "served; "
+                f"restore it with 'modelcycle models restore {version.name} {version.version}'"
+            )
+        manifest_bytes = self.artifacts.read_bytes(
+            version.manifest_sha256, size=version.manifest_size, name=f"{version.ref} {MANIFEST}"
+        )
+        manifest = Manifest.from_bytes(manifest_bytes, source=f"{version.ref} {MANIFEST}")
+        with tempfile.TemporaryDirectory(prefix="modelcycle-load-") as folder:
+            root = Path(folder)
+            for file, entry in manifest.files.items():
+                self.artifacts.copy_to(
+                    entry["sha256"], root / file, size=entry["size"], name=f"{version.ref}:{file}"
+                )
+            (root / MANIFEST).write_bytes(manifest_bytes)
+            return load_model(root, trusted=version.trusted)
+
+    # -- aliases, gates, lifecycle -----------------------------------------------------
+
+    def set_gates(self, name: str, gates: Gates | Mapping[str, Any]) -> Gates:
+        """Configure the gates checked when a version of ``name`` is promoted to champion."""
+        parsed = gates if isinstance(gates, Gates) else Gates.from_mapping(gates)
+        self.db.transaction(lambda c: sql.set_gates(c, sql.lock_model(c, name), parsed.to_json()))
+        return parsed
+
+    def gates(self, name: str) -> Gates:
+        """The model's gate configuration (defaults when none was set)."""
+        with self.db.read() as connection:
+            return Gates.from_json(sql.gates_json(connection, sql.model_id(connection, name)))
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str = CHAMPION,
+        *,
+        force: bool = False,
+        allow_breaking: bool = False,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Point ``alias`` at ``version`` atomically; ``@champion`` must pass the gates.
+
+        Raises
+        ------
+        PromotionRefused
+            A gate failed (the reasons are listed); ``force=True`` overrides and is recorded.
+        Conflict
+            The version is archived.
+        """
+        check_alias(alias)
+        validation = self._validation_status(name, version)
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            candidate = sql.get_version(connection, name, version)
+            if candidate.status == ARCHIVED:
+                raise Conflict(
+                    f"model {name!r} version {version} is archived; promote another version or "
+                    f"restore it with 'modelcycle models restore {name} {version}'"
+                )
+            current = sql.aliases_of(connection, model).get(alias)
+            if current == version:
+                return
+            reasons: list[str] = []
+            if alias == CHAMPION:
+                champion = sql.get_version(connection, name, current) if current else None
+                gates = Gates.from_json(sql.gates_json(connection, model))
+                reasons = gate_reasons(
+                    gates,
+                    candidate,
+                    champion,
+                    allow_breaking=allow_breaking,
+                    validation_status=validation,
+                )
+                if reasons and not force:
+                    raise PromotionRefused(candidate.ref, alias, reasons)
+            sql.set_alias(connection, model, alias, version)
+            sql.record_event(
+                connection,
+                model,
+                alias,
+                "promote",
+                (current, version),
+                actor=actor,
+                forced=bool(reasons),
+                reasons=reasons,
+            )
+
+        self.db.transaction(work)
+        return self.get_version(name, version)
+
+    def _validation_status(self, name: str, version: int) -> str | None:
+        run_id = self.get_version(name, version).run_id
+        if run_id is None:
+            return None
+        try:
+            return self.tracker.get_run(run_id).tags.get("validation")
+        except NotFound:
+            return None
+
+    def rollback(
+        self, name: str, alias: str = CHAMPION, *, actor: str | None = None
+    ) -> ModelVersion:
+        """Return ``alias`` to the version it pointed at before its last move."""
+        check_alias(alias)
+
+        def work(connection: Connection) -> int:
+            model = sql.lock_model(connection, name)
+            current = sql.aliases_of(connection, model).get(alias)
+            events = [
+                e for e in sql.alias_events(connection, model, alias) if e.to_version == current
+            ]
+            previous = events[-1].from_version if events else None
+            if current is None or previous is None:
+                raise Conflict(f"model {name!r} has no previous @{alias} to roll back to")
+            target = sql.get_version(connection, name, previous)
+            if target.status == ARCHIVED:
+                raise Conflict(
+                    f"the previous @{alias} of {name!r}, version {previous}, is archived; "
+                    "restore it first"
+                )
+            sql.set_alias(connection, model, alias, previous)
+            sql.record_event(
+                connection,
+                model,
+                alias,
+                "rollback",
+                (current, previous),
+                actor=actor,
+                forced=False,
+                reasons=[],
+            )
+            return previous
+
+        return self.get_version(name, self.db.transaction(work))
+
+    def archive(self, name: str, version: int) -> ModelVersion:
+        """Archive a version: kept for audit, never served; refused while an alias points at it."""
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            sql.get_version(connection, name, version)
+            holders = sorted(
+                a for a, v in sql.aliases_of(connection, model).items() if v == version
+            )
+            if holders:
+                aliases = ", ".join(f"@{a}" for a in holders)
+                raise Conflict(
+                    f"model {name!r} version {version} is {aliases}; move the alias to another "
+                    "version first"
+                )
+            sql.set_status(connection, model, version, ARCHIVED)
+
+        self.db.transaction(work)
+        return self.get_version(name, version)
+
+    def restore(self, name: str, version: int) -> ModelVersion:
+        """Make an archived version servable again."""
+        self.db.transaction(
+            lambda c: sql.set_status(c, sql.lock_model(c, name), _existing(c, name, version), READY)
+        )
+        return self.get_version(name, version)
+
+    def delete_version(self, name: str, version: int) -> None:
+        """Delete an archived version that no alias ever pointed at; others are kept for audit."""
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            found = sql.get_version(connection, name, version)
+            if found.status != ARCHIVED:
+                raise Conflict(
+                    f"model {name!r} version {version} is not archived; archive it before deleting"
+                )
+            if sql.ever_aliased(connection, model, version):
+                raise Conflict(
+                    f"model {name!r} version {version} was once aliased and is kept for the "
+                    "audit trail"
+                )
+            sql.delete_version(connection, model, version)
+
+        self.db.transaction(work)
+
+    def describe(self, name: str, description: str) -> None:
+        """Set a model's description (its intended use, shown on model cards)."""
+        if not isinstance(description, str) or len(description) > 10_000:
+            raise ValidationError("a description must be a string of at most 10,000 characters")
+        self.db.transaction(lambda c: sql.set_description(c, sql.lock_model(c, name), description))
+
+    def description(self, name: str) -> str | None:
+        """A model's description."""
+        with self.db.read() as connection:
+            return sql.description(connection, sql.model_id(connection, name))
+
+    # -- lineage -------------------------------------------------------------------------
+
+    def lineage(self, ref: str | ModelRef) -> dict[str, Any]:
+        """From a version back to its run, parent run, sibling trials and data sets."""
+        version = self.resolve(ref)
+        result: dict[str, Any] = {
+            "version": version.to_dict(),
+            "run": None,
+            "parent": None,
+            "trials": [],
+        }
+        if version.run_id is None:
+            return result
+        run = self.tracker.get_run(version.run_id)
+        result["run"] = {**run.to_dict(), "datasets": run.datasets}
+        head = self.tracker.get_run(run.parent_run_id) if run.parent_run_id else run
+        if run.parent_run_id:
+            result["parent"] = {**head.to_dict(), "datasets": head.datasets}
+        result["trials"] = [child.to_dict() for child in head.children]
+        return result
+
+    def versions_trained_on(self, dataset_hash: str) -> list[ModelVersion]:
+        """Every version trained or evaluated on a data set (by its fingerprint hash)."""
+        with self.db.read() as connection:
+            pairs = sql.versions_on_dataset(connection, dataset_hash)
+            return [sql.get_version(connection, name, number) for name, number in pairs]
+
+
+def _existing(connection: Connection, name: str, version: int) -> int:
+    sql.get_version(connection, name, version)
+    return version

@@ -1,0 +1,45 @@
+"""Registry fixtures: real models trained on bundled data and logged by real runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+import modelcycle as mc
+
+
+@dataclass(frozen=True)
+class Data:
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+@pytest.fixture(scope="session")
+def cancer() -> Data:
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    parts = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    return Data(*parts)
+
+
+def log_logistic(
+    ws: mc.Workspace, data: Data, c: float, *, columns: list[str] | None = None
+) -> str:
+    """Train, evaluate and log one logistic regression; return the run id."""
+    columns = columns or list(data.x_train.columns)
+    with ws.start_run(experiment="cancer", name=f"C={c}") as run:
+        model = LogisticRegression(C=c, max_iter=5000).fit(data.x_train[columns], data.y_train)
+        run.log_params({"C": c})
+        run.log_dataset(data.x_train.assign(target=data.y_train), role="train", name="cancer")
+        run.log_dataset(data.x_test.assign(target=data.y_test), role="test", name="cancer")
+        proba = model.predict_proba(data.x_test[columns])[:, 1]
+        run.log_metric("test_roc_auc", roc_auc_score(data.y_test, proba))
+        run.log_model(model, signature=data.x_train[columns].head(50))
+    return run.run_id
