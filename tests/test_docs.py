@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from modelcycle.cli._reference import cli_reference, settings_reference
@@ -21,6 +22,6 @@ def test_settings_reference_is_current() -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
-    blocks = [b.split("\n", 1)[1].strip() for b in readme.split("```bash")[1:3]]
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)[:2]
     assert blocks[0].endswith("modelcycle demo")
     assert blocks[1] in ci, "'.ci/run' must run exactly the README's test command"
