@@ -35,7 +35,7 @@ class Encoder(ABC):
 
     @abstractmethod
     def transform_into(self, table: Table, out: NDArray[np.float64]) -> None:
-        """Write the encoded block for every row of ``table`` into ``out`` (shape ``(n, width)``)."""
+        """Write the encoded block of every row of ``table`` into ``out``, shape ``(n, width)``."""
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ deviation (booleans and indicators are left as 0/1).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 
 from modelcycle.core import Column, ColumnKind, ValidationError
 from modelcycle.features._base import Encoder, float_list, require
-from modelcycle.features._datetime import PARTS, datetime_parts, ns_column
+from modelcycle.features._dates import PARTS, datetime_parts, ns_column
 from modelcycle.features._table import RowsTable, Table
 from modelcycle.features._values import (
     BadValue,
@@ -34,6 +35,8 @@ from modelcycle.features._values import (
 )
 
 NUMERIC_KINDS = frozenset({ColumnKind.NUMERIC, ColumnKind.INTEGER})
+#: Cell types NumPy converts to float64 exactly as :func:`to_float` does.
+_PLAIN_TYPES = frozenset({float, int, type(None)})
 BLOCK_KINDS = NUMERIC_KINDS | {ColumnKind.BOOLEAN, ColumnKind.DATETIME}
 
 
@@ -60,6 +63,8 @@ class NumericBlock(Encoder):
         self._scalars = [s for s in self.sources if s["kind"] != "datetime"]
         self._datetimes = [s["name"] for s in self.sources if s["kind"] == "datetime"]
         self._converters = [(s["name"], _converter(s)) for s in self._scalars]
+        self._scalar_names = [s["name"] for s in self._scalars]
+        self._all_numeric = all(s["kind"] == "numeric" for s in self._scalars)
         owners = [s["name"] for s in self._scalars]
         names = list(owners)
         for name in self._datetimes:
@@ -83,10 +88,15 @@ class NumericBlock(Encoder):
 
     def matrix(self, table: Table) -> NDArray[np.float64]:
         """Return the raw ``(n, block width)`` float block, NaN where missing."""
-        block = np.empty((table.n_rows, self._block_width), dtype=np.float64)
         width = len(self._scalars)
+        gathered = None
         if width and isinstance(table, RowsTable):
-            block[:, :width] = self._gather_rows(table.rows).reshape(table.n_rows, width)
+            gathered = self._gather_rows(table.rows).reshape(table.n_rows, width)
+            if not self._datetimes:
+                return gathered
+        block = np.empty((table.n_rows, self._block_width), dtype=np.float64)
+        if gathered is not None:
+            block[:, :width] = gathered
         else:
             for index, source in enumerate(self._scalars):
                 block[:, index] = _scalar_column(source, table)
@@ -97,7 +107,19 @@ class NumericBlock(Encoder):
         return block
 
     def _gather_rows(self, rows: Sequence[Mapping[str, Any]]) -> NDArray[np.float64]:
-        # The hot path: one flat loop over the cells of every row, one array at the end.
+        # The hot path: read every cell with dict.get and make one array. When all cells
+        # are float, int or None, NumPy converts them exactly as to_float would.
+        if self._all_numeric:
+            names = self._scalar_names
+            if len(rows) == 1:
+                cells = list(map(rows[0].get, names))
+            else:
+                cells = [row.get(name) for row in rows for name in names]
+            if _PLAIN_TYPES.issuperset(map(type, cells)):
+                try:
+                    return np.array(cells, dtype=np.float64)
+                except OverflowError:
+                    pass  # reported with its row and column below
         values: list[float] = []
         append = values.append
         name = ""
@@ -114,14 +136,15 @@ class NumericBlock(Encoder):
 
     def transform_into(self, table: Table, out: NDArray[np.float64]) -> None:
         block = self.matrix(table)
-        missing = ~np.isfinite(block)
-        np.copyto(block, self._fill, where=missing)
+        finite = np.isfinite(block)
+        if not finite.all():
+            np.copyto(block, self._fill, where=~finite)
         if self._center is not None and self._scale is not None:
             block -= self._center
             block /= self._scale
         out[:, : self._block_width] = block
         if self._indicators.size:
-            out[:, self._block_width :] = missing[:, self._indicators]
+            out[:, self._block_width :] = ~finite[:, self._indicators]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,24 +198,33 @@ def fit_numeric_block(table: Table, columns: Sequence[Column], *, scale: bool) -
     indicator_allowed = np.ones(width, dtype=bool)
     for start in range(len(scalars) + 1, width, len(PARTS)):
         indicator_allowed[start : start + len(PARTS) - 1] = False  # one per datetime
-    draft = NumericBlock(sources=sources, fill=[0.0] * width, center=None, scale=None, indicators=[])
+    draft = NumericBlock(
+        sources=sources, fill=[0.0] * width, center=None, scale=None, indicators=[]
+    )
     block = draft.matrix(table)
     missing = ~np.isfinite(block)
     block[missing] = np.nan
     fill = _fill_values(block, is_boolean)
+    for start in range(len(scalars), width, len(PARTS)):
+        # A missing datetime takes the parts of the median instant, so they agree.
+        seconds = fill[start + len(PARTS) - 1]
+        median_ns = np.array([round(seconds * 1e9)], dtype=np.int64)
+        fill[start : start + len(PARTS)] = datetime_parts(median_ns)[0]
     indicators = np.flatnonzero(missing.any(axis=0) & indicator_allowed)
-    center = scale_ = None
+    center: list[float] | None = None
+    spread: list[float] | None = None
     if scale:
         imputed = np.where(missing, fill, block)
-        center = np.where(is_boolean, 0.0, imputed.mean(axis=0) if len(imputed) else 0.0)
-        spread = imputed.std(axis=0) if len(imputed) else np.ones(width)
-        spread = np.where(is_boolean | ~(spread > 0) | ~np.isfinite(spread), 1.0, spread)
-        center, scale_ = float_list(center), float_list(spread)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: handled below
+            means = imputed.mean(axis=0) if len(imputed) else np.zeros(width)
+            stds = imputed.std(axis=0) if len(imputed) else np.ones(width)
+        center = float_list(np.where(is_boolean | ~np.isfinite(means), 0.0, means))
+        spread = float_list(np.where(is_boolean | ~(stds > 0) | ~np.isfinite(stds), 1.0, stds))
     return NumericBlock(
         sources=sources,
         fill=float_list(fill),
         center=center,
-        scale=scale_,
+        scale=spread,
         indicators=[int(i) for i in indicators],
     )
 
@@ -206,7 +238,14 @@ def _fill_values(block: NDArray[np.float64], is_boolean: NDArray[np.bool_]) -> N
         if is_boolean[index]:
             fill[index] = 1.0 if present.mean() > 0.5 else 0.0
         else:
-            fill[index] = float(np.median(present))
+            with np.errstate(over="ignore"):
+                median = float(np.median(present))
+            # The mean of the two middle values can overflow; the lower one cannot.
+            fill[index] = (
+                median
+                if math.isfinite(median)
+                else float(np.sort(present)[(present.size - 1) // 2])
+            )
     return fill
 
 
@@ -219,30 +258,26 @@ def _source(column: Column, table: Table) -> dict[str, Any]:
 def _boolean_spellings(column: Column, table: Table) -> dict[str, float]:
     """Learn which two strings mean false/true when a column does not use the usual words.
 
-    The order comes from the schema's ``categories`` when it lists two values, else
-    from sorting: the first spelling is 0.0 (false) and the second 1.0 (true).
+    When any string of the column is not a usual true/false word (e.g. ``"M"``/``"F"``),
+    its distinct strings become the spellings: ordered by the schema's ``categories``
+    when those list them, else sorted; the first is 0.0 (false) and the second 1.0.
     """
     values = table.column(column.name)
     if values is None:
         return {}
     cells = as_objects(values)
-    odd = sorted({v for v in cells if isinstance(v, str) and not boolean_word(v)})
-    if not odd:
+    spellings = sorted({v for v in cells if isinstance(v, str) and v.strip()})
+    if all(boolean_word(v) for v in spellings):
         return {}
-    if column.categories is not None and len(column.categories) == 2 and set(odd) <= set(
-        column.categories
-    ):
-        odd = list(column.categories)
-    allowed = set(odd)
-    others = [
-        v
-        for v in cells
-        if not is_missing(v) and not (isinstance(v, str) and (v in allowed or not v.strip()))
-    ]
-    if len(odd) > 2 or others:
+    declared = column.categories
+    if declared is not None and len(declared) == 2 and set(spellings) <= set(declared):
+        spellings = list(declared)
+    others = [v for v in cells if not is_missing(v) and not isinstance(v, str)]
+    if len(spellings) > 2 or others:
+        found = spellings[:5] + [repr(v) for v in others[:2]]
         raise ValidationError(
-            f"boolean column {column.name!r} holds the values {odd[:5]!r}; expected two "
+            f"boolean column {column.name!r} holds the values {found!r}; expected two "
             "spellings (or True/False, 1/0, 'yes'/'no'); declare the column categorical instead",
-            details={"column": column.name, "values": odd[:5]},
+            details={"column": column.name, "values": found},
         )
-    return {spelling: float(index) for index, spelling in enumerate(odd)}
+    return {spelling: float(index) for index, spelling in enumerate(spellings)}

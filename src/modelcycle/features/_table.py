@@ -89,8 +89,8 @@ class ColumnsTable(Table):
     def column(self, name: str) -> ColumnValues:
         values = self.columns.get(name)
         if isinstance(values, pd.Series):
-            return values.to_numpy()  # type: ignore[no-any-return]
-        return values  # type: ignore[no-any-return]
+            return np.asarray(values.to_numpy())
+        return values
 
 
 class RowsTable(Table):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,13 +25,15 @@ T = TypeVar("T")
 
 #: What a column can hold: a pandas Series (DataFrame input), a NumPy array or a
 #: list (dict of columns, list of rows), or ``None`` when the column is absent.
-ColumnValues = pd.Series | NDArray[Any] | Sequence[Any] | None
+ColumnValues: TypeAlias = pd.Series | NDArray[Any] | Sequence[Any] | None
+#: The cells of a present column once read out of pandas.
+Cells: TypeAlias = Sequence[Any] | NDArray[Any]
 
 NAN = math.nan
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 
-EXPECT_NUMBER = "a number (int or float) or a missing value (None or NaN)"
+EXPECT_NUMBER = "a number (int, float or Decimal) or a missing value (None or NaN)"
 EXPECT_BOOLEAN = (
     "a boolean (True/False, 1/0, 'true'/'false', 'yes'/'no') or a missing value (None or NaN)"
 )
@@ -71,12 +74,13 @@ def to_float(value: Any) -> float:
     kind = type(value)
     if kind is float:
         return value  # type: ignore[no-any-return]
-    if kind is int:
-        return float(value)
     if value is None:
         return NAN
-    if isinstance(value, int | float | np.integer | np.floating | np.bool_):
-        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating | np.bool_ | Decimal):
+        try:
+            return float(value)
+        except (OverflowError, ValueError):  # an int beyond float64, a signalling NaN
+            raise BadValue(EXPECT_NUMBER) from None
     if is_missing(value):
         return NAN
     raise BadValue(EXPECT_NUMBER)
@@ -86,18 +90,18 @@ def to_boolean(value: Any, extra: dict[str, float]) -> float:
     """Coerce a boolean cell to 1.0/0.0 (NaN when missing).
 
     ``extra`` maps the two spellings learned at fit time (e.g. ``{"F": 0.0, "M": 1.0}``)
-    for columns whose values are not one of the usual true/false words.
+    for columns whose values are not all usual true/false words; it takes precedence.
     """
     if value is True or value is False or isinstance(value, np.bool_):
         return 1.0 if value else 0.0
     if isinstance(value, str):
+        if value in extra:
+            return extra[value]
         word = value.strip().lower()
         if word in _TRUE:
             return 1.0
         if word in _FALSE:
             return 0.0
-        if value in extra:
-            return extra[value]
         if not word:
             return NAN
         raise BadValue(EXPECT_BOOLEAN)
@@ -147,7 +151,7 @@ def to_text(value: Any) -> str:
     raise BadValue(EXPECT_TEXT)
 
 
-def convert_all(column: str, values: Sequence[Any], convert: Callable[[Any], T]) -> list[T]:
+def convert_all(column: str, values: Cells, convert: Callable[[Any], T]) -> list[T]:
     """Apply ``convert`` to every cell; a bad cell raises a ValidationError naming its row."""
     try:
         return [convert(value) for value in values]
@@ -160,10 +164,10 @@ def convert_all(column: str, values: Sequence[Any], convert: Callable[[Any], T])
         raise  # pragma: no cover - convert is deterministic
 
 
-def as_objects(values: pd.Series | NDArray[Any] | Sequence[Any]) -> Sequence[Any]:
+def as_objects(values: pd.Series | Cells) -> Cells:
     """Return the cells of a column as a sequence of Python objects (no copy for lists)."""
     if isinstance(values, pd.Series):
-        return values.to_numpy(dtype=object)  # type: ignore[no-any-return]
+        return np.asarray(values.to_numpy(dtype=object), dtype=object)
     return values
 
 
@@ -173,8 +177,8 @@ def float_column(column: str, values: ColumnValues, n_rows: int) -> NDArray[np.f
         return np.full(n_rows, NAN)
     if isinstance(values, pd.Series):
         if pd.api.types.is_numeric_dtype(values.dtype):
-            return values.to_numpy(dtype=np.float64, na_value=NAN)
-        values = values.to_numpy(dtype=object)
+            return np.asarray(values.to_numpy(dtype=np.float64, na_value=NAN), dtype=np.float64)
+        values = as_objects(values)
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         return values.astype(np.float64)
     return np.array(convert_all(column, values, to_float), dtype=np.float64)
@@ -187,7 +191,7 @@ def boolean_column(
     if values is None:
         return np.full(n_rows, NAN)
     if isinstance(values, pd.Series) and pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64, na_value=NAN)
+        return np.asarray(values.to_numpy(dtype=np.float64, na_value=NAN), dtype=np.float64)
     if isinstance(values, np.ndarray) and values.dtype.kind == "b":
         return values.astype(np.float64)
     cells = as_objects(values)

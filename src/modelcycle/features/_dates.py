@@ -83,7 +83,7 @@ def _series_ns(column: str, values: pd.Series) -> NDArray[np.int64]:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        return values.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        return np.asarray(values.to_numpy(dtype="datetime64[ns]")).view(np.int64)
     if values.dtype == object:
         return np.array(convert_all(column, as_objects(values), to_ns), dtype=np.int64)
     # str or category dtype: parse each distinct value once.
@@ -96,7 +96,7 @@ def _series_ns(column: str, values: pd.Series) -> NDArray[np.int64]:
             row = int(np.flatnonzero(codes == index)[0])
             raise invalid_value(column, row, unique, exc.expected) from None
     lookup.append(NAT)
-    return np.array(lookup, dtype=np.int64)[codes]
+    return np.array(lookup, dtype=np.int64)[np.asarray(codes, dtype=np.intp)]
 
 
 def ns_column(column: str, values: ColumnValues, n_rows: int) -> NDArray[np.int64]:

@@ -1,0 +1,251 @@
+"""Categorical columns: native integer codes, one-hot columns or smoothed target means.
+
+Every cell is first turned into a *row* of a lookup table (its code), then the
+table row is copied out, so all three encodings cost one dict lookup per cell
+and one NumPy gather per column:
+
+- row 0: missing value; row 1: unseen category (when there is no "other");
+- rows 2 .. 2+k-1: the kept categories, sorted by their string form;
+- row 2+k: "other", the rare categories folded together (when there were any).
+
+What each encoding writes:
+
+============  ========================  ==========================  ============================
+encoding      kept category             rare or unseen category     missing value
+============  ========================  ==========================  ============================
+``native``    its code 0 .. k-1         code k ("other") if rare    NaN (LightGBM's missing)
+                                        categories were folded,
+                                        else NaN
+``onehot``    1 in its column           1 in ``name=<other>`` if    all zeros
+                                        it exists, else all zeros
+``target``    its smoothed mean         the prior (overall mean)    the smoothed mean of the
+                                                                    training rows with missing
+                                                                    values (the prior if none)
+============  ========================  ==========================  ============================
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from modelcycle.core import ValidationError
+from modelcycle.features._base import Encoder, float_list, require
+from modelcycle.features._table import RowsTable, Table
+from modelcycle.features._target import Target, smoothed_means
+from modelcycle.features._values import (
+    BadValue,
+    ColumnValues,
+    as_objects,
+    category_key,
+    convert_all,
+    invalid_value,
+)
+
+MISSING = 0
+UNKNOWN = 1
+OTHER_LABEL = "<other>"
+ENCODINGS = ("native", "onehot", "target")
+
+
+class CategoricalEncoder(Encoder):
+    """Fitted encoding of one categorical column (see the module docstring).
+
+    ``table`` (target encoding only) holds the ``(2 + k, m)`` smoothed means and
+    ``suffixes`` the names of its ``m`` output columns.
+    """
+
+    kind = "categorical"
+
+    def __init__(
+        self,
+        *,
+        column: str,
+        encoding: str,
+        categories: Sequence[str],
+        folded: Sequence[str] = (),
+        table: Sequence[Sequence[float]] | None = None,
+        suffixes: Sequence[str] = ("target",),
+    ) -> None:
+        if encoding not in ENCODINGS:
+            raise ValidationError(f"encoding {encoding!r} is not one of {ENCODINGS}")
+        self.column = column
+        self.encoding = encoding
+        self.categories = [str(c) for c in categories]
+        self.folded = [str(c) for c in folded]
+        self.suffixes = [str(s) for s in suffixes]
+        k = len(self.categories)
+        other = 2 + k if self.folded else None
+        self._lookup = {c: 2 + i for i, c in enumerate(self.categories)}
+        self._lookup.update(dict.fromkeys(self.folded, 2 + k))
+        self._unknown = UNKNOWN if other is None else other
+        self._n_codes = 2 + k + (other is not None)
+        self._table = self._build_table(table)
+
+    def _build_table(self, table: Sequence[Sequence[float]] | None) -> NDArray[np.float64]:
+        n_kept = self._n_codes - 2
+        if self.encoding == "native":
+            return np.array([[math.nan], [math.nan]] + [[float(i)] for i in range(n_kept)])
+        if self.encoding == "onehot":
+            return np.vstack([np.zeros((2, n_kept)), np.eye(n_kept)])
+        built = np.array(table if table is not None else [], dtype=np.float64)
+        if built.shape != (self._n_codes, len(self.suffixes)):
+            raise ValidationError(
+                f"target encoding table of column {self.column!r} has shape {built.shape}; "
+                f"expected {(self._n_codes, len(self.suffixes))}"
+            )
+        return built
+
+    @property
+    def feature_names(self) -> list[str]:
+        if self.encoding == "native":
+            return [self.column]
+        if self.encoding == "onehot":
+            labels = self.categories + ([OTHER_LABEL] if self.folded else [])
+            return [f"{self.column}={label}" for label in labels]
+        return [f"{self.column}__{suffix}" for suffix in self.suffixes]
+
+    def _code(self, value: Any) -> int:
+        if type(value) is str:
+            return self._lookup.get(value, self._unknown)
+        key = category_key(value)
+        if key is None:
+            return MISSING
+        return self._lookup.get(key, self._unknown)
+
+    def codes(self, table: Table) -> NDArray[np.intp]:
+        """Return every row's lookup-table row (see the module docstring)."""
+        values = table.column(self.column)
+        if values is None:
+            return np.full(table.n_rows, MISSING, dtype=np.intp)
+        if isinstance(values, pd.Series) and values.dtype != object:
+            inverse, uniques = _factorize(self.column, values)
+            return np.array([self._code(u) for u in uniques] + [MISSING], dtype=np.intp)[inverse]
+        lookup, unknown = self._lookup, self._unknown
+        if isinstance(values, list) and all(type(v) is str for v in values):
+            return np.array([lookup.get(v, unknown) for v in values], dtype=np.intp)
+        return np.array(convert_all(self.column, as_objects(values), self._code), dtype=np.intp)
+
+    def transform_into(self, table: Table, out: NDArray[np.float64]) -> None:
+        if isinstance(table, RowsTable) and table.n_rows == 1:  # one request: no arrays
+            value = table.rows[0].get(self.column)
+            try:
+                out[0] = self._table[self._code(value)]
+            except BadValue as exc:
+                raise invalid_value(self.column, 0, value, exc.expected) from None
+            return
+        out[...] = self._table[self.codes(table)]
+
+    def out_of_fold(
+        self,
+        codes: NDArray[np.intp],
+        target: Target,
+        folds: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        smoothing: float,
+    ) -> NDArray[np.float64]:
+        """Return training encodings where each row's means come only from other folds."""
+        encoded = np.empty((codes.shape[0], len(self.suffixes)), dtype=np.float64)
+        for train, held_out in folds:
+            table = smoothed_means(codes[train], target.matrix[train], self._n_codes, smoothing)
+            encoded[held_out] = table[codes[held_out]]
+        return encoded
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "column": self.column,
+            "encoding": self.encoding,
+            "categories": list(self.categories),
+            "folded": list(self.folded),
+        }
+        if self.encoding == "target":
+            data["table"] = [float_list(row) for row in self._table]
+            data["suffixes"] = list(self.suffixes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CategoricalEncoder:
+        owner = f"categorical column {data.get('column')!r}"
+        return cls(
+            column=require(data, "column", owner),
+            encoding=require(data, "encoding", owner),
+            categories=require(data, "categories", owner),
+            folded=data.get("folded", ()),
+            table=data.get("table"),
+            suffixes=data.get("suffixes", ("target",)),
+        )
+
+
+def _factorize(column: str, values: pd.Series) -> tuple[NDArray[np.intp], list[Any]]:
+    """Distinct values and each row's index into them (-1 for missing, last in the lookup)."""
+    inverse, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = list(uniques)
+    for index, unique in enumerate(uniques):
+        try:
+            category_key(unique)
+        except BadValue as exc:
+            row = int(np.flatnonzero(inverse == index)[0])
+            raise invalid_value(column, row, unique, exc.expected) from None
+    return inverse.astype(np.intp), uniques
+
+
+def _training_keys(column: str, values: ColumnValues, n_rows: int) -> list[str | None]:
+    if values is None:
+        return [None] * n_rows
+    if isinstance(values, pd.Series) and values.dtype != object:
+        inverse, uniques = _factorize(column, values)
+        keys = [category_key(u) for u in uniques] + [None]
+        return [keys[i] for i in inverse]
+    return convert_all(column, as_objects(values), category_key)
+
+
+def fit_categorical(
+    table: Table,
+    column: str,
+    *,
+    encoding: str,
+    min_count: int,
+    max_onehot: int,
+    target: Target | None = None,
+    smoothing: float = 10.0,
+) -> CategoricalEncoder:
+    """Fit the encoding of one categorical column on a training table.
+
+    Categories seen fewer than ``min_count`` times (and, for one-hot, all but the
+    ``max_onehot`` most frequent) are folded into "other"; target encoding keeps
+    every category, as smoothing already shrinks rare ones towards the prior.
+    """
+    keys = _training_keys(column, table.column(column), table.n_rows)
+    counts = Counter(key for key in keys if key is not None)
+    if encoding == "target":
+        if target is None:
+            raise ValidationError(
+                f"target encoding of column {column!r} needs the target; pass y to fit "
+                "or include the schema's target column in the frame"
+            )
+        draft = CategoricalEncoder(column=column, encoding="native", categories=sorted(counts))
+        lookup = draft._lookup
+        codes = np.array([MISSING if k is None else lookup[k] for k in keys], dtype=np.intp)
+        means = smoothed_means(codes, target.matrix, draft._n_codes, smoothing)
+        means[UNKNOWN] = target.prior
+        return CategoricalEncoder(
+            column=column,
+            encoding=encoding,
+            categories=sorted(counts),
+            table=means.tolist(),
+            suffixes=target.suffixes,
+        )
+    ranked = sorted(counts, key=lambda key: (-counts[key], key))
+    kept = [key for key in ranked if counts[key] >= min_count]
+    if encoding == "onehot":
+        kept = kept[:max_onehot]
+    folded = sorted(set(counts) - set(kept))
+    return CategoricalEncoder(
+        column=column, encoding=encoding, categories=sorted(kept), folded=folded
+    )
