@@ -15,6 +15,7 @@ from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
 from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._runs import experiments_app, runs_app
+from modelcycle.cli._train import report, train
 from modelcycle.core import ModelcycleError
 
 app = typer.Typer(
@@ -32,6 +33,8 @@ app.add_typer(db_app, name="db")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("demo")(demo)
+app.command("train")(train)
+app.command("report")(report)
 
 
 def _version(value: bool) -> None:

@@ -13,6 +13,7 @@ from modelcycle.packaging._package import (
     save_model,
     verify_package,
 )
+from modelcycle.packaging._pipeline import Member, ModelPipeline
 from modelcycle.packaging._signature import (
     InputSpec,
     Signature,
@@ -30,6 +31,8 @@ __all__ = [
     "InputSpec",
     "LoadedModel",
     "Manifest",
+    "Member",
+    "ModelPipeline",
     "Predictor",
     "Signature",
     "as_frame",

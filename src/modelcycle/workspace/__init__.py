@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelcycle.workspace._train import TrainOptions, TrainResult
 from modelcycle.workspace._workspace import Workspace, resolve_settings
 
-__all__ = ["Workspace", "resolve_settings"]
+__all__ = ["TrainOptions", "TrainResult", "Workspace", "resolve_settings"]

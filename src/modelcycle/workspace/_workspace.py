@@ -14,6 +14,7 @@ from modelcycle.core import Settings, ValidationError
 from modelcycle.registry import Registry
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
 from modelcycle.tracking import ActiveRun, Run, Tracker
+from modelcycle.workspace._train import Progress, TrainOptions, TrainResult, train
 
 
 class Workspace:
@@ -90,6 +91,58 @@ class Workspace:
     ) -> ActiveRun:
         """Start a run in ``experiment`` (created on first use); see :class:`ActiveRun`."""
         return self.tracker.start_run(experiment, name=name, parent=parent, tags=tags)
+
+    def train(
+        self,
+        data: Any,
+        *,
+        target: str,
+        name: str | None = None,
+        budget: float = 60.0,
+        task: str | None = None,
+        metric: str | None = None,
+        learners: Sequence[str] | None = None,
+        seed: int = 0,
+        test_size: float = 0.2,
+        schema: str | os.PathLike[str] | None = None,
+        experiment: str | None = None,
+        n_jobs: int = 2,
+        sql: str | None = None,
+        progress: Progress | None = None,
+    ) -> TrainResult:
+        """Train the best model for ``target`` within ``budget`` seconds, evaluate and track it.
+
+        ``data`` is a DataFrame, a CSV/Parquet path, a SQL URL (with ``sql=``) or
+        ``None`` with ``sql=`` for DuckDB over files. The data is checked, split into
+        train and holdout, searched by AutoML (every trial a child run), evaluated on
+        the holdout (report stored with the run), packaged, and — with ``name`` —
+        registered as a new version of that model.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> import tempfile, modelcycle as mc
+        >>> ws = mc.Workspace(tempfile.mkdtemp())
+        >>> frame = load_breast_cancer(as_frame=True).frame
+        >>> result = ws.train(frame, target="target", name="cancer", budget=5)  # doctest: +SKIP
+        >>> result.version.version  # doctest: +SKIP
+        1
+        """
+        options = TrainOptions(
+            target=target,
+            name=name,
+            budget_s=budget,
+            task=task,
+            metric=metric,
+            learners=tuple(learners) if learners else None,
+            seed=seed,
+            test_size=test_size,
+            schema_file=os.fspath(schema) if schema is not None else None,
+            experiment=experiment,
+            n_jobs=n_jobs,
+            sql=sql,
+        )
+        return train(self, data, options, progress)
 
     def get_run(self, run_id: str) -> Run:
         """Read one run by id."""

@@ -7,12 +7,18 @@ from typing import Any
 from modelcycle.core import ValidationError
 from modelcycle.packaging.flavors._base import Flavor, Predictor
 from modelcycle.packaging.flavors._lightgbm import LightGBMFlavor
+from modelcycle.packaging.flavors._modelcycle import ModelcycleFlavor
 from modelcycle.packaging.flavors._pickle import PickleFlavor
 from modelcycle.packaging.flavors._sklearn import SklearnFlavor, safe_skops_load
 from modelcycle.packaging.flavors._xgboost import XGBoostFlavor
 
 #: Flavors tried in order when none is named; pickle is never chosen automatically.
-SAFE_FLAVORS: tuple[type[Flavor], ...] = (LightGBMFlavor, XGBoostFlavor, SklearnFlavor)
+SAFE_FLAVORS: tuple[type[Flavor], ...] = (
+    ModelcycleFlavor,
+    LightGBMFlavor,
+    XGBoostFlavor,
+    SklearnFlavor,
+)
 _EVERY_FLAVOR: list[type[Flavor]] = [*SAFE_FLAVORS, PickleFlavor]
 _ALL: dict[str, type[Flavor]] = {flavor.name: flavor for flavor in _EVERY_FLAVOR}
 
@@ -42,6 +48,7 @@ def detect_flavor(model: Any) -> Flavor:
 __all__ = [
     "Flavor",
     "LightGBMFlavor",
+    "ModelcycleFlavor",
     "PickleFlavor",
     "Predictor",
     "SklearnFlavor",

@@ -1,0 +1,253 @@
+"""AutoML: from a table and a target to the best pipeline found within a time budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from modelcycle.automl._budget import Budget
+from modelcycle.automl._ensemble import select_ensemble
+from modelcycle.automl._metric import SearchMetric
+from modelcycle.automl._search import OnTrial, Search, SearchSpace, imbalance
+from modelcycle.automl._trial import Matrix, TrialResult, plan_folds
+from modelcycle.core import Schema, Task, ValidationError
+from modelcycle.data import ValidationReport, detect_task, infer_schema, validate
+from modelcycle.features import Preprocessor
+from modelcycle.learners import Learner, available_learners, get_learner
+from modelcycle.packaging import Member, ModelPipeline
+
+_ENSEMBLE_CANDIDATES = 10
+
+
+class AutoML:
+    """Search learners and their settings under a time budget; keep the best pipeline.
+
+    Parameters
+    ----------
+    time_budget_s:
+        Wall time for :meth:`fit`, including the final refit on all rows.
+    task:
+        ``"binary"``, ``"multiclass"`` or ``"regression"``; detected from the target if omitted.
+    metric:
+        What to optimise: ``roc_auc``/``log_loss`` (binary), ``log_loss``/``accuracy``
+        (multiclass), ``r2``/``rmse`` (regression). Defaults to the first of each.
+    learners:
+        Learner names to consider (default: every learner that supports the task).
+    random_state:
+        Seed of folds, learners and the tuner: the same seed and data give the same search
+        order (trial counts still depend on the machine's speed).
+    n_jobs:
+        Threads per learner on large data (small data uses one thread; see ``threads_``).
+    ensemble:
+        Blend the best trials by ensemble selection when that beats the best single one.
+    on_trial:
+        Called after every trial with the trial and the best trial so far.
+
+    Attributes
+    ----------
+    task_, metric_, schema_, validation_, classes_, pipeline_, results_, leaderboard_,
+    ensemble_, best_value_, elapsed_s_
+    """
+
+    def __init__(
+        self,
+        *,
+        time_budget_s: float = 60.0,
+        task: Task | str | None = None,
+        metric: str | None = None,
+        learners: Sequence[str] | None = None,
+        random_state: int = 0,
+        n_jobs: int = 2,
+        ensemble: bool = True,
+        on_trial: OnTrial | None = None,
+    ) -> None:
+        self.time_budget_s = time_budget_s
+        self.task = task
+        self.metric = metric
+        self.learners = learners
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.ensemble = ensemble
+        self.on_trial = on_trial
+
+    def fit(self, frame: pd.DataFrame, target: str, *, schema: Schema | None = None) -> AutoML:
+        """Check the data, search, blend and refit on all of ``frame``."""
+        budget = Budget(self.time_budget_s)
+        self._check_arguments(frame, target)
+        y_raw = frame[target]
+        self.task_ = detect_task(y_raw, override=Task(self.task) if self.task else None)
+        self.schema_ = schema or infer_schema(frame, target=target)
+        self.validation_ = validate(frame, self.schema_, task=self.task_)
+        self.validation_.raise_for_errors()
+        self.metric_ = SearchMetric.for_task(self.task_, self.metric)
+        inputs = frame.drop(columns=[target])
+        y = self._encode_target(y_raw)
+        names = self._learner_names()
+        self.preprocessors_: dict[str, Preprocessor] = {}
+        matrices: dict[str, Matrix] = {}
+
+        def matrix(learner: str) -> Matrix:
+            key = _preprocessor_key(get_learner(learner))
+            if key not in matrices:
+                matrices[key] = self._prepare(key, inputs)
+            return matrices[key]
+
+        self.threads_ = _threads(self.n_jobs, inputs.shape)
+        folds = plan_folds(y, self.task_, self.random_state)
+        imbalanced = imbalance(y, self.task_)
+        space = SearchSpace(
+            self.task_, self.metric_, names, folds, imbalanced, self.random_state, self.threads_
+        )
+        search = Search(space, matrix, y, budget, on_trial=self.on_trial)
+        self.results_ = search.run()
+        members = self._choose(y)
+        self.pipeline_ = self._refit(members, matrix, y, len(space.folds))
+        self.elapsed_s_ = budget.elapsed()
+        return self
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _check_arguments(self, frame: pd.DataFrame, target: str) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise ValidationError(
+                f"AutoML.fit expects a pandas DataFrame; got {type(frame).__name__}"
+            )
+        if target not in frame.columns:
+            raise ValidationError(
+                f"target column {target!r} is not in the data; "
+                f"columns are {list(frame.columns)[:20]}"
+            )
+        if not isinstance(self.time_budget_s, int | float) or self.time_budget_s <= 0:
+            raise ValidationError(
+                f"time budget {self.time_budget_s!r} is not valid; expected seconds > 0"
+            )
+
+    def _encode_target(self, y_raw: pd.Series) -> NDArray[Any]:
+        if self.task_ is Task.REGRESSION:
+            self.classes_: list[Any] | None = None
+            return np.asarray(y_raw, dtype=float)
+        labels = sorted(pd.unique(y_raw.dropna()), key=lambda v: (str(type(v)), v))
+        self.classes_ = [v.item() if isinstance(v, np.generic) else v for v in labels]
+        codes = pd.Categorical(y_raw, categories=labels).codes
+        return np.asarray(codes, dtype=np.int64)
+
+    def _learner_names(self) -> list[str]:
+        allowed = available_learners(self.task_)
+        chosen = list(self.learners) if self.learners else allowed
+        unknown = [n for n in chosen if n not in allowed]
+        if unknown:
+            raise ValidationError(
+                f"learners {unknown} cannot do {self.task_.value}; expected some of {allowed}"
+            )
+        return chosen
+
+    def _prepare(self, key: str, inputs: pd.DataFrame) -> Matrix:
+        encoding: Literal["native", "onehot"] = "onehot" if key.startswith("onehot") else "native"
+        pre = Preprocessor(
+            schema=self.schema_,
+            encoding=encoding,
+            scale=key.endswith("scaled"),
+            random_state=self.random_state,
+        )
+        X = pre.fit(inputs).transform(inputs)
+        self.preprocessors_[key] = pre
+        return Matrix(X, tuple(pre.categorical_features_))
+
+    def _choose(self, y: NDArray[Any]) -> list[tuple[TrialResult, float]]:
+        complete = sorted((r for r in self.results_ if r.complete), key=lambda r: r.loss)
+        if not complete:
+            failures = "; ".join(sorted({r.error or r.status for r in self.results_}))[:500]
+            raise ValidationError(
+                f"no model could be trained within the budget ({failures or 'no trial finished'})"
+            )
+        best = complete[0]
+        self.best_value_ = best.value
+        self.ensemble_ = False
+        if not self.ensemble or len(complete) < 2:
+            return [(best, 1.0)]
+        candidates = complete[:_ENSEMBLE_CANDIDATES]
+        predictions = [np.asarray(r.oof) for r in candidates]
+        weights, loss = select_ensemble(predictions, y.astype(float), self.metric_.loss)
+        if loss >= best.loss - 1e-6 or len(weights) < 2:
+            return [(best, 1.0)]
+        self.ensemble_ = True
+        self.best_value_ = -loss if self.metric_.greater_is_better else loss
+        return [(candidates[i], w) for i, w in weights.items()]
+
+    def _refit(
+        self, members: list[tuple[TrialResult, float]], matrix: Any, y: NDArray[Any], folds: int
+    ) -> ModelPipeline:
+        fitted = []
+        for trial, weight in members:
+            cls = get_learner(trial.learner)
+            params = dict(trial.params)
+            if trial.learner == "lightgbm" and trial.iterations:
+                rounds = int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2)))
+                params.update(num_iterations=max(10, rounds), early_stopping_round=0)
+            data = matrix(trial.learner)
+            learner = cls(
+                task=self.task_,
+                params=params,
+                random_state=self.random_state,
+                class_weight=_weight(trial.class_weight),
+                n_jobs=self.threads_,
+            )
+            learner.fit(data.X, y, categorical_features=data.categorical)
+            fitted.append(Member(learner, _preprocessor_key(cls), weight))
+        used = {m.preprocessor for m in fitted}
+        preprocessors = {k: p for k, p in self.preprocessors_.items() if k in used}
+        return ModelPipeline(
+            task=self.task_, preprocessors=preprocessors, members=fitted, classes=self.classes_
+        )
+
+    # -- results ---------------------------------------------------------------------
+
+    @property
+    def leaderboard_(self) -> list[dict[str, Any]]:
+        """Every trial, best first: learner, where it came from, score, time, status."""
+        ranked = sorted(self.results_, key=lambda r: (not r.complete, r.loss))
+        return [
+            {
+                "trial": r.number,
+                "learner": r.learner,
+                "source": r.source,
+                "class_weight": r.class_weight,
+                self.metric_.name: r.value,
+                "seconds": round(r.seconds, 3),
+                "status": r.status,
+                "params": r.params,
+                "error": r.error,
+            }
+            for r in ranked
+        ]
+
+    def predict(self, data: Any) -> NDArray[Any]:
+        """Labels (classifiers) or values (regression) for new rows."""
+        return self.pipeline_.predict(data)
+
+    def predict_proba(self, data: Any) -> NDArray[np.float64]:
+        """Class probabilities, columns in the order of ``classes_``."""
+        return self.pipeline_.predict_proba(data)
+
+    @property
+    def validation_report(self) -> ValidationReport:
+        """The data validation report of the last :meth:`fit`."""
+        return self.validation_
+
+
+def _weight(value: str | None) -> Literal["balanced"] | None:
+    return "balanced" if value == "balanced" else None
+
+
+def _threads(n_jobs: int, shape: tuple[int, int]) -> int:
+    # Below ~2 million cells a second thread barely helps, and on a busy machine OpenMP
+    # threads that wait for a descheduled partner can slow a fit a hundredfold.
+    return 1 if shape[0] * max(shape[1], 1) < 2_000_000 else n_jobs
+
+
+def _preprocessor_key(cls: type[Learner]) -> str:
+    return f"{cls.encoding}{'-scaled' if cls.needs_scaling else ''}"

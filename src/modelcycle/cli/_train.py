@@ -1,0 +1,179 @@
+"""``modelcycle train`` and ``modelcycle report``."""
+
+from __future__ import annotations
+
+import time
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from modelcycle.automl import TrialResult
+from modelcycle.cli import _output as out
+from modelcycle.cli._context import state
+from modelcycle.core import NotFound
+from modelcycle.workspace import TrainResult
+
+
+def train(
+    ctx: typer.Context,
+    data: Annotated[
+        str | None, typer.Argument(help="CSV or Parquet file, or a SQLAlchemy URL with --sql.")
+    ] = None,
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")] = ...,  # type: ignore[assignment]
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Register the model under this name.")
+    ] = None,
+    budget: Annotated[
+        float, typer.Option("--budget", "-b", min=1, help="Seconds for the search, refit included.")
+    ] = 60,
+    task: Annotated[
+        str | None, typer.Option(help="binary, multiclass or regression (default: detected).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to optimise (default: ROC AUC / log loss / R²).")
+    ] = None,
+    sql: Annotated[
+        str | None, typer.Option(help="SQL query (over DATA's database, or DuckDB over files).")
+    ] = None,
+    schema: Annotated[
+        Path | None, typer.Option(help="TOML/JSON file overriding column types.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    test_size: Annotated[
+        float, typer.Option(min=0.05, max=0.5, help="Share of rows held out.")
+    ] = 0.2,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the data, search models within the budget, evaluate on a holdout, track, register."""
+    ws = state(ctx).open()
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out.err_console, transient=True) as progress:
+        bar = progress.add_task("searching", total=budget, best="")
+
+        def on_trial(result: TrialResult, best: TrialResult | None, _: float) -> None:
+            shown = f"best {best.value:.5g} ({best.learner})" if best else ""
+            label = f"trial {result.number + 1}: {result.learner} {result.status.lower()}"
+            progress.update(
+                bar,
+                completed=min(budget, time.perf_counter() - started),
+                description=label,
+                best=shown,
+            )
+
+        result = ws.train(
+            data, target=target, name=name, budget=budget, task=task, metric=metric,
+            sql=sql, schema=schema, seed=seed, test_size=test_size, progress=on_trial,
+        )  # fmt: skip
+    if json:
+        out.print_json(_summary(result, time.perf_counter() - started))
+        return
+    _print_result(result, time.perf_counter() - started)
+
+
+def _summary(result: TrainResult, seconds: float) -> dict[str, object]:
+    automl = result.automl
+    return {
+        "run_id": result.run_id,
+        "version": result.version.to_dict() if result.version else None,
+        "task": automl.task_.value,
+        "metric": automl.metric_.name,
+        "cv_score": automl.best_value_,
+        "ensemble": automl.ensemble_,
+        "trials": len(automl.results_),
+        "test_metrics": dict(result.report.metrics),
+        "intervals": {k: list(v) for k, v in result.report.intervals.items()},
+        "warnings": result.warnings,
+        "seconds": seconds,
+        "leaderboard": [
+            {k: v for k, v in row.items() if k != "params"} for row in automl.leaderboard_[:10]
+        ],
+    }
+
+
+def _print_result(result: TrainResult, seconds: float) -> None:
+    automl = result.automl
+    metric = automl.metric_.name
+    rows = [
+        [
+            str(r["trial"]),
+            r["learner"],
+            r["source"],
+            out.number(r[metric]),
+            f"{r['seconds']:.2f}s",
+            r["status"],
+        ]
+        for r in automl.leaderboard_[:10]
+    ]
+    out.console.print(
+        out.table(
+            f"leaderboard ({len(automl.results_)} trials)",
+            ["trial", "learner", "from", metric, "took", "status"],
+            rows,
+        )
+    )
+    report = result.report
+    metric_rows = []
+    for key, value in report.metrics.items():
+        low_high = report.intervals.get(key)
+        interval = f"[{low_high[0]:.4g}, {low_high[1]:.4g}]" if low_high else "-"
+        metric_rows.append([key, out.number(value), interval])
+    out.console.print(
+        out.table(
+            "holdout metrics (95% bootstrap intervals)",
+            ["metric", "value", "interval"],
+            metric_rows,
+        )
+    )
+    for warning in result.warnings:
+        out.console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    registered = (
+        f"registered as [bold]{result.version.ref}[/]"
+        if result.version
+        else "not registered (no --name)"
+    )
+    kind = "an ensemble" if automl.ensemble_ else "a single model"
+    out.console.print(
+        f"best: {kind}, cv {metric} {out.number(automl.best_value_)}; {registered}; "
+        f"run {result.run_id[:8]}; took {seconds:.1f}s"
+    )
+    out.console.print(f"report: modelcycle report {result.run_id[:8]}")
+
+
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A training run id (or unique prefix).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML report here.")
+    ] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the report in a browser.")
+    ] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+) -> None:
+    """Write (or open) the evaluation report of a training run."""
+    ws = state(ctx).open()
+    run = ws.get_run(ws.tracker.resolve_run_id(run_id))
+    paths = {a["path"] for a in run.artifacts}
+    if "evaluation/evaluation.html" not in paths:
+        raise NotFound(
+            f"run {run.run_id[:8]} has no evaluation report; it was not made by 'modelcycle train'"
+        )
+    if json:
+        out.console.print(
+            run.read_artifact("evaluation/evaluation.json").decode(), markup=False, highlight=False
+        )
+        return
+    target = output or Path(f"report-{run.run_id[:8]}.html")
+    run.download_artifact("evaluation/evaluation.html", target)
+    out.console.print(f"report written to {target}")
+    if open_browser:
+        webbrowser.open(target.resolve().as_uri())
