@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelcycle as mc
+from tests.models import Data, load_cancer
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MODELCYCLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -91,3 +92,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def cancer() -> Data:
+    """Breast-cancer data, split once per test session."""
+    return load_cancer()

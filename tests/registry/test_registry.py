@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from sklearn.linear_model import LogisticRegression
 
 import modelcycle as mc
 from modelcycle.core import Conflict, IntegrityError, NotFound, ValidationError
 from modelcycle.registry import PromotionRefused, card_data, render_html, render_markdown
-from tests.registry.conftest import Data, log_logistic
+from tests.models import Data, log_logistic, make_logistic
 
 
 def _snapshot(ws: mc.Workspace) -> dict[str, list[tuple[object, ...]]]:
@@ -43,7 +42,7 @@ def test_register_resolve_and_load_round_trip(workspace: mc.Workspace, cancer: D
     for ref in ("cancer", "cancer@champion", "cancer/1"):
         assert workspace.registry.resolve(ref).version == 1
     loaded = workspace.registry.load("cancer@champion")
-    expected = LogisticRegression(C=1.0, max_iter=5000).fit(cancer.x_train, cancer.y_train)
+    expected = make_logistic(1.0).fit(cancer.x_train, cancer.y_train)
     assert np.array_equal(
         loaded.predict_proba(cancer.x_test), expected.predict_proba(cancer.x_test)
     )

@@ -1,15 +1,16 @@
-"""Registry fixtures: real models trained on bundled data and logged by real runs."""
+"""Helpers for registry tests: real models trained on bundled data and logged by real runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pandas as pd
-import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import modelcycle as mc
 
@@ -22,11 +23,16 @@ class Data:
     y_test: pd.Series
 
 
-@pytest.fixture(scope="session")
-def cancer() -> Data:
+def load_cancer() -> Data:
+    """scikit-learn's breast-cancer set, split 70/30 with a fixed seed."""
     x, y = load_breast_cancer(return_X_y=True, as_frame=True)
     parts = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
     return Data(*parts)
+
+
+def make_logistic(c: float) -> Pipeline:
+    """Scaled logistic regression (scaling makes the solver converge in a few steps)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
 
 
 def log_logistic(
@@ -35,7 +41,7 @@ def log_logistic(
     """Train, evaluate and log one logistic regression; return the run id."""
     columns = columns or list(data.x_train.columns)
     with ws.start_run(experiment="cancer", name=f"C={c}") as run:
-        model = LogisticRegression(C=c, max_iter=5000).fit(data.x_train[columns], data.y_train)
+        model = make_logistic(c).fit(data.x_train[columns], data.y_train)
         run.log_params({"C": c})
         run.log_dataset(data.x_train.assign(target=data.y_train), role="train", name="cancer")
         run.log_dataset(data.x_test.assign(target=data.y_test), role="test", name="cancer")
