@@ -155,24 +155,22 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_tracks_real_models(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_demo_runs_the_lifecycle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     home = str(tmp_path / "demo")
-    code, out, _ = run_cli(capsys, "-w", home, "demo", "--json")
+    reports = tmp_path / "reports"
+    code, out, _ = run_cli(
+        capsys, "-w", home, "demo", "--budget", "10", "--reports", str(reports), "--json"
+    )
     assert code == 0
-    result = json.loads(out)
-    assert result["parent"]["status"] == "FINISHED"
-    children = result["children"]
-    assert {c["name"] for c in children} == {
-        "logistic-regression",
-        "extra-trees",
-        "gradient-boosting",
-    }
-    for child in children:
-        assert child["status"] == "FINISHED"
-        assert 0.9 < child["metrics"]["test_roc_auc"] <= 1.0
+    steps = json.loads(out)
+    assert steps["train"]["test_roc_auc"] > 0.95 and steps["train"]["trials"] >= 2
+    assert steps["promote"]["champion"] == steps["train"]["version"] == 1
+    assert steps["refused"]["version"] == 2
+    assert any("does not beat champion version 1" in r for r in steps["refused"]["reasons"])
+    assert set(steps["predict"]["labels"]) <= {0, 1} and len(steps["predict"]["p_benign"]) == 5
+    assert Path(steps["report"]).is_file()
     with mc.Workspace(home) as ws:
-        child = ws.get_run(children[0]["run_id"])
-        assert len(child.metric_history("cv_roc_auc")) == 5
-        assert {d["role"] for d in child.datasets} == {"train", "test"}
-        summary = json.loads(child.read_artifact("summary.json"))
-        assert summary["test"]["roc_auc"] == pytest.approx(child.metrics["test_roc_auc"])
+        assert ws.registry.resolve("breast-cancer@champion").version == 1
+        assert [e.action for e in ws.registry.alias_history("breast-cancer")] == ["promote"]
+        training = ws.get_run(steps["train"]["run_id"])
+        assert len(training.children) == steps["train"]["trials"]

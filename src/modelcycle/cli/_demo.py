@@ -1,159 +1,140 @@
-"""``modelcycle demo``: the main job, end to end on a real data set that ships offline.
+"""``modelcycle demo``: the main job, end to end, on a real data set that ships offline.
 
-Today it is the tracking half of the lifecycle: three scikit-learn models are
-cross-validated and evaluated on the breast-cancer data set bundled with
-scikit-learn, every fold and model is a tracked run, and the runs are listed.
-Later stages (AutoML, registry, serving, monitoring) extend the same command.
+Today it runs the first half of the lifecycle on scikit-learn's bundled
+breast-cancer data: AutoML within a budget (every trial tracked), a holdout
+evaluation report, registration, promotion through a gate, a hand-trained worse
+model refused by that gate, and predictions from the champion loaded by
+reference. Serving, monitoring and retraining extend the same command later.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.base import ClassifierMixin, clone
 from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeClassifier
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.tracking import ActiveRun
+from modelcycle.core import ValidationError
+from modelcycle.registry import PromotionRefused
 from modelcycle.workspace import Workspace
 
-EXPERIMENT = "demo-breast-cancer"
+MODEL = "breast-cancer"
 _SEED = 7
 
 
-def _candidates() -> dict[str, tuple[ClassifierMixin, dict[str, Any]]]:
-    return {
-        "logistic-regression": (
-            make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
-            {"learner": "LogisticRegression", "C": 1.0, "scaled": True},
-        ),
-        "extra-trees": (
-            ExtraTreesClassifier(
-                n_estimators=300, min_samples_leaf=2, random_state=_SEED, n_jobs=2
-            ),
-            {"learner": "ExtraTreesClassifier", "n_estimators": 300, "min_samples_leaf": 2},
-        ),
-        "gradient-boosting": (
-            HistGradientBoostingClassifier(learning_rate=0.1, max_iter=200, random_state=_SEED),
-            {"learner": "HistGradientBoostingClassifier", "learning_rate": 0.1, "max_iter": 200},
-        ),
-    }
-
-
-def _scores(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    return {
-        "roc_auc": float(roc_auc_score(y_true, proba)),
-        "log_loss": float(log_loss(y_true, proba)),
-        "accuracy": float(accuracy_score(y_true, proba >= 0.5)),
-        "f1": float(f1_score(y_true, proba >= 0.5)),
-    }
-
-
-def _train_one(
-    parent: ActiveRun,
-    name: str,
-    model: ClassifierMixin,
-    params: dict[str, Any],
-    data: dict[str, Any],
-) -> dict[str, float]:
-    with parent.start_child(name=name) as run:
-        run.log_params(params)
-        run.log_dataset(data["train_frame"], role="train", name="breast_cancer")
-        run.log_dataset(data["test_frame"], role="test", name="breast_cancer")
-        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=_SEED)
-        x, y = data["x_train"], data["y_train"]
-        for step, (fit_rows, val_rows) in enumerate(folds.split(x, y)):
-            fold_model = clone(model).fit(x[fit_rows], y[fit_rows])
-            proba = fold_model.predict_proba(x[val_rows])[:, 1]
-            run.log_metric("cv_roc_auc", roc_auc_score(y[val_rows], proba), step=step)
-        fitted = clone(model).fit(x, y)
-        scores = _scores(data["y_test"], fitted.predict_proba(data["x_test"])[:, 1])
-        run.log_metrics({f"test_{key}": value for key, value in scores.items()})
-        summary = {"model": name, "params": params, "test": scores, "features": data["features"]}
-        run.log_text(json.dumps(summary, indent=2), "summary.json")
-        return scores
-
-
-def run_demo(ws: Workspace) -> str:
-    """Track the demo's models in ``ws`` and return the parent run id."""
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame
-    train, test = train_test_split(
-        frame, test_size=0.25, stratify=frame["target"], random_state=_SEED
+def run_demo(ws: Workspace, *, budget: float, report_dir: Path) -> dict[str, Any]:
+    """Run the demo's steps in ``ws``; return what each step produced."""
+    frame = load_breast_cancer(as_frame=True).frame
+    steps: dict[str, Any] = {}
+    trained = ws.train(
+        frame, target="target", name=MODEL, budget=budget, seed=_SEED, experiment="demo"
     )
-    features = [c for c in frame.columns if c != "target"]
-    data = {
-        "train_frame": train,
-        "test_frame": test,
-        "x_train": train[features].to_numpy(),
-        "y_train": train["target"].to_numpy(),
-        "x_test": test[features].to_numpy(),
-        "y_test": test["target"].to_numpy(),
-        "features": features,
+    assert trained.version is not None
+    steps["train"] = {
+        "run_id": trained.run_id,
+        "version": trained.version.version,
+        "test_roc_auc": trained.report.metrics["roc_auc"],
+        "trials": len(trained.automl.results_),
     }
-    candidates = _candidates()
-    with ws.start_run(experiment=EXPERIMENT, name="model-selection") as parent:
-        parent.log_params({"dataset": "sklearn.datasets.load_breast_cancer", "seed": _SEED})
-        parent.log_dataset(frame, role="source", name="breast_cancer")
-        best_name, best_auc = "", -1.0
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
+    ws.registry.describe(
+        MODEL, "Demo: flags likely malignant tumours for a second look; not a diagnosis."
+    )
+    ws.registry.set_gates(
+        MODEL,
+        {"min_metrics": {"test_roc_auc": 0.95}, "beat_champion": "test_roc_auc", "beat_by": 0.0},
+    )
+    ws.registry.promote(MODEL, trained.version.version)
+    steps["promote"] = {"champion": trained.version.version}
+    steps["refused"] = _refused_challenger(ws, frame, trained.run_id)
+    champion = ws.registry.load(f"{MODEL}@champion")
+    rows = frame.drop(columns=["target"]).sample(5, random_state=_SEED)
+    steps["predict"] = {
+        "labels": champion.predict(rows.to_dict("records")).tolist(),
+        "p_benign": champion.predict_proba(rows)[:, 1].round(4).tolist(),
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = ws.get_run(trained.run_id).download_artifact(
+        "evaluation/evaluation.html", report_dir / "evaluation.html"
+    )
+    steps["report"] = str(report)
+    return steps
+
+
+def _refused_challenger(ws: Workspace, frame: Any, parent_run: str) -> dict[str, Any]:
+    """Train a deliberately weak model by hand (a one-split tree) and try to promote it."""
+    train_run = ws.get_run(parent_run)
+    test_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "test")
+    train_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "train")
+    # Reuse the exact holdout of the AutoML run so the gate compares like with like.
+    from modelcycle.data import train_test_split_frame
+
+    train, test = train_test_split_frame(frame, "target", "binary", 0.2, _SEED)
+    with ws.start_run(experiment="demo", name="hand-made-weak-model") as run:
+        columns = [c for c in frame.columns if c != "target"]
+        model = DecisionTreeClassifier(max_depth=1, random_state=_SEED).fit(
+            train[columns], train["target"]
         )
-        with Progress(*columns, console=out.err_console, transient=True) as progress:
-            task = progress.add_task("training", total=len(candidates))
-            for name, (model, params) in candidates.items():
-                progress.update(task, description=f"training {name}")
-                scores = _train_one(parent, name, model, params, data)
-                if scores["roc_auc"] > best_auc:
-                    best_name, best_auc = name, scores["roc_auc"]
-                progress.advance(task)
-        parent.set_tags({"best_model": best_name})
-        parent.log_metric("best_test_roc_auc", best_auc)
-    return parent.run_id
+        fp_train, fp_test = run.log_dataset(train, role="train"), run.log_dataset(test, role="test")
+        if (fp_train.hash, fp_test.hash) != (train_hash, test_hash):
+            raise ValidationError("the demo's hand-made model did not get the AutoML run's holdout")
+        run.log_metric(
+            "test_roc_auc", roc_auc_score(test["target"], model.predict_proba(test[columns])[:, 1])
+        )
+        run.log_model(model, signature=train[columns].head(20))
+    weak = ws.registry.register(run.run_id, name=MODEL)
+    try:
+        ws.registry.promote(MODEL, weak.version)
+    except PromotionRefused as refused:
+        return {
+            "version": weak.version,
+            "test_roc_auc": weak.metrics["test_roc_auc"],
+            "reasons": refused.reasons,
+        }
+    raise ValidationError(
+        f"the gate let the weak version {weak.version} through; the demo expected a refusal"
+    )
 
 
 def demo(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+    budget: Annotated[float, typer.Option(help="Seconds for the AutoML search.")] = 20,
+    reports: Annotated[Path, typer.Option(help="Folder for the HTML reports.")] = Path(
+        "modelcycle-demo"
+    ),
+    json_output: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
 ) -> None:
-    """Run the main job on scikit-learn's bundled breast-cancer data and list its runs."""
+    """Run the main job on scikit-learn's breast-cancer data: train, register, gate, predict."""
     ws = state(ctx).open()
     started = time.perf_counter()
-    parent_id = run_demo(ws)
-    parent = ws.get_run(parent_id)
-    children = parent.children
+    with out.err_console.status("training within the budget (every trial is a tracked run)..."):
+        steps = run_demo(ws, budget=budget, report_dir=reports)
+    steps["seconds"] = round(time.perf_counter() - started, 1)
     if json_output:
-        out.print_json({"parent": parent.to_dict(), "children": [c.to_dict() for c in children]})
+        out.print_json(steps)
         return
-    keys = ["test_roc_auc", "test_log_loss", "test_accuracy", "test_f1"]
+    train, refused = steps["train"], steps["refused"]
     rows = [
-        [c.run_id[:8], c.name, out.status(c.status), *(out.number(c.metrics.get(k)) for k in keys)]
-        for c in children
+        [
+            "train",
+            f"AutoML, {train['trials']} trials; holdout ROC AUC {train['test_roc_auc']:.4f}; "
+            f"run {train['run_id'][:8]}",
+        ],
+        ["register", f"{MODEL}/{train['version']}"],
+        ["promote", f"{MODEL}/{steps['promote']['champion']} passed the gate and is @champion"],
+        [
+            "gate",
+            f"{MODEL}/{refused['version']} (ROC AUC {refused['test_roc_auc']:.3f}) refused: "
+            + "; ".join(refused["reasons"]),
+        ],
+        ["predict", f"{MODEL}@champion on 5 rows: {steps['predict']['labels']}"],
+        ["report", steps["report"]],
     ]
-    out.console.print(
-        out.table(f"experiment {EXPERIMENT!r}", ["run", "model", "status", *keys], rows)
-    )
-    out.console.print(
-        f"best model: [bold]{parent.tags.get('best_model')}[/] "
-        f"(test ROC AUC {out.number(parent.metrics.get('best_test_roc_auc'))}); "
-        f"{len(children) + 1} runs tracked in {time.perf_counter() - started:.1f}s "
-        f"in {ws.db.display_url}"
-    )
-    out.console.print(
-        f"next: modelcycle runs show {parent_id[:8]}   |   modelcycle runs list -e {EXPERIMENT}"
-    )
+    title = f"modelcycle demo ({steps['seconds']}s, {ws.db.display_url})"
+    out.console.print(out.table(title, ["step", "result"], rows, wrap_last=True))
+    out.console.print(f"next: modelcycle models show {MODEL}   |   modelcycle runs list -e demo")

@@ -61,14 +61,19 @@ def status(value: str) -> str:
     return f"[{STATUS_STYLE.get(value, 'white')}]{value}[/]"
 
 
-def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:
-    """A Rich table with the house look."""
+def table(
+    title: str | None, columns: list[str], rows: list[list[str]], *, wrap_last: bool = False
+) -> Table:
+    """A Rich table with the house look; ``wrap_last`` lets the last column wrap."""
     result = Table(title=title, header_style="bold cyan", title_justify="left", expand=False)
     for index, column in enumerate(columns):
         # The first column identifies the row (a run id to copy): never cut it short.
         widest = max((len(row[0]) for row in rows), default=0) if index == 0 else 0
         width = max(widest, min(len(column), 9))
-        result.add_column(column, no_wrap=True, overflow="ellipsis", min_width=width)
+        last = wrap_last and index == len(columns) - 1
+        result.add_column(
+            column, no_wrap=not last, overflow="fold" if last else "ellipsis", min_width=width
+        )
     for row in rows:
         result.add_row(*row)
     return result

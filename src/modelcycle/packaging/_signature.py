@@ -168,30 +168,40 @@ def breaking_changes(old: Signature, new: Signature) -> list[str]:
     problems: list[str] = []
     old_specs = {spec.name: spec for spec in old.inputs}
     new_specs = {spec.name: spec for spec in new.inputs}
-    for name in old_specs.keys() - new_specs.keys():
-        problems.append(f"input column {name!r} was removed")
-    for name in new_specs.keys() - old_specs.keys():
-        if not new_specs[name].nullable:
-            problems.append(f"new input column {name!r} is required")
+    removed = sorted(old_specs.keys() - new_specs.keys())
+    if removed:
+        problems.append(f"input column(s) {_listing(removed)} were removed")
+    required = sorted(n for n in new_specs.keys() - old_specs.keys() if not new_specs[n].nullable)
+    if required:
+        problems.append(f"new input column(s) {_listing(required)} are required")
+    retyped, strict, narrowed = [], [], []
     for name in sorted(old_specs.keys() & new_specs.keys()):
         before, after = old_specs[name], new_specs[name]
         if before.type != after.type and {before.type, after.type} != {"long", "double"}:
-            problems.append(
-                f"input column {name!r} changed type from {before.type} to {after.type}"
-            )
+            retyped.append(f"{name!r} ({before.type} to {after.type})")
         if before.nullable and not after.nullable:
-            problems.append(f"input column {name!r} no longer accepts missing values")
-        if after.categories is not None:
-            withdrawn = set(before.categories or ()) - set(after.categories)
-            if withdrawn:
-                problems.append(f"input column {name!r} no longer accepts {sorted(withdrawn)}")
+            strict.append(name)
+        if after.categories is not None and set(before.categories or ()) - set(after.categories):
+            narrowed.append(name)
+    if retyped:
+        problems.append("input column(s) changed type: " + ", ".join(retyped))
+    if strict:
+        problems.append(f"input column(s) {_listing(strict)} no longer accept missing values")
+    if narrowed:
+        problems.append(f"input column(s) {_listing(narrowed)} no longer accept some categories")
+    problems = sorted(problems)
     if old.task != new.task:
         problems.append(f"task changed from {old.task} to {new.task}")
     elif old.classes != new.classes:
         problems.append(
             f"classes changed from {list(old.classes or [])} to {list(new.classes or [])}"
         )
-    return sorted(problems)
+    return problems
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def conform(data: Any, signature: Signature) -> pd.DataFrame:
