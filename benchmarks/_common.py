@@ -28,7 +28,7 @@ class Stopwatch:
 
 
 @contextmanager
-def stopwatch() -> Iterator[Stopwatch]:
+def stopwatch(*, pause_collector: bool = True) -> Iterator[Stopwatch]:
     """Time a block with ``perf_counter``; garbage is collected first and paused inside.
 
     Only the work inside the block is timed, so setup and correctness checks stay out::
@@ -41,17 +41,23 @@ def stopwatch() -> Iterator[Stopwatch]:
     SQLAlchemy loaded a full collection takes 0.1-0.3 s, which would otherwise be paid
     before every measurement. The cost is that cycles among frozen objects are never
     collected, which a benchmark process can afford.
+
+    ``pause_collector=False`` only collects first and leaves the collector running: for
+    work that takes seconds to minutes (an AutoML search), where the pauses are part of
+    what the user waits for and a paused collector would let memory grow.
     """
     watch = Stopwatch()
     gc.collect()
-    gc.freeze()
-    gc.disable()  # a collection landing in one system's timing but not the other's is noise
+    if pause_collector:
+        gc.freeze()
+        gc.disable()  # a collection landing in one system's timing but not the other's is noise
     start = time.perf_counter()
     try:
         yield watch
     finally:
         watch.seconds = time.perf_counter() - start
-        gc.enable()
+        if pause_collector:
+            gc.enable()
 
 
 @dataclass
@@ -146,8 +152,12 @@ def print_table(
             f"≥ {row.goal:g}×",
             "[green]yes[/green]" if row.met else "[red]no[/red]",
         )
-    if console is None:
-        console = Console(file=sys.stdout)
-        if not console.is_terminal:  # a pipe or file: don't wrap the table at 80 columns
-            console = Console(file=sys.stdout, width=120)
-    console.print(table)
+    (console or stdout_console()).print(table)
+
+
+def stdout_console(width: int = 120) -> Console:
+    """A console on stdout; into a pipe or file it is ``width`` columns, not rich's 80."""
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:  # a pipe or file: don't wrap the table at 80 columns
+        console = Console(file=sys.stdout, width=width)
+    return console

@@ -352,13 +352,13 @@ def _exists(field: Field, node: Node | None) -> ColumnElement[bool]:
     table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[
         field.kind
     ]
-    query = sa.select(sa.literal(1)).where(
-        table.c.run_id == tables.runs.c.run_id, table.c.key == field.key
-    )
+    # An uncorrelated IN (...) is evaluated once (using the (key, value) index of
+    # latest_metrics) instead of probing every run: several times faster on large searches.
+    query = sa.select(table.c.run_id).where(table.c.key == field.key)
     if node is not None:
         assert node.op is not None
         query = query.where(_compare(table.c.value, node.op, node.value))
-    return query.exists()
+    return tables.runs.c.run_id.in_(query)
 
 
 def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> list[Any]:
