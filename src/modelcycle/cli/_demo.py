@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sklearn.datasets import load_breast_cancer
-from sklearn.metrics import roc_auc_score
-from sklearn.tree import DecisionTreeClassifier
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import ValidationError
+from modelcycle.data import train_test_split_frame
 from modelcycle.registry import PromotionRefused
 from modelcycle.workspace import Workspace
 
@@ -30,6 +28,8 @@ _SEED = 7
 
 def run_demo(ws: Workspace, *, budget: float, report_dir: Path) -> dict[str, Any]:
     """Run the demo's steps in ``ws``; return what each step produced."""
+    from sklearn.datasets import load_breast_cancer
+
     frame = load_breast_cancer(as_frame=True).frame
     steps: dict[str, Any] = {}
     trained = ws.train(
@@ -68,12 +68,13 @@ def run_demo(ws: Workspace, *, budget: float, report_dir: Path) -> dict[str, Any
 
 def _refused_challenger(ws: Workspace, frame: Any, parent_run: str) -> dict[str, Any]:
     """Train a deliberately weak model by hand (a one-split tree) and try to promote it."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.tree import DecisionTreeClassifier
+
     train_run = ws.get_run(parent_run)
     test_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "test")
     train_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "train")
     # Reuse the exact holdout of the AutoML run so the gate compares like with like.
-    from modelcycle.data import train_test_split_frame
-
     train, test = train_test_split_frame(frame, "target", "binary", 0.2, _SEED)
     with ws.start_run(experiment="demo", name="hand-made-weak-model") as run:
         columns = [c for c in frame.columns if c != "target"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelcycle.automl import TrialResult
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import NotFound
-from modelcycle.workspace import TrainResult
+
+if TYPE_CHECKING:
+    from modelcycle.automl import TrialResult
+    from modelcycle.workspace import TrainResult
 
 
 def train(

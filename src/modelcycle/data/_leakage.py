@@ -16,9 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelcycle.core import Column, ColumnKind, Task
 from modelcycle.data._values import datetimes_as_float, is_datetime, is_number, parse_numbers
@@ -97,6 +94,8 @@ def _holdout(
     if task is not Task.REGRESSION:
         counts = np.bincount(y)
         stratify = y if counts[counts > 0].min() >= 2 else None
+    from sklearn.model_selection import train_test_split  # heavy: import on use
+
     try:
         train, test = train_test_split(
             rows, test_size=_HOLDOUT, random_state=random_state, stratify=stratify
@@ -128,6 +127,8 @@ def _score(
         predicted = _tree_predictions(x, y, train, test, task)
     else:
         predicted = _lookup_predictions(x, y, train, test, task)
+    from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
+
     truth = y[test]
     if task is Task.BINARY:
         return float(roc_auc_score(truth, predicted)) if len(np.unique(truth)) == 2 else None
@@ -139,6 +140,8 @@ def _score(
 def _tree_predictions(
     x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, task: Task
 ) -> np.ndarray:
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
     features = x.reshape(-1, 1)
     if task is Task.REGRESSION:
         regressor = DecisionTreeRegressor(max_depth=_REGRESSOR_DEPTH, random_state=0)

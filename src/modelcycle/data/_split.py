@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from modelcycle.core import Task, ValidationError
 from modelcycle.data._task import detect_task, parse_task
@@ -58,6 +57,8 @@ def train_test_split_frame(
     if resolved is not Task.REGRESSION:
         stratify = labels.astype(str).to_numpy()
         _check_classes(labels, target)
+    from sklearn.model_selection import train_test_split  # heavy: import on use
+
     try:
         train, test = train_test_split(
             np.arange(len(df)), test_size=test_size, random_state=random_state, stratify=stratify

@@ -15,14 +15,17 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from modelcycle.core import ValidationError
+
+if TYPE_CHECKING:
+    import duckdb
 
 _DUCKDB_FILES = {".duckdb", ".ddb"}
 _SQLITE_FILES = {".db", ".sqlite", ".sqlite3"}
@@ -101,6 +104,8 @@ def _is_duckdb(source: str | os.PathLike[str] | None) -> bool:
 def _duckdb_relation(
     source: str | os.PathLike[str] | None, sql: str
 ) -> Iterator[duckdb.DuckDBPyRelation]:
+    import duckdb  # imported on use: most workspaces never query with DuckDB
+
     where = "DuckDB (in memory)" if source is None else f"DuckDB file '{source}'"
     if source is not None and not Path(source).is_file():
         raise ValidationError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from modelcycle.packaging._package import (
     FORMAT,
     MANIFEST,
@@ -13,7 +15,6 @@ from modelcycle.packaging._package import (
     save_model,
     verify_package,
 )
-from modelcycle.packaging._pipeline import Member, ModelPipeline
 from modelcycle.packaging._signature import (
     InputSpec,
     Signature,
@@ -47,3 +48,15 @@ __all__ = [
     "save_model",
     "verify_package",
 ]
+
+if TYPE_CHECKING:
+    from modelcycle.packaging._pipeline import Member, ModelPipeline
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline pulls in the learners (LightGBM, scikit-learn): load it on first use.
+    if name in ("Member", "ModelPipeline"):
+        from modelcycle.packaging import _pipeline
+
+        return getattr(_pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
 
@@ -14,7 +14,9 @@ from modelcycle.core import Settings, ValidationError
 from modelcycle.registry import Registry
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
 from modelcycle.tracking import ActiveRun, Run, Tracker
-from modelcycle.workspace._train import Progress, TrainOptions, TrainResult, train
+
+if TYPE_CHECKING:
+    from modelcycle.workspace._train import Progress, TrainResult
 
 
 class Workspace:
@@ -128,6 +130,8 @@ class Workspace:
         >>> result.version.version  # doctest: +SKIP
         1
         """
+        from modelcycle.workspace._train import TrainOptions, train  # AutoML: load on use
+
         options = TrainOptions(
             target=target,
             name=name,

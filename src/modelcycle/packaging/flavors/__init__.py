@@ -1,41 +1,49 @@
-"""Model flavors: one module per family of models, each saving in a safe format."""
+"""Model flavors: one module per family of models, each saving in a safe format.
+
+Flavor modules import their library (LightGBM, skops, XGBoost) when first used, so
+reading the registry does not pay for libraries a workspace never loads.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging.flavors._base import Flavor, Predictor
-from modelcycle.packaging.flavors._lightgbm import LightGBMFlavor
-from modelcycle.packaging.flavors._modelcycle import ModelcycleFlavor
-from modelcycle.packaging.flavors._pickle import PickleFlavor
-from modelcycle.packaging.flavors._sklearn import SklearnFlavor, safe_skops_load
-from modelcycle.packaging.flavors._xgboost import XGBoostFlavor
 
-#: Flavors tried in order when none is named; pickle is never chosen automatically.
-SAFE_FLAVORS: tuple[type[Flavor], ...] = (
-    ModelcycleFlavor,
-    LightGBMFlavor,
-    XGBoostFlavor,
-    SklearnFlavor,
-)
-_EVERY_FLAVOR: list[type[Flavor]] = [*SAFE_FLAVORS, PickleFlavor]
-_ALL: dict[str, type[Flavor]] = {flavor.name: flavor for flavor in _EVERY_FLAVOR}
+#: name -> (module, class); safe flavors in the order they are tried, pickle last.
+_FLAVORS = {
+    "modelcycle": ("modelcycle.packaging.flavors._modelcycle", "ModelcycleFlavor"),
+    "lightgbm": ("modelcycle.packaging.flavors._lightgbm", "LightGBMFlavor"),
+    "xgboost": ("modelcycle.packaging.flavors._xgboost", "XGBoostFlavor"),
+    "sklearn": ("modelcycle.packaging.flavors._sklearn", "SklearnFlavor"),
+    "pickle": ("modelcycle.packaging.flavors._pickle", "PickleFlavor"),
+}
+SAFE_FLAVORS = ("modelcycle", "lightgbm", "xgboost", "sklearn")
+
+
+def flavor_class(name: str) -> type[Flavor]:
+    """The flavor class called ``name`` (its module is imported on first use)."""
+    try:
+        module, attribute = _FLAVORS[name]
+    except KeyError:
+        raise ValidationError(
+            f"unknown model flavor {name!r}; expected one of {sorted(_FLAVORS)}"
+        ) from None
+    found: type[Flavor] = getattr(importlib.import_module(module), attribute)
+    return found
 
 
 def get_flavor(name: str) -> Flavor:
-    """The flavor called ``name``."""
-    try:
-        return _ALL[name]()
-    except KeyError:
-        raise ValidationError(
-            f"unknown model flavor {name!r}; expected one of {sorted(_ALL)}"
-        ) from None
+    """An instance of the flavor called ``name``."""
+    return flavor_class(name)()
 
 
 def detect_flavor(model: Any) -> Flavor:
     """The first safe flavor that accepts ``model``."""
-    for flavor in SAFE_FLAVORS:
+    for name in SAFE_FLAVORS:
+        flavor = flavor_class(name)
         if flavor.accepts(model):
             return flavor()
     raise ValidationError(
@@ -45,15 +53,4 @@ def detect_flavor(model: Any) -> Flavor:
     )
 
 
-__all__ = [
-    "Flavor",
-    "LightGBMFlavor",
-    "ModelcycleFlavor",
-    "PickleFlavor",
-    "Predictor",
-    "SklearnFlavor",
-    "XGBoostFlavor",
-    "detect_flavor",
-    "get_flavor",
-    "safe_skops_load",
-]
+__all__ = ["SAFE_FLAVORS", "Flavor", "Predictor", "detect_flavor", "flavor_class", "get_flavor"]

@@ -52,7 +52,10 @@ class XGBoostFlavor(Flavor):
 
     @classmethod
     def accepts(cls, model: Any) -> bool:
-        if importlib.util.find_spec("xgboost") is None:
+        if (
+            not type(model).__module__.startswith("xgboost")
+            or importlib.util.find_spec("xgboost") is None
+        ):
             return False
         import xgboost as xgb
 

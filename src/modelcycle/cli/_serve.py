@@ -1,0 +1,90 @@
+"""``modelcycle serve``: run the prediction server for one or more model references."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelcycle.cli import _output as out
+from modelcycle.cli._context import state
+from modelcycle.core import NotFound, PermissionDenied
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, *, allow_remote: bool) -> None:
+    """Refuse a non-loopback address unless ``--allow-remote`` was given (no auth yet)."""
+    if allow_remote or _loopback(host):
+        return
+    raise PermissionDenied(
+        f"refusing to listen on {host!r}: the server has no API keys yet, so anyone who can "
+        "reach it could call it; serve on 127.0.0.1 behind a proxy, or pass --allow-remote "
+        "if the network is trusted"
+    )
+
+
+def _fastest(module: str, name: str) -> str:
+    return name if importlib.util.find_spec(module) is not None else "auto"
+
+
+def serve(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str], typer.Argument(help="Models to serve: 'name', 'name@alias' or 'name/version'.")
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (no auth yet).")
+    ] = False,
+    max_rows: Annotated[int, typer.Option(min=1, help="Most rows per request.")] = 10_000,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between checks for alias moves.")
+    ] = 1.0,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Prediction log folder (default: <workspace>/predictions)."),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not write the prediction log.")
+    ] = False,
+) -> None:
+    """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks."""
+    import uvicorn
+
+    from modelcycle.serving import ServeSettings, create_app, missing_refs
+
+    check_host(host, allow_remote=allow_remote)
+    ws = state(ctx).open()
+    problems = missing_refs(ws.registry, tuple(refs))
+    if problems:
+        raise NotFound("cannot serve: " + "; ".join(problems))
+    settings = ServeSettings(
+        models=tuple(refs),
+        max_rows=max_rows,
+        poll_interval_s=poll_interval,
+        log_predictions=not no_log,
+    )
+    folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
+    app = create_app(ws.registry, settings=settings, log_dir=folder)
+    out.console.print(f"serving {', '.join(refs)} at http://{host}:{port} (docs at /docs)")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=_fastest("uvloop", "uvloop"),
+        http=_fastest("httptools", "httptools"),
+        log_level="info",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,79 @@
+"""``create_app``: the prediction server, built from objects (no module-level state)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from modelcycle._version import __version__
+from modelcycle.registry import Registry
+from modelcycle.serving._errors import BodyLimit, install_error_handlers
+from modelcycle.serving._hub import ModelHub
+from modelcycle.serving._log import PredictionLog
+from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._routes import health, v1
+from modelcycle.serving._routes_ecosystem import mlflow, v2
+from modelcycle.serving._service import PredictionService
+from modelcycle.serving._settings import ServeSettings
+
+
+def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) -> FastAPI:
+    """Build the prediction server for ``settings.models``.
+
+    Models load (verified and warmed) in the background after start-up;
+    ``/health/ready`` answers 200 once all are in. Aliases are followed every
+    ``settings.poll_interval_s`` seconds; answered predictions are logged under
+    ``log_dir/<model>/`` as Parquet.
+
+    Examples
+    --------
+    >>> import modelcycle as mc, uvicorn  # doctest: +SKIP
+    >>> ws = mc.Workspace()  # doctest: +SKIP
+    >>> app = create_app(ws.registry, settings=ServeSettings(models=("churn",)),
+    ...                  log_dir=ws.settings.home / "predictions")  # doctest: +SKIP
+    >>> uvicorn.run(app)  # doctest: +SKIP
+    """
+    hub = ModelHub(registry, settings.models, max_rows=settings.max_rows)
+    log = (
+        PredictionLog(
+            log_dir,
+            flush_interval_s=settings.log_flush_interval_s,
+            max_buffer=settings.log_max_buffer,
+        )
+        if settings.log_predictions
+        else None
+    )
+    predictor = PredictionService(hub, log, ServingMetrics())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if log is not None:
+            log.start()
+        watcher = asyncio.create_task(hub.watch(settings.poll_interval_s))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if log is not None:
+                await asyncio.to_thread(log.close)
+
+    app = FastAPI(
+        title="modelcycle prediction server",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.service = predictor
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(v1)
+    app.include_router(health)
+    app.include_router(v2)
+    app.include_router(mlflow)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,153 @@
+"""One JSON error shape for every HTTP error: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelcycle.core import (
+    Conflict,
+    IntegrityError,
+    ModelcycleError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+
+_LOG = logging.getLogger("modelcycle.serving")
+
+
+class PayloadTooLarge(ValidationError):
+    """A request carries more rows or bytes than the server accepts."""
+
+    code = "too_large"
+
+
+class NotReady(ModelcycleError):
+    """The served models are not loaded yet (or a load failed)."""
+
+    code = "not_ready"
+
+
+#: HTTP status of each error class; the first match in order wins.
+_STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (ValidationError, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PermissionDenied, 403),
+    (NotReady, 503),
+    (IntegrityError, 500),
+)
+
+
+class JSONBody(Response):
+    """A JSON response rendered by orjson (NumPy arrays serialised natively)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONBody:
+    """The one error body every route returns."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONBody(body, status_code=status)
+
+
+def status_of(error: ModelcycleError) -> int:
+    """The HTTP status for a modelcycle error."""
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+async def _modelcycle_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ModelcycleError)
+    return error_response(status_of(error), error.code, error.message, error.details)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, str(error.detail))
+
+
+async def _request_invalid(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "expected": e.get("msg")}
+        for e in error.errors()[:20]
+    ]
+    first = problems[0] if problems else {"field": "body", "expected": "a valid request"}
+    message = f"the request is not valid: {first['field']}: {first['expected']}"
+    return error_response(422, "invalid", message, {"errors": problems})
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    _LOG.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return error_response(500, "internal", f"internal error ({type(error).__name__})")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, ours or the framework's, answer with the one JSON shape."""
+    app.add_exception_handler(ModelcycleError, _modelcycle_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413 before parsing.
+
+    A declared ``Content-Length`` is checked up front; a chunked body is counted as it
+    arrives.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(declared))
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(self._message(seen), details={"limit": self.max_bytes})
+            return message
+
+        return counted
+
+    def _message(self, size: int) -> str:
+        return (
+            f"the request body has {size} bytes; at most {self.max_bytes} are accepted "
+            "(send fewer rows per request or raise --max-body-bytes)"
+        )
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        response = error_response(
+            413, PayloadTooLarge.code, self._message(size), {"limit": self.max_bytes}
+        )
+        await response(scope, receive, send)

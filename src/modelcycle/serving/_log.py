@@ -1,0 +1,172 @@
+"""The prediction log: answered predictions buffered in memory, written as Parquet segments.
+
+Every answered request is appended (a cheap list append under a lock); a writer thread
+turns the buffer into one Parquet file per model and flush under
+``log_dir/<model>/`` at least every ``flush_interval_s`` seconds, when the buffer
+holds ``max_buffer`` rows, and on :meth:`PredictionLog.close`. A crash loses at most
+one flush interval; a clean shutdown loses nothing. Read the log with DuckDB::
+
+    duckdb.sql("select * from 'log_dir/**/*.parquet'")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+_LOG = logging.getLogger("modelcycle.serving")
+
+#: Columns of every segment, one row per predicted input row.
+SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("time", pa.timestamp("ms", tz="UTC")),
+        ("model", pa.string()),
+        ("version", pa.int64()),
+        ("row", pa.int32()),
+        ("inputs", pa.string()),
+        ("prediction", pa.string()),
+        ("probabilities", pa.list_(pa.float64())),
+        ("latency_ms", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One answered request, as the route saw it (expanded to rows when written)."""
+
+    request_id: str
+    time: datetime
+    model: str
+    version: int
+    inputs: list[dict[str, Any]] | dict[str, list[Any]]
+    predictions: NDArray[Any]
+    probabilities: NDArray[np.float64] | None
+    latency_ms: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One log row per predicted input row."""
+        inputs = self.inputs if isinstance(self.inputs, list) else _as_rows(self.inputs)
+        predictions = self.predictions.tolist()
+        probabilities = self.probabilities.tolist() if self.probabilities is not None else None
+        return [
+            {
+                "request_id": self.request_id,
+                "time": self.time,
+                "model": self.model,
+                "version": self.version,
+                "row": index,
+                "inputs": _json(row),
+                "prediction": _json(predictions[index]),
+                "probabilities": probabilities[index] if probabilities is not None else None,
+                "latency_ms": self.latency_ms,
+            }
+            for index, row in enumerate(inputs)
+        ]
+
+
+def _as_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+class PredictionLog:
+    """Append-only, buffered prediction log under ``folder``.
+
+    Parameters
+    ----------
+    folder:
+        Root of the log; each model writes to ``folder/<model>/``.
+    flush_interval_s:
+        Most time an appended request waits before it is written.
+    max_buffer:
+        Buffered requests that wake the writer at once.
+
+    Thread-safety: :meth:`append` may be called from any thread.
+    """
+
+    def __init__(self, folder: Path, *, flush_interval_s: float, max_buffer: int) -> None:
+        self.folder = Path(folder)
+        self.flush_interval_s = flush_interval_s
+        self.max_buffer = max_buffer
+        self.written = 0
+        self._buffer: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def append(self, request: LoggedRequest) -> None:
+        """Buffer one answered request."""
+        with self._lock:
+            self._buffer.append(request)
+            full = len(self._buffer) >= self.max_buffer
+        if full:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write everything buffered now; return the number of rows written."""
+        with self._write_lock:
+            with self._lock:
+                taken, self._buffer = self._buffer, []
+            if not taken:
+                return 0
+            by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for request in taken:
+                by_model[request.model] += request.rows()
+            for model, rows in by_model.items():
+                self._write(model, rows)
+            count = sum(len(rows) for rows in by_model.values())
+            self.written += count
+            return count
+
+    def _write(self, model: str, rows: list[dict[str, Any]]) -> None:
+        folder = self.folder / model
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        name = f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        partial = folder / f".{name}.tmp"
+        pq.write_table(table, partial)
+        partial.replace(folder / name)  # readers never see a half-written segment
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep logging alive; the rows stay lost only for this flush
+                _LOG.exception("serving: writing the prediction log failed")
+
+    def close(self) -> None:
+        """Stop the writer and write what is left (call on shutdown)."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()

@@ -1,0 +1,61 @@
+"""Prometheus metrics of one app (its own registry: two apps in one process do not mix)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+
+
+class ServingMetrics:
+    """Requests, errors by kind, latency and batch size per model and version."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelcycle_predict_requests",
+            "Answered prediction requests.",
+            ["model", "version", "protocol"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "modelcycle_predict_errors",
+            "Prediction requests refused or failed, by error kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelcycle_predict_latency_seconds",
+            "Time to validate and predict one request.",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Histogram(
+            "modelcycle_predict_rows",
+            "Rows per prediction request.",
+            ["model", "version"],
+            buckets=_ROW_BUCKETS,
+            registry=self.registry,
+        )
+
+    def answered(
+        self, model: str, version: int, protocol: str, seconds: float, n_rows: int
+    ) -> None:
+        """Record one answered request."""
+        labels = (model, str(version))
+        self.requests.labels(model, str(version), protocol).inc()
+        self.latency.labels(*labels).observe(seconds)
+        self.rows.labels(*labels).observe(n_rows)
+
+    def failed(self, kind: str) -> None:
+        """Record one refused or failed request."""
+        self.errors.labels(kind).inc()
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,103 @@
+"""Open Inference Protocol V2 and MLflow ``/invocations`` routes on the same models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from modelcycle.serving._errors import JSONBody, NotReady
+from modelcycle.serving._model import ServedModel
+from modelcycle.serving._protocols import (
+    V2_TYPES,
+    InvocationsRequest,
+    V2InferRequest,
+    invocation_inputs,
+    v2_columns,
+    v2_datatype,
+    v2_tensor,
+)
+from modelcycle.serving._routes import ERRORS, Service, authorize
+from modelcycle.serving._service import Answer, jsonable
+
+v2 = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+mlflow = APIRouter(tags=["mlflow"], dependencies=[Depends(authorize)])
+
+
+@v2.get("/health/live")
+async def v2_live() -> dict[str, bool]:
+    """The process answers."""
+    return {"live": True}
+
+
+@v2.get("/health/ready", responses=ERRORS)
+async def v2_ready(predictor: Service) -> dict[str, bool]:
+    """Every served model is loaded and warmed (503 until then)."""
+    if not predictor.hub.ready:
+        raise NotReady(f"not ready: {predictor.hub.problem}")
+    return {"ready": True}
+
+
+@v2.get("/models/{name}/ready", responses=ERRORS)
+async def v2_model_ready(name: str, predictor: Service) -> dict[str, Any]:
+    """The named model is loaded and warmed."""
+    return {"name": name, "ready": bool(predictor.hub.by_name(name))}
+
+
+@v2.get("/models/{name}", responses=ERRORS)
+async def v2_metadata(name: str, predictor: Service) -> dict[str, Any]:
+    """Inputs and outputs of the served version of ``name``."""
+    return _metadata(predictor.hub.by_name(name))
+
+
+@v2.post("/models/{name}/infer", responses=ERRORS, dependencies=[Depends(authorize)])
+async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Response:
+    """Predict one tensor per input column (or one ``[rows, columns]`` tensor)."""
+    model = predictor.hub.by_name(name)
+    answer = predictor.predict_with(model, v2_columns(body, model.signature), protocol="v2")
+    return JSONBody(_v2_answer(answer, body.id))
+
+
+@mlflow.post("/invocations", responses=ERRORS)
+async def invocations(body: InvocationsRequest, predictor: Service) -> Response:
+    """MLflow scoring-server payloads, answered by the first served model."""
+    model = predictor.hub.get(predictor.hub.refs[0])
+    inputs = invocation_inputs(body, model.signature)
+    answer = predictor.predict_with(model, inputs, protocol="mlflow")
+    return JSONBody({"predictions": jsonable(answer.predictions)})
+
+
+def _metadata(model: ServedModel) -> dict[str, Any]:
+    outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+    if model.is_classifier:
+        width = len(model.classes or ())
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
+    return {
+        "name": model.name,
+        "versions": [str(model.version)],
+        "platform": f"modelcycle-{model.flavor}",
+        "inputs": [
+            {"name": s.name, "datatype": V2_TYPES[s.type], "shape": [-1]}
+            for s in model.signature.inputs
+        ],
+        "outputs": outputs,
+    }
+
+
+def _v2_answer(answer: Answer, given_id: str | None) -> dict[str, Any]:
+    predictions = answer.predictions.tolist()
+    n_rows = len(predictions)
+    outputs = [v2_tensor("predict", predictions, v2_datatype(predictions), [n_rows])]
+    if answer.probabilities is not None:
+        proba = answer.probabilities
+        outputs.append(
+            v2_tensor("predict_proba", proba.ravel().tolist(), "FP64", list(proba.shape))
+        )
+    return {
+        "model_name": answer.model.name,
+        "model_version": str(answer.model.version),
+        "id": given_id or answer.request_id,
+        "parameters": {"request_id": answer.request_id},
+        "outputs": outputs,
+    }

@@ -1,0 +1,64 @@
+"""Typed request and response bodies of the ``/v1`` routes (they also document ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modelcycle.core import ValidationError
+
+
+class PredictRequest(BaseModel):
+    """Rows (``{"rows": [{...}]}``) or columns (``{"columns": {"age": [...]}}``) to predict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, Any]] | None = Field(
+        default=None, description="One dict of field values per row."
+    )
+    columns: dict[str, list[Any]] | None = Field(
+        default=None, description="One list of values per field, all of the same length."
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> PredictRequest:
+        if (self.rows is None) == (self.columns is None):
+            raise ValueError("send exactly one of 'rows' or 'columns'")
+        return self
+
+    def inputs(self) -> list[dict[str, Any]] | dict[str, list[Any]]:
+        """The rows or the columns, whichever was sent."""
+        if self.rows is not None:
+            return self.rows
+        if self.columns is None:  # unreachable after validation; keeps mypy exact
+            raise ValidationError("send exactly one of 'rows' or 'columns'")
+        return self.columns
+
+
+class PredictResponse(BaseModel):
+    """What answered and what it predicted."""
+
+    request_id: str = Field(description="Identifier of this prediction in the prediction log.")
+    model: str = Field(description="Name of the model that answered.")
+    version: int = Field(description="The version that answered (exactly one per request).")
+    predictions: list[Any] = Field(description="One label or value per row.")
+    classes: list[Any] | None = Field(
+        default=None, description="Class labels, in the order of each probability list."
+    )
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="Class probabilities per row (classifiers only)."
+    )
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with the versions served when ready."""
+
+    status: str
+    models: dict[str, int] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """The one error shape: ``{"error": {"code", "message", "details"}}``."""
+
+    error: dict[str, Any]

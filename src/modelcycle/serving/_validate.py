@@ -1,0 +1,204 @@
+"""Request validation against a model's signature, on plain Python values (no pandas).
+
+Each input column gets one small checker built once per model version; a request
+is checked cell by cell and every problem names its row, field, value and the
+expectation. At most :data:`MAX_REPORTED` problems are listed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from modelcycle.core import ValidationError
+from modelcycle.packaging import InputSpec, Signature
+from modelcycle.serving._errors import PayloadTooLarge
+
+#: How many bad cells one error lists.
+MAX_REPORTED = 10
+
+#: A checker returns ``None`` for a good value, else what was expected.
+Checker = Callable[[Any], str | None]
+
+
+def _number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, float) and math.isinf(value):
+        return "a finite number"
+    return None
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else "a string"
+
+
+def _datetime(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "an ISO 8601 date-time string"
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return "an ISO 8601 date-time string"
+    return None
+
+
+_TYPE_CHECKS: dict[str, Checker] = {
+    "double": _number,
+    "long": _number,
+    "boolean": _boolean,
+    "string": _string,
+    "datetime": _datetime,
+}
+
+
+def _category(spec: InputSpec) -> Checker:
+    allowed = frozenset(spec.categories or ())
+    shown = sorted(allowed)[:20]
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return "a string"
+        return None if value in allowed else f"one of the allowed values {shown}"
+
+    return check
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _checker(spec: InputSpec) -> Checker:
+    """One function checking a present, non-missing cell of ``spec``'s column."""
+    if spec.type == "string" and spec.categories is not None:
+        return _category(spec)
+    return _TYPE_CHECKS[spec.type]
+
+
+class InputValidator:
+    """Checks rows or columns against a signature before they reach the model.
+
+    Parameters
+    ----------
+    signature:
+        The served version's signature.
+    max_rows:
+        Most rows one request may carry (413 beyond).
+
+    Examples
+    --------
+    >>> from modelcycle.packaging import InputSpec, Signature
+    >>> check = InputValidator(Signature((InputSpec("age", "long", False),)), max_rows=10)
+    >>> check.rows([{"age": 31}])
+    1
+    """
+
+    def __init__(self, signature: Signature, *, max_rows: int) -> None:
+        self.signature = signature
+        self.max_rows = max_rows
+        self.names = frozenset(signature.names)
+        self._checks = [(spec, _checker(spec)) for spec in signature.inputs]
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Check a list of row dicts; return the number of rows."""
+        self._check_count(len(rows))
+        problems: list[dict[str, Any]] = []
+        for index, row in enumerate(rows):
+            unknown = row.keys() - self.names
+            if unknown:
+                self._unknown(sorted(unknown), index)
+            for spec, check in self._checks:
+                problem = _cell(spec, check, row.get(spec.name), index)
+                if problem is not None:
+                    problems.append(problem)
+            if len(problems) >= MAX_REPORTED:
+                break
+        _raise_for(problems)
+        return len(rows)
+
+    def columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
+        """Check a dict of equal-length columns; return the number of rows."""
+        unknown = sorted(columns.keys() - self.names)
+        if unknown:
+            self._unknown(unknown, None)
+        n_rows = _common_length(columns)
+        self._check_count(n_rows)
+        problems: list[dict[str, Any]] = []
+        for spec, check in self._checks:
+            values = columns.get(spec.name)
+            for index in range(n_rows):
+                value = None if values is None else values[index]
+                problem = _cell(spec, check, value, index)
+                if problem is not None:
+                    problems.append(problem)
+                    if len(problems) >= MAX_REPORTED:
+                        _raise_for(problems)
+        _raise_for(problems)
+        return n_rows
+
+    def _check_count(self, n_rows: int) -> None:
+        if n_rows == 0:
+            raise ValidationError("the request has no rows; send at least one")
+        if n_rows > self.max_rows:
+            raise PayloadTooLarge(
+                f"the request has {n_rows} rows; at most {self.max_rows} are accepted per "
+                "request (split it, or use 'modelcycle score' for batch files)",
+                details={"rows": n_rows, "limit": self.max_rows},
+            )
+
+    def _unknown(self, unknown: list[str], row: int | None) -> None:
+        where = f"row {row}: " if row is not None else ""
+        raise ValidationError(
+            f"{where}unknown field(s) {unknown}; the model expects {self.signature.names}",
+            details={"row": row, "field": unknown[0], "expected": self.signature.names},
+        )
+
+
+def _cell(spec: InputSpec, check: Checker, value: Any, row: int) -> dict[str, Any] | None:
+    if _missing(value):
+        if spec.nullable:
+            return None
+        expected = f"a value ({spec.type}); the field is required and may not be null or NaN"
+    else:
+        found = check(value)
+        if found is None:
+            return None
+        expected = f"{found} ({spec.type})"
+    return {"row": row, "field": spec.name, "value": _shown(value), "expected": expected}
+
+
+def _shown(value: Any) -> Any:
+    """The offending value as JSON can carry it (NaN and infinities as text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def _common_length(columns: Mapping[str, Sequence[Any]]) -> int:
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValidationError(
+            f"columns have different lengths {lengths}; expected the same number of rows in each",
+            details={"lengths": lengths},
+        )
+    return next(iter(lengths.values()), 0)
+
+
+def _raise_for(problems: list[dict[str, Any]]) -> None:
+    if not problems:
+        return
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise ValidationError(
+        f"row {first['row']}, field {first['field']!r}: got {first['value']!r}; "
+        f"expected {first['expected']}{more}",
+        details={**first, "errors": problems},
+    )
