@@ -15,6 +15,7 @@ from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
 from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._runs import experiments_app, runs_app
+from modelcycle.cli._serve import score, serve
 from modelcycle.cli._train import report, train
 from modelcycle.core import ModelcycleError
 
@@ -35,6 +36,8 @@ app.command("rollback")(rollback)
 app.command("demo")(demo)
 app.command("train")(train)
 app.command("report")(report)
+app.command("serve")(serve)
+app.command("score")(score)
 
 
 def _version(value: bool) -> None:

@@ -88,3 +88,39 @@ def serve(
         log_level="info",
     )
     uvicorn.Server(config).run()
+
+
+def score(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Model: 'name', 'name@alias' or 'name/version'.")],
+    source: Annotated[Path, typer.Argument(help="Input .parquet or .csv file.", exists=True)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output .parquet or .csv file.")
+    ] = Path("scored.parquet"),
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="CSV of rejected rows with reasons (default: <output>.rejects.csv)."),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read per chunk.")] = 50_000,
+) -> None:
+    """Score a file in chunks, validated like the server; bad rows go to a reject file."""
+    from rich.progress import Progress
+
+    from modelcycle.serving import load_served, score_file
+
+    model = load_served(state(ctx).open().registry, ref, max_rows=chunk_rows)
+    reject_file = rejects or output.with_name(output.stem + ".rejects.csv")
+    with Progress(console=out.console, transient=True) as bar:
+        task = bar.add_task(f"scoring with {model.name}/{model.version}", total=None)
+        summary = score_file(
+            model,
+            source,
+            output,
+            rejects=reject_file,
+            chunk_rows=chunk_rows,
+            progress=lambda n: bar.advance(task, n),
+        )
+    out.console.print(
+        f"scored {summary.scored} rows with {model.name}/{model.version} into {output}; "
+        f"{summary.rejected} rejected (see {reject_file})"
+    )

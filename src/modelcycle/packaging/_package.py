@@ -217,6 +217,15 @@ class LoadedModel:
         return f"LoadedModel(flavor={self.flavor!r}, inputs={self.signature.names})"
 
     @property
+    def native(self) -> Any:
+        """The flavor's own model object (a ``ModelPipeline`` for the modelcycle flavor).
+
+        The serving fast path calls a pipeline on rows directly, without the DataFrame
+        that :meth:`predict` builds; inputs must then be checked by the caller.
+        """
+        return getattr(self._predictor, "pipeline", None) or getattr(self._predictor, "model", None)
+
+    @property
     def classes(self) -> tuple[Any, ...] | None:
         """Class labels in probability column order (``None`` for regressors)."""
         return self._predictor.classes or self.signature.classes

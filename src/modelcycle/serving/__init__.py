@@ -8,6 +8,7 @@ with NumPy only; other flavors go through pandas.
 from __future__ import annotations
 
 from modelcycle.serving._app import create_app
+from modelcycle.serving._batch import ScoreSummary, score_file
 from modelcycle.serving._errors import NotReady, PayloadTooLarge
 from modelcycle.serving._hub import ModelHub, missing_refs
 from modelcycle.serving._log import SCHEMA as PREDICTION_LOG_SCHEMA
@@ -24,10 +25,12 @@ __all__ = [
     "NotReady",
     "PayloadTooLarge",
     "PredictionLog",
+    "ScoreSummary",
     "ServeSettings",
     "ServedModel",
     "authorize",
     "create_app",
     "load_served",
     "missing_refs",
+    "score_file",
 ]

@@ -61,11 +61,8 @@ class ServedModel:
 
 def pipeline_of(loaded: LoadedModel) -> ModelPipeline | None:
     """The pipeline inside a ``modelcycle``-flavor model, for the pandas-free fast path."""
-    # LoadedModel keeps its predictor private; reading it here avoids the DataFrame that
-    # LoadedModel.predict builds. A public accessor in packaging would replace this.
-    predictor = vars(loaded).get("_predictor")
-    pipeline = getattr(predictor, "pipeline", None)
-    return pipeline if isinstance(pipeline, ModelPipeline) else None
+    native = loaded.native
+    return native if isinstance(native, ModelPipeline) else None
 
 
 def load_served(registry: Registry, ref: ModelRef | str, *, max_rows: int) -> ServedModel:
