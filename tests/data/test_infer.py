@@ -138,13 +138,15 @@ def test_date_objects_and_timezone_aware_text_are_datetimes() -> None:
     assert schema["stamp"].kind is K.DATETIME
 
 
-def test_numeric_columns_of_zero_and_one_are_boolean() -> None:
-    df = pd.DataFrame({"flag": [0, 1, 1, 0, np.nan]})
+def test_numeric_zero_one_features_stay_numbers_but_targets_are_boolean() -> None:
+    # Regression (benchmark on digits): a pixel that was 0/1 in training and 2 in the test
+    # set must not be refused, so a 0/1 feature is an integer, not a boolean.
+    df = pd.DataFrame({"flag": [0, 1, 1, 0, np.nan], "y": [1, 0, 1, 0, 1]})
 
-    column = infer_schema(df)["flag"]
+    schema = infer_schema(df, target="y")
 
-    assert column.kind is K.BOOLEAN and column.categories == ("0.0", "1.0")
-    assert column.nullable
+    assert schema["flag"].kind is K.INTEGER and schema["flag"].nullable
+    assert schema["y"].kind is K.BOOLEAN and schema["y"].categories == ("0", "1")
 
 
 def test_target_is_never_dropped_even_when_unique_or_constant() -> None:

@@ -186,8 +186,9 @@ def _guess(
 
 def _numeric(series: pd.Series, counts: pd.Series, name: str, is_target: bool) -> _Guess:
     values = np.asarray(counts.index, dtype=np.float64)
-    if np.isin(values, (0.0, 1.0)).all():
+    if is_target and np.isin(values, (0.0, 1.0)).all():
         return _Guess(ColumnKind.BOOLEAN, _category_names(counts))
+    # A 0/1 feature stays a number: new data may bring a 2 (a count that was never above 1).
     whole = np.isfinite(values) & (values == np.round(values))
     integral = ptypes.is_integer_dtype(series.dtype) or bool(whole.all())
     if integral and not is_target and _looks_like_key(series, counts, name):
