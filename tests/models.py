@@ -1,10 +1,11 @@
-"""Helpers for registry tests: real models trained on bundled data and logged by real runs."""
+"""Test helpers: real models trained on bundled data and logged by real runs; the CLI."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pandas as pd
+import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -49,3 +50,16 @@ def log_logistic(
         run.log_metric("test_roc_auc", roc_auc_score(data.y_test, proba))
         run.log_model(model, signature=data.x_train[columns].head(50))
     return run.run_id
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``modelcycle ARGS`` in-process; return the exit code, stdout and stderr."""
+    from modelcycle.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

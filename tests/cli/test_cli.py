@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 
 import modelcycle as mc
-from modelcycle.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.models import run_cli
 
 
 @pytest.fixture

@@ -25,6 +25,49 @@ class Predictor(ABC):
         raise TypeError(f"{type(self).__name__} does not give class probabilities")
 
 
+class BoosterPredictor(Predictor):
+    """A gradient-boosting booster that outputs raw scores: one probability column for
+    binary objectives (the positive class), one per class for multiclass ones.
+
+    Subclasses say which objectives are classifiers and how to get the raw output.
+    """
+
+    library: str = "booster"
+    classifier_objectives: tuple[str, ...] = ()
+
+    def __init__(self, booster: Any, meta: dict[str, Any]) -> None:
+        self.booster = booster
+        self.objective = str(meta.get("objective", ""))
+        classes = meta.get("classes")
+        self.classes = tuple(classes) if classes is not None else None
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the objective gives class probabilities."""
+        return self.objective.startswith(self.classifier_objectives)
+
+    @abstractmethod
+    def raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's output for ``frame``."""
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.is_classifier:
+            raise TypeError(
+                f"a {self.library} {self.objective!r} model gives no class probabilities"
+            )
+        raw: np.ndarray = np.asarray(self.raw(frame))
+        return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.is_classifier:
+            return np.asarray(self.raw(frame))
+        codes: np.ndarray = np.asarray(self.predict_proba(frame).argmax(axis=1))
+        if self.classes is None:
+            return codes
+        labels: np.ndarray = np.asarray(self.classes, dtype=object)
+        return np.asarray(labels[codes])
+
+
 class Flavor(ABC):
     """Saves and loads one family of models.
 

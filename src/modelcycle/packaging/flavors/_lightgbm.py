@@ -10,36 +10,17 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from modelcycle.packaging.flavors._base import Flavor, Predictor
+from modelcycle.packaging.flavors._base import BoosterPredictor, Flavor, Predictor
 
 _FILE = "model.txt"
 
 
-class _BoosterPredictor(Predictor):
-    def __init__(self, booster: lgb.Booster, meta: dict[str, Any]) -> None:
-        self.booster = booster
-        self.objective = str(meta.get("objective", ""))
-        classes = meta.get("classes")
-        self.classes = tuple(classes) if classes is not None else None
+class _LightGBMPredictor(BoosterPredictor):
+    library = "LightGBM"
+    classifier_objectives = ("binary", "multiclass", "cross_entropy")
 
-    @property
-    def is_classifier(self) -> bool:
-        return self.objective.startswith(("binary", "multiclass", "cross_entropy"))
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.is_classifier:
-            raise TypeError(f"a LightGBM {self.objective!r} model gives no class probabilities")
-        raw: np.ndarray = np.asarray(self.booster.predict(frame))
-        return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.is_classifier:
-            return np.asarray(self.booster.predict(frame))
-        codes: np.ndarray = np.asarray(self.predict_proba(frame).argmax(axis=1))
-        if self.classes is None:
-            return codes
-        labels: np.ndarray = np.asarray(self.classes, dtype=object)
-        return np.asarray(labels[codes])
+    def raw(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(frame))
 
 
 class LightGBMFlavor(Flavor):
@@ -63,7 +44,7 @@ class LightGBMFlavor(Flavor):
 
     def load(self, folder: Path, meta: dict[str, Any]) -> Predictor:
         booster = lgb.Booster(model_str=(folder / _FILE).read_text())
-        return _BoosterPredictor(booster, meta)
+        return _LightGBMPredictor(booster, meta)
 
     def signature_problems(self, model: Any, names: list[str]) -> list[str]:
         booster = model.booster_ if isinstance(model, lgb.LGBMModel) else model

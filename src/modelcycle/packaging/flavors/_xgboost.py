@@ -12,37 +12,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelcycle.packaging.flavors._base import Flavor, Predictor
+from modelcycle.packaging.flavors._base import BoosterPredictor, Flavor, Predictor
 
 _FILE = "model.json"
 
 
-class _XGBoostPredictor(Predictor):
-    def __init__(self, booster: Any, meta: dict[str, Any]) -> None:
-        self.booster = booster
-        self.objective = str(meta.get("objective", ""))
-        classes = meta.get("classes")
-        self.classes = tuple(classes) if classes is not None else None
+class _XGBoostPredictor(BoosterPredictor):
+    library = "XGBoost"
+    classifier_objectives = ("binary:", "multi:")
 
-    def _raw(self, frame: pd.DataFrame) -> np.ndarray:
+    def raw(self, frame: pd.DataFrame) -> np.ndarray:
         import xgboost as xgb
 
         return np.asarray(self.booster.predict(xgb.DMatrix(frame)))
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.objective.startswith(("binary:", "multi:")):
-            raise TypeError(f"an XGBoost {self.objective!r} model gives no class probabilities")
-        raw: np.ndarray = self._raw(frame)
-        return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.objective.startswith(("binary:", "multi:")):
-            return self._raw(frame)
-        codes: np.ndarray = np.asarray(self.predict_proba(frame).argmax(axis=1))
-        if self.classes is None:
-            return codes
-        labels: np.ndarray = np.asarray(self.classes, dtype=object)
-        return np.asarray(labels[codes])
 
 
 class XGBoostFlavor(Flavor):
