@@ -162,7 +162,10 @@ def test_health_and_metrics(client: TestClient) -> None:
     }
     client.post("/v1/models/churn/predict", json={"rows": [GOOD]})
     text = client.get("/metrics").text
-    assert 'modelcycle_predict_requests_total{model="churn",protocol="v1",version="1"}' in text
+    assert (
+        'modelcycle_predict_requests_total{model="churn",protocol="v1",route="primary",version="1"}'
+        in text
+    )
     assert 'modelcycle_predict_errors_total{kind="invalid"}' in text
     assert "modelcycle_predict_latency_seconds_bucket" in text
 
@@ -179,3 +182,28 @@ def test_not_ready_until_loaded(served: mc.Workspace, tmp_path: Path) -> None:
         assert test_client.get("/health/live").status_code == 200
         response = test_client.post("/v1/models/ghost/predict", json={"rows": [GOOD]})
         error_of(response, 503, "not_ready")
+
+
+def _errors(client: TestClient, kind: str) -> float:
+    prefix = f'modelcycle_predict_errors_total{{kind="{kind}"}} '
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+def test_bodies_refused_before_the_service_are_counted(client: TestClient) -> None:
+    invalid, too_large = _errors(client, "invalid"), _errors(client, "too_large")
+    headers = {"content-type": "application/json"}
+    client.post("/v1/models/churn/predict", content=b"{not json", headers=headers)
+    client.post("/v1/models/churn/predict", json={"rows": [{"plan": "x" * 5000}]})
+    assert _errors(client, "invalid") == invalid + 1
+    assert _errors(client, "too_large") == too_large + 1
+
+
+def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    too_large = _errors(client, "too_large")
+    chunks = (b'{"rows": [{"plan": "' if i == 0 else b"x" * 1000 for i in range(6))
+    response = client.post(
+        "/v1/models/churn/predict", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert error_of(response, 413, "too_large")["details"] == {"limit": 4096}
+    assert _errors(client, "too_large") == too_large + 1

@@ -59,15 +59,52 @@ def serve(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not write the prediction log.")
     ] = False,
+    batch_window_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Longest wait (ms) gathering concurrent small requests into one model call.",
+        ),
+    ] = 1.0,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Most rows per micro-batched model call (1: no batching).")
+    ] = 64,
+    explain_top_k: Annotated[
+        int, typer.Option(min=1, max=1000, help="Feature contributions per row with ?explain=true.")
+    ] = 5,
+    canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Send a share of a model's traffic to a challenger: 'churn@challenger=0.1' "
+            "(repeatable)."
+        ),
+    ] = None,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Mirror a model's traffic to a challenger after answering: 'churn@challenger' "
+            "(repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks."""
     import uvicorn
 
-    from modelcycle.serving import ServeSettings, create_app, missing_refs
+    from modelcycle.serving import (
+        ServeSettings,
+        create_app,
+        missing_refs,
+        parse_canary,
+        parse_shadow,
+    )
 
     check_host(host, allow_remote=allow_remote)
+    challengers = [parse_canary(text).ref for text in canary or ()] + [
+        parse_shadow(text).ref for text in shadow or ()
+    ]
     ws = state(ctx).open()
-    problems = missing_refs(ws.registry, tuple(refs))
+    problems = missing_refs(ws.registry, tuple(refs) + tuple(challengers))
     if problems:
         raise NotFound("cannot serve: " + "; ".join(problems))
     settings = ServeSettings(
@@ -75,6 +112,11 @@ def serve(
         max_rows=max_rows,
         poll_interval_s=poll_interval,
         log_predictions=not no_log,
+        batch_window_ms=batch_window_ms,
+        max_batch_rows=max_batch_rows,
+        explain_top_k=explain_top_k,
+        canary=tuple(canary or ()),
+        shadow=tuple(shadow or ()),
     )
     folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
     app = create_app(ws.registry, settings=settings, log_dir=folder)

@@ -65,6 +65,9 @@ _RENAMED = {
     )
 } | {alias: "early_stopping_round" for alias in ("early_stopping_rounds", "early_stopping")}
 
+#: Below this many rows a prediction runs on one thread.
+_PARALLEL_PREDICT_ROWS = 2_000
+
 
 class LightGBMLearner(Learner):
     """Gradient-boosted trees from LightGBM, with early stopping and native categoricals.
@@ -256,6 +259,10 @@ class LightGBMLearner(Learner):
     # -- predicting ------------------------------------------------------------------
 
     def _raw(self, X: NDArray[np.float64], **options: Any) -> NDArray[np.float64]:
+        # Small matrices (serving, micro-batches) predict fastest on one thread: starting
+        # OpenMP workers costs more than the trees, and far more on a busy machine.
+        if len(X) < _PARALLEL_PREDICT_ROWS:
+            options.setdefault("num_threads", 1)
         out = self.booster_.predict(X, num_iteration=self.best_iteration_, **options)
         return np.asarray(out, dtype=np.float64)
 

@@ -2,29 +2,37 @@
 
 The hot path (``/v1/models/{ref}/predict``) validates JSON values against the
 version's signature without pandas and, for the ``modelcycle`` flavor, predicts
-with NumPy only; other flavors go through pandas.
+with NumPy only; other flavors go through pandas. Concurrent small requests for
+one version are micro-batched into one model call; a served model may have a
+canary or shadow challenger; ``?explain=true`` adds feature contributions.
 """
 
 from __future__ import annotations
 
 from modelcycle.serving._app import create_app
 from modelcycle.serving._batch import ScoreSummary, score_file
-from modelcycle.serving._errors import NotReady, PayloadTooLarge
+from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._errors import NotExplainable, NotReady, PayloadTooLarge
 from modelcycle.serving._hub import ModelHub, missing_refs
 from modelcycle.serving._log import SCHEMA as PREDICTION_LOG_SCHEMA
 from modelcycle.serving._log import PredictionLog
 from modelcycle.serving._model import ServedModel, load_served
 from modelcycle.serving._routes import authorize
+from modelcycle.serving._routing import Challenger, Router, parse_canary, parse_shadow
 from modelcycle.serving._settings import ServeSettings
 from modelcycle.serving._validate import InputValidator
 
 __all__ = [
     "PREDICTION_LOG_SCHEMA",
+    "Challenger",
     "InputValidator",
+    "MicroBatcher",
     "ModelHub",
+    "NotExplainable",
     "NotReady",
     "PayloadTooLarge",
     "PredictionLog",
+    "Router",
     "ScoreSummary",
     "ServeSettings",
     "ServedModel",
@@ -32,5 +40,7 @@ __all__ = [
     "create_app",
     "load_served",
     "missing_refs",
+    "parse_canary",
+    "parse_shadow",
     "score_file",
 ]

@@ -11,12 +11,14 @@ from fastapi import FastAPI
 
 from modelcycle._version import __version__
 from modelcycle.registry import Registry
+from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._routes import health, v1
 from modelcycle.serving._routes_ecosystem import mlflow, v2
+from modelcycle.serving._routing import Router, parse_canary, parse_shadow
 from modelcycle.serving._service import PredictionService
 from modelcycle.serving._settings import ServeSettings
 
@@ -25,7 +27,8 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
     """Build the prediction server for ``settings.models``.
 
     Models load (verified and warmed) in the background after start-up;
-    ``/health/ready`` answers 200 once all are in. Aliases are followed every
+    ``/health/ready`` answers 200 once all are in (canary and shadow challengers
+    included). Concurrent small requests are micro-batched per version. Aliases are followed every
     ``settings.poll_interval_s`` seconds; answered predictions are logged under
     ``log_dir/<model>/`` as Parquet.
 
@@ -37,7 +40,11 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
     ...                  log_dir=ws.settings.home / "predictions")  # doctest: +SKIP
     >>> uvicorn.run(app)  # doctest: +SKIP
     """
-    hub = ModelHub(registry, settings.models, max_rows=settings.max_rows)
+    canaries = tuple(parse_canary(text) for text in settings.canary)
+    shadows = tuple(parse_shadow(text) for text in settings.shadow)
+    refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
+    hub = ModelHub(registry, refs, max_rows=settings.max_rows)
+    router = Router(hub, canaries, shadows, seed=settings.route_seed)
     log = (
         PredictionLog(
             log_dir,
@@ -47,7 +54,15 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
         if settings.log_predictions
         else None
     )
-    predictor = PredictionService(hub, log, ServingMetrics())
+    metrics = ServingMetrics()
+    batcher = MicroBatcher(
+        window_s=settings.batch_window_ms / 1000.0,
+        max_rows=settings.max_batch_rows,
+        metrics=metrics,
+    )
+    predictor = PredictionService(
+        hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,5 +90,5 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
     app.include_router(health)
     app.include_router(v2)
     app.include_router(mlflow)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=metrics.failed)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,6 +31,12 @@ class PayloadTooLarge(ValidationError):
     code = "too_large"
 
 
+class NotExplainable(ValidationError):
+    """The served version cannot explain its predictions (no per-feature contributions)."""
+
+    code = "not_explainable"
+
+
 class NotReady(ModelcycleError):
     """The served models are not loaded yet (or a load failed)."""
 
@@ -39,6 +46,7 @@ class NotReady(ModelcycleError):
 #: HTTP status of each error class; the first match in order wins.
 _STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
     (PayloadTooLarge, 413),
+    (NotExplainable, 400),
     (ValidationError, 422),
     (NotFound, 404),
     (Conflict, 409),
@@ -63,6 +71,13 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JSONBody(body, status_code=status)
 
 
+def _count(request: Request, kind: str) -> None:
+    """Count an error response in the app's metrics (every error, wherever it arose)."""
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.failed(kind)
+
+
 def status_of(error: ModelcycleError) -> int:
     """The HTTP status for a modelcycle error."""
     for kind, status in _STATUS:
@@ -73,12 +88,17 @@ def status_of(error: ModelcycleError) -> int:
 
 async def _modelcycle_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ModelcycleError)
+    _count(request, error.code)
     return error_response(status_of(error), error.code, error.message, error.details)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if isinstance(error, BodyTooLarge):
+        _count(request, PayloadTooLarge.code)
+        return error_response(413, PayloadTooLarge.code, error.detail, {"limit": error.limit})
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    _count(request, code)
     return error_response(error.status_code, code, str(error.detail))
 
 
@@ -90,11 +110,13 @@ async def _request_invalid(request: Request, error: Exception) -> Response:
     ]
     first = problems[0] if problems else {"field": "body", "expected": "a valid request"}
     message = f"the request is not valid: {first['field']}: {first['expected']}"
+    _count(request, "invalid")
     return error_response(422, "invalid", message, {"errors": problems})
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
     _LOG.exception("unexpected error answering %s %s", request.method, request.url.path)
+    _count(request, "internal")
     return error_response(500, "internal", f"internal error ({type(error).__name__})")
 
 
@@ -106,16 +128,31 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+class BodyTooLarge(HTTPException):
+    """A chunked body grew past the limit while it was read (answered 413 ``too_large``).
+
+    An ``HTTPException`` because FastAPI re-raises those from body reading, where any
+    other exception would become a generic 400.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(413, message)
+        self.limit = limit
+
+
 class BodyLimit:
     """ASGI middleware refusing request bodies over ``max_bytes`` with 413 before parsing.
 
-    A declared ``Content-Length`` is checked up front; a chunked body is counted as it
-    arrives.
+    A declared ``Content-Length`` is checked up front (and the refusal counted in
+    ``count``); a chunked body is counted as it arrives.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, count: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.count = count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +172,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise PayloadTooLarge(self._message(seen), details={"limit": self.max_bytes})
+                raise BodyTooLarge(self._message(seen), limit=self.max_bytes)
             return message
 
         return counted
@@ -147,6 +184,8 @@ class BodyLimit:
         )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        if self.count is not None:
+            self.count(PayloadTooLarge.code)
         response = error_response(
             413, PayloadTooLarge.code, self._message(size), {"limit": self.max_bytes}
         )

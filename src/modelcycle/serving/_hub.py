@@ -67,9 +67,13 @@ class ModelHub:
 
     def by_name(self, name: str) -> ServedModel:
         """The served version of model ``name`` (its first served reference)."""
+        return self.get(self.ref_named(name))
+
+    def ref_named(self, name: str) -> str:
+        """The first served reference of model ``name``."""
         for key in self.refs:
             if ModelRef.parse(key).name == name:
-                return self.get(key)
+                return key
         raise NotFound(
             f"no served model is named {name!r}; served: {list(self.refs)}",
             details={"name": name, "served": list(self.refs)},

@@ -4,7 +4,10 @@ Every answered request is appended (a cheap list append under a lock); a writer 
 turns the buffer into one Parquet file per model and flush under
 ``log_dir/<model>/`` at least every ``flush_interval_s`` seconds, when the buffer
 holds ``max_buffer`` rows, and on :meth:`PredictionLog.close`. A crash loses at most
-one flush interval; a clean shutdown loses nothing. Read the log with DuckDB::
+one flush interval; a clean shutdown loses nothing. ``route`` says how the request
+reached the version: ``primary``, ``canary`` or ``shadow`` (a shadow row repeats the
+answered request's ``request_id``, for comparison). Segments written before the
+``route`` column existed lack it; read with ``union_by_name=true``. With DuckDB::
 
     duckdb.sql("select * from 'log_dir/**/*.parquet'")
 """
@@ -26,6 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from modelcycle.serving._model import as_rows
+
 _LOG = logging.getLogger("modelcycle.serving")
 
 #: Columns of every segment, one row per predicted input row.
@@ -40,6 +45,7 @@ SCHEMA = pa.schema(
         ("prediction", pa.string()),
         ("probabilities", pa.list_(pa.float64())),
         ("latency_ms", pa.float64()),
+        ("route", pa.string()),
     ]
 )
 
@@ -56,10 +62,11 @@ class LoggedRequest:
     predictions: NDArray[Any]
     probabilities: NDArray[np.float64] | None
     latency_ms: float
+    route: str = "primary"
 
     def rows(self) -> list[dict[str, Any]]:
         """One log row per predicted input row."""
-        inputs = self.inputs if isinstance(self.inputs, list) else _as_rows(self.inputs)
+        inputs = self.inputs if isinstance(self.inputs, list) else as_rows(self.inputs)
         predictions = self.predictions.tolist()
         probabilities = self.probabilities.tolist() if self.probabilities is not None else None
         return [
@@ -73,14 +80,10 @@ class LoggedRequest:
                 "prediction": _json(predictions[index]),
                 "probabilities": probabilities[index] if probabilities is not None else None,
                 "latency_ms": self.latency_ms,
+                "route": self.route,
             }
             for index, row in enumerate(inputs)
         ]
-
-
-def _as_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    names = list(columns)
-    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
 
 
 def _json(value: Any) -> str:

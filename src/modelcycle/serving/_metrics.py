@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class ServingMetrics:
-    """Requests, errors by kind, latency and batch size per model and version."""
+    """Requests, errors by kind, latency, batch sizes and queue depth per model and version."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -18,13 +19,14 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "modelcycle_predict_requests",
-            "Answered prediction requests.",
-            ["model", "version", "protocol"],
+            "Answered prediction requests (route: primary, canary or shadow).",
+            ["model", "version", "protocol", "route"],
             registry=self.registry,
         )
         self.errors = Counter(
             "modelcycle_predict_errors",
-            "Prediction requests refused or failed, by error kind.",
+            "Requests refused or failed, by error kind (every error response, including "
+            "bodies refused before parsing; shadow failures as 'shadow_<kind>').",
             ["kind"],
             registry=self.registry,
         )
@@ -42,19 +44,44 @@ class ServingMetrics:
             buckets=_ROW_BUCKETS,
             registry=self.registry,
         )
+        self.batch_requests = Histogram(
+            "modelcycle_batch_requests",
+            "Requests answered by one micro-batched model call.",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "modelcycle_batch_rows",
+            "Rows in one micro-batched model call.",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "modelcycle_batch_queue_depth",
+            "Requests waiting for their micro-batch to run.",
+            ["model"],
+            registry=self.registry,
+        )
 
     def answered(
-        self, model: str, version: int, protocol: str, seconds: float, n_rows: int
+        self, model: str, version: int, protocol: str, seconds: float, n_rows: int, route: str
     ) -> None:
         """Record one answered request."""
         labels = (model, str(version))
-        self.requests.labels(model, str(version), protocol).inc()
+        self.requests.labels(model, str(version), protocol, route).inc()
         self.latency.labels(*labels).observe(seconds)
         self.rows.labels(*labels).observe(n_rows)
 
     def failed(self, kind: str) -> None:
         """Record one refused or failed request."""
         self.errors.labels(kind).inc()
+
+    def batched(self, model: str, version: int, n_requests: int, n_rows: int) -> None:
+        """Record one micro-batched model call."""
+        self.batch_requests.labels(model, str(version)).observe(n_requests)
+        self.batch_rows.labels(model, str(version)).observe(n_rows)
 
     def render(self) -> bytes:
         """The text exposition format."""

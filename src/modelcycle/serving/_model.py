@@ -23,6 +23,12 @@ from modelcycle.serving._validate import InputValidator
 Inputs = list[dict[str, Any]] | dict[str, list[Any]]
 
 
+def as_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Columns (equal-length lists, already validated) as row dicts."""
+    names = list(columns)
+    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
+
+
 @dataclass(frozen=True)
 class Prediction:
     """What a model answered for one request."""

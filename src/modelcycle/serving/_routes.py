@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from modelcycle.serving._errors import JSONBody, NotReady
@@ -14,6 +14,7 @@ from modelcycle.serving._service import PredictionService
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (404, 413, 422, 503)
 }
+V1_ERRORS: dict[int | str, dict[str, object]] = {**ERRORS, 400: {"model": ErrorBody}}
 
 
 def service(request: Request) -> PredictionService:
@@ -38,12 +39,30 @@ health = APIRouter(tags=["health"])
 @v1.post(
     "/models/{ref:path}/predict",
     response_model=PredictResponse,
-    responses=ERRORS,
+    responses=V1_ERRORS,
     summary="Predict with a served model",
 )
-async def predict(ref: str, body: PredictRequest, predictor: Service) -> Response:
-    """Predict rows or columns with the version that ``ref`` names now."""
-    return JSONBody(predictor.predict(ref, body.inputs()).to_v1())
+async def predict(
+    ref: str,
+    body: PredictRequest,
+    predictor: Service,
+    explain: Annotated[
+        bool, Query(description="Add each row's largest feature contributions.")
+    ] = False,
+    top_k: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Contributions per row (default: the server's)."),
+    ] = None,
+) -> Response:
+    """Predict rows or columns with the version that ``ref`` names now (or its canary).
+
+    With ``explain=true``, each row's ``top_k`` largest contributions in raw-score
+    units; 400 ``not_explainable`` when the served version has none.
+    """
+    inputs = body.inputs()
+    k = (top_k or predictor.explain_top_k) if explain else None
+    answer = await predictor.predict(ref, inputs, explain_top_k=k)
+    return JSONBody(answer.to_v1(), background=predictor.mirror(ref, answer, inputs))
 
 
 @health.get("/health/live", response_model=Health)

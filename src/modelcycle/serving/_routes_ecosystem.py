@@ -54,18 +54,21 @@ async def v2_metadata(name: str, predictor: Service) -> dict[str, Any]:
 @v2.post("/models/{name}/infer", responses=ERRORS, dependencies=[Depends(authorize)])
 async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Response:
     """Predict one tensor per input column (or one ``[rows, columns]`` tensor)."""
-    model = predictor.hub.by_name(name)
-    answer = predictor.predict_with(model, v2_columns(body, model.signature), protocol="v2")
-    return JSONBody(_v2_answer(answer, body.id))
+    ref = predictor.hub.ref_named(name)
+    inputs = v2_columns(body, predictor.hub.get(ref).signature)
+    answer = await predictor.predict(ref, inputs, protocol="v2")
+    background = predictor.mirror(ref, answer, inputs, protocol="v2")
+    return JSONBody(_v2_answer(answer, body.id), background=background)
 
 
 @mlflow.post("/invocations", responses=ERRORS)
 async def invocations(body: InvocationsRequest, predictor: Service) -> Response:
     """MLflow scoring-server payloads, answered by the first served model."""
-    model = predictor.hub.get(predictor.hub.refs[0])
-    inputs = invocation_inputs(body, model.signature)
-    answer = predictor.predict_with(model, inputs, protocol="mlflow")
-    return JSONBody({"predictions": jsonable(answer.predictions)})
+    ref = predictor.hub.refs[0]
+    inputs = invocation_inputs(body, predictor.hub.get(ref).signature)
+    answer = await predictor.predict(ref, inputs, protocol="mlflow")
+    background = predictor.mirror(ref, answer, inputs, protocol="mlflow")
+    return JSONBody({"predictions": jsonable(answer.predictions)}, background=background)
 
 
 def _metadata(model: ServedModel) -> dict[str, Any]:

@@ -49,6 +49,23 @@ class PredictResponse(BaseModel):
     probabilities: list[list[float]] | None = Field(
         default=None, description="Class probabilities per row (classifiers only)."
     )
+    explanations: list[Explanation] | None = Field(
+        default=None, description="Per row, the largest feature contributions ('?explain=true')."
+    )
+
+
+class Contribution(BaseModel):
+    """One feature's contribution to a row's raw score."""
+
+    feature: str = Field(description="Feature name after preprocessing (e.g. 'plan=b').")
+    value: float = Field(description="Contribution in raw-score units (log-odds for binary).")
+
+
+class Explanation(BaseModel):
+    """A row's largest contributions; they and ``base`` (and the rest) sum to the raw score."""
+
+    base: float = Field(description="The expected raw score (the bias term).")
+    contributions: list[Contribution] = Field(description="Largest first, by magnitude.")
 
 
 class Health(BaseModel):

@@ -1,7 +1,8 @@
-"""The one service every protocol's routes call: validate, predict, log, count."""
+"""The one service every protocol's routes call: route, validate, predict, explain, log, count."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,22 +11,30 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from starlette.background import BackgroundTask
 
 from modelcycle.core import ModelcycleError
+from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._explain import explain
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import LoggedRequest, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._model import Inputs, ServedModel
+from modelcycle.serving._routing import Route, Router
+
+_LOG = logging.getLogger("modelcycle.serving")
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A served prediction: what answered and what it said."""
+    """A served prediction: what answered, how it was routed and what it said."""
 
     request_id: str
     model: ServedModel
     predictions: NDArray[Any]
     probabilities: NDArray[np.float64] | None
+    route: Route = "primary"
+    explanations: list[dict[str, Any]] | None = None
 
     def to_v1(self) -> dict[str, Any]:
         """The ``/v1`` response body."""
@@ -38,6 +47,8 @@ class Answer:
         if self.probabilities is not None:
             body["classes"] = list(self.model.classes or ())
             body["probabilities"] = self.probabilities
+        if self.explanations is not None:
+            body["explanations"] = self.explanations
         return body
 
 
@@ -49,6 +60,9 @@ def jsonable(values: NDArray[Any]) -> NDArray[Any] | list[Any]:
 class PredictionService:
     """Answers predictions from the hub's current snapshot, logging and counting each.
 
+    Errors are counted where they become responses (the app's error handlers), so a
+    request refused before it reaches the service is counted too.
+
     Parameters
     ----------
     hub:
@@ -57,35 +71,95 @@ class PredictionService:
         Where answered predictions go (``None`` disables logging).
     metrics:
         Prometheus counters and histograms.
+    batcher:
+        Gathers concurrent small requests into one model call.
+    router:
+        Canary split and shadow mirrors (``None``: every request goes to its reference).
+    explain_top_k:
+        Contributions per row when a request asks for explanations without a count.
     """
 
-    def __init__(self, hub: ModelHub, log: PredictionLog | None, metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        hub: ModelHub,
+        log: PredictionLog | None,
+        metrics: ServingMetrics,
+        batcher: MicroBatcher,
+        router: Router | None = None,
+        *,
+        explain_top_k: int = 5,
+    ) -> None:
         self.hub = hub
+        self.explain_top_k = explain_top_k
         self.log = log
         self.metrics = metrics
+        self.batcher = batcher
+        self.router = router or Router(hub)
 
-    def predict(self, ref: str, inputs: Inputs, *, protocol: str = "v1") -> Answer:
-        """Predict with the version serving ``ref`` now."""
-        return self.predict_with(self.hub.get(ref), inputs, protocol=protocol)
+    async def predict(
+        self, ref: str, inputs: Inputs, *, protocol: str = "v1", explain_top_k: int | None = None
+    ) -> Answer:
+        """Predict with the version routed to for ``ref`` now (its canary, for a share)."""
+        model, route = self.router.choose(ref)
+        return await self.predict_with(
+            model, inputs, protocol=protocol, route=route, explain_top_k=explain_top_k
+        )
 
-    def predict_with(self, model: ServedModel, inputs: Inputs, *, protocol: str) -> Answer:
+    async def predict_with(
+        self,
+        model: ServedModel,
+        inputs: Inputs,
+        *,
+        protocol: str,
+        route: Route = "primary",
+        explain_top_k: int | None = None,
+        request_id: str | None = None,
+    ) -> Answer:
         """Validate ``inputs`` against ``model``'s signature, predict, log and count."""
         started = time.perf_counter()
-        try:
-            if isinstance(inputs, list):
-                n_rows = model.validator.rows(inputs)
-            else:
-                n_rows = model.validator.columns(inputs)
+        n_rows = model.validator.check(inputs)
+        if explain_top_k is None:
+            prediction = await self.batcher.predict(model, inputs, n_rows)
+            explanations = None
+        else:  # explanations need the same rows' contributions: no batching
             prediction = model.predict(inputs)
-        except ModelcycleError as error:
-            self.metrics.failed(error.code)
-            raise
+            explanations = explain(model, inputs, prediction, explain_top_k)
         seconds = time.perf_counter() - started
-        answer = Answer(uuid.uuid4().hex, model, prediction.predictions, prediction.probabilities)
-        self.metrics.answered(model.name, model.version, protocol, seconds, n_rows)
+        answer = Answer(
+            request_id or uuid.uuid4().hex,
+            model,
+            prediction.predictions,
+            prediction.probabilities,
+            route,
+            explanations,
+        )
+        self.metrics.answered(model.name, model.version, protocol, seconds, n_rows, route)
         if self.log is not None:
             self.log.append(_logged(answer, inputs, seconds))
         return answer
+
+    def mirror(
+        self, ref: str, answer: Answer, inputs: Inputs, *, protocol: str = "v1"
+    ) -> BackgroundTask | None:
+        """The shadow prediction of a request, to run after its response is sent (or None)."""
+        shadow = self.router.shadow_of(ref, answer.model)
+        if shadow is None:
+            return None
+        return BackgroundTask(self._shadow, shadow, inputs, protocol, answer.request_id)
+
+    async def _shadow(
+        self, model: ServedModel, inputs: Inputs, protocol: str, request_id: str
+    ) -> None:
+        try:
+            await self.predict_with(
+                model, inputs, protocol=protocol, route="shadow", request_id=request_id
+            )
+        except ModelcycleError as error:  # a shadow never affects the answer: count, log
+            self.metrics.failed(f"shadow_{error.code}")
+            _LOG.warning("serving: shadow %s/%s: %s", model.name, model.version, error.message)
+        except Exception:
+            self.metrics.failed("shadow_internal")
+            _LOG.exception("serving: shadow %s/%s failed", model.name, model.version)
 
 
 def _logged(answer: Answer, inputs: Inputs, seconds: float) -> LoggedRequest:
@@ -98,4 +172,5 @@ def _logged(answer: Answer, inputs: Inputs, seconds: float) -> LoggedRequest:
         predictions=answer.predictions,
         probabilities=answer.probabilities,
         latency_ms=seconds * 1000.0,
+        route=answer.route,
     )

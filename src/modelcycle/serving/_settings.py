@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelcycle.serving._routing import parse_canary, parse_shadow
 
 
 class ServeSettings(BaseSettings):
@@ -49,3 +51,58 @@ class ServeSettings(BaseSettings):
     log_predictions: bool = Field(
         default=True, description="Write every answered prediction to the prediction log."
     )
+    batch_window_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description=(
+            "Longest wait, in milliseconds, for concurrent small requests to one version to "
+            "gather into one model call (0: only requests already received are gathered)."
+        ),
+    )
+    max_batch_rows: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "Most rows in one micro-batched model call; requests this large or larger "
+            "are predicted alone (1 turns micro-batching off)."
+        ),
+    )
+    explain_top_k: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Feature contributions listed per row by '?explain=true'.",
+    )
+    canary: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Canary challengers as 'name@alias=fraction': that fraction of the requests "
+            "for a served 'name' is answered by the challenger (and logged as 'canary')."
+        ),
+    )
+    shadow: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Shadow challengers ('name@alias'): every request for a served 'name' is also "
+            "predicted by the challenger after the answer is sent, and logged as 'shadow'."
+        ),
+    )
+    route_seed: int | None = Field(
+        default=None,
+        description="Seed of the canary traffic split (for reproducible routing in tests).",
+    )
+
+    @field_validator("canary")
+    @classmethod
+    def _canaries_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            parse_canary(text)
+        return value
+
+    @field_validator("shadow")
+    @classmethod
+    def _shadows_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            parse_shadow(text)
+        return value

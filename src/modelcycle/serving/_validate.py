@@ -105,6 +105,12 @@ class InputValidator:
         self.names = frozenset(signature.names)
         self._checks = [(spec, _checker(spec)) for spec in signature.inputs]
 
+    def check(self, inputs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> int:
+        """Check rows or columns, whichever were sent; return the number of rows."""
+        if isinstance(inputs, Mapping):
+            return self.columns(inputs)
+        return self.rows(inputs)
+
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Check a list of row dicts; return the number of rows."""
         self._check_count(len(rows))

@@ -1,0 +1,137 @@
+"""Micro-batching: concurrent small requests for one version answered by one model call.
+
+A request that finds no open batch for its version opens one and arms a timer of
+``window_s``; requests for the same version arriving before it fires join it, until
+``max_rows`` rows are gathered (the batch then runs at once). When the version's
+previous batch answered a single request, traffic is sparse and the new batch waits
+no longer than the current event-loop turn (requests already received still join
+it), so a lone client pays no window; once a batch gathers several, the next waits.
+The batch runs as one :meth:`ServedModel.predict` call in the event loop and each
+request gets its own slice of the answer.
+
+Why in the event loop: measured on the test churn model (504 LightGBM trees), a
+1-row call takes ~0.2 ms and a 64-row call ~1 ms with one thread, of the order of a
+hop to a worker thread and back; the loop is blocked for at most one such call.
+Why a timer per open batch rather than a queue and a long-lived batcher task per
+model: no task has to be started or stopped when a promotion swaps versions, and a
+request costs one list append instead of a queue round trip.
+
+Batches are keyed by the version object a request resolved from the hub's snapshot,
+so a batch never mixes versions and every answer names the version that computed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._model import Inputs, Prediction, ServedModel, as_rows
+
+
+class _Batch:
+    """Requests waiting for one model call on one version."""
+
+    def __init__(self, model: ServedModel) -> None:
+        self.model = model
+        self.rows: list[dict[str, Any]] = []
+        self.sizes: list[int] = []
+        self.futures: list[asyncio.Future[Prediction]] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, rows: list[dict[str, Any]], future: asyncio.Future[Prediction]) -> None:
+        self.rows += rows
+        self.sizes.append(len(rows))
+        self.futures.append(future)
+
+
+class MicroBatcher:
+    """Gathers small requests per version into one model call.
+
+    Parameters
+    ----------
+    window_s:
+        Longest time the first request of a batch waits for others.
+    max_rows:
+        Most rows in one call; a request of this many rows or more runs alone.
+    metrics:
+        Where batch sizes and the queue depth are recorded.
+
+    Thread-safety: use from one event loop only.
+    """
+
+    def __init__(self, *, window_s: float, max_rows: int, metrics: ServingMetrics) -> None:
+        self.window_s = window_s
+        self.max_rows = max_rows
+        self.metrics = metrics
+        self._open: dict[int, _Batch] = {}
+        self._crowded: dict[int, bool] = {}
+
+    async def predict(self, model: ServedModel, inputs: Inputs, n_rows: int) -> Prediction:
+        """Predict validated ``inputs`` (``n_rows`` rows) with ``model``, batched if small."""
+        if n_rows >= self.max_rows:
+            self.metrics.batched(model.name, model.version, 1, n_rows)
+            return model.predict(inputs)
+        batch = self._open.get(id(model))
+        if batch is not None and len(batch.rows) + n_rows > self.max_rows:
+            self._run(batch)
+            batch = None
+        if batch is None:
+            batch = self._start(model)
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        batch.add(inputs if isinstance(inputs, list) else as_rows(inputs), future)
+        self.metrics.queue_depth.labels(model.name).inc()
+        if len(batch.rows) >= self.max_rows:
+            self._run(batch)
+        return await future
+
+    def _start(self, model: ServedModel) -> _Batch:
+        wait = self.window_s if self._crowded.get(id(model), False) else 0.0
+        batch = _Batch(model)
+        self._open[id(model)] = batch
+        batch.timer = asyncio.get_running_loop().call_later(wait, self._run, batch)
+        return batch
+
+    def _run(self, batch: _Batch) -> None:
+        """Predict a batch in one call and hand each request its slice."""
+        if self._open.get(id(batch.model)) is batch:
+            del self._open[id(batch.model)]
+        if batch.timer is not None:
+            batch.timer.cancel()
+        model = batch.model
+        self._crowded[id(model)] = len(batch.futures) > 1
+        self.metrics.queue_depth.labels(model.name).dec(len(batch.futures))
+        self.metrics.batched(model.name, model.version, len(batch.futures), len(batch.rows))
+        try:
+            prediction = model.predict(batch.rows)
+        except Exception:  # find which request failed: predict each alone
+            _one_by_one(batch)
+            return
+        start = 0
+        for size, future in zip(batch.sizes, batch.futures, strict=True):
+            if not future.done():  # a client that went away leaves a cancelled future
+                future.set_result(_slice(prediction, start, start + size))
+            start += size
+
+
+def _one_by_one(batch: _Batch) -> None:
+    start = 0
+    for size, future in zip(batch.sizes, batch.futures, strict=True):
+        rows = batch.rows[start : start + size]
+        start += size
+        if future.done():
+            continue
+        try:
+            future.set_result(batch.model.predict(rows))
+        except Exception as error:
+            future.set_exception(error)
+
+
+def _slice(prediction: Prediction, start: int, stop: int) -> Prediction:
+    probabilities = prediction.probabilities
+    return Prediction(
+        np.asarray(prediction.predictions[start:stop]),
+        None if probabilities is None else probabilities[start:stop],
+    )
