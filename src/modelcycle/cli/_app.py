@@ -15,6 +15,7 @@ from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
 from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._runs import experiments_app, runs_app
+from modelcycle.cli._security import audit_app, keys_app, users_app
 from modelcycle.cli._serve import score, serve
 from modelcycle.cli._train import report, train
 from modelcycle.core import ModelcycleError
@@ -31,6 +32,9 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("demo")(demo)

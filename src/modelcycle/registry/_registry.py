@@ -22,6 +22,7 @@ from modelcycle.registry._version import (
     check_alias,
     check_model_name,
 )
+from modelcycle.security import append, default_actor
 from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
@@ -50,8 +51,12 @@ class Registry:
         artifact: str = "model",
         description: str | None = None,
         creator: str | None = None,
+        actor: str | None = None,
     ) -> ModelVersion:
         """Register the model package a run logged under ``artifact/`` as a new version.
+
+        ``actor`` (default: the operating-system user) is recorded in the audit log;
+        registering a trusted (pickle) package is audited as ``version.register.trusted``.
 
         Raises
         ------
@@ -89,6 +94,9 @@ class Registry:
             model = sql.lock_model(connection, name, create=True)
             version = sql.next_version(connection, model)
             sql.insert_version(connection, {**row, "model_id": model, "version": version})
+            action = "version.register.trusted" if row["trusted"] else "version.register"
+            after = {k: row[k] for k in ("run_id", "flavor", "manifest_sha256", "trusted")}
+            _audit(connection, actor, action, f"{name}/{version}", after=after)
             return version
 
         version = self.db.transaction(work)
@@ -191,10 +199,26 @@ class Registry:
 
     # -- aliases, gates, lifecycle -----------------------------------------------------
 
-    def set_gates(self, name: str, gates: Gates | Mapping[str, Any]) -> Gates:
+    def set_gates(
+        self, name: str, gates: Gates | Mapping[str, Any], *, actor: str | None = None
+    ) -> Gates:
         """Configure the gates checked when a version of ``name`` is promoted to champion."""
         parsed = gates if isinstance(gates, Gates) else Gates.from_mapping(gates)
-        self.db.transaction(lambda c: sql.set_gates(c, sql.lock_model(c, name), parsed.to_json()))
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            before = sql.gates_json(connection, model)
+            sql.set_gates(connection, model, parsed.to_json())
+            _audit(
+                connection,
+                actor,
+                "model.gates",
+                name,
+                before=json.loads(before) if before else None,
+                after=json.loads(parsed.to_json()),
+            )
+
+        self.db.transaction(work)
         return parsed
 
     def gates(self, name: str) -> Gates:
@@ -222,6 +246,7 @@ class Registry:
             The version is archived.
         """
         check_alias(alias)
+        actor = actor or default_actor()
         validation = self._validation_status(name, version)
 
         def work(connection: Connection) -> None:
@@ -259,6 +284,9 @@ class Registry:
                 forced=bool(reasons),
                 reasons=reasons,
             )
+            after = {"version": version, "forced": bool(reasons), "reasons": reasons}
+            target = f"{name}@{alias}"
+            _audit(connection, actor, "alias.promote", target, {"version": current}, after)
 
         self.db.transaction(work)
         return self.get_version(name, version)
@@ -277,6 +305,7 @@ class Registry:
     ) -> ModelVersion:
         """Return ``alias`` to the version it pointed at before its last move."""
         check_alias(alias)
+        actor = actor or default_actor()
 
         def work(connection: Connection) -> int:
             model = sql.lock_model(connection, name)
@@ -304,11 +333,13 @@ class Registry:
                 forced=False,
                 reasons=[],
             )
+            before, after = {"version": current}, {"version": previous}
+            _audit(connection, actor, "alias.rollback", f"{name}@{alias}", before, after)
             return previous
 
         return self.get_version(name, self.db.transaction(work))
 
-    def archive(self, name: str, version: int) -> ModelVersion:
+    def archive(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
         """Archive a version: kept for audit, never served; refused while an alias points at it."""
 
         def work(connection: Connection) -> None:
@@ -323,19 +354,22 @@ class Registry:
                     f"model {name!r} version {version} is {aliases}; move the alias to another "
                     "version first"
                 )
-            sql.set_status(connection, model, version, ARCHIVED)
+            _change_status(connection, (name, model, version), ARCHIVED, actor, "version.archive")
 
         self.db.transaction(work)
         return self.get_version(name, version)
 
-    def restore(self, name: str, version: int) -> ModelVersion:
+    def restore(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
         """Make an archived version servable again."""
-        self.db.transaction(
-            lambda c: sql.set_status(c, sql.lock_model(c, name), _existing(c, name, version), READY)
-        )
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            _change_status(connection, (name, model, version), READY, actor, "version.restore")
+
+        self.db.transaction(work)
         return self.get_version(name, version)
 
-    def delete_version(self, name: str, version: int) -> None:
+    def delete_version(self, name: str, version: int, *, actor: str | None = None) -> None:
         """Delete an archived version that no alias ever pointed at; others are kept for audit."""
 
         def work(connection: Connection) -> None:
@@ -351,14 +385,23 @@ class Registry:
                     "audit trail"
                 )
             sql.delete_version(connection, model, version)
+            before = {"status": found.status, "manifest_sha256": found.manifest_sha256}
+            _audit(connection, actor, "version.delete", f"{name}/{version}", before, None)
 
         self.db.transaction(work)
 
-    def describe(self, name: str, description: str) -> None:
+    def describe(self, name: str, description: str, *, actor: str | None = None) -> None:
         """Set a model's description (its intended use, shown on model cards)."""
         if not isinstance(description, str) or len(description) > 10_000:
             raise ValidationError("a description must be a string of at most 10,000 characters")
-        self.db.transaction(lambda c: sql.set_description(c, sql.lock_model(c, name), description))
+
+        def work(connection: Connection) -> None:
+            model = sql.lock_model(connection, name)
+            before = sql.description(connection, model)
+            sql.set_description(connection, model, description)
+            _audit(connection, actor, "model.describe", name, before, description)
+
+        self.db.transaction(work)
 
     def description(self, name: str) -> str | None:
         """A model's description."""
@@ -393,6 +436,31 @@ class Registry:
             return [sql.get_version(connection, name, number) for name, number in pairs]
 
 
-def _existing(connection: Connection, name: str, version: int) -> int:
-    sql.get_version(connection, name, version)
-    return version
+def _change_status(
+    connection: Connection,
+    version: tuple[str, int, int],
+    status: str,
+    actor: str | None,
+    action: str,
+) -> None:
+    """Set a version's status and audit the change (nothing happens if it already has it)."""
+    name, model, number = version
+    current = sql.get_version(connection, name, number).status
+    if current != status:
+        sql.set_status(connection, model, number, status)
+        _audit(
+            connection, actor, action, f"{name}/{number}", {"status": current}, {"status": status}
+        )
+
+
+def _audit(
+    connection: Connection,
+    actor: str | None,
+    action: str,
+    target: str,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """One audit event in the change's own transaction (so both commit or neither)."""
+    actor = actor or default_actor()
+    append(connection, actor=actor, action=action, target=target, before=before, after=after)

@@ -183,3 +183,56 @@ alias_history = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_alias_history_model_alias", "model_id", "alias", "event_id"),
 )
+
+# -- security (migration 0003) ------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Integer, nullable=False),
+)
+
+#: ``scope`` is a registered model name, or ``''`` for a workspace-wide grant.
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("scope", String(100), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+#: Only the SHA-256 of a key is stored; ``prefix`` (its first 8 characters) names it.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("model", String(100), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+)
+
+#: The hash chain: each event's ``hash`` covers its fields and the previous ``hash``.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_at", BigInteger, nullable=False, index=True),
+    Column("actor", String(250), nullable=False, index=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(500), nullable=False, index=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("request_id", String(100), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from modelcycle.core import NotFound, now_ms
 from modelcycle.data import DatasetFingerprint
+from modelcycle.security import append, default_actor
 from modelcycle.store import Database, tables
 from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
@@ -89,12 +90,24 @@ class TrackingStore:
 
     # -- runs ----------------------------------------------------------------------
 
-    def create_run(self, row: dict[str, Any]) -> None:
-        """Insert a new run row (status RUNNING)."""
+    def create_run(self, row: dict[str, Any], *, actor: str | None = None) -> None:
+        """Insert a new run row (status RUNNING) and its audit event, in one transaction."""
         parent = row.get("parent_run_id")
         if parent is not None:
             self.get_run_row(parent)
-        self.db.transaction(lambda connection: connection.execute(tables.runs.insert(), row))
+        after = {k: row[k] for k in ("name", "experiment_id", "parent_run_id") if k in row}
+
+        def work(connection: Connection) -> None:
+            connection.execute(tables.runs.insert(), row)
+            append(
+                connection,
+                actor=actor or row.get("user_name") or default_actor(),
+                action="run.create",
+                target=f"run:{row['run_id']}",
+                after=after,
+            )
+
+        self.db.transaction(work)
 
     def end_run(self, run_id: str, status: str, error: str | None) -> None:
         """Mark a run ended with ``status``."""

@@ -55,10 +55,12 @@ class Tracker:
         name: str | None = None,
         parent: str | ActiveRun | Run | None = None,
         tags: dict[str, Any] | None = None,
+        actor: str | None = None,
     ) -> ActiveRun:
         """Create a run (status ``RUNNING``) and return it for logging.
 
-        A child run (``parent=``) defaults to its parent's experiment.
+        A child run (``parent=``) defaults to its parent's experiment. ``actor``
+        (default: the operating-system user) is recorded in the audit log.
         """
         parent_id = parent.run_id if isinstance(parent, ActiveRun | Run) else parent
         if experiment is None:
@@ -82,7 +84,8 @@ class Tracker:
                 "git_commit": caller_git_commit(),
                 "source": caller_source(),
                 "user_name": _user(),
-            }
+            },
+            actor=actor,
         )
         run = ActiveRun(self, run_id, experiment, name)
         if tags:

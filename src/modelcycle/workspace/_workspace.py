@@ -12,6 +12,7 @@ import pandas as pd
 
 from modelcycle.core import Settings, ValidationError
 from modelcycle.registry import Registry
+from modelcycle.security import Security
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
@@ -67,6 +68,7 @@ class Workspace:
         self.artifacts: ArtifactStore = open_artifact_store(self.settings.resolved_artifact_root())
         self.tracker = Tracker(self.db, self.artifacts, self.settings)
         self.registry = Registry(self.db, self.artifacts, self.tracker)
+        self.security = Security(self.db)
 
     def __repr__(self) -> str:
         artifacts = self.settings.resolved_artifact_root()
@@ -90,9 +92,10 @@ class Workspace:
         name: str | None = None,
         parent: str | ActiveRun | Run | None = None,
         tags: dict[str, Any] | None = None,
+        actor: str | None = None,
     ) -> ActiveRun:
         """Start a run in ``experiment`` (created on first use); see :class:`ActiveRun`."""
-        return self.tracker.start_run(experiment, name=name, parent=parent, tags=tags)
+        return self.tracker.start_run(experiment, name=name, parent=parent, tags=tags, actor=actor)
 
     def train(
         self,
