@@ -75,15 +75,22 @@ def served(tmp_path_factory: pytest.TempPathFactory, cancer: Data) -> Iterator[m
     ws.close()
 
 
-def make_app(ws: mc.Workspace, log_dir: Path, **options: object) -> FastAPI:
-    """An app serving every test model, with fast polling and flushing."""
+def make_app(
+    ws: mc.Workspace, log_dir: Path, *, secure: bool = False, **options: object
+) -> FastAPI:
+    """An app serving every test model, with fast polling and flushing.
+
+    ``secure=True`` checks API keys against the workspace; otherwise keys are not required.
+    """
     defaults: dict[str, object] = {
         "models": ("churn", "strict", "cancer", "area"),
         "poll_interval_s": 0.1,
         "log_flush_interval_s": 0.2,
     }
     settings = ServeSettings(**{**defaults, **options})  # type: ignore[arg-type]
-    return create_app(ws.registry, settings=settings, log_dir=log_dir)
+    if secure:
+        return create_app(ws.registry, settings=settings, log_dir=log_dir, security=ws.security)
+    return create_app(ws.registry, settings=settings, log_dir=log_dir, auth_required=False)
 
 
 def free_port() -> int:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import NotFound, PermissionDenied
+from modelcycle.core import Conflict, NotFound, PermissionDenied, ValidationError
+
+if TYPE_CHECKING:
+    from modelcycle.security import Security
+
+ADMIN_KEY_FILE = "admin.key"
 
 
 def _loopback(host: str) -> bool:
@@ -23,15 +29,64 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str, *, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless ``--allow-remote`` was given (no auth yet)."""
-    if allow_remote or _loopback(host):
+def check_host(host: str, *, allow_remote: bool, no_auth: bool = False) -> None:
+    """Refuse a non-loopback address without ``--allow-remote``, and always with ``--no-auth``."""
+    if _loopback(host):
         return
-    raise PermissionDenied(
-        f"refusing to listen on {host!r}: the server has no API keys yet, so anyone who can "
-        "reach it could call it; serve on 127.0.0.1 behind a proxy, or pass --allow-remote "
-        "if the network is trusted"
+    if no_auth:
+        raise PermissionDenied(
+            f"refusing to listen on {host!r} with --no-auth: anyone who can reach it could "
+            "predict and read the audit log; drop --no-auth (callers then need API keys) or "
+            "serve on 127.0.0.1"
+        )
+    if not allow_remote:
+        raise PermissionDenied(
+            f"refusing to listen on {host!r} without --allow-remote: API keys are sent in "
+            "clear over plain HTTP, so serve on 127.0.0.1 behind a TLS proxy, or pass "
+            "--allow-remote if the network is trusted"
+        )
+
+
+def ensure_admin_key(security: Security, home: Path) -> Path | None:
+    """On a workspace without users, create user ``admin`` and an admin key.
+
+    The key is written to ``home/admin.key`` (mode 0600) and printed once; an
+    existing file is never overwritten. Returns the file, or ``None`` when the
+    workspace already has users.
+
+    Raises
+    ------
+    Conflict
+        ``admin.key`` exists although the workspace has no users.
+    """
+    if security.users():
+        return None
+    path = Path(home) / ADMIN_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise Conflict(
+            f"{path} exists but the workspace has no users; move the file away (it is "
+            "refused, not overwritten) and serve again to create the first admin key"
+        ) from None
+    try:
+        security.create_user("admin", actor="modelcycle serve")
+        security.grant("admin", "admin", actor="modelcycle serve")
+        key, info = security.create_key("admin", "admin", actor="modelcycle serve")
+    except BaseException:
+        os.close(descriptor)
+        path.unlink()
+        raise
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    out.console.print(
+        f"created user 'admin' and admin API key {info.prefix} (shown once, saved to {path}, "
+        f"readable only by you):\n{key}",
+        highlight=False,
+        soft_wrap=True,
     )
+    return path
 
 
 def _fastest(module: str, name: str) -> str:
@@ -46,8 +101,35 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     allow_remote: Annotated[
-        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (no auth yet).")
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="Do not require API keys (every caller may do everything); loopback only.",
+        ),
+    ] = False,
+    auth_cache_ttl: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="Seconds a key check is cached; a revoked key is refused within this time.",
+        ),
+    ] = 30.0,
+    rate_limit: Annotated[
+        float, typer.Option(min=0.001, help="Requests per second per API key (average).")
+    ] = 1000.0,
+    rate_burst: Annotated[
+        int, typer.Option(min=1, help="Requests per API key allowed at once above the rate.")
+    ] = 2000,
+    sensitive_inputs: Annotated[
+        str,
+        typer.Option(
+            help="Sensitive input columns in the prediction log: 'hash' (salted) or 'drop'."
+        ),
+    ] = "hash",
     max_rows: Annotated[int, typer.Option(min=1, help="Most rows per request.")] = 10_000,
     poll_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between checks for alias moves.")
@@ -97,9 +179,11 @@ def serve(
         missing_refs,
         parse_canary,
         parse_shadow,
+        workspace_salt,
     )
 
-    check_host(host, allow_remote=allow_remote)
+    check_host(host, allow_remote=allow_remote, no_auth=no_auth)
+    mode = _sensitive_mode(sensitive_inputs)
     challengers = [parse_canary(text).ref for text in canary or ()] + [
         parse_shadow(text).ref for text in shadow or ()
     ]
@@ -117,10 +201,24 @@ def serve(
         explain_top_k=explain_top_k,
         canary=tuple(canary or ()),
         shadow=tuple(shadow or ()),
+        auth_cache_ttl_s=auth_cache_ttl,
+        rate_limit_per_s=rate_limit,
+        rate_limit_burst=rate_burst,
+        sensitive_inputs=mode,
     )
     folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
-    app = create_app(ws.registry, settings=settings, log_dir=folder)
-    out.console.print(f"serving {', '.join(refs)} at http://{host}:{port} (docs at /docs)")
+    if not no_auth:
+        ensure_admin_key(ws.security, ws.settings.home)
+    app = create_app(
+        ws.registry,
+        settings=settings,
+        log_dir=folder,
+        security=ws.security,
+        auth_required=not no_auth,
+        log_salt=workspace_salt(ws.settings.home),
+    )
+    keys = "API keys required" if not no_auth else "NO API keys required (--no-auth)"
+    out.console.print(f"serving {', '.join(refs)} at http://{host}:{port} (docs at /docs; {keys})")
     config = uvicorn.Config(
         app,
         host=host,
@@ -130,6 +228,14 @@ def serve(
         log_level="info",
     )
     uvicorn.Server(config).run()
+
+
+def _sensitive_mode(text: str) -> Literal["hash", "drop"]:
+    if text == "hash":
+        return "hash"
+    if text == "drop":
+        return "drop"
+    raise ValidationError(f"--sensitive-inputs {text!r} is not known; expected 'hash' or 'drop'")
 
 
 def score(

@@ -23,18 +23,25 @@ _MAX_CATEGORIES = 200
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
-    """One input column: its name, value type, whether it may be missing, allowed values."""
+    """One input column: its name, value type, whether it may be missing, allowed values.
+
+    ``sensitive`` marks personal data: the server hashes or drops it in the prediction
+    log and never repeats its values in error messages.
+    """
 
     name: str
     type: str
     nullable: bool = True
     categories: tuple[str, ...] | None = None
+    sensitive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         data: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
         if self.categories is not None:
             data["categories"] = list(self.categories)
+        if self.sensitive:
+            data["sensitive"] = True
         return data
 
     @classmethod
@@ -52,6 +59,7 @@ class InputSpec:
             type=str(kind),
             nullable=bool(data.get("nullable", True)),
             categories=tuple(str(c) for c in categories) if categories is not None else None,
+            sensitive=bool(data.get("sensitive", False)),
         )
 
 

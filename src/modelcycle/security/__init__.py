@@ -11,7 +11,7 @@ from modelcycle.security._audit import (
     list_events,
     verify,
 )
-from modelcycle.security._keys import KeyInfo, parse_duration
+from modelcycle.security._keys import KeyInfo, key_prefix, looks_like_key, parse_duration
 from modelcycle.security._roles import (
     ACTIONS,
     PERMISSIONS,
@@ -40,7 +40,9 @@ __all__ = [
     "canonical_json",
     "check_user_name",
     "default_actor",
+    "key_prefix",
     "list_events",
+    "looks_like_key",
     "parse_duration",
     "verify",
 ]

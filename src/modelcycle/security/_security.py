@@ -25,7 +25,7 @@ from modelcycle.core import (
     now_ms,
 )
 from modelcycle.security import _store as sql
-from modelcycle.security._audit import append
+from modelcycle.security._audit import AuditEvent, append, list_events
 from modelcycle.security._keys import (
     KeyInfo,
     hash_matches,
@@ -301,15 +301,20 @@ class Security:
         ------
         PermissionDenied
             The key is unknown, wrong, revoked or expired, its user is disabled, or the
-            user no longer holds the key's role. The message never contains the key.
+            user no longer holds the key's role. The message never contains the key;
+            ``details["reason"]`` is one of ``malformed``, ``unknown``, ``revoked``,
+            ``expired``, ``disabled`` or ``role_revoked`` (for metrics).
         """
         if not looks_like_key(key_text):
-            raise PermissionDenied(f"{_INVALID}: expected 'mc_' and 43 characters")
+            raise PermissionDenied(
+                f"{_INVALID}: expected 'mc_' and 43 characters", details={"reason": "malformed"}
+            )
         with self.db.read() as connection:
             row = sql.key_row(connection, key_prefix(key_text))
             if row is None or not hash_matches(key_text, row["key_hash"]):
                 raise PermissionDenied(
-                    f"{_INVALID}: no such key; create one with 'modelcycle keys create'"
+                    f"{_INVALID}: no such key; create one with 'modelcycle keys create'",
+                    details={"reason": "unknown"},
                 )
             _check_usable(row)
             user = sql.user_row(connection, row["user_name"])
@@ -319,7 +324,8 @@ class Security:
             raise PermissionDenied(
                 f"API key {row['prefix']} of user {row['user_name']!r} is for role "
                 f"{row['role']!r}, which the user no longer holds; grant it again or create a "
-                "new key"
+                "new key",
+                details={"reason": "role_revoked"},
             )
         self._touch(row)
         return Principal(row["user_name"], (Grant(row["role"], row["model"]),), row["prefix"])
@@ -332,6 +338,20 @@ class Security:
     def authorize(self, principal: Principal, action: str, model: str | None = None) -> None:
         """Allow ``action`` on ``model`` or raise :class:`PermissionDenied` (see ``authorize``)."""
         authorize(principal, action, model)
+
+    def audit_events(
+        self,
+        *,
+        since: datetime | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events oldest first, filtered as :func:`~modelcycle.security.list_events` does."""
+        return list_events(
+            self.db, since=since, actor=actor, target=target, action=action, limit=limit
+        )
 
 
 def _require_user(connection: Connection, name: str) -> dict[str, Any]:
@@ -386,13 +406,20 @@ def _check_usable(row: dict[str, Any]) -> None:
     if row["revoked_at"] is not None:
         when = ms_to_datetime(row["revoked_at"])
         raise PermissionDenied(
-            f"{named} was revoked at {when:%Y-%m-%d %H:%M:%S} UTC; create a new key"
+            f"{named} was revoked at {when:%Y-%m-%d %H:%M:%S} UTC; create a new key",
+            details={"reason": "revoked"},
         )
     if row["expires_at"] is not None and row["expires_at"] <= now_ms():
         when = ms_to_datetime(row["expires_at"])
-        raise PermissionDenied(f"{named} expired at {when:%Y-%m-%d %H:%M:%S} UTC; create a new key")
+        raise PermissionDenied(
+            f"{named} expired at {when:%Y-%m-%d %H:%M:%S} UTC; create a new key",
+            details={"reason": "expired"},
+        )
     if row["disabled"]:
-        raise PermissionDenied(f"{named}: the user is disabled; ask an admin to enable them")
+        raise PermissionDenied(
+            f"{named}: the user is disabled; ask an admin to enable them",
+            details={"reason": "disabled"},
+        )
 
 
 def _key_audit(row: dict[str, Any], user: str) -> dict[str, Any]:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from modelcycle._version import __version__
+from modelcycle.core import ValidationError
 from modelcycle.registry import Registry
+from modelcycle.serving._auth import AccessControl, Gatekeeper, PrincipalCache, TokenBuckets
 from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
 from modelcycle.serving._routes_ecosystem import mlflow, v2
 from modelcycle.serving._routing import Router, parse_canary, parse_shadow
@@ -23,8 +27,26 @@ from modelcycle.serving._service import PredictionService
 from modelcycle.serving._settings import ServeSettings
 
 
-def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) -> FastAPI:
+def create_app(
+    registry: Registry,
+    *,
+    settings: ServeSettings,
+    log_dir: Path,
+    security: AccessControl | None = None,
+    auth_required: bool = True,
+    log_salt: bytes | None = None,
+) -> FastAPI:
     """Build the prediction server for ``settings.models``.
+
+    Every route but ``/health/*``, ``/v2/health/*`` and ``/metrics`` needs
+    ``Authorization: Bearer <key>`` checked by ``security`` (the workspace's
+    :class:`~modelcycle.security.Security`): 401 without a valid key, 403 without
+    the permission, 429 past the key's rate. ``auth_required=False`` lets every
+    caller do everything (serve on loopback only). Key checks are cached for
+    ``settings.auth_cache_ttl_s`` seconds, so a revoked key works until then.
+
+    Inputs the signature marks sensitive are hashed (with ``log_salt``; a random
+    salt per app when ``None``) or dropped in the prediction log.
 
     Models load (verified and warmed) in the background after start-up;
     ``/health/ready`` answers 200 once all are in (canary and shadow challengers
@@ -37,9 +59,15 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
     >>> import modelcycle as mc, uvicorn  # doctest: +SKIP
     >>> ws = mc.Workspace()  # doctest: +SKIP
     >>> app = create_app(ws.registry, settings=ServeSettings(models=("churn",)),
-    ...                  log_dir=ws.settings.home / "predictions")  # doctest: +SKIP
+    ...                  log_dir=ws.settings.home / "predictions",
+    ...                  security=ws.security)  # doctest: +SKIP
     >>> uvicorn.run(app)  # doctest: +SKIP
     """
+    if auth_required and security is None:
+        raise ValidationError(
+            "create_app needs security= (e.g. workspace.security) to check API keys; pass "
+            "auth_required=False only for a server nobody else can reach"
+        )
     canaries = tuple(parse_canary(text) for text in settings.canary)
     shadows = tuple(parse_shadow(text) for text in settings.shadow)
     refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
@@ -50,6 +78,7 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
             log_dir,
             flush_interval_s=settings.log_flush_interval_s,
             max_buffer=settings.log_max_buffer,
+            redactor=Redactor(settings.sensitive_inputs, log_salt or os.urandom(32)),
         )
         if settings.log_predictions
         else None
@@ -84,6 +113,13 @@ def create_app(registry: Registry, *, settings: ServeSettings, log_dir: Path) ->
         lifespan=lifespan,
     )
     app.state.service = predictor
+    app.state.gatekeeper = Gatekeeper(
+        security,
+        required=auth_required,
+        cache=PrincipalCache(settings.auth_cache_ttl_s),
+        buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+        metrics=metrics,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(v1)

@@ -23,6 +23,8 @@ from modelcycle.core import (
 )
 
 _LOG = logging.getLogger("modelcycle.serving")
+BEARER = 'Bearer realm="modelcycle"'
+BEARER_INVALID = 'Bearer realm="modelcycle", error="invalid_token"'
 
 
 class PayloadTooLarge(ValidationError):
@@ -43,10 +45,36 @@ class NotReady(ModelcycleError):
     code = "not_ready"
 
 
+class Unauthenticated(PermissionDenied):
+    """No usable API key came with the request (answered 401 with ``WWW-Authenticate``)."""
+
+    code = "unauthenticated"
+
+
+class RateLimited(ModelcycleError):
+    """A key sent more requests than its rate allows (answered 429 with ``Retry-After``).
+
+    Parameters
+    ----------
+    retry_after_s:
+        Whole seconds until the key may send again.
+    """
+
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after_s: int, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
+
+
 #: HTTP status of each error class; the first match in order wins.
 _STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
     (PayloadTooLarge, 413),
     (NotExplainable, 400),
+    (Unauthenticated, 401),
+    (RateLimited, 429),
     (ValidationError, 422),
     (NotFound, 404),
     (Conflict, 409),
@@ -65,10 +93,27 @@ class JSONBody(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> JSONBody:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONBody:
     """The one error body every route returns."""
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return JSONBody(body, status_code=status)
+    return JSONBody(body, status_code=status, headers=headers)
+
+
+def headers_of(error: ModelcycleError) -> dict[str, str] | None:
+    """Headers an error response carries: the auth challenge or when to retry."""
+    if isinstance(error, Unauthenticated):
+        reason = error.details.get("reason")
+        invalid = reason not in (None, "missing", "malformed")
+        return {"WWW-Authenticate": BEARER_INVALID if invalid else BEARER}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after_s)}
+    return None
 
 
 def _count(request: Request, kind: str) -> None:
@@ -89,7 +134,9 @@ def status_of(error: ModelcycleError) -> int:
 async def _modelcycle_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ModelcycleError)
     _count(request, error.code)
-    return error_response(status_of(error), error.code, error.message, error.details)
+    return error_response(
+        status_of(error), error.code, error.message, error.details, headers_of(error)
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

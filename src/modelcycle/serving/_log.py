@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from modelcycle.serving._model import as_rows
+from modelcycle.serving._privacy import Redactor
 
 _LOG = logging.getLogger("modelcycle.serving")
 
@@ -63,10 +64,13 @@ class LoggedRequest:
     probabilities: NDArray[np.float64] | None
     latency_ms: float
     route: str = "primary"
+    sensitive: frozenset[str] = frozenset()
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One log row per predicted input row."""
+    def rows(self, redactor: Redactor | None = None) -> list[dict[str, Any]]:
+        """One log row per predicted input row (sensitive inputs hashed or dropped)."""
         inputs = self.inputs if isinstance(self.inputs, list) else as_rows(self.inputs)
+        if redactor is not None and self.sensitive:
+            inputs = [redactor.row(row, self.sensitive) for row in inputs]
         predictions = self.predictions.tolist()
         probabilities = self.probabilities.tolist() if self.probabilities is not None else None
         return [
@@ -101,12 +105,22 @@ class PredictionLog:
         Most time an appended request waits before it is written.
     max_buffer:
         Buffered requests that wake the writer at once.
+    redactor:
+        Hashes or drops sensitive inputs as rows are written (``None``: kept as sent).
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
 
-    def __init__(self, folder: Path, *, flush_interval_s: float, max_buffer: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        flush_interval_s: float,
+        max_buffer: int,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.folder = Path(folder)
+        self.redactor = redactor
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self.written = 0
@@ -139,7 +153,7 @@ class PredictionLog:
                 return 0
             by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for request in taken:
-                by_model[request.model] += request.rows()
+                by_model[request.model] += request.rows(self.redactor)
             for model, rows in by_model.items():
                 self._write(model, rows)
             count = sum(len(rows) for rows in by_model.values())

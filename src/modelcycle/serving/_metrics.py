@@ -58,6 +58,13 @@ class ServingMetrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "modelcycle_auth_failures",
+            "Requests refused for their credentials, by reason (missing, malformed, unknown, "
+            "revoked, expired, disabled, role_revoked); never labelled by key.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "modelcycle_batch_queue_depth",
             "Requests waiting for their micro-batch to run.",
@@ -77,6 +84,10 @@ class ServingMetrics:
     def failed(self, kind: str) -> None:
         """Record one refused or failed request."""
         self.errors.labels(kind).inc()
+
+    def auth_failed(self, reason: str) -> None:
+        """Record one request refused for its credentials."""
+        self.auth_failures.labels(reason).inc()
 
     def batched(self, model: str, version: int, n_requests: int, n_rows: int) -> None:
         """Record one micro-batched model call."""

@@ -51,6 +51,11 @@ class ServedModel:
     pipeline: ModelPipeline | None
 
     @property
+    def sensitive(self) -> frozenset[str]:
+        """Input columns marked sensitive (hashed or dropped in the prediction log)."""
+        return frozenset(spec.name for spec in self.signature.inputs if spec.sensitive)
+
+    @property
     def is_classifier(self) -> bool:
         """Whether the model gives class probabilities."""
         return self.classes is not None and self.signature.task is not Task.REGRESSION

@@ -1,20 +1,42 @@
-"""The ``/v1`` prediction route, health probes and ``/metrics``: thin handlers over the service."""
+"""The ``/v1`` routes, health probes and ``/metrics``: thin handlers over the service.
+
+Every ``/v1`` route needs an API key (see :mod:`modelcycle.serving._auth`); the
+health probes and ``/metrics`` do not.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from modelcycle.core import ModelRef, NotFound
+from modelcycle.serving._auth import AccessControl, model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
-from modelcycle.serving._schemas import ErrorBody, Health, PredictRequest, PredictResponse
+from modelcycle.serving._schemas import (
+    AuditEventBody,
+    AuditEvents,
+    ErrorBody,
+    Health,
+    PredictRequest,
+    PredictResponse,
+    ServedModelInfo,
+    ServedModels,
+)
 from modelcycle.serving._service import PredictionService
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (404, 413, 422, 503)
 }
-V1_ERRORS: dict[int | str, dict[str, object]] = {**ERRORS, 400: {"model": ErrorBody}}
+#: Errors of routes that need a key: no or bad key, not allowed, too many requests.
+AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    **{code: {"model": ErrorBody} for code in (401, 403, 429)},
+}
+V1_ERRORS: dict[int | str, dict[str, object]] = {**AUTH_ERRORS, 400: {"model": ErrorBody}}
 
 
 def service(request: Request) -> PredictionService:
@@ -23,16 +45,18 @@ def service(request: Request) -> PredictionService:
     return found
 
 
-def authorize(request: Request) -> None:
-    """Security seam: every prediction route depends on this; it allows all callers for now.
-
-    API keys and roles (a later issue) replace this body, raising ``PermissionDenied``.
-    """
+def audit_log(request: Request) -> AccessControl:
+    """The access control whose audit log ``/v1/audit`` reads (404 when the app has none)."""
+    control: AccessControl | None = request.app.state.gatekeeper.control
+    if control is None:
+        raise NotFound("this server was built without a workspace's security, so no audit log")
+    return control
 
 
 Service = Annotated[PredictionService, Depends(service)]
+AuditLog = Annotated[AccessControl, Depends(audit_log)]
 
-v1 = APIRouter(prefix="/v1", tags=["predict"], dependencies=[Depends(authorize)])
+v1 = APIRouter(prefix="/v1", tags=["predict"])
 health = APIRouter(tags=["health"])
 
 
@@ -41,6 +65,7 @@ health = APIRouter(tags=["health"])
     response_model=PredictResponse,
     responses=V1_ERRORS,
     summary="Predict with a served model",
+    dependencies=[Depends(permission("predict", model=model_in_path("ref")))],
 )
 async def predict(
     ref: str,
@@ -63,6 +88,58 @@ async def predict(
     k = (top_k or predictor.explain_top_k) if explain else None
     answer = await predictor.predict(ref, inputs, explain_top_k=k)
     return JSONBody(answer.to_v1(), background=predictor.mirror(ref, answer, inputs))
+
+
+@v1.get(
+    "/models",
+    response_model=ServedModels,
+    responses=AUTH_ERRORS,
+    tags=["models"],
+    summary="List the served models",
+    dependencies=[Depends(permission("read"))],
+)
+async def served_models(predictor: Service) -> ServedModels:
+    """Every served reference and the version answering it now (needs ``read``)."""
+    snapshot = predictor.hub.snapshot
+    return ServedModels(
+        models=[
+            ServedModelInfo(
+                ref=ref,
+                name=ModelRef.parse(ref).name,
+                version=snapshot[ref].version if ref in snapshot else None,
+                ready=ref in snapshot,
+            )
+            for ref in predictor.hub.refs
+        ]
+    )
+
+
+@v1.get(
+    "/audit",
+    response_model=AuditEvents,
+    responses=AUTH_ERRORS,
+    tags=["audit"],
+    summary="List audit events",
+    dependencies=[Depends(permission("manage"))],
+)
+async def audit(
+    control: AuditLog,
+    since: Annotated[datetime | None, Query(description="Only events at or after.")] = None,
+    actor: Annotated[str | None, Query(max_length=200, description="Only this actor.")] = None,
+    target: Annotated[
+        str | None,
+        Query(max_length=300, description="A target and what lies inside it ('churn')."),
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=100, description="An action or dotted prefix ('alias').")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Newest events kept.")] = 100,
+) -> AuditEvents:
+    """The tamper-evident audit log, oldest first (admins only)."""
+    events = await asyncio.to_thread(
+        control.audit_events, since=since, actor=actor, target=target, action=action, limit=limit
+    )
+    return AuditEvents(events=[AuditEventBody(**event.to_dict()) for event in events])
 
 
 @health.get("/health/live", response_model=Health)

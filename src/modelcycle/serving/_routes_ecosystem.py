@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelcycle.core import ModelRef
+from modelcycle.serving._auth import model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
 from modelcycle.serving._model import ServedModel
 from modelcycle.serving._protocols import (
@@ -18,11 +20,21 @@ from modelcycle.serving._protocols import (
     v2_datatype,
     v2_tensor,
 )
-from modelcycle.serving._routes import ERRORS, Service, authorize
+from modelcycle.serving._routes import AUTH_ERRORS, ERRORS, Service
 from modelcycle.serving._service import Answer, jsonable
 
 v2 = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
-mlflow = APIRouter(tags=["mlflow"], dependencies=[Depends(authorize)])
+
+
+def _first_served(request: Request) -> str:
+    """The model ``/invocations`` answers with: the first served reference's."""
+    refs: tuple[str, ...] = request.app.state.service.hub.refs
+    return ModelRef.parse(refs[0]).name
+
+
+mlflow = APIRouter(tags=["mlflow"])
+#: Model metadata is what an inference client reads before it predicts.
+_DESCRIBE = Depends(permission("read", "predict", model=model_in_path("name")))
 
 
 @v2.get("/health/live")
@@ -39,19 +51,23 @@ async def v2_ready(predictor: Service) -> dict[str, bool]:
     return {"ready": True}
 
 
-@v2.get("/models/{name}/ready", responses=ERRORS)
+@v2.get("/models/{name}/ready", responses=AUTH_ERRORS, dependencies=[_DESCRIBE])
 async def v2_model_ready(name: str, predictor: Service) -> dict[str, Any]:
     """The named model is loaded and warmed."""
     return {"name": name, "ready": bool(predictor.hub.by_name(name))}
 
 
-@v2.get("/models/{name}", responses=ERRORS)
+@v2.get("/models/{name}", responses=AUTH_ERRORS, dependencies=[_DESCRIBE])
 async def v2_metadata(name: str, predictor: Service) -> dict[str, Any]:
     """Inputs and outputs of the served version of ``name``."""
     return _metadata(predictor.hub.by_name(name))
 
 
-@v2.post("/models/{name}/infer", responses=ERRORS, dependencies=[Depends(authorize)])
+@v2.post(
+    "/models/{name}/infer",
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(permission("predict", model=model_in_path("name")))],
+)
 async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Response:
     """Predict one tensor per input column (or one ``[rows, columns]`` tensor)."""
     ref = predictor.hub.ref_named(name)
@@ -61,7 +77,11 @@ async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Respo
     return JSONBody(_v2_answer(answer, body.id), background=background)
 
 
-@mlflow.post("/invocations", responses=ERRORS)
+@mlflow.post(
+    "/invocations",
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(permission("predict", model=_first_served))],
+)
 async def invocations(body: InvocationsRequest, predictor: Service) -> Response:
     """MLflow scoring-server payloads, answered by the first served model."""
     ref = predictor.hub.refs[0]

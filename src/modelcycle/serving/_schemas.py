@@ -79,3 +79,39 @@ class ErrorBody(BaseModel):
     """The one error shape: ``{"error": {"code", "message", "details"}}``."""
 
     error: dict[str, Any]
+
+
+class ServedModelInfo(BaseModel):
+    """One served reference and the version answering it now."""
+
+    ref: str = Field(description="The reference served ('name', 'name@alias', 'name/version').")
+    name: str = Field(description="The registered model's name.")
+    version: int | None = Field(description="The version answering now (null while loading).")
+    ready: bool = Field(description="Whether the version is loaded and warmed.")
+
+
+class ServedModels(BaseModel):
+    """The references this server answers."""
+
+    models: list[ServedModelInfo]
+
+
+class AuditEventBody(BaseModel):
+    """One recorded state change, as stored in the hash chain."""
+
+    seq: int
+    time: str = Field(description="When, in ISO 8601 (UTC).")
+    actor: str
+    action: str
+    target: str
+    before: Any = None
+    after: Any = None
+    request_id: str | None = None
+    prev_hash: str
+    hash: str
+
+
+class AuditEvents(BaseModel):
+    """Audit events, oldest first."""
+
+    events: list[AuditEventBody]

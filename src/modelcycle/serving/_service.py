@@ -173,4 +173,5 @@ def _logged(answer: Answer, inputs: Inputs, seconds: float) -> LoggedRequest:
         probabilities=answer.probabilities,
         latency_ms=seconds * 1000.0,
         route=answer.route,
+        sensitive=answer.model.sensitive,
     )

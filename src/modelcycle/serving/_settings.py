@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -86,6 +88,32 @@ class ServeSettings(BaseSettings):
         description=(
             "Shadow challengers ('name@alias'): every request for a served 'name' is also "
             "predicted by the challenger after the answer is sent, and logged as 'shadow'."
+        ),
+    )
+    auth_cache_ttl_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds an API key's check is remembered in memory (0: check every request); a "
+            "revoked or expired key, or a disabled user, is refused within this time."
+        ),
+    )
+    rate_limit_per_s: float = Field(
+        default=1000.0,
+        gt=0,
+        description="Requests per second each API key may send on average (token bucket).",
+    )
+    rate_limit_burst: int = Field(
+        default=2000,
+        ge=1,
+        description="Requests an API key may send at once before its rate limit applies.",
+    )
+    sensitive_inputs: Literal["hash", "drop"] = Field(
+        default="hash",
+        description=(
+            "What the prediction log keeps of input columns marked sensitive: 'hash' "
+            "(salted SHA-256, per workspace) or 'drop' (left out)."
         ),
     )
     route_seed: int | None = Field(

@@ -19,6 +19,9 @@ from modelcycle.serving._errors import PayloadTooLarge
 #: How many bad cells one error lists.
 MAX_REPORTED = 10
 
+#: What an error shows instead of a sensitive field's value.
+REDACTED = "<redacted>"
+
 #: A checker returns ``None`` for a good value, else what was expected.
 Checker = Callable[[Any], str | None]
 
@@ -60,12 +63,12 @@ _TYPE_CHECKS: dict[str, Checker] = {
 
 def _category(spec: InputSpec) -> Checker:
     allowed = frozenset(spec.categories or ())
-    shown = sorted(allowed)[:20]
+    shown = "" if spec.sensitive else f" {sorted(allowed)[:20]}"
 
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return "a string"
-        return None if value in allowed else f"one of the allowed values {shown}"
+        return None if value in allowed else f"one of the allowed values{shown}"
 
     return check
 
@@ -176,7 +179,8 @@ def _cell(spec: InputSpec, check: Checker, value: Any, row: int) -> dict[str, An
         if found is None:
             return None
         expected = f"{found} ({spec.type})"
-    return {"row": row, "field": spec.name, "value": _shown(value), "expected": expected}
+    shown = REDACTED if spec.sensitive else _shown(value)
+    return {"row": row, "field": spec.name, "value": shown, "expected": expected}
 
 
 def _shown(value: Any) -> Any:

@@ -247,6 +247,10 @@ def _log_outputs(
         run.log_text(text, f"evaluation/{name}")
     run.log_text(json.dumps(automl.leaderboard_, default=str, indent=1), "leaderboard.json")
     inferred = infer_signature(sample, task=automl.task_, classes=automl.classes_)
+    sensitive = {column.name for column in automl.schema_.columns if column.sensitive}
     # The pipeline maps unseen categories to "other": callers are not limited to known ones.
-    inputs = tuple(replace(spec, categories=None, nullable=True) for spec in inferred.inputs)
+    inputs = tuple(
+        replace(spec, categories=None, nullable=True, sensitive=spec.name in sensitive)
+        for spec in inferred.inputs
+    )
     run.log_model(automl.pipeline_, signature=replace(inferred, inputs=inputs))

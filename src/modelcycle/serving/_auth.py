@@ -1,0 +1,309 @@
+"""Who may call the server: API keys checked (and briefly cached), rate limited, authorized.
+
+Every route but the health probes and ``/metrics`` depends on :func:`permission`,
+which reads ``Authorization: Bearer <key>``, finds the key's principal and checks
+the route's action on the route's model.
+
+The request path does not read the database on every call: the outcome of a key's
+check (its principal, or why it was refused) is remembered for
+``auth_cache_ttl_s`` seconds, keyed by the key's SHA-256 (never its text). A key
+revoked or expired, or a user disabled, is therefore refused within that time
+rather than at once; set the TTL to 0 to check every request.
+
+Each valid key draws from its own token bucket (``rate_limit_per_s`` on average,
+``rate_limit_burst`` at once); an empty bucket answers 429 with ``Retry-After``.
+Refused credentials are counted in ``/metrics`` by reason and logged with at most
+the key's public prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, NoReturn, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from modelcycle.core import ModelRef, PermissionDenied
+from modelcycle.security import AuditEvent, Principal, key_prefix, looks_like_key
+from modelcycle.serving._errors import RateLimited, Unauthenticated
+from modelcycle.serving._metrics import ServingMetrics
+
+_LOG = logging.getLogger("modelcycle.serving")
+_MAX_ENTRIES = 10_000
+#: Documents the scheme in OpenAPI; the header itself is read by :class:`Gatekeeper`.
+BEARER_SCHEME = HTTPBearer(auto_error=False, description="An API key: 'Bearer mc_...'.")
+
+
+class AccessControl(Protocol):
+    """What the server needs from :class:`~modelcycle.security.Security`."""
+
+    def authenticate(self, key_text: str) -> Principal:
+        """The principal of a key, or :class:`PermissionDenied` with ``details["reason"]``."""
+
+    def authorize(self, principal: Principal, action: str, model: str | None = None) -> None:
+        """Allow ``action`` on ``model`` or raise :class:`PermissionDenied`."""
+
+    def audit_events(
+        self,
+        *,
+        since: datetime | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events oldest first, filtered."""
+
+
+Outcome = Principal | PermissionDenied
+
+
+class PrincipalCache:
+    """Outcomes of key checks for ``ttl_s`` seconds, keyed by the key's SHA-256.
+
+    At most ``max_entries`` are kept (expired ones go first, then the oldest).
+    Used from the event loop only, so it needs no lock.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        max_entries: int = _MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Outcome]] = {}
+
+    def get(self, digest: str) -> Outcome | None:
+        """The remembered outcome, or ``None`` when unknown or expired."""
+        found = self._entries.get(digest)
+        if found is None or found[0] <= self.clock():
+            return None
+        return found[1]
+
+    def put(self, digest: str, outcome: Outcome) -> None:
+        """Remember an outcome for the TTL (nothing when the TTL is 0)."""
+        if self.ttl_s <= 0:
+            return
+        now = self.clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+        self._entries[digest] = (now + self.ttl_s, outcome)
+
+
+class TokenBuckets:
+    """One token bucket per key digest: ``rate_per_s`` tokens a second, at most ``burst``."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        *,
+        max_keys: int = _MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = float(burst)
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, digest: str) -> float:
+        """Take one token; return 0 when allowed, else the seconds until one is available."""
+        now = self.clock()
+        tokens, then = self._buckets.get(digest, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate_per_s)
+        if tokens < 1.0:
+            self._buckets[digest] = (tokens, now)
+            return (1.0 - tokens) / self.rate_per_s
+        if digest not in self._buckets and len(self._buckets) >= self.max_keys:
+            self._buckets.clear()  # full buckets forget nothing that matters
+        self._buckets[digest] = (tokens - 1.0, now)
+        return 0.0
+
+
+def key_digest(key_text: str) -> str:
+    """The SHA-256 (hex) of a presented key: what caches and buckets are keyed by."""
+    return hashlib.sha256(key_text.encode()).hexdigest()
+
+
+class Gatekeeper:
+    """Authenticates, rate limits and authorizes the requests of one app.
+
+    Parameters
+    ----------
+    control:
+        Checks keys and permissions (a :class:`~modelcycle.security.Security`);
+        ``None`` only when ``required`` is false.
+    required:
+        Whether requests need a key (false: every caller may do everything).
+    cache:
+        Remembered key checks.
+    buckets:
+        Per-key rate limits.
+    metrics:
+        Where refused credentials are counted.
+    """
+
+    def __init__(
+        self,
+        control: AccessControl | None,
+        *,
+        required: bool,
+        cache: PrincipalCache,
+        buckets: TokenBuckets,
+        metrics: ServingMetrics,
+    ) -> None:
+        self.control = control
+        self.required = required
+        self.cache = cache
+        self.buckets = buckets
+        self.metrics = metrics
+
+    async def caller(self, request: Request) -> Principal | None:
+        """The request's principal (``None`` when keys are not required).
+
+        Raises
+        ------
+        Unauthenticated
+            No key, a malformed header, or a key that is unknown, revoked or expired.
+        RateLimited
+            The key's bucket is empty.
+        """
+        if not self.required or self.control is None:
+            return None
+        key = self._bearer(request)
+        digest = key_digest(key)
+        outcome = self.cache.get(digest)
+        if outcome is None:
+            outcome = await asyncio.to_thread(self._check, key)
+            self.cache.put(digest, outcome)
+        if isinstance(outcome, PermissionDenied):
+            reason = str(outcome.details.get("reason", "unknown"))
+            self._refuse(request, reason, outcome.message, key)
+        wait = self.buckets.take(digest)
+        if wait > 0:
+            raise RateLimited(
+                f"API key {key_prefix(key)} sent more than {self.buckets.rate_per_s:g} requests "
+                f"per second; retry after {math.ceil(wait)} s",
+                retry_after_s=max(1, math.ceil(wait)),
+            )
+        assert isinstance(outcome, Principal)
+        return outcome
+
+    def check(
+        self, principal: Principal | None, actions: tuple[str, ...], model: str | None
+    ) -> None:
+        """Allow when any of ``actions`` is allowed on ``model``; else the first refusal."""
+        if principal is None or self.control is None:
+            return
+        refusals = []
+        for action in actions:
+            try:
+                self.control.authorize(principal, action, model)
+            except PermissionDenied as refused:
+                refusals.append(refused)
+            else:
+                return
+        raise refusals[0]
+
+    def _check(self, key: str) -> Outcome:
+        assert self.control is not None
+        try:
+            return self.control.authenticate(key)
+        except PermissionDenied as refused:
+            return refused
+
+    def _bearer(self, request: Request) -> str:
+        header = request.headers.get("authorization")
+        if not header:
+            self._refuse(
+                request,
+                "missing",
+                "this endpoint needs an API key: send 'Authorization: Bearer <key>' "
+                "(create one with 'modelcycle keys create')",
+            )
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            self._refuse(
+                request,
+                "malformed",
+                "the Authorization header is not 'Bearer <key>'; send the API key as a "
+                "bearer token",
+            )
+        return key
+
+    def _refuse(
+        self, request: Request, reason: str, message: str, key: str | None = None
+    ) -> NoReturn:
+        """Count, log (with the key's prefix at most) and raise :class:`Unauthenticated`."""
+        self.metrics.auth_failed(reason)
+        if key is None:
+            who = "a request without a usable key"
+        elif looks_like_key(key):
+            who = f"API key {key_prefix(key)}"
+        else:
+            who = "a credential that is not a modelcycle key"
+        client = request.client.host if request.client else "unknown"
+        _LOG.warning(
+            "serving: refused %s (%s) for %s %s from %s",
+            who,
+            reason,
+            request.method,
+            request.url.path,
+            client,
+        )
+        raise Unauthenticated(message, details={"reason": reason})
+
+
+def gatekeeper(request: Request) -> Gatekeeper:
+    """The app's gatekeeper (built by ``create_app``)."""
+    found: Gatekeeper = request.app.state.gatekeeper
+    return found
+
+
+def model_in_path(parameter: str) -> Callable[[Request], str]:
+    """The model a route acts on: the name in path parameter ``parameter`` (a reference)."""
+
+    def model(request: Request) -> str:
+        return ModelRef.parse(request.path_params[parameter]).name
+
+    return model
+
+
+def permission(
+    *actions: str, model: Callable[[Request], str | None] | None = None
+) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency allowing callers who may do any of ``actions`` on the route's model.
+
+    ``model`` finds the model in the request; without it the actions are checked
+    workspace-wide (listing, the audit log).
+
+    Examples
+    --------
+    >>> router = APIRouter(dependencies=[Depends(permission("read"))])  # doctest: +SKIP
+    """
+
+    async def allowed(
+        request: Request,
+        gate: Annotated[Gatekeeper, Depends(gatekeeper)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
+    ) -> Principal | None:
+        principal = await gate.caller(request)
+        gate.check(principal, actions, model(request) if model is not None else None)
+        return principal
+
+    return allowed
