@@ -99,3 +99,15 @@ def test_train_refuses_bad_input(
         assert message in err and "Traceback" not in err
     with mc.Workspace(home) as ws:
         assert ws.registry.models() == []
+
+
+@pytest.mark.slow
+def test_sensitive_columns_reach_the_signature(tmp_path: Path, males: pd.DataFrame) -> None:
+    overrides = tmp_path / "schema.toml"
+    overrides.write_text("[columns.ethn]\nsensitive = true\n")
+    with mc.Workspace(tmp_path / "ws") as ws:
+        result = ws.train(males, target="union", name="union", budget=6, schema=overrides)
+        assert result.version is not None
+        flags = {spec.name: spec.sensitive for spec in result.version.signature.inputs}
+        assert flags["ethn"] is True
+        assert not any(flag for name, flag in flags.items() if name != "ethn")
