@@ -160,3 +160,17 @@ def test_inputs_are_checked_against_the_signature(
     with pytest.raises(ValidationError, match=r"input column 'wage' is missing"):
         loaded.predict([{k: v for k, v in row.items() if k != "wage"}])
     assert read_manifest(tmp_path / "m").signature.task is not None
+
+
+def test_lightgbm_trained_on_pandas_categories_predicts_from_text(
+    males: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    # Regression (serve benchmark): a model fitted on `category` columns failed at predict
+    # time because the loaded inputs were plain text columns.
+    frame, target = males
+    typed = frame.astype({c: "category" for c in ("married", "ethn", "industry")})
+    model = lgb.LGBMClassifier(n_estimators=20, verbose=-1, random_state=0).fit(typed, target)
+    save_model(model, tmp_path / "m", signature=frame)
+    loaded = load_model(tmp_path / "m")
+    rows = frame.head(20).to_dict("records")
+    assert np.allclose(loaded.predict_proba(rows), model.predict_proba(typed.head(20)))

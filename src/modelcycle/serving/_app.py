@@ -97,7 +97,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if log is not None:
             log.start()
-        watcher = asyncio.create_task(hub.watch(settings.poll_interval_s))
+        watcher = asyncio.create_task(
+            hub.watch(settings.poll_interval_s, freeze_gc=settings.freeze_gc)
+        )
         try:
             yield
         finally:

@@ -269,7 +269,7 @@ class Gatekeeper:
         raise Unauthenticated(message, details={"reason": reason})
 
 
-def gatekeeper(request: Request) -> Gatekeeper:
+async def gatekeeper(request: Request) -> Gatekeeper:
     """The app's gatekeeper (built by ``create_app``)."""
     found: Gatekeeper = request.app.state.gatekeeper
     return found

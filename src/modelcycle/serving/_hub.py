@@ -9,6 +9,7 @@ watcher, never by a request.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -113,11 +114,18 @@ class ModelHub:
             _LOG.info("serving %s with version %s", ref, version.version)
         return cached
 
-    async def watch(self, interval_s: float) -> None:
-        """Refresh every ``interval_s`` seconds until cancelled (errors are logged, not fatal)."""
+    async def watch(self, interval_s: float, *, freeze_gc: bool = False) -> None:
+        """Refresh every ``interval_s`` seconds until cancelled (errors are logged, not fatal).
+
+        With ``freeze_gc`` the loaded models are frozen out of the garbage collector's
+        scans after every change (see ``ServeSettings.freeze_gc``).
+        """
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                changed = await asyncio.to_thread(self.refresh)
+                if changed and freeze_gc:
+                    gc.collect()
+                    gc.freeze()
             except Exception:  # the watcher must outlive a bad moment of the database
                 _LOG.exception("serving: refreshing the served models failed")
             await asyncio.sleep(interval_s)

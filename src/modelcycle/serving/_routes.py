@@ -39,13 +39,13 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 V1_ERRORS: dict[int | str, dict[str, object]] = {**AUTH_ERRORS, 400: {"model": ErrorBody}}
 
 
-def service(request: Request) -> PredictionService:
+async def service(request: Request) -> PredictionService:
     """The app's prediction service (built by ``create_app``)."""
     found: PredictionService = request.app.state.service
     return found
 
 
-def audit_log(request: Request) -> AccessControl:
+async def audit_log(request: Request) -> AccessControl:
     """The access control whose audit log ``/v1/audit`` reads (404 when the app has none)."""
     control: AccessControl | None = request.app.state.gatekeeper.control
     if control is None:

@@ -53,6 +53,15 @@ class ServeSettings(BaseSettings):
     log_predictions: bool = Field(
         default=True, description="Write every answered prediction to the prediction log."
     )
+    freeze_gc: bool = Field(
+        default=True,
+        description=(
+            "After models load, move every object alive into the garbage collector's "
+            "permanent generation (gc.freeze), so full collections stop scanning the "
+            "models: a serving process's pauses drop from ~100 ms to a few ms. Objects of "
+            "versions swapped out are then kept, a model's size per swap."
+        ),
+    )
     batch_window_ms: float = Field(
         default=1.0,
         ge=0,

@@ -20,6 +20,11 @@ class _LightGBMPredictor(BoosterPredictor):
     classifier_objectives = ("binary", "multiclass", "cross_entropy")
 
     def raw(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.booster.pandas_categorical:
+            # Trained on pandas `category` columns: LightGBM maps values to its codes only
+            # for columns of that dtype, so the signature's text columns become categories.
+            text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+            frame = frame.astype(dict.fromkeys(text, "category"))
         return np.asarray(self.booster.predict(frame))
 
 
