@@ -255,7 +255,7 @@ def train_models(folder: Path, sizes: Sizes) -> Models:
         params = lightgbm_parameters(pipeline)
         lightgbm_model = lgb.LGBMClassifier(**params).fit(with_categories(features), frame["y"])
         with ws.start_run(experiment="bench", name="lightgbm-flavor") as run:
-            run.log_model(lightgbm_model, signature=features.head(100))
+            run.log_model(lightgbm_model, signature=features)  # every category the model knows
         ws.registry.register(run.run_id, name="bench-lightgbm")
         lightgbm_problem = flavor_problem(ws, LIGHTGBM_REF, features.head(5))
         served_pipeline = ws.registry.load(modelcycle_ref).native
