@@ -102,6 +102,17 @@ def test_nan_where_not_nullable_is_422(client: TestClient) -> None:
     assert error["details"]["value"] == "nan" and error["details"]["field"] == "income"
 
 
+def test_nan_literal_is_a_missing_value_where_allowed(client: TestClient) -> None:
+    # Python's json.dumps writes NaN for a missing float; orjson refuses the literal, so
+    # the server decodes such bodies again with json (see serving/_json.py).
+    content = b'{"rows": [{"age": 60, "income": NaN, "plan": "a"}]}'
+    response = client.post(
+        "/v1/models/churn/predict", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 1
+
+
 def test_infinity_is_422(client: TestClient) -> None:
     content = b'{"rows": [{"age": 60, "income": Infinity, "plan": "a"}]}'
     response = client.post(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from modelcycle.core import ModelRef, NotFound
 from modelcycle.serving._auth import AccessControl, model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
+from modelcycle.serving._json import OrjsonRoute
 from modelcycle.serving._schemas import (
     AuditEventBody,
     AuditEvents,
@@ -56,7 +57,7 @@ async def audit_log(request: Request) -> AccessControl:
 Service = Annotated[PredictionService, Depends(service)]
 AuditLog = Annotated[AccessControl, Depends(audit_log)]
 
-v1 = APIRouter(prefix="/v1", tags=["predict"])
+v1 = APIRouter(prefix="/v1", tags=["predict"], route_class=OrjsonRoute)
 health = APIRouter(tags=["health"])
 
 

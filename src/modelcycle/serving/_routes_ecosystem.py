@@ -10,6 +10,7 @@ from starlette.responses import Response
 from modelcycle.core import ModelRef
 from modelcycle.serving._auth import model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
+from modelcycle.serving._json import OrjsonRoute
 from modelcycle.serving._model import ServedModel
 from modelcycle.serving._protocols import (
     V2_TYPES,
@@ -23,7 +24,7 @@ from modelcycle.serving._protocols import (
 from modelcycle.serving._routes import AUTH_ERRORS, ERRORS, Service
 from modelcycle.serving._service import Answer, jsonable
 
-v2 = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+v2 = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=OrjsonRoute)
 
 
 def _first_served(request: Request) -> str:
@@ -32,7 +33,7 @@ def _first_served(request: Request) -> str:
     return ModelRef.parse(refs[0]).name
 
 
-mlflow = APIRouter(tags=["mlflow"])
+mlflow = APIRouter(tags=["mlflow"], route_class=OrjsonRoute)
 #: Model metadata is what an inference client reads before it predicts.
 _DESCRIBE = Depends(permission("read", "predict", model=model_in_path("name")))
 
