@@ -174,3 +174,26 @@ def test_lightgbm_trained_on_pandas_categories_predicts_from_text(
     loaded = load_model(tmp_path / "m")
     rows = frame.head(20).to_dict("records")
     assert np.allclose(loaded.predict_proba(rows), model.predict_proba(typed.head(20)))
+
+
+class _Other(_Custom):
+    """A second class, never vouched for."""
+
+
+def test_trusted_flavor_refuses_classes_not_trusted_at_save_time(tmp_path: Path) -> None:
+    sample = pd.DataFrame({"a": [1.0, 2.0]})
+    manifest = save_model(
+        _Custom(), tmp_path / "t", signature=sample, flavor="trusted", trusted=True
+    )
+    assert manifest.flavor == "trusted" and manifest.meta["trusted_types"] == [
+        f"{__name__}._Custom"
+    ]
+    assert not list((tmp_path / "t").glob("*.pkl"))
+    sio.dump(_Other(), tmp_path / "t" / "model.skops")  # swap in another class ...
+    from modelcycle.packaging._package import _hash
+
+    data = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    data["files"]["model.skops"] = _hash(tmp_path / "t" / "model.skops")  # ... and re-hash
+    (tmp_path / "t" / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(IntegrityError, match="were not trusted when the model was saved"):
+        load_model(tmp_path / "t", trusted=True)

@@ -17,7 +17,7 @@ from tests.models import Data, log_logistic
 
 
 class ConstantModel:
-    """A model only a pickle can hold (so registering it needs trust)."""
+    """A model of the caller's own class (so registering it needs trust)."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(frame))

@@ -6,7 +6,8 @@ Layout::
     model.skops | model.txt | model.json | ...   written by the flavor
 
 Loading verifies every file against the manifest first; a changed, missing or extra
-file refuses the load. A ``pickle`` package loads only when the caller passes
+file refuses the load. A ``trusted`` package (the caller's own classes, held by
+skops; nothing is ever unpickled) loads only when the caller passes
 ``trusted=True`` (the registry passes the trust recorded on the version).
 """
 
@@ -122,9 +123,9 @@ def save_model(
         A :class:`Signature`, or sample inputs to infer it from (a DataFrame, rows, array).
     flavor:
         Force a flavor; by default the first safe flavor that accepts the model.
-        ``"pickle"`` requires ``trusted=True``.
+        ``"trusted"`` (formerly ``"pickle"``) requires ``trusted=True``.
     trusted:
-        Record that the caller vouches for the model's code (required for pickle).
+        Record that the caller vouches for the model's code (required by ``trusted``).
     """
     chosen: Flavor = get_flavor(flavor) if flavor else detect_flavor(model)
     if chosen.needs_trust and not trusted:

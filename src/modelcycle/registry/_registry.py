@@ -56,7 +56,8 @@ class Registry:
         """Register the model package a run logged under ``artifact/`` as a new version.
 
         ``actor`` (default: the operating-system user) is recorded in the audit log;
-        registering a trusted (pickle) package is audited as ``version.register.trusted``.
+        registering a trusted package (the caller's own classes) is audited as
+        ``version.register.trusted``.
 
         Raises
         ------

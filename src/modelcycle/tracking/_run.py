@@ -235,8 +235,8 @@ class ActiveRun:
 
         ``signature`` is a :class:`~modelcycle.packaging.Signature` or sample inputs to
         infer it from. The package is written in a safe format (skops, LightGBM text,
-        XGBoost JSON); ``flavor="pickle"`` needs ``trusted=True``. Register it with
-        ``ws.registry.register(run, name=...)``.
+        XGBoost JSON); ``flavor="trusted"`` (your own classes) needs ``trusted=True``.
+        Register it with ``ws.registry.register(run, name=...)``.
         """
         from modelcycle.packaging import save_model  # heavy (LightGBM, skops): load on use
 

@@ -12,21 +12,23 @@ from typing import Any
 from modelcycle.core import ValidationError
 from modelcycle.packaging.flavors._base import Flavor, Predictor
 
-#: name -> (module, class); safe flavors in the order they are tried, pickle last.
+#: name -> (module, class); safe flavors in the order they are tried, trusted last.
 _FLAVORS = {
     "modelcycle": ("modelcycle.packaging.flavors._modelcycle", "ModelcycleFlavor"),
     "lightgbm": ("modelcycle.packaging.flavors._lightgbm", "LightGBMFlavor"),
     "xgboost": ("modelcycle.packaging.flavors._xgboost", "XGBoostFlavor"),
     "sklearn": ("modelcycle.packaging.flavors._sklearn", "SklearnFlavor"),
-    "pickle": ("modelcycle.packaging.flavors._pickle", "PickleFlavor"),
+    "trusted": ("modelcycle.packaging.flavors._trusted", "TrustedFlavor"),
 }
+#: Former names still accepted when saving.
+_ALIASES = {"pickle": "trusted"}
 SAFE_FLAVORS = ("modelcycle", "lightgbm", "xgboost", "sklearn")
 
 
 def flavor_class(name: str) -> type[Flavor]:
     """The flavor class called ``name`` (its module is imported on first use)."""
     try:
-        module, attribute = _FLAVORS[name]
+        module, attribute = _FLAVORS[_ALIASES.get(name, name)]
     except KeyError:
         raise ValidationError(
             f"unknown model flavor {name!r}; expected one of {sorted(_FLAVORS)}"
@@ -48,7 +50,7 @@ def detect_flavor(model: Any) -> Flavor:
             return flavor()
     raise ValidationError(
         f"no safe format is known for a {type(model).__module__}.{type(model).__qualname__}; "
-        "log scikit-learn estimators or LightGBM models, or pass flavor='pickle', trusted=True "
+        "log scikit-learn estimators or LightGBM models, or pass flavor='trusted', trusted=True "
         "if you trust this model's code"
     )
 

@@ -72,11 +72,12 @@ class Flavor(ABC):
     """Saves and loads one family of models.
 
     ``save`` must write only safe formats (text, JSON, skops) unless the flavor is
-    the explicit ``pickle`` flavor, which :func:`load` refuses unless trusted.
+    the explicit ``trusted`` flavor (the caller's own classes, via skops), which
+    :func:`load` refuses unless trusted. Nothing is ever unpickled.
     """
 
     name: ClassVar[str]
-    #: Whether loading executes arbitrary code (only the pickle flavor).
+    #: Whether loading builds the caller's own classes (only the trusted flavor).
     needs_trust: ClassVar[bool] = False
 
     @classmethod
