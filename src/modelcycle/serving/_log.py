@@ -16,39 +16,24 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from modelcycle.serving._model import as_rows
 from modelcycle.serving._privacy import Redactor
+from modelcycle.store import PREDICTION_SCHEMA, inputs_json, write_segment
 
 _LOG = logging.getLogger("modelcycle.serving")
 
-#: Columns of every segment, one row per predicted input row.
-SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("time", pa.timestamp("ms", tz="UTC")),
-        ("model", pa.string()),
-        ("version", pa.int64()),
-        ("row", pa.int32()),
-        ("inputs", pa.string()),
-        ("prediction", pa.string()),
-        ("probabilities", pa.list_(pa.float64())),
-        ("latency_ms", pa.float64()),
-        ("route", pa.string()),
-    ]
-)
+SCHEMA = PREDICTION_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -80,11 +65,12 @@ class LoggedRequest:
                 "model": self.model,
                 "version": self.version,
                 "row": index,
-                "inputs": _json(row),
+                "inputs": inputs_json(row),
                 "prediction": _json(predictions[index]),
                 "probabilities": probabilities[index] if probabilities is not None else None,
                 "latency_ms": self.latency_ms,
                 "route": self.route,
+                "error": None,
             }
             for index, row in enumerate(inputs)
         ]
@@ -161,14 +147,8 @@ class PredictionLog:
             return count
 
     def _write(self, model: str, rows: list[dict[str, Any]]) -> None:
-        folder = self.folder / model
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        name = f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        partial = folder / f".{name}.tmp"
-        pq.write_table(table, partial)
-        partial.replace(folder / name)  # readers never see a half-written segment
+        table = pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA)
+        write_segment(self.folder / model, table)
 
     def _run(self) -> None:
         while not self._closed.is_set():

@@ -10,9 +10,23 @@ from modelcycle.store._artifacts import (
     open_artifact_store,
 )
 from modelcycle.store._db import Database, ensure_folder, normalize_url
+from modelcycle.store._logs import (
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    PREDICTION_SCHEMA,
+    PREDICTIONS,
+    inputs_json,
+    log_folder,
+    segment_glob,
+    write_segment,
+)
 from modelcycle.store._migrate import current_revision, ensure_current, head_revision, upgrade
 
 __all__ = [
+    "FEEDBACK",
+    "FEEDBACK_SCHEMA",
+    "PREDICTIONS",
+    "PREDICTION_SCHEMA",
     "ArtifactStore",
     "Database",
     "LocalArtifactStore",
@@ -21,8 +35,12 @@ __all__ = [
     "ensure_current",
     "ensure_folder",
     "head_revision",
+    "inputs_json",
+    "log_folder",
     "normalize_url",
     "open_artifact_store",
+    "segment_glob",
     "tables",
     "upgrade",
+    "write_segment",
 ]

@@ -236,3 +236,59 @@ audit_events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# -- operation (migration 0004) -----------------------------------------------------
+
+#: One monitoring and retraining policy per registered model, as validated JSON.
+policies = Table(
+    "policies",
+    metadata,
+    Column("model", String(100), primary_key=True),
+    Column("policy", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
+#: The worker's queue. A job is claimed by writing ``lease_owner`` and
+#: ``lease_expires_at`` in one conditional update; a worker that dies stops renewing
+#: its lease, and the job becomes claimable again once the lease expires.
+#: ``dedupe_key`` keeps one queued-or-running job per key (e.g. one retrain per model).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("model", String(100), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", BigInteger, nullable=False),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("dedupe_key", String(200), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_jobs_state_run_after", "state", "run_after"),
+    Index("ix_jobs_dedupe_key", "dedupe_key"),
+)
+
+#: Alerts fired by monitoring rules, with where each was delivered.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", _BigId, primary_key=True, autoincrement=True),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("rule", String(100), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("threshold", Double, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered", Text, nullable=True),
+    Index("ix_alerts_model_created_at", "model", "created_at"),
+)
