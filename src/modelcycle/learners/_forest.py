@@ -4,6 +4,10 @@ Saved with skops and loaded through an allow-list of types (see ``_skops``).
 Missing values (NaN) go to the trees, which route them natively (scikit-learn
 1.4+ for random forests, 1.6+ for extra trees); where the installed version
 cannot, they are replaced by the training medians, which are saved with the model.
+
+Small batches are predicted by a :class:`~modelcycle.learners._packed.PackedForest`
+built after fitting and after loading (never saved): all trees walked at once,
+with bit-identical results, some 50 times faster than scikit-learn for one row.
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ from sklearn.ensemble import (
 from modelcycle.core import Task, ValidationError
 from modelcycle.learners import _skops
 from modelcycle.learners._base import Learner, ValidationSet
+from modelcycle.learners._packed import PackedForest, pack_forest
 
 _MODEL_FILE = "model.skops"
 # Trees added between two looks at the clock when a time limit is set.
 _CHUNK = 25
+# Batches up to this many rows are predicted by the packed forest; larger ones by
+# scikit-learn, whose compiled tree walk wins once its per-tree overhead is spread
+# over enough rows (benchmarks/forest_predict.py measures the crossing).
+_PACKED_MAX_ROWS = 256
 
 
 class _ForestLearner(Learner):
@@ -42,7 +51,8 @@ class _ForestLearner(Learner):
     numbers; :meth:`contributions` is not available. With ``time_limit_s`` trees
     are added in chunks of 25 until the limit or ``n_estimators`` is reached.
     Prediction runs on one thread: the forest sums its trees in a fixed order, so
-    a loaded model predicts bit for bit as the fitted one.
+    a loaded model predicts bit for bit as the fitted one. Batches of up to 256
+    rows are predicted by ``packed_``, which gives the same bits faster.
 
     Attributes
     ----------
@@ -50,6 +60,9 @@ class _ForestLearner(Learner):
         The fitted estimator.
     fill_values_ : ndarray or None
         Training medians replacing NaN, only where the trees cannot route NaN.
+    packed_ : PackedForest or None
+        The trees in flat arrays for fast prediction of small batches, rebuilt after
+        loading; ``None`` if the forest could not be packed exactly.
     """
 
     encoding = "native"
@@ -133,17 +146,36 @@ class _ForestLearner(Learner):
         model.set_params(n_jobs=1)
         self.estimator_ = model
         self.n_iterations_ = len(model.estimators_)
+        self.packed_ = self._pack()
+
+    def _pack(self) -> PackedForest | None:
+        return pack_forest(self.estimator_, allow_nan=self.fill_values_ is None)
 
     def _filled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         if self.fill_values_ is None:
             return X
         return np.where(np.isnan(X), self.fill_values_, X)
 
+    def _packed_mean(self, X: NDArray[np.float64]) -> NDArray[np.float64] | None:
+        """The packed forest's output for a small batch, or ``None`` to ask scikit-learn."""
+        if self.packed_ is None or X.shape[0] > _PACKED_MAX_ROWS:
+            return None
+        with np.errstate(over="ignore"):  # beyond float32: inf, which goes to scikit-learn
+            rows = X.astype(np.float32)
+        return self.packed_.predict(rows) if self.packed_.accepts(rows) else None
+
     def _predict_values(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray(self.estimator_.predict(self._filled(X)), dtype=np.float64)
+        X = self._filled(X)
+        mean = self._packed_mean(X)
+        if mean is not None:
+            return mean[:, 0]
+        return np.asarray(self.estimator_.predict(X), dtype=np.float64)
 
     def _predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-        seen = np.asarray(self.estimator_.predict_proba(self._filled(X)), dtype=np.float64)
+        X = self._filled(X)
+        seen = self._packed_mean(X)
+        if seen is None:
+            seen = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
         proba = np.zeros((X.shape[0], self.n_classes_), dtype=np.float64)
         proba[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = seen
         return proba
@@ -157,6 +189,7 @@ class _ForestLearner(Learner):
         self.estimator_ = _skops.load_allowed(folder / _MODEL_FILE, self._estimator_class())
         fill = meta.get("fill_values")
         self.fill_values_ = None if fill is None else np.array(fill, dtype=np.float64)
+        self.packed_ = self._pack()
 
 
 class ExtraTreesLearner(_ForestLearner):
