@@ -180,6 +180,19 @@ def test_a_regression_leak_is_measured_by_r2(diabetes: pd.DataFrame) -> None:
     assert float(issue.details["score"]) > 0.99
 
 
+def test_a_leak_hidden_among_values_beyond_float32_is_still_found(
+    diabetes: pd.DataFrame,
+) -> None:
+    """scikit-learn's trees refuse infinities and values beyond float32; ranks keep the order."""
+    cost = diabetes["target"] * 1e36  # up to ~3.5e38: past float32's largest value
+    cost.iloc[:3] = [np.inf, -np.inf, np.nan]
+    df = diabetes.assign(cost=cost)
+
+    issue = _only(validate(df, infer_schema(df, target="target")), "leakage")
+
+    assert issue.column == "cost" and float(issue.details["score"]) > 0.95
+
+
 def test_class_imbalance_reports_the_ratio() -> None:
     df = _frame(rows=440)
     df["y"] = ["rare"] * 40 + ["common"] * 400

@@ -142,7 +142,10 @@ def _tree_predictions(
 ) -> np.ndarray:
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    features = x.reshape(-1, 1)
+    # Trees see only the order of values: dense ranks keep it, keep NaN as missing, and
+    # turn infinities and values beyond float32 (which scikit-learn refuses) into numbers.
+    ranks = pd.Series(x).rank(method="dense").to_numpy(dtype=np.float64, na_value=np.nan)
+    features = ranks.reshape(-1, 1)
     if task is Task.REGRESSION:
         regressor = DecisionTreeRegressor(max_depth=_REGRESSOR_DEPTH, random_state=0)
         regressor.fit(features[train], y[train])
