@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -145,22 +146,40 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_the_lifecycle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    home = str(tmp_path / "demo")
-    reports = tmp_path / "reports"
-    code, out, _ = run_cli(
-        capsys, "-w", home, "demo", "--budget", "10", "--reports", str(reports), "--json"
+def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
+    """`modelcycle demo` as a user runs it: a real server and worker as child processes."""
+    home, output = tmp_path / "demo", tmp_path / "out"
+    command = ["-w", str(home), "demo", "--budget", "10", "--output", str(output), "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "modelcycle", *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
-    assert code == 0
-    steps = json.loads(out)
-    assert steps["train"]["test_roc_auc"] > 0.95 and steps["train"]["trials"] >= 2
-    assert steps["promote"]["champion"] == steps["train"]["version"] == 1
-    assert steps["refused"]["version"] == 2
-    assert any("does not beat champion version 1" in r for r in steps["refused"]["reasons"])
-    assert set(steps["predict"]["labels"]) <= {0, 1} and len(steps["predict"]["p_benign"]) == 5
-    assert Path(steps["report"]).is_file()
-    with mc.Workspace(home) as ws:
-        assert ws.registry.resolve("breast-cancer@champion").version == 1
-        assert [e.action for e in ws.registry.alias_history("breast-cancer")] == ["promote"]
-        training = ws.get_run(steps["train"]["run_id"])
-        assert len(training.children) == steps["train"]["trials"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    steps = {step["name"]: step for step in summary["steps"]}
+    assert list(steps) == [
+        "train", "promote", "keys", "policy", "serve", "shift", "drift", "labels",
+        "retrain", "swap", "confirm", "gate", "audit", "log", "reports",
+    ]  # fmt: skip
+    assert "on feature 'whrswk'" in summary["drift_alert"]
+    retrain = summary["retrain"]
+    assert retrain["outcome"] == "promoted" and retrain["version"] == 2
+    assert retrain["comparison"]["low"] > 0 and retrain["feedback_rows"] > 0
+    assert summary["swap"]["failures"] == [] and set(summary["swap"]["versions"]) == {"1", "2"}
+    assert summary["check"]["outcome"] == "confirmed"
+    assert summary["refused"]["version"] == 3
+    assert any("test_roc_auc" in reason for reason in summary["refused"]["reasons"])
+    assert all(Path(path).is_file() for path in summary["reports"].values())
+    assert "admin API key" in done.stderr and (home / "admin.key").is_file()
+    with mc.Workspace(str(home)) as ws:
+        assert ws.registry.resolve("health-insurance@champion").version == 2
+        history = [(e.action, e.to_version) for e in ws.registry.alias_history("health-insurance")]
+        assert ("promote", 2) in history and ("rollback", 1) not in history
+        assert [key.state(datetime.now(UTC)) for key in ws.security.list_keys("demo-app")] == [
+            "revoked"
+        ]
+        actions = {event.action for event in ws.security.audit_events(limit=10_000)}
+        assert {"policy.set", "lifecycle.compare", "alias.promote", "key.revoke"} <= actions

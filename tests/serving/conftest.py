@@ -81,6 +81,7 @@ def make_app(
     """An app serving every test model, with fast polling and flushing.
 
     ``secure=True`` checks API keys against the workspace; otherwise keys are not required.
+    Delayed labels go to ``<log_dir>-feedback`` (beside the prediction log, never shared).
     """
     defaults: dict[str, object] = {
         "models": ("churn", "strict", "cancer", "area"),
@@ -88,9 +89,27 @@ def make_app(
         "log_flush_interval_s": 0.2,
     }
     settings = ServeSettings(**{**defaults, **options})  # type: ignore[arg-type]
+    feedback_dir = feedback_dir_of(log_dir)
     if secure:
-        return create_app(ws.registry, settings=settings, log_dir=log_dir, security=ws.security)
-    return create_app(ws.registry, settings=settings, log_dir=log_dir, auth_required=False)
+        return create_app(
+            ws.registry,
+            settings=settings,
+            log_dir=log_dir,
+            feedback_dir=feedback_dir,
+            security=ws.security,
+        )
+    return create_app(
+        ws.registry,
+        settings=settings,
+        log_dir=log_dir,
+        feedback_dir=feedback_dir,
+        auth_required=False,
+    )
+
+
+def feedback_dir_of(log_dir: Path) -> Path:
+    """Where :func:`make_app` writes the feedback log of an app logging to ``log_dir``."""
+    return log_dir.with_name(log_dir.name + "-feedback")
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,7 +164,8 @@ def test_unknown_model_and_route_are_404(client: TestClient) -> None:
 
 
 def test_health_and_metrics(client: TestClient) -> None:
-    assert client.get("/health/live").json() == {"status": "live", "models": {}}
+    live = client.get("/health/live").json()
+    assert live == {"status": "live", "models": {}, "worker": os.getpid()}
     ready = client.get("/health/ready").json()
     assert ready["models"] == {
         "churn@champion": 1,

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 import modelcycle as mc
 from modelcycle.security import ROLES, list_events
+from tests.models import run_cli
 from tests.serving.conftest import make_app, wait_ready
 from tests.serving.keys import STATES, Keys, make_keys
 
@@ -30,6 +31,12 @@ ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         "/v1/models/churn/predict",
         {"rows": [ROW]},
         {"admin": 200, "maintainer": 403, "viewer": 403, "predictor": 200},
+    ),
+    "feedback": (
+        "POST",
+        "/v1/models/churn/feedback",
+        {"labels": [{"request_id": "0" * 32, "label": 1}]},
+        {"admin": 202, "maintainer": 403, "viewer": 403, "predictor": 202},
     ),
     "v2_infer": (
         "POST",
@@ -225,3 +232,34 @@ def test_create_app_needs_security_unless_auth_is_off(served: mc.Workspace, tmp_
 
     with pytest.raises(ValidationError, match="security="):
         create_app(served.registry, settings=ServeSettings(models=("churn",)), log_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("ttl", "after_disable"), [(30.0, 200), (0.0, 401)])
+def test_users_disable_takes_effect_within_the_cache_ttl(
+    served: mc.Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ttl: float,
+    after_disable: int,
+) -> None:
+    user = f"disable-{int(ttl)}"
+    served.security.create_user(user, actor="test")
+    served.security.grant(user, "predictor", actor="test")
+    key, _ = served.security.create_key(user, "predictor")
+    app = make_app(served, tmp_path, secure=True, models=("churn",), auth_cache_ttl_s=ttl)
+    headers = {"Authorization": f"Bearer {key}"}
+    home = str(served.settings.home)
+    with TestClient(app) as test_client:
+        wait_ready(test_client)
+        assert call(test_client, "predict", headers).status_code == 200
+        code, out, err = run_cli(capsys, "-w", home, "users", "disable", user)
+        assert code == 0 and f"disabled user {user}" in out, err
+        refused = call(test_client, "predict", headers)
+        assert refused.status_code == after_disable
+        if after_disable == 401:
+            assert refused.json()["error"]["details"] == {"reason": "disabled"}
+        code, out, _ = run_cli(capsys, "-w", home, "users", "enable", user)
+        assert code == 0 and f"enabled user {user}" in out
+        assert call(test_client, "predict", headers).status_code == 200
+    actions = [e.action for e in list_events(served.db, target=f"user:{user}")]
+    assert actions[-2:] == ["user.disable", "user.enable"]

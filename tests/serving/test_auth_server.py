@@ -38,7 +38,7 @@ def base(served: mc.Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.mark.parametrize("state", ["none", "revoked", "other_model", "valid"])
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", ["predict", "v2_infer", "models", "audit"])
+@pytest.mark.parametrize("route", ["predict", "feedback", "v2_infer", "models", "audit"])
 def test_matrix_over_http(base: str, keys: Keys, route: str, role: str, state: str) -> None:
     with httpx.Client(base_url=base) as http:
         response = call(http, route, keys.header(role, state))
@@ -80,7 +80,7 @@ def test_routes_cover_the_matrix(base: str) -> None:
     protected = {path for path in paths if not path.startswith(("/health", "/v2/health"))}
     protected -= {"/metrics"}
     matrix = {ROUTES[r][1].replace("churn", "{name}") for r in ROUTES}
-    matrix = {p.replace("/v1/models/{name}/predict", "/v1/models/{ref}/predict") for p in matrix}
+    matrix = {p.replace("/v1/models/{name}/", "/v1/models/{ref}/") for p in matrix}
     assert protected == matrix
     assert "HTTPBearer" in httpx.get(f"{base}/openapi.json").json()["components"]["securitySchemes"]
 

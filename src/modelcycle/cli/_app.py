@@ -13,7 +13,10 @@ from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
+from modelcycle.cli._feedback import feedback
+from modelcycle.cli._lifecycle import jobs, policy_app, retrain, worker
 from modelcycle.cli._models import models_app, promote, rollback
+from modelcycle.cli._monitor import monitor_command
 from modelcycle.cli._runs import experiments_app, runs_app
 from modelcycle.cli._security import audit_app, keys_app, users_app
 from modelcycle.cli._serve import score, serve
@@ -35,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("demo")(demo)
@@ -42,6 +46,11 @@ app.command("train")(train)
 app.command("report")(report)
 app.command("serve")(serve)
 app.command("score")(score)
+app.command("monitor")(monitor_command)
+app.command("feedback")(feedback)
+app.command("worker")(worker)
+app.command("retrain")(retrain)
+app.command("jobs")(jobs)
 
 
 def _version(value: bool) -> None:

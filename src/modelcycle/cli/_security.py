@@ -72,6 +72,27 @@ def _user_row(user: User) -> list[str]:
     return [user.name, roles, "disabled" if user.disabled else "active", out.when(user.created_at)]
 
 
+@users_app.command("disable")
+def disable_user(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
+) -> None:
+    """Disable a user: their API keys are refused (by servers within their auth cache TTL)."""
+    user = _security(ctx).set_disabled(name, True)
+    out.console.print(
+        f"disabled user [bold]{user.name}[/]; their keys are refused from now on (a running "
+        "server may accept them until its --auth-cache-ttl passes)"
+    )
+
+
+@users_app.command("enable")
+def enable_user(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
+) -> None:
+    """Enable a disabled user again: their keys that are not revoked or expired work again."""
+    user = _security(ctx).set_disabled(name, False)
+    out.console.print(f"enabled user [bold]{user.name}[/]")
+
+
 @users_app.command("grant")
 def grant(
     ctx: typer.Context,

@@ -6,16 +6,20 @@ import importlib.util
 import ipaddress
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import Conflict, NotFound, PermissionDenied, ValidationError
+from modelcycle.core import Conflict, NotFound, PermissionDenied, Settings, ValidationError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from rich.console import Console
+
     from modelcycle.security import Security
+    from modelcycle.serving import WorkerConfig
 
 ADMIN_KEY_FILE = "admin.key"
 
@@ -47,10 +51,13 @@ def check_host(host: str, *, allow_remote: bool, no_auth: bool = False) -> None:
         )
 
 
-def ensure_admin_key(security: Security, home: Path) -> Path | None:
+def ensure_admin_key(
+    security: Security, home: Path, *, console: Console | None = None
+) -> Path | None:
     """On a workspace without users, create user ``admin`` and an admin key.
 
-    The key is written to ``home/admin.key`` (mode 0600) and printed once; an
+    The key is written to ``home/admin.key`` (mode 0600) and printed once (on
+    ``console``, default stdout); an
     existing file is never overwritten. Returns the file, or ``None`` when the
     workspace already has users.
 
@@ -80,7 +87,7 @@ def ensure_admin_key(security: Security, home: Path) -> Path | None:
         raise
     with os.fdopen(descriptor, "w") as file:
         file.write(key + "\n")
-    out.console.print(
+    (console or out.console).print(
         f"created user 'admin' and admin API key {info.prefix} (shown once, saved to {path}, "
         f"readable only by you):\n{key}",
         highlight=False,
@@ -169,21 +176,33 @@ def serve(
             "(repeatable)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (each loads the models and writes its own "
+            "log segments).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks."""
     import uvicorn
 
     from modelcycle.serving import (
+        NoDelayHttpToolsProtocol,
         ServeSettings,
+        WorkerConfig,
         create_app,
         missing_refs,
         parse_canary,
         parse_shadow,
         workspace_salt,
     )
+    from modelcycle.store import FEEDBACK, log_folder
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
-    mode = _sensitive_mode(sensitive_inputs)
+    mode = sensitive_mode(sensitive_inputs)
     challengers = [parse_canary(text).ref for text in canary or ()] + [
         parse_shadow(text).ref for text in shadow or ()
     ]
@@ -191,46 +210,131 @@ def serve(
     problems = missing_refs(ws.registry, tuple(refs) + tuple(challengers))
     if problems:
         raise NotFound("cannot serve: " + "; ".join(problems))
-    settings = ServeSettings(
-        models=tuple(refs),
-        max_rows=max_rows,
-        poll_interval_s=poll_interval,
-        log_predictions=not no_log,
-        batch_window_ms=batch_window_ms,
-        max_batch_rows=max_batch_rows,
-        explain_top_k=explain_top_k,
-        canary=tuple(canary or ()),
-        shadow=tuple(shadow or ()),
-        auth_cache_ttl_s=auth_cache_ttl,
-        rate_limit_per_s=rate_limit,
-        rate_limit_burst=rate_burst,
-        sensitive_inputs=mode,
-    )
+    values: dict[str, tuple[str, Any]] = {
+        "max_rows": ("max_rows", max_rows),
+        "poll_interval_s": ("poll_interval", poll_interval),
+        "log_predictions": ("no_log", not no_log),
+        "batch_window_ms": ("batch_window_ms", batch_window_ms),
+        "max_batch_rows": ("max_batch_rows", max_batch_rows),
+        "explain_top_k": ("explain_top_k", explain_top_k),
+        "canary": ("canary", tuple(canary or ())),
+        "shadow": ("shadow", tuple(shadow or ())),
+        "auth_cache_ttl_s": ("auth_cache_ttl", auth_cache_ttl),
+        "rate_limit_per_s": ("rate_limit", rate_limit),
+        "rate_limit_burst": ("rate_burst", rate_burst),
+        "sensitive_inputs": ("sensitive_inputs", mode),
+    }
+    # An option left at its default yields to MODELCYCLE_SERVE_<NAME> (ServeSettings reads it).
+    given: dict[str, Any] = {
+        field: value for field, (option, value) in values.items() if _given(ctx, option)
+    }
+    settings = ServeSettings(models=tuple(refs), **given)
     folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
+    feedback_dir = log_folder(ws.settings.home, FEEDBACK)
     if not no_auth:
         ensure_admin_key(ws.security, ws.settings.home)
+    salt = workspace_salt(ws.settings.home)  # created once, before any worker reads it
+    keys = "API keys required" if not no_auth else "NO API keys required (--no-auth)"
+    processes = f" in {workers} worker processes" if workers > 1 else ""
+    out.console.print(
+        f"serving {', '.join(refs)} at http://{host}:{port}{processes} (docs at /docs; {keys})"
+    )
+    if workers > 1:
+        worker_config = WorkerConfig(
+            workspace=_absolute(ws.settings),
+            serve=settings,
+            log_dir=folder.resolve(),
+            feedback_dir=feedback_dir.resolve(),
+            auth_required=not no_auth,
+        )
+        _run_workers(worker_config, workers, host=host, port=port)
+        return
     app = create_app(
         ws.registry,
         settings=settings,
         log_dir=folder,
+        feedback_dir=feedback_dir,
         security=ws.security,
         auth_required=not no_auth,
-        log_salt=workspace_salt(ws.settings.home),
+        log_salt=salt,
     )
-    keys = "API keys required" if not no_auth else "NO API keys required (--no-auth)"
-    out.console.print(f"serving {', '.join(refs)} at http://{host}:{port} (docs at /docs; {keys})")
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop=_fastest("uvloop", "uvloop"),
-        http=_fastest("httptools", "httptools"),
+        http=NoDelayHttpToolsProtocol,  # see serving/_workers.py on TCP_NODELAY
         log_level="info",
     )
     uvicorn.Server(config).run()
 
 
-def _sensitive_mode(text: str) -> Literal["hash", "drop"]:
+def _absolute(settings: Settings) -> Settings:
+    """``settings`` with the database and artifact locations spelled out (for worker processes)."""
+    return settings.model_copy(
+        update={
+            "home": settings.home.resolve(),
+            "db_url": settings.resolved_db_url(),
+            "artifact_root": settings.resolved_artifact_root(),
+        }
+    )
+
+
+def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) -> None:
+    """Run ``workers`` processes building their app with :func:`worker_app` (until stopped)."""
+    import uvicorn
+
+    from modelcycle.serving import NoDelayHttpToolsProtocol
+
+    environment = config.to_env()
+    os.environ.update(environment)  # spawned workers inherit it; see serving/_workers.py
+    try:
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            loop=_fastest("uvloop", "uvloop"),
+            http=NoDelayHttpToolsProtocol,
+            log_level="info",
+        )
+    finally:
+        for name in environment:
+            os.environ.pop(name, None)
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` process (a uvicorn factory, called in the worker).
+
+    Rebuilt from the :class:`~modelcycle.serving.WorkerConfig` the parent put in the
+    environment: the same workspace, settings and log folders; the models load before
+    the worker accepts connections.
+    """
+    from modelcycle.serving import WorkerConfig, create_app, workspace_salt
+    from modelcycle.workspace import Workspace
+
+    config = WorkerConfig.from_env()
+    ws = Workspace(settings=config.workspace, upgrade=False)
+    return create_app(
+        ws.registry,
+        settings=config.serve,
+        log_dir=config.log_dir,
+        feedback_dir=config.feedback_dir,
+        security=ws.security,
+        auth_required=config.auth_required,
+        log_salt=workspace_salt(ws.settings.home),
+        worker=True,
+    )
+
+
+def _given(ctx: typer.Context, option: str) -> bool:
+    """Whether ``option`` was set on the command line (or by a default map), not defaulted."""
+    source = ctx.get_parameter_source(option)
+    return source is not None and source.name != "DEFAULT"
+
+
+def sensitive_mode(text: str) -> Literal["hash", "drop"]:
     if text == "hash":
         return "hash"
     if text == "drop":

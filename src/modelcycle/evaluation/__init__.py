@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 from modelcycle.evaluation._build import build_report
+from modelcycle.evaluation._charts import chart_div, plotly_js
 from modelcycle.evaluation._classification import (
     BinaryCurves,
     Calibration,
@@ -36,6 +37,7 @@ from modelcycle.evaluation._classification import (
     choose_threshold,
     confusion_matrix,
 )
+from modelcycle.evaluation._html import format_value
 from modelcycle.evaluation._importance import (
     Contribution,
     ContributionSummary,
@@ -79,10 +81,13 @@ __all__ = [
     "bootstrap_intervals",
     "build_report",
     "calibration_curve",
+    "chart_div",
     "choose_threshold",
     "confusion_matrix",
+    "format_value",
     "greater_is_better",
     "permutation_importance",
+    "plotly_js",
     "primary_metric",
     "residual_summary",
     "row_errors",

@@ -35,7 +35,7 @@ def roc_chart(curves: BinaryCurves, auc: float | None) -> str:
         x=curves.false_positive_rate, y=curves.true_positive_rate, mode="lines", name=label
     )
     _axes(figure, "False positive rate", "True positive rate", unit=True)
-    return _div(figure, "roc")
+    return chart_div(figure, "roc")
 
 
 def pr_chart(curves: BinaryCurves, average_precision: float | None) -> str:
@@ -44,7 +44,7 @@ def pr_chart(curves: BinaryCurves, average_precision: float | None) -> str:
     label = "model" if average_precision is None else f"model (AP {average_precision:.3f})"
     figure.add_scatter(x=curves.recall, y=curves.precision, mode="lines", name=label)
     _axes(figure, "Recall", "Precision", unit=True)
-    return _div(figure, "pr")
+    return chart_div(figure, "pr")
 
 
 def confusion_chart(matrix: ConfusionMatrix) -> str:
@@ -65,7 +65,7 @@ def confusion_chart(matrix: ConfusionMatrix) -> str:
     _axes(figure, "Predicted class", "True class")
     figure.update_yaxes(autorange="reversed", type="category")
     figure.update_xaxes(type="category")
-    return _div(figure, "confusion")
+    return chart_div(figure, "confusion")
 
 
 def calibration_chart(calibration: Calibration) -> str:
@@ -82,7 +82,7 @@ def calibration_chart(calibration: Calibration) -> str:
     )
     observed = "Observed rate" if calibration.kind == "positive" else "Accuracy"
     _axes(figure, "Mean predicted probability", observed, unit=True)
-    return _div(figure, "calibration")
+    return chart_div(figure, "calibration")
 
 
 def residual_charts(residuals: Residuals) -> tuple[str, str]:
@@ -100,7 +100,7 @@ def residual_charts(residuals: Residuals) -> tuple[str, str]:
     widths = [b - a for a, b in pairwise(edges)]
     histogram = go.Figure(go.Bar(x=centres, y=residuals.histogram_counts, width=widths))
     _axes(histogram, "Residual (actual − predicted)", "Rows")
-    return _div(scatter, "residual-scatter"), _div(histogram, "residual-histogram")
+    return chart_div(scatter, "residual-scatter"), chart_div(histogram, "residual-histogram")
 
 
 def importance_chart(importance: PermutationImportance) -> str:
@@ -116,7 +116,7 @@ def importance_chart(importance: PermutationImportance) -> str:
     )
     _axes(figure, f"Drop in {importance.metric} when shuffled", "")
     figure.update_layout(height=max(_HEIGHT, 22 * len(shown) + 120))
-    return _div(figure, "importance")
+    return chart_div(figure, "importance")
 
 
 def contributions_chart(summary: ContributionSummary) -> str:
@@ -127,7 +127,7 @@ def contributions_chart(summary: ContributionSummary) -> str:
     )
     _axes(figure, "Mean |contribution|", "")
     figure.update_layout(height=max(_HEIGHT, 22 * len(shown) + 120))
-    return _div(figure, "contributions")
+    return chart_div(figure, "contributions")
 
 
 def _axes(figure: Any, x_title: str, y_title: str, *, unit: bool = False) -> None:
@@ -144,13 +144,14 @@ def _axes(figure: Any, x_title: str, y_title: str, *, unit: bool = False) -> Non
         figure.update_yaxes(range=[0, 1.02])
 
 
-def _div(figure: Any, name: str) -> str:
+def chart_div(figure: Any, name: str, *, height: int = _HEIGHT) -> str:
+    """A Plotly figure as a ``<div id="chart-<name>">`` for an offline HTML report."""
     return str(
         figure.to_html(
             full_html=False,
             include_plotlyjs=False,
             div_id=f"chart-{name}",
-            default_height=f"{figure.layout.height or _HEIGHT}px",
+            default_height=f"{figure.layout.height or height}px",
             config={"displaylogo": False, "responsive": True},
         )
     )

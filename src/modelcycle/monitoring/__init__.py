@@ -21,6 +21,36 @@ Examples
 
 from __future__ import annotations
 
+from modelcycle.monitoring._alerts import (
+    Alert,
+    FeatureValue,
+    Observed,
+    RuleCheck,
+    check_rules,
+    evaluate,
+    feature_metric,
+)
+from modelcycle.monitoring._cbpe import CBPE, estimated_performance
+from modelcycle.monitoring._health import VersionHealth, latency_over_time, service_health
+from modelcycle.monitoring._labels import read_feedback, read_labelled
+from modelcycle.monitoring._logread import probability_matrix, read_predictions
+from modelcycle.monitoring._monitor import monitor
+from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
+from modelcycle.monitoring._performance import (
+    default_metric,
+    realized_performance,
+    summarize_realized,
+)
+from modelcycle.monitoring._reference import VersionReference, load_reference
+from modelcycle.monitoring._rules import AlertRule, parse_rules
+from modelcycle.monitoring._sinks import (
+    AlertSink,
+    DatabaseSink,
+    LogSink,
+    WebhookSink,
+    deliver,
+    recent_alerts,
+)
 from modelcycle.monitoring.drift import (
     ChiSquareDetector,
     ColumnDrift,
@@ -39,18 +69,50 @@ from modelcycle.monitoring.drift import (
 )
 
 __all__ = [
+    "CBPE",
+    "Alert",
+    "AlertRule",
+    "AlertSink",
     "ChiSquareDetector",
     "ColumnDrift",
     "ColumnWindow",
+    "DatabaseSink",
     "DriftDetector",
     "DriftReport",
     "DriftResult",
+    "FeatureValue",
     "JensenShannonDetector",
     "KSDetector",
+    "LogSink",
     "MissingRateDetector",
+    "MonitorReport",
+    "MonitorWindow",
     "NewCategoryDetector",
+    "Observed",
     "PSIDetector",
+    "RuleCheck",
+    "VersionHealth",
+    "VersionReference",
     "WassersteinDetector",
+    "WebhookSink",
     "adjust_pvalues",
+    "check_rules",
+    "default_metric",
+    "deliver",
     "drift_report",
+    "estimated_performance",
+    "evaluate",
+    "feature_metric",
+    "latency_over_time",
+    "load_reference",
+    "monitor",
+    "parse_rules",
+    "probability_matrix",
+    "read_feedback",
+    "read_labelled",
+    "read_predictions",
+    "realized_performance",
+    "recent_alerts",
+    "service_health",
+    "summarize_realized",
 ]

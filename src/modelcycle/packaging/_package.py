@@ -227,6 +227,15 @@ class LoadedModel:
         return getattr(self._predictor, "pipeline", None) or getattr(self._predictor, "model", None)
 
     @property
+    def predictor(self) -> Predictor:
+        """The flavor's predictor, called with a DataFrame already checked against the signature.
+
+        For a caller that checks inputs itself (the server's validator): it must pass
+        every signature column, in signature order. :meth:`predict` checks first.
+        """
+        return self._predictor
+
+    @property
     def classes(self) -> tuple[Any, ...] | None:
         """Class labels in probability column order (``None`` for regressors)."""
         return self._predictor.classes or self.signature.classes

@@ -1,11 +1,15 @@
 """Layer 4 serving: the FastAPI prediction server, hot swap on alias moves, prediction log.
 
 The hot path (``/v1/models/{ref}/predict``) validates JSON values against the
-version's signature without pandas and, for the ``modelcycle`` flavor, predicts
-with NumPy only; other flavors go through pandas. Concurrent small requests for
-one version are micro-batched into one model call; a served model may have a
-canary or shadow challenger; ``?explain=true`` adds feature contributions. Every
-route but the health probes and ``/metrics`` needs an API key with the right role.
+version's signature without pandas (a large request column by column, which also
+extracts the columns the model reads) and, for the ``modelcycle`` flavor, predicts
+with NumPy only; other flavors get one DataFrame built from those columns.
+Concurrent small requests for one version are micro-batched into one model call; a
+served model may have a canary or shadow challenger; ``?explain=true`` adds feature
+contributions. Delayed labels arrive by ``POST /v1/models/{ref}/feedback`` (checked
+by the same :class:`FeedbackValidator` as ``modelcycle feedback``). Every route but
+the health probes and ``/metrics`` needs an API key with the right role. Several
+worker processes can serve one port (:class:`WorkerConfig`).
 """
 
 from __future__ import annotations
@@ -20,30 +24,60 @@ from modelcycle.serving._auth import (
 )
 from modelcycle.serving._batch import ScoreSummary, score_file
 from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._columnar import Columns
 from modelcycle.serving._errors import (
+    ModelFailed,
     NotExplainable,
     NotReady,
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
 )
+from modelcycle.serving._feedback import (
+    FeedbackProblem,
+    FeedbackService,
+    FeedbackValidator,
+    Label,
+    feedback_table,
+)
 from modelcycle.serving._hub import ModelHub, missing_refs
 from modelcycle.serving._log import SCHEMA as PREDICTION_LOG_SCHEMA
-from modelcycle.serving._log import PredictionLog
+from modelcycle.serving._log import BufferedLog, FeedbackLog, LoggedRequest, PredictionLog
 from modelcycle.serving._model import ServedModel, load_served
 from modelcycle.serving._privacy import Redactor, workspace_salt
 from modelcycle.serving._routing import Challenger, Router, parse_canary, parse_shadow
 from modelcycle.serving._settings import ServeSettings
-from modelcycle.serving._validate import InputValidator
+from modelcycle.serving._validate import Checked, InputValidator
+from modelcycle.serving._workers import (
+    WORKER_CONFIG_ENV,
+    WORKER_HEADER,
+    NoDelayHttpToolsProtocol,
+    WorkerConfig,
+    WorkerHeader,
+    no_delay,
+)
 
 __all__ = [
     "PREDICTION_LOG_SCHEMA",
+    "WORKER_CONFIG_ENV",
+    "WORKER_HEADER",
     "AccessControl",
+    "BufferedLog",
     "Challenger",
+    "Checked",
+    "Columns",
+    "FeedbackLog",
+    "FeedbackProblem",
+    "FeedbackService",
+    "FeedbackValidator",
     "Gatekeeper",
     "InputValidator",
+    "Label",
+    "LoggedRequest",
     "MicroBatcher",
+    "ModelFailed",
     "ModelHub",
+    "NoDelayHttpToolsProtocol",
     "NotExplainable",
     "NotReady",
     "PayloadTooLarge",
@@ -57,9 +91,13 @@ __all__ = [
     "ServedModel",
     "TokenBuckets",
     "Unauthenticated",
+    "WorkerConfig",
+    "WorkerHeader",
     "create_app",
+    "feedback_table",
     "load_served",
     "missing_refs",
+    "no_delay",
     "parse_canary",
     "parse_shadow",
     "permission",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +18,9 @@ from modelcycle.registry import Registry
 from modelcycle.serving._auth import AccessControl, Gatekeeper, PrincipalCache, TokenBuckets
 from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
+from modelcycle.serving._feedback import FeedbackService
 from modelcycle.serving._hub import ModelHub
-from modelcycle.serving._log import PredictionLog
+from modelcycle.serving._log import FeedbackLog, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
@@ -25,6 +28,9 @@ from modelcycle.serving._routes_ecosystem import mlflow, v2
 from modelcycle.serving._routing import Router, parse_canary, parse_shadow
 from modelcycle.serving._service import PredictionService
 from modelcycle.serving._settings import ServeSettings
+from modelcycle.serving._workers import WorkerHeader
+
+_LOG = logging.getLogger("modelcycle.serving")
 
 
 def create_app(
@@ -32,9 +38,11 @@ def create_app(
     *,
     settings: ServeSettings,
     log_dir: Path,
+    feedback_dir: Path | None = None,
     security: AccessControl | None = None,
     auth_required: bool = True,
     log_salt: bytes | None = None,
+    worker: bool = False,
 ) -> FastAPI:
     """Build the prediction server for ``settings.models``.
 
@@ -51,8 +59,14 @@ def create_app(
     Models load (verified and warmed) in the background after start-up;
     ``/health/ready`` answers 200 once all are in (canary and shadow challengers
     included). Concurrent small requests are micro-batched per version. Aliases are followed every
-    ``settings.poll_interval_s`` seconds; answered predictions are logged under
-    ``log_dir/<model>/`` as Parquet.
+    ``settings.poll_interval_s`` seconds; answered predictions, and requests refused for
+    their inputs or failed in the model, are logged under ``log_dir/<model>/`` as Parquet.
+    Delayed labels (``POST /v1/models/{ref}/feedback``) go to ``feedback_dir/<model>/``
+    (default: ``feedback`` beside ``log_dir``, i.e. ``<home>/feedback``).
+
+    ``worker=True`` builds the app of one of several processes serving one port
+    (``modelcycle serve --workers N``): its models load before it accepts a
+    connection, and every response names the process in ``X-Modelcycle-Worker``.
 
     Examples
     --------
@@ -73,15 +87,21 @@ def create_app(
     refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
     hub = ModelHub(registry, refs, max_rows=settings.max_rows)
     router = Router(hub, canaries, shadows, seed=settings.route_seed)
+    redactor = Redactor(settings.sensitive_inputs, log_salt or os.urandom(32))
     log = (
         PredictionLog(
             log_dir,
             flush_interval_s=settings.log_flush_interval_s,
             max_buffer=settings.log_max_buffer,
-            redactor=Redactor(settings.sensitive_inputs, log_salt or os.urandom(32)),
+            redactor=redactor,
         )
         if settings.log_predictions
         else None
+    )
+    labels = FeedbackLog(
+        feedback_dir if feedback_dir is not None else Path(log_dir).parent / "feedback",
+        flush_interval_s=settings.log_flush_interval_s,
+        max_buffer=settings.log_max_buffer,
     )
     metrics = ServingMetrics()
     batcher = MicroBatcher(
@@ -92,11 +112,15 @@ def create_app(
     predictor = PredictionService(
         hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
     )
+    receiver = FeedbackService(hub, labels, metrics, redactor=redactor, max_items=settings.max_rows)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if log is not None:
             log.start()
+        labels.start()
+        if worker:  # accept connections only once the models are in (see _workers.py)
+            await _first_load(hub, freeze_gc=settings.freeze_gc)
         watcher = asyncio.create_task(
             hub.watch(settings.poll_interval_s, freeze_gc=settings.freeze_gc)
         )
@@ -108,6 +132,7 @@ def create_app(
                 await watcher
             if log is not None:
                 await asyncio.to_thread(log.close)
+            await asyncio.to_thread(labels.close)
 
     app = FastAPI(
         title="modelcycle prediction server",
@@ -115,6 +140,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = predictor
+    app.state.feedback = receiver
     app.state.gatekeeper = Gatekeeper(
         security,
         required=auth_required,
@@ -129,4 +155,18 @@ def create_app(
     app.include_router(v2)
     app.include_router(mlflow)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=metrics.failed)
+    if worker:
+        app.add_middleware(WorkerHeader)
     return app
+
+
+async def _first_load(hub: ModelHub, *, freeze_gc: bool) -> None:
+    """Load the served models once (a failure is logged; the watcher keeps trying)."""
+    try:
+        changed = await asyncio.to_thread(hub.refresh)
+    except Exception:
+        _LOG.exception("serving: loading the served models failed")
+        return
+    if changed and freeze_gc:  # as the watcher does after a change (ServeSettings.freeze_gc)
+        gc.collect()
+        gc.freeze()

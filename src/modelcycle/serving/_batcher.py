@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from modelcycle.serving._columnar import Columns
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._model import Inputs, Prediction, ServedModel, as_rows
 
@@ -69,11 +70,16 @@ class MicroBatcher:
         self._open: dict[int, _Batch] = {}
         self._crowded: dict[int, bool] = {}
 
-    async def predict(self, model: ServedModel, inputs: Inputs, n_rows: int) -> Prediction:
-        """Predict validated ``inputs`` (``n_rows`` rows) with ``model``, batched if small."""
+    async def predict(
+        self, model: ServedModel, inputs: Inputs, n_rows: int, *, columns: Columns | None = None
+    ) -> Prediction:
+        """Predict validated ``inputs`` (``n_rows`` rows) with ``model``, batched if small.
+
+        A request predicted alone is read from its validated ``columns`` when given.
+        """
         if n_rows >= self.max_rows:
             self.metrics.batched(model.name, model.version, 1, n_rows)
-            return model.predict(inputs)
+            return model.predict(columns if columns is not None else inputs)
         batch = self._open.get(id(model))
         if batch is not None and len(batch.rows) + n_rows > self.max_rows:
             self._run(batch)

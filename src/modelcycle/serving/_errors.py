@@ -45,6 +45,16 @@ class NotReady(ModelcycleError):
     code = "not_ready"
 
 
+class ModelFailed(ModelcycleError):
+    """The served version raised while predicting validated inputs (answered 500 ``model_error``).
+
+    The message names the model, version and exception type, never the exception's
+    text (which may quote input values).
+    """
+
+    code = "model_error"
+
+
 class Unauthenticated(PermissionDenied):
     """No usable API key came with the request (answered 401 with ``WWW-Authenticate``)."""
 
@@ -81,6 +91,7 @@ _STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
     (PermissionDenied, 403),
     (NotReady, 503),
     (IntegrityError, 500),
+    (ModelFailed, 500),
 )
 
 

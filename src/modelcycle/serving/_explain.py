@@ -15,13 +15,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from modelcycle.serving._columnar import Columns
 from modelcycle.serving._errors import NotExplainable
-from modelcycle.serving._model import Inputs, Prediction, ServedModel
+from modelcycle.serving._model import ModelInputs, Prediction, ServedModel
 
 
-def _contributions(model: ServedModel, inputs: Inputs) -> tuple[NDArray[np.float64], list[str]]:
+def _contributions(
+    model: ServedModel, inputs: ModelInputs
+) -> tuple[NDArray[np.float64], list[str]]:
     pipeline = model.pipeline
-    found = pipeline.contributions(inputs) if pipeline is not None else None
+    data = inputs.values if isinstance(inputs, Columns) else inputs
+    found = pipeline.contributions(data) if pipeline is not None else None
     if pipeline is None or found is None:
         learners = [m.learner.name for m in pipeline.members] if pipeline is not None else []
         what = f"learners {learners}" if learners else f"flavor {model.flavor!r}"
@@ -35,7 +39,7 @@ def _contributions(model: ServedModel, inputs: Inputs) -> tuple[NDArray[np.float
 
 
 def explain(
-    model: ServedModel, inputs: Inputs, prediction: Prediction, top_k: int
+    model: ServedModel, inputs: ModelInputs, prediction: Prediction, top_k: int
 ) -> list[dict[str, Any]]:
     """The ``top_k`` largest contributions (by magnitude) of each row, and its base value.
 

@@ -65,6 +65,12 @@ class ServingMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.feedback_labels = Counter(
+            "modelcycle_feedback_labels",
+            "Delayed labels accepted by POST /v1/models/{ref}/feedback.",
+            ["model"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "modelcycle_batch_queue_depth",
             "Requests waiting for their micro-batch to run.",
@@ -88,6 +94,10 @@ class ServingMetrics:
     def auth_failed(self, reason: str) -> None:
         """Record one request refused for its credentials."""
         self.auth_failures.labels(reason).inc()
+
+    def labelled(self, model: str, n_labels: int) -> None:
+        """Record accepted delayed labels."""
+        self.feedback_labels.labels(model).inc(n_labels)
 
     def batched(self, model: str, version: int, n_requests: int, n_rows: int) -> None:
         """Record one micro-batched model call."""

@@ -2,25 +2,33 @@
 
 The fast path is the ``modelcycle`` flavor: its :class:`~modelcycle.packaging.ModelPipeline`
 reads the validated rows or columns directly with NumPy — no DataFrame is built. Other
-flavors (scikit-learn, LightGBM, XGBoost) are called through
-:class:`~modelcycle.packaging.LoadedModel`, which builds a pandas DataFrame per request.
+flavors (scikit-learn, LightGBM, XGBoost) need a pandas DataFrame per request: built in
+one go from the validated columns (with their NumPy dtypes) and handed to the flavor's
+predictor, since the validator checked them already; only inputs the column checks
+cannot clear (a NaN in a text field, say) go through
+:class:`~modelcycle.packaging.LoadedModel`, which builds and checks the DataFrame itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from modelcycle.core import ModelRef, Task
 from modelcycle.packaging import InputSpec, LoadedModel, ModelPipeline, Signature
 from modelcycle.registry import Registry
+from modelcycle.serving._columnar import Columns
 from modelcycle.serving._validate import InputValidator
 
 #: Rows (list of dicts) or columns (dict of lists): the two request shapes.
 Inputs = list[dict[str, Any]] | dict[str, list[Any]]
+#: What a model predicts: a request as sent, or its validated columns.
+ModelInputs = Inputs | Columns
 
 
 def as_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -50,7 +58,7 @@ class ServedModel:
     loaded: LoadedModel
     pipeline: ModelPipeline | None
 
-    @property
+    @cached_property
     def sensitive(self) -> frozenset[str]:
         """Input columns marked sensitive (hashed or dropped in the prediction log)."""
         return frozenset(spec.name for spec in self.signature.inputs if spec.sensitive)
@@ -60,14 +68,29 @@ class ServedModel:
         """Whether the model gives class probabilities."""
         return self.classes is not None and self.signature.task is not Task.REGRESSION
 
-    def predict(self, inputs: Inputs) -> Prediction:
-        """Predict already validated inputs (the pipeline reads them without pandas)."""
-        model: ModelPipeline | LoadedModel = self.pipeline or self.loaded
+    def predict(self, inputs: ModelInputs) -> Prediction:
+        """Predict already validated inputs.
+
+        The pipeline reads rows or columns without pandas. Another flavor's predictor
+        gets one DataFrame built from the checked columns with their NumPy dtypes;
+        inputs the column checks cannot clear go through :class:`LoadedModel`, which
+        builds and checks the DataFrame itself.
+        """
+        model, data = self._reader(inputs)
         if not self.is_classifier:
-            return Prediction(np.asarray(model.predict(inputs)), None)
-        proba = np.asarray(model.predict_proba(inputs), dtype=np.float64)
+            return Prediction(np.asarray(model.predict(data)), None)
+        proba = np.asarray(model.predict_proba(data), dtype=np.float64)
         labels = np.asarray(self.classes, dtype=object)
         return Prediction(labels[proba.argmax(axis=1)], proba)
+
+    def _reader(self, inputs: ModelInputs) -> tuple[Any, Any]:
+        """What predicts ``inputs`` and what it reads."""
+        if self.pipeline is not None:
+            return self.pipeline, inputs.values if isinstance(inputs, Columns) else inputs
+        columns = inputs if isinstance(inputs, Columns) else self.validator.as_columns(inputs)
+        if columns is None:
+            return self.loaded, inputs
+        return self.loaded.predictor, pd.DataFrame(columns.values, copy=False)
 
 
 def pipeline_of(loaded: LoadedModel) -> ModelPipeline | None:

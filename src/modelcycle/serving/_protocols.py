@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from modelcycle.core import ValidationError
 from modelcycle.packaging import Signature
 from modelcycle.serving._model import Inputs
+from modelcycle.serving._schemas import Rows
 
 #: Signature input type -> V2 tensor datatype.
 V2_TYPES = {
@@ -97,7 +98,7 @@ class InvocationsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataframe_split: DataframeSplit | None = None
-    dataframe_records: list[dict[str, Any]] | None = None
+    dataframe_records: Rows | None = None
     inputs: dict[str, list[Any]] | list[dict[str, Any]] | list[list[Any]] | None = None
     params: dict[str, Any] | None = None
 

@@ -7,6 +7,7 @@ health probes and ``/metrics`` do not.
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import datetime
 from typing import Annotated
 
@@ -16,11 +17,14 @@ from starlette.responses import Response
 from modelcycle.core import ModelRef, NotFound
 from modelcycle.serving._auth import AccessControl, model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
+from modelcycle.serving._feedback import FeedbackService
 from modelcycle.serving._json import OrjsonRoute
 from modelcycle.serving._schemas import (
     AuditEventBody,
     AuditEvents,
     ErrorBody,
+    FeedbackAccepted,
+    FeedbackRequest,
     Health,
     PredictRequest,
     PredictResponse,
@@ -54,7 +58,14 @@ async def audit_log(request: Request) -> AccessControl:
     return control
 
 
+async def feedback_service(request: Request) -> FeedbackService:
+    """The app's feedback service (built by ``create_app``)."""
+    found: FeedbackService = request.app.state.feedback
+    return found
+
+
 Service = Annotated[PredictionService, Depends(service)]
+Feedback = Annotated[FeedbackService, Depends(feedback_service)]
 AuditLog = Annotated[AccessControl, Depends(audit_log)]
 
 v1 = APIRouter(prefix="/v1", tags=["predict"], route_class=OrjsonRoute)
@@ -89,6 +100,27 @@ async def predict(
     k = (top_k or predictor.explain_top_k) if explain else None
     answer = await predictor.predict(ref, inputs, explain_top_k=k)
     return JSONBody(answer.to_v1(), background=predictor.mirror(ref, answer, inputs))
+
+
+@v1.post(
+    "/models/{ref:path}/feedback",
+    status_code=202,
+    response_model=FeedbackAccepted,
+    responses=V1_ERRORS,
+    tags=["feedback"],
+    summary="Record delayed labels",
+    dependencies=[Depends(permission("feedback", model=model_in_path("ref")))],
+)
+async def feedback(ref: str, body: FeedbackRequest, receiver: Feedback) -> FeedbackAccepted:
+    """Record the true targets of earlier predictions (needs ``feedback``).
+
+    Each label names its prediction by ``request_id`` (and ``row``) or by its
+    ``inputs``; it must be one of the model's classes, or a number for a regressor.
+    All labels of a request are recorded, or none (422 naming the item and field).
+    They are written to the feedback log within the log's flush interval.
+    """
+    name, accepted = receiver.receive(ref, body.items())
+    return FeedbackAccepted(accepted=accepted, model=name)
 
 
 @v1.get(
@@ -146,7 +178,7 @@ async def audit(
 @health.get("/health/live", response_model=Health)
 async def live() -> Health:
     """The process answers (it may still be loading models)."""
-    return Health(status="live")
+    return Health(status="live", worker=os.getpid())
 
 
 @health.get("/health/ready", response_model=Health, responses=ERRORS)
@@ -154,8 +186,10 @@ async def ready(predictor: Service) -> Health:
     """Every served model is loaded and warmed (503 until then)."""
     hub = predictor.hub
     if not hub.ready:
-        raise NotReady(f"not ready: {hub.problem}", details={"served": list(hub.refs)})
-    return Health(status="ready", models={k: m.version for k, m in hub.snapshot.items()})
+        details = {"served": list(hub.refs), "worker": os.getpid()}
+        raise NotReady(f"not ready: {hub.problem}", details=details)
+    models = {k: m.version for k, m in hub.snapshot.items()}
+    return Health(status="ready", models=models, worker=os.getpid())
 
 
 @health.get("/metrics", response_class=Response, summary="Prometheus metrics")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelcycle.core import ModelRef
+from modelcycle.core import ModelRef, ValidationError
 from modelcycle.serving._auth import model_in_path, permission
 from modelcycle.serving._errors import JSONBody, NotReady
 from modelcycle.serving._json import OrjsonRoute
@@ -72,7 +72,11 @@ async def v2_metadata(name: str, predictor: Service) -> dict[str, Any]:
 async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Response:
     """Predict one tensor per input column (or one ``[rows, columns]`` tensor)."""
     ref = predictor.hub.ref_named(name)
-    inputs = v2_columns(body, predictor.hub.get(ref).signature)
+    try:
+        inputs = v2_columns(body, predictor.hub.get(ref).signature)
+    except ValidationError as error:
+        predictor.refuse(ref, error)
+        raise
     answer = await predictor.predict(ref, inputs, protocol="v2")
     background = predictor.mirror(ref, answer, inputs, protocol="v2")
     return JSONBody(_v2_answer(answer, body.id), background=background)
@@ -86,7 +90,11 @@ async def v2_infer(name: str, body: V2InferRequest, predictor: Service) -> Respo
 async def invocations(body: InvocationsRequest, predictor: Service) -> Response:
     """MLflow scoring-server payloads, answered by the first served model."""
     ref = predictor.hub.refs[0]
-    inputs = invocation_inputs(body, predictor.hub.get(ref).signature)
+    try:
+        inputs = invocation_inputs(body, predictor.hub.get(ref).signature)
+    except ValidationError as error:
+        predictor.refuse(ref, error)
+        raise
     answer = await predictor.predict(ref, inputs, protocol="mlflow")
     background = predictor.mirror(ref, answer, inputs, protocol="mlflow")
     return JSONBody({"predictions": jsonable(answer.predictions)}, background=background)

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from modelcycle.core import ValidationError
+
+_DICT = frozenset({dict})
+
+
+def _decoded_rows(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A list of dicts (decoded JSON objects: string keys) as it is; anything else validated."""
+    if type(value) is list and _DICT.issuperset(map(type, value)):
+        return value
+    return handler(value)
+
+
+#: One dict of field values per row. Validating a list of dicts copies each one
+#: (0.8 ms for 1,000 rows of 24 fields); a list of decoded JSON objects is taken as it
+#: is, and anything else gets the usual validation and errors. The fields are then
+#: checked against the model's signature.
+Rows = Annotated[list[dict[str, Any]], WrapValidator(_decoded_rows)]
 
 
 class PredictRequest(BaseModel):
@@ -14,9 +37,7 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rows: list[dict[str, Any]] | None = Field(
-        default=None, description="One dict of field values per row."
-    )
+    rows: Rows | None = Field(default=None, description="One dict of field values per row.")
     columns: dict[str, list[Any]] | None = Field(
         default=None, description="One list of values per field, all of the same length."
     )
@@ -68,11 +89,51 @@ class Explanation(BaseModel):
     contributions: list[Contribution] = Field(description="Largest first, by magnitude.")
 
 
+class FeedbackItem(BaseModel):
+    """One delayed label: the prediction it is for (``request_id`` or ``inputs``) and the truth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        default=None, description="The request_id a prediction answered with."
+    )
+    row: int | None = Field(
+        default=None, description="The row within that request (default 0); only with request_id."
+    )
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description="Instead of request_id: the predicted row's inputs, exactly as sent.",
+    )
+    label: Any = Field(
+        description="The true target: one of the model's classes, or a number for a regressor."
+    )
+
+
+class FeedbackRequest(BaseModel):
+    """Delayed labels for predictions of one model (at most the server's ``max_rows``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[FeedbackItem] = Field(description="One item per labelled prediction row.")
+
+    def items(self) -> list[dict[str, Any]]:
+        """The labels as plain dicts, for :class:`~modelcycle.serving.FeedbackValidator`."""
+        return [item.model_dump() for item in self.labels]
+
+
+class FeedbackAccepted(BaseModel):
+    """How many labels were recorded (all of the request's)."""
+
+    accepted: int = Field(description="Labels recorded.")
+    model: str = Field(description="The model they were recorded for.")
+
+
 class Health(BaseModel):
     """Liveness or readiness, with the versions served when ready."""
 
     status: str
     models: dict[str, int] = Field(default_factory=dict)
+    worker: int | None = Field(default=None, description="Process id of the worker that answered.")
 
 
 class ErrorBody(BaseModel):

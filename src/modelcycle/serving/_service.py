@@ -15,12 +15,14 @@ from starlette.background import BackgroundTask
 
 from modelcycle.core import ModelcycleError
 from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._errors import ModelFailed
 from modelcycle.serving._explain import explain
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import LoggedRequest, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
-from modelcycle.serving._model import Inputs, ServedModel
+from modelcycle.serving._model import Inputs, Prediction, ServedModel
 from modelcycle.serving._routing import Route, Router
+from modelcycle.serving._validate import Checked
 
 _LOG = logging.getLogger("modelcycle.serving")
 
@@ -115,28 +117,82 @@ class PredictionService:
         explain_top_k: int | None = None,
         request_id: str | None = None,
     ) -> Answer:
-        """Validate ``inputs`` against ``model``'s signature, predict, log and count."""
+        """Validate ``inputs`` against ``model``'s signature, predict, log and count.
+
+        A request refused for its inputs, or failed in the model (raised again as
+        :class:`ModelFailed`), is logged as one error row with that error's code.
+        """
         started = time.perf_counter()
-        n_rows = model.validator.check(inputs)
-        if explain_top_k is None:
-            prediction = await self.batcher.predict(model, inputs, n_rows)
-            explanations = None
-        else:  # explanations need the same rows' contributions: no batching
-            prediction = model.predict(inputs)
-            explanations = explain(model, inputs, prediction, explain_top_k)
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            checked = model.validator.prepare(inputs)
+            prediction, explanations = await self._predict(model, inputs, checked, explain_top_k)
+        except ModelcycleError as error:
+            self._refused(request_id, model, route, started, error.code)
+            raise
+        except Exception as error:
+            self._refused(request_id, model, route, started, ModelFailed.code)
+            _LOG.exception("serving: %s/%s failed to predict", model.name, model.version)
+            raise ModelFailed(
+                f"model {model.name!r} version {model.version} failed to predict "
+                f"({type(error).__name__}); the error is in the server log",
+                details={"model": model.name, "version": model.version},
+            ) from error
         seconds = time.perf_counter() - started
         answer = Answer(
-            request_id or uuid.uuid4().hex,
+            request_id,
             model,
             prediction.predictions,
             prediction.probabilities,
             route,
             explanations,
         )
-        self.metrics.answered(model.name, model.version, protocol, seconds, n_rows, route)
+        self.metrics.answered(model.name, model.version, protocol, seconds, checked.n_rows, route)
         if self.log is not None:
             self.log.append(_logged(answer, inputs, seconds))
         return answer
+
+    async def _predict(
+        self, model: ServedModel, inputs: Inputs, checked: Checked, explain_top_k: int | None
+    ) -> tuple[Prediction, list[dict[str, Any]] | None]:
+        columns = checked.columns
+        if explain_top_k is None:
+            return await self.batcher.predict(model, inputs, checked.n_rows, columns=columns), None
+        # explanations need the same rows' contributions: no batching
+        readable = columns if columns is not None else inputs
+        prediction = model.predict(readable)
+        return prediction, explain(model, readable, prediction, explain_top_k)
+
+    def refuse(self, ref: str, error: ModelcycleError) -> None:
+        """Log a request for ``ref`` refused before validation (a protocol's payload shape).
+
+        Nothing is logged when ``ref`` has no loaded version (the request reached no model).
+        """
+        try:
+            model = self.hub.get(ref)
+        except ModelcycleError:
+            return
+        self._refused(uuid.uuid4().hex, model, "primary", time.perf_counter(), error.code)
+
+    def _refused(
+        self, request_id: str, model: ServedModel, route: Route, started: float, code: str
+    ) -> None:
+        if self.log is None:
+            return
+        self.log.append(
+            LoggedRequest(
+                request_id=request_id,
+                time=datetime.now(UTC),
+                model=model.name,
+                version=model.version,
+                inputs=None,
+                predictions=None,
+                probabilities=None,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                route=route,
+                error=code,
+            )
+        )
 
     def mirror(
         self, ref: str, answer: Answer, inputs: Inputs, *, protocol: str = "v1"

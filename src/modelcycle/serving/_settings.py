@@ -48,10 +48,17 @@ class ServeSettings(BaseSettings):
     log_max_buffer: int = Field(
         default=50_000,
         ge=1,
-        description="Buffered prediction-log rows that trigger an immediate write.",
+        description=(
+            "Buffered requests (of any number of rows) that trigger an immediate write of "
+            "the prediction log."
+        ),
     )
     log_predictions: bool = Field(
-        default=True, description="Write every answered prediction to the prediction log."
+        default=True,
+        description=(
+            "Write every answered request, and every request refused for its inputs or "
+            "failed in the model, to the prediction log."
+        ),
     )
     freeze_gc: bool = Field(
         default=True,

@@ -3,21 +3,33 @@
 Each input column gets one small checker built once per model version; a request
 is checked cell by cell and every problem names its row, field, value and the
 expectation. At most :data:`MAX_REPORTED` problems are listed.
+
+A request of :data:`COLUMNAR_MIN_ROWS` rows or more is first checked column by
+column (:mod:`modelcycle.serving._columnar`), which also extracts the columns the
+model reads; only when that finds something does the request go cell by cell, so
+its error is the same as a small request's.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging import InputSpec, Signature
+from modelcycle.serving._columnar import ColumnChecks, Columns
 from modelcycle.serving._errors import PayloadTooLarge
 
 #: How many bad cells one error lists.
 MAX_REPORTED = 10
+
+#: Requests with at least this many rows are checked column by column first; below
+#: it, checking cell by cell costs less than extracting the columns (a single row:
+#: about 25 microseconds for 24 fields).
+COLUMNAR_MIN_ROWS = 16
 
 #: What an error shows instead of a sensitive field's value.
 REDACTED = "<redacted>"
@@ -73,6 +85,19 @@ def _category(spec: InputSpec) -> Checker:
     return check
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A request that passed validation: its rows, and its columns when checked column-wise.
+
+    ``columns`` (every signature input, numbers as NumPy arrays) is what the model
+    reads fastest; ``None`` for a request checked cell by cell (small, or one the
+    column checks could not clear), which the model then reads as it was sent.
+    """
+
+    n_rows: int
+    columns: Columns | None = None
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
@@ -107,12 +132,49 @@ class InputValidator:
         self.max_rows = max_rows
         self.names = frozenset(signature.names)
         self._checks = [(spec, _checker(spec)) for spec in signature.inputs]
+        self._columnar = ColumnChecks(signature)
 
     def check(self, inputs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> int:
         """Check rows or columns, whichever were sent; return the number of rows."""
+        return self.prepare(inputs).n_rows
+
+    def prepare(self, inputs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> Checked:
+        """Check rows or columns; a large request also comes back as the model's columns.
+
+        Raises the same errors, naming row, field, value and expectation, as
+        :meth:`rows` and :meth:`columns`.
+        """
         if isinstance(inputs, Mapping):
-            return self.columns(inputs)
-        return self.rows(inputs)
+            return self._prepare_columns(inputs)
+        self._check_count(len(inputs))
+        if len(inputs) >= COLUMNAR_MIN_ROWS:
+            columns = self._columnar.rows(inputs)
+            if columns is not None:
+                return Checked(columns.n_rows, columns)
+        return Checked(self.rows(inputs))
+
+    def _prepare_columns(self, inputs: Mapping[str, Sequence[Any]]) -> Checked:
+        lengths = {len(values) for values in inputs.values()}
+        if len(lengths) == 1 and COLUMNAR_MIN_ROWS <= min(lengths) <= self.max_rows:
+            columns = self._columnar.columns(inputs, min(lengths))
+            if columns is not None:
+                return Checked(columns.n_rows, columns)
+        return Checked(self.columns(inputs))  # every problem found as before
+
+    def as_columns(
+        self, inputs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+    ) -> Columns | None:
+        """Valid inputs as the model's columns (``None`` when a value needs a closer look).
+
+        For inputs already checked; it checks them again, column by column, to extract
+        the columns, and refuses nothing.
+        """
+        if not isinstance(inputs, Mapping):
+            return self._columnar.rows(inputs) if inputs else None
+        lengths = {len(values) for values in inputs.values()}
+        if len(lengths) != 1 or not min(lengths):
+            return None
+        return self._columnar.columns(inputs, min(lengths))
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Check a list of row dicts; return the number of rows."""
@@ -121,7 +183,7 @@ class InputValidator:
         for index, row in enumerate(rows):
             unknown = row.keys() - self.names
             if unknown:
-                self._unknown(sorted(unknown), index)
+                self._unknown(sorted(unknown, key=str), index)
             for spec, check in self._checks:
                 problem = _cell(spec, check, row.get(spec.name), index)
                 if problem is not None:
@@ -133,7 +195,7 @@ class InputValidator:
 
     def columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """Check a dict of equal-length columns; return the number of rows."""
-        unknown = sorted(columns.keys() - self.names)
+        unknown = sorted(columns.keys() - self.names, key=str)
         if unknown:
             self._unknown(unknown, None)
         n_rows = _common_length(columns)
@@ -179,11 +241,11 @@ def _cell(spec: InputSpec, check: Checker, value: Any, row: int) -> dict[str, An
         if found is None:
             return None
         expected = f"{found} ({spec.type})"
-    shown = REDACTED if spec.sensitive else _shown(value)
+    shown = REDACTED if spec.sensitive else shown_value(value)
     return {"row": row, "field": spec.name, "value": shown, "expected": expected}
 
 
-def _shown(value: Any) -> Any:
+def shown_value(value: Any) -> Any:
     """The offending value as JSON can carry it (NaN and infinities as text)."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)

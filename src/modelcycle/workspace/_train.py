@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,9 @@ from modelcycle.tracking import ActiveRun
 
 if TYPE_CHECKING:
     from modelcycle.workspace._workspace import Workspace
+
+#: Run artifact with the holdout labels and predictions (read by monitoring).
+HOLDOUT_ARTIFACT = "holdout_predictions.parquet"
 
 Progress = Callable[[TrialResult, TrialResult | None, float], None]
 
@@ -107,10 +111,10 @@ def train(
         automl = _search(
             run, replace(options, budget_s=search_s), task, train_frame, schema, progress
         )
-        report = _evaluate(
+        report, holdout = _evaluate(
             automl, test_frame, options, {"source": source, "train_rows": len(train_frame)}
         )
-        _log_outputs(run, automl, report, train_frame.drop(columns=[options.target]))
+        _log_outputs(run, automl, report, train_frame.drop(columns=[options.target]), holdout)
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in automl.validation_.warnings]
     return TrainResult(run.run_id, automl, report, version, warnings)
@@ -192,7 +196,8 @@ def _search(
 
 def _evaluate(
     automl: AutoML, test_frame: pd.DataFrame, options: TrainOptions, facts: dict[str, Any]
-) -> EvaluationReport:
+) -> tuple[EvaluationReport, pd.DataFrame]:
+    """The holdout report, and the holdout predictions monitoring calibrates against."""
     pipeline = automl.pipeline_
     inputs = test_frame.drop(columns=[options.target])
     y_raw = test_frame[options.target]
@@ -214,7 +219,7 @@ def _evaluate(
     contributions = pipeline.contributions(inputs)
     if contributions is not None and contributions[0].ndim == 3:  # multiclass: (n, k, d + 1)
         contributions = (contributions[0].reshape(len(inputs), -1), contributions[1])
-    return build_report(
+    report = build_report(
         automl.task_,
         y,
         output,
@@ -235,10 +240,26 @@ def _evaluate(
         title=f"{options.name or options.target}: holdout evaluation",
         n_repeats=3,
     )
+    return report, _holdout_frame(automl.task_, y, output)
+
+
+def _holdout_frame(task: Task, y: np.ndarray, output: np.ndarray) -> pd.DataFrame:
+    """``y`` and ``proba_0 .. proba_{k-1}`` (or ``prediction`` for regression) per holdout row."""
+    if task is Task.REGRESSION:
+        return pd.DataFrame({"y": y, "prediction": np.asarray(output, dtype=float)})
+    proba = np.asarray(output, dtype=float)
+    if proba.ndim == 1:
+        proba = np.column_stack([1.0 - proba, proba])
+    columns = {f"proba_{c}": proba[:, c] for c in range(proba.shape[1])}
+    return pd.DataFrame({"y": np.asarray(y, dtype=np.int64), **columns})
 
 
 def _log_outputs(
-    run: ActiveRun, automl: AutoML, report: EvaluationReport, sample: pd.DataFrame
+    run: ActiveRun,
+    automl: AutoML,
+    report: EvaluationReport,
+    sample: pd.DataFrame,
+    holdout: pd.DataFrame,
 ) -> None:
     run.log_metrics(
         {f"test_{key}": value for key, value in report.metrics.items() if np.isfinite(value)}
@@ -246,6 +267,10 @@ def _log_outputs(
     for name, text in report.artifacts().items():
         run.log_text(text, f"evaluation/{name}")
     run.log_text(json.dumps(automl.leaderboard_, default=str, indent=1), "leaderboard.json")
+    with tempfile.TemporaryDirectory(prefix="modelcycle-holdout-") as folder:
+        path = Path(folder) / HOLDOUT_ARTIFACT
+        holdout.to_parquet(path, index=False)
+        run.log_artifact(path, HOLDOUT_ARTIFACT)  # monitoring's reference (CBPE calibration)
     inferred = infer_signature(sample, task=automl.task_, classes=automl.classes_)
     sensitive = {column.name for column in automl.schema_.columns if column.sensitive}
     # The pipeline maps unseen categories to "other": callers are not limited to known ones.

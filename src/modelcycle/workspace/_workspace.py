@@ -17,6 +17,7 @@ from modelcycle.store import ArtifactStore, Database, ensure_current, open_artif
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
 if TYPE_CHECKING:
+    from modelcycle.lifecycle import JobQueue, PolicyStore, Worker
     from modelcycle.workspace._train import Progress, TrainResult
 
 
@@ -150,6 +151,36 @@ class Workspace:
             sql=sql,
         )
         return train(self, data, options, progress)
+
+    @property
+    def policies(self) -> PolicyStore:
+        """The models' monitoring and retraining policies (see :mod:`modelcycle.lifecycle`)."""
+        from modelcycle.lifecycle import PolicyStore  # monitoring and DuckDB: load on use
+
+        return PolicyStore(self.db)
+
+    @property
+    def jobs(self) -> JobQueue:
+        """The worker's job queue."""
+        from modelcycle.lifecycle import JobQueue
+
+        return JobQueue(self.db)
+
+    def worker(self, **options: Any) -> Worker:
+        """A :class:`~modelcycle.lifecycle.Worker` on this workspace, retraining with :meth:`train`.
+
+        ``options`` are the worker's (``lease_s``, ``poll_s``, ``owner``, ``handlers``...);
+        ``train_fn`` replaces :meth:`train`.
+
+        Examples
+        --------
+        >>> ws.worker(lease_s=30).run(until_idle=True)  # doctest: +SKIP
+        0
+        """
+        from modelcycle.lifecycle import Worker
+
+        options.setdefault("train_fn", self.train)
+        return Worker(db=self.db, registry=self.registry, home=self.settings.home, **options)
 
     def get_run(self, run_id: str) -> Run:
         """Read one run by id."""

@@ -20,12 +20,39 @@ class _LightGBMPredictor(BoosterPredictor):
     classifier_objectives = ("binary", "multiclass", "cross_entropy")
 
     def raw(self, frame: pd.DataFrame) -> np.ndarray:
+        text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        matrix = _matrix(frame, text, self.booster.pandas_categorical or [])
+        if matrix is not None:
+            return np.asarray(self.booster.predict(matrix))
         if self.booster.pandas_categorical:
             # Trained on pandas `category` columns: LightGBM maps values to its codes only
             # for columns of that dtype, so the signature's text columns become categories.
-            text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
             frame = frame.astype(dict.fromkeys(text, "category"))
         return np.asarray(self.booster.predict(frame))
+
+
+def _matrix(frame: pd.DataFrame, text: list[str], categories: list[list[Any]]) -> Any:
+    """The float64 matrix LightGBM makes of ``frame`` itself, made directly (or ``None``).
+
+    As LightGBM's own DataFrame path does: the i-th text column becomes the codes of
+    its values among the i-th list of training categories (NaN for a missing or unseen
+    value), and every column is read as float64 (its type when some column is int64 or
+    float64; other cases are left to LightGBM). Several times faster for small frames.
+    """
+    numeric = [c for c in frame.columns if c not in text]
+    if len(text) != len(categories) or not numeric:
+        return None
+    if any(frame[c].dtype not in (np.float64, np.int64) for c in numeric):
+        return None
+    matrix = np.empty(frame.shape, dtype=np.float64)
+    known = iter(categories)
+    for index, name in enumerate(frame.columns):
+        if name in text:
+            codes = pd.Index(next(known)).get_indexer(frame[name])
+            matrix[:, index] = np.where(codes < 0, np.nan, codes)
+        else:
+            matrix[:, index] = frame[name].to_numpy(dtype=np.float64)
+    return matrix
 
 
 class LightGBMFlavor(Flavor):

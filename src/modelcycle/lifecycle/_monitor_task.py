@@ -1,0 +1,96 @@
+"""The ``monitor`` job: monitor a model as its policy says, and retrain on chosen alerts.
+
+The report is saved under ``<home>/reports/<model>/``; fired alerts go to the log, the
+workspace database and (when the policy names one) a webhook. A rule that keeps firing is
+delivered again only after ``monitoring.repeat_after`` (the report of every pass still
+lists it), so a lasting drift does not page anyone every five minutes. An alert whose
+rule is listed in ``retraining.on_alerts`` enqueues a ``retrain`` job carrying the alerts
+(the queue keeps one retrain per model at a time).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelcycle.lifecycle._context import JobContext, json_safe
+from modelcycle.lifecycle._policy import Policy
+from modelcycle.monitoring import (
+    AlertSink,
+    DatabaseSink,
+    LogSink,
+    MonitorWindow,
+    WebhookSink,
+    deliver,
+    monitor,
+    recent_alerts,
+)
+
+REPORTS = "reports"
+
+
+def run_monitor(context: JobContext) -> dict[str, Any]:
+    """Handler of ``monitor`` jobs (see the module docs)."""
+    policy = context.policy()
+    settings = policy.monitoring
+    services = context.services
+    sinks: list[AlertSink] = [LogSink(), DatabaseSink(services.db)]
+    if settings.webhook:
+        sinks.append(WebhookSink(settings.webhook))
+    window = MonitorWindow(last_rows=settings.window_rows, hours=settings.window_hours)
+    report = monitor(
+        services.registry,
+        services.home,
+        context.model,
+        window=window,
+        rules=settings.rules(),
+    )
+    saved = report.save(services.home / REPORTS / context.model)  # the latest pass
+    repeated = _delivered_lately(context, settings.repeat_after_s)
+    fresh = [alert for alert in report.alerts if alert.rule not in repeated]
+    delivery = deliver(fresh, sinks)
+    alerts = [_alert(alert) for alert in report.alerts]
+    return {
+        "version": report.version,
+        "status": report.status,
+        "rows": report.rows,
+        "alerts": alerts,
+        "delivered": [alert.rule for alert in fresh],
+        "delivery": delivery,
+        "metrics": dict(report.metrics),
+        "notes": list(report.notes),
+        "report": {kind: str(path) for kind, path in saved.items()},
+        "retrain_job": _retrain_on(context, policy, alerts),
+    }
+
+
+def _delivered_lately(context: JobContext, seconds: float) -> set[str]:
+    """Rules of this model whose alert was stored (delivered) within ``seconds``."""
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
+    stored = recent_alerts(context.services.db, model=context.model, since=since, limit=10_000)
+    return {str(alert["rule"]) for alert in stored}
+
+
+def _alert(alert: Any) -> dict[str, Any]:
+    return {
+        "rule": alert.rule,
+        "metric": alert.metric,
+        "value": alert.value,
+        "message": alert.message,
+    }
+
+
+def _retrain_on(context: JobContext, policy: Policy, alerts: list[dict[str, Any]]) -> str | None:
+    """Enqueue a retrain when an alert the policy retrains on fired; its job id, if new."""
+    if policy.retraining is None:
+        return None
+    triggers = [a for a in alerts if a["rule"] in policy.retraining.on_alerts]
+    if not triggers:
+        return None
+    job = context.services.queue.enqueue(
+        "retrain",
+        context.model,
+        {"trigger": "alerts", "alerts": json_safe(triggers)},
+        dedupe_key=f"retrain:{context.model}",
+    )
+    return None if job is None else job.job_id

@@ -1,0 +1,144 @@
+"""Where policies live: one row per model in the ``policies`` table, every change audited.
+
+Thread-safety: a :class:`PolicyStore` may be shared by threads and processes; each
+change runs in one write transaction together with its audit event. Returned
+:class:`Policy` objects are immutable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelcycle.core import NotFound, ms_to_datetime, now_ms
+from modelcycle.lifecycle._locks import lock_key
+from modelcycle.lifecycle._policy import Policy
+from modelcycle.security import append, default_actor
+from modelcycle.store import Database, tables
+
+_policies = tables.policies
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A policy with who stored it and when."""
+
+    policy: Policy
+    updated_at: datetime
+    updated_by: str
+
+
+class PolicyStore:
+    """Set, read and delete the policies of a workspace.
+
+    Examples
+    --------
+    >>> store = PolicyStore(workspace.db)  # doctest: +SKIP
+    >>> store.set(Policy.from_toml("churn.toml"), actor="alice")  # doctest: +SKIP
+    >>> store.get("churn").monitoring.every  # doctest: +SKIP
+    '5m'
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def set(self, policy: Policy, *, actor: str | None = None) -> Policy:
+        """Store ``policy`` for its model (replacing any), audited as ``policy.set``."""
+        actor = actor or default_actor()
+        row = {
+            "model": policy.model,
+            "policy": policy.to_json(),
+            "updated_at": now_ms(),
+            "updated_by": actor,
+        }
+
+        def work(connection: Connection) -> None:
+            lock_key(connection, f"policy:{policy.model}")
+            before = _read(connection, policy.model)
+            if before is None:
+                connection.execute(sa.insert(_policies).values(**row))
+            else:
+                where = _policies.c.model == policy.model
+                connection.execute(sa.update(_policies).where(where).values(**row))
+            old = before.to_dict() if before is not None else None
+            target = f"{policy.model}:policy"
+            append(
+                connection,
+                actor=actor,
+                action="policy.set",
+                target=target,
+                before=old,
+                after=policy.to_dict(),
+            )
+
+        self.db.transaction(work)
+        return policy
+
+    def get(self, model: str) -> Policy | None:
+        """The policy of ``model``, or ``None`` when it has none."""
+        with self.db.read() as connection:
+            return _read(connection, model)
+
+    def info(self, model: str) -> StoredPolicy:
+        """The policy of ``model`` with who stored it and when.
+
+        Raises
+        ------
+        NotFound
+            ``model`` has no policy.
+        """
+        query = sa.select(_policies).where(_policies.c.model == model)
+        with self.db.read() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            raise _missing(model)
+        updated = ms_to_datetime(row["updated_at"])
+        assert updated is not None
+        return StoredPolicy(Policy.from_json(row["policy"]), updated, row["updated_by"])
+
+    def list(self) -> list[Policy]:
+        """Every stored policy, by model name."""
+        query = sa.select(_policies.c.policy).order_by(_policies.c.model)
+        with self.db.read() as connection:
+            return [Policy.from_json(text) for text in connection.execute(query).scalars()]
+
+    def delete(self, model: str, *, actor: str | None = None) -> None:
+        """Remove the policy of ``model`` (audited as ``policy.delete``).
+
+        Raises
+        ------
+        NotFound
+            ``model`` has no policy.
+        """
+        actor = actor or default_actor()
+
+        def work(connection: Connection) -> None:
+            lock_key(connection, f"policy:{model}")
+            before = _read(connection, model)
+            if before is None:
+                raise _missing(model)
+            connection.execute(sa.delete(_policies).where(_policies.c.model == model))
+            append(
+                connection,
+                actor=actor,
+                action="policy.delete",
+                target=f"{model}:policy",
+                before=before.to_dict(),
+            )
+
+        self.db.transaction(work)
+
+
+def _read(connection: Connection, model: str) -> Policy | None:
+    query = sa.select(_policies.c.policy).where(_policies.c.model == model)
+    text = connection.execute(query).scalar_one_or_none()
+    return None if text is None else Policy.from_json(text)
+
+
+def _missing(model: str) -> NotFound:
+    return NotFound(
+        f"model {model!r} has no policy; set one with 'modelcycle policy set <file.toml>'"
+    )

@@ -1,0 +1,207 @@
+"""Whole-column checks of a large request, at C speed, and the columns the model then reads.
+
+Checking 1,000 rows of 24 fields cell by cell is 24,000 Python calls (about 6 ms);
+checking each column once with set and NumPy operations costs about 1 ms and also
+yields the columns the model reads: numbers as NumPy arrays, other values as lists.
+These checks only answer *all good* or *look closer*: a column that fails one (a
+wrong type, a value not allowed, a missing required value, an infinity, or
+anything unusual such as a NaN in a text column) sends the whole request through
+the cell-by-cell checks of :class:`~modelcycle.serving.InputValidator`, so an error
+names its row, field, value and expectation exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelcycle.packaging import InputSpec, Signature
+
+#: A column as the model reads it: int64 or float64 (NaN where missing) for numbers,
+#: a list of the sent values otherwise.
+Column = NDArray[Any] | list[Any]
+
+#: Checks one column's values; ``None`` when a value needs a closer look.
+ColumnCheck = Callable[[Sequence[Any]], Column | None]
+
+_NONE = type(None)
+_NUMBERS: frozenset[type] = frozenset({int, float, _NONE})
+_INTEGERS: frozenset[type] = frozenset({int})
+_BOOLEANS: frozenset[type] = frozenset({bool, _NONE})
+_STRINGS: frozenset[type] = frozenset({str, _NONE})
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Validated inputs as whole columns: every signature input, in signature order.
+
+    Examples
+    --------
+    >>> from modelcycle.packaging import InputSpec, Signature
+    >>> checks = ColumnChecks(Signature((InputSpec("age", "long"), InputSpec("plan", "string"))))
+    >>> columns = checks.rows([{"age": 31, "plan": "a"}, {"age": None}])
+    >>> columns.values["age"].tolist(), columns.values["plan"], columns.n_rows
+    ([31.0, nan], ['a', None], 2)
+    """
+
+    values: dict[str, Column]
+    n_rows: int
+
+
+def _numbers(spec: InputSpec) -> ColumnCheck:
+    nullable = spec.nullable
+
+    def check(values: Sequence[Any]) -> Column | None:
+        found = set(map(type, values))
+        if not found <= _NUMBERS:
+            return None
+        if found <= _INTEGERS:  # as pandas reads whole numbers: int64 (when they fit)
+            try:
+                return np.array(values, dtype=np.int64)
+            except OverflowError:
+                pass
+        try:
+            array = np.array(values, dtype=np.float64)  # None becomes NaN
+        except (OverflowError, ValueError):
+            return None
+        finite = np.isfinite(array)
+        if not finite.all() and (not nullable or bool(np.isinf(array).any())):
+            return None
+        return array
+
+    return check
+
+
+def _allowed_types(spec: InputSpec, types: frozenset[type]) -> Callable[[Sequence[Any]], bool]:
+    """Whether every value has one of ``types`` (``None`` only when the field is nullable)."""
+    allowed = types if spec.nullable else types - {_NONE}
+
+    def check(values: Sequence[Any]) -> bool:
+        return set(map(type, values)) <= allowed
+
+    return check
+
+
+def _booleans(spec: InputSpec) -> ColumnCheck:
+    typed = _allowed_types(spec, _BOOLEANS)
+
+    def check(values: Sequence[Any]) -> Column | None:
+        if not typed(values):
+            return None
+        if None in values:
+            return list(values)
+        return np.array(values, dtype=bool)
+
+    return check
+
+
+def _strings(spec: InputSpec) -> ColumnCheck:
+    typed = _allowed_types(spec, _STRINGS)
+    return lambda values: list(values) if typed(values) else None
+
+
+def _categories(spec: InputSpec) -> ColumnCheck:
+    typed = _allowed_types(spec, _STRINGS)
+    allowed = frozenset(spec.categories or ())
+    allowed_or_none = allowed | {None}
+
+    def check(values: Sequence[Any]) -> Column | None:
+        if not typed(values) or not allowed_or_none.issuperset(values):
+            return None
+        return list(values)
+
+    return check
+
+
+def _datetimes(spec: InputSpec) -> ColumnCheck:
+    typed = _allowed_types(spec, _STRINGS)
+
+    def check(values: Sequence[Any]) -> Column | None:
+        if not typed(values):
+            return None
+        try:
+            for value in set(values) - {None}:  # each distinct value once
+                datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return list(values)
+
+    return check
+
+
+def column_check(spec: InputSpec) -> ColumnCheck:
+    """The whole-column check of one signature input."""
+    if spec.type in ("double", "long"):
+        return _numbers(spec)
+    if spec.type == "boolean":
+        return _booleans(spec)
+    if spec.type == "datetime":
+        return _datetimes(spec)
+    if spec.categories is not None:
+        return _categories(spec)
+    return _strings(spec)
+
+
+class ColumnChecks:
+    """Checks a request column by column; ``None`` when it needs the cell-by-cell checks.
+
+    Parameters
+    ----------
+    signature:
+        The served version's signature.
+    """
+
+    def __init__(self, signature: Signature) -> None:
+        self.names = tuple(signature.names)
+        self.known = frozenset(self.names)
+        self._checks = [(spec.name, spec.nullable, column_check(spec)) for spec in signature.inputs]
+        self._cells = _row_cells(self.names)
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> Columns | None:
+        """Columns of a list of row dicts whose fields are all known and valid, else ``None``."""
+        try:
+            if not self.known.issuperset(set().union(*rows)):  # each distinct key once
+                return None
+        except TypeError:  # a row that is not a dict
+            return None
+        return self._checked(self._transposed(rows), len(rows))
+
+    def columns(self, columns: Mapping[str, Sequence[Any]], n_rows: int) -> Columns | None:
+        """The checked columns of a dict of ``n_rows``-long lists, else ``None``."""
+        if not self.known.issuperset(columns):
+            return None
+        return self._checked((columns.get(name) for name in self.names), n_rows)
+
+    def _transposed(self, rows: Sequence[Mapping[str, Any]]) -> Iterable[Sequence[Any] | None]:
+        if self.names:
+            try:  # one C call per row when every row has every field
+                return list(zip(*map(self._cells, rows), strict=True))
+            except KeyError:
+                pass
+        return ([row.get(name) for row in rows] for name in self.names)
+
+    def _checked(self, columns: Iterable[Sequence[Any] | None], n_rows: int) -> Columns | None:
+        values: dict[str, Column] = {}
+        for (name, nullable, check), cells in zip(self._checks, columns, strict=True):
+            if cells is None:  # an absent column: every cell missing
+                if not nullable:
+                    return None
+                cells = [None] * n_rows
+            column = check(cells)
+            if column is None:
+                return None
+            values[name] = column
+        return Columns(values, n_rows)
+
+
+def _row_cells(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row's values of ``names``, as a tuple (``KeyError`` when one is absent)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    return lambda row: tuple(row[name] for name in names)

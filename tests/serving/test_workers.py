@@ -1,0 +1,236 @@
+"""``modelcycle serve --workers N``: several processes on one port, each logging its own answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+import modelcycle as mc
+from modelcycle.core import Settings, ValidationError
+from modelcycle.serving import (
+    WORKER_CONFIG_ENV,
+    NoDelayHttpToolsProtocol,
+    ServeSettings,
+    WorkerConfig,
+    create_app,
+)
+from modelcycle.store import FEEDBACK, log_folder
+from tests.serving.conftest import free_port
+
+ROW = {"age": 60, "income": 52.5, "plan": "b"}
+
+
+def test_worker_config_travels_in_one_environment_variable(tmp_path: Path) -> None:
+    config = WorkerConfig(
+        workspace=Settings(home=tmp_path, db_url="sqlite:////srv/ws.db"),
+        serve=ServeSettings(models=("churn@champion",), max_rows=7, canary=("churn@b=0.1",)),
+        log_dir=tmp_path / "predictions",
+        feedback_dir=tmp_path / "feedback",
+        auth_required=False,
+    )
+    environment = config.to_env()
+    assert list(environment) == [WORKER_CONFIG_ENV]
+    assert WorkerConfig.from_env(environment) == config
+    with pytest.raises(ValidationError, match="--workers"):
+        WorkerConfig.from_env({})
+    with pytest.raises(ValidationError, match="not a valid configuration"):
+        WorkerConfig.from_env({WORKER_CONFIG_ENV: '{"serve": {}}'})
+
+
+def test_a_worker_loads_its_models_before_serving_and_names_itself(
+    served: mc.Workspace, tmp_path: Path
+) -> None:
+    settings = ServeSettings(models=("churn",), poll_interval_s=60)
+    app = create_app(
+        served.registry, settings=settings, log_dir=tmp_path, auth_required=False, worker=True
+    )
+    with TestClient(app) as client:
+        ready = client.get("/health/ready")  # no waiting: start-up loaded the models
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {
+            "status": "ready",
+            "models": {"churn@champion": 1},
+            "worker": os.getpid(),
+        }
+        answer = client.post("/v1/models/churn/predict", json={"rows": [ROW]})
+        assert answer.headers["X-Modelcycle-Worker"] == str(os.getpid())
+        refused = client.post("/v1/models/churn/predict", json={"rows": []})
+        assert refused.headers["X-Modelcycle-Worker"] == str(os.getpid())
+
+
+class Recorded(NoDelayHttpToolsProtocol):
+    """Records ``TCP_NODELAY`` of each accepted connection, after the protocol set it up."""
+
+    seen: ClassVar[list[int]] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        Recorded.seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+async def _hello(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_keep_alive_connections_of_a_pre_bound_socket_have_no_delay() -> None:
+    """uvicorn issue #3149: ``--workers`` binds the socket without IPPROTO_TCP, so asyncio
+    leaves Nagle on for accepted connections; our protocol turns it off."""
+    config = uvicorn.Config(
+        _hello,
+        host="127.0.0.1",
+        port=free_port(),
+        loop="asyncio",
+        http=Recorded,
+        log_level="warning",
+        lifespan="off",
+    )
+    sock = config.bind_socket()  # what uvicorn's multiprocess supervisor does
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        Recorded.seen.clear()
+        with httpx.Client(base_url=f"http://127.0.0.1:{config.port}") as client:
+            assert [client.get("/").text for _ in range(3)] == ["ok"] * 3  # one connection
+        assert Recorded.seen == [1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
+def two_workers(ws: mc.Workspace, log_dir: Path, output: Path) -> Iterator[str]:
+    """``modelcycle serve churn --workers 2`` in a subprocess until the block ends (Ctrl-C)."""
+    port = free_port()
+    command = [sys.executable, "-m", "modelcycle", "-w", str(ws.settings.home), "serve"]
+    command += ["churn", "--workers", "2", "--port", str(port), "--log-dir", str(log_dir)]
+    command += ["--auth-cache-ttl", "0"]
+    environment = {**os.environ, "MODELCYCLE_SERVE_LOG_FLUSH_INTERVAL_S": "30"}
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does: the workers stop and flush
+        assert process.wait(timeout=60) == 0, output.read_text()
+    finally:
+        if process.poll() is None:  # the test failed: stop the server and its workers
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _ready(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no worker became ready in 120 s")
+
+
+def _predict_until_both_answer(url: str, headers: dict[str, str]) -> dict[str, str]:
+    """Request ids answered, each with the worker (pid) that answered it."""
+    answered: dict[str, str] = {}
+    while len(set(answered.values())) < 2:
+        assert len(answered) < 400, f"only worker(s) {set(answered.values())} answered"
+        response = httpx.post(  # a new connection each time: the kernel picks a worker
+            f"{url}/v1/models/churn/predict", json={"rows": [ROW]}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        answered[response.json()["request_id"]] = response.headers["X-Modelcycle-Worker"]
+    return answered
+
+
+@pytest.mark.slow
+def test_two_workers_answer_and_both_flush_their_logs(served: mc.Workspace, tmp_path: Path) -> None:
+    user = f"workers-{tmp_path.name}"
+    served.security.create_user(user, actor="test")
+    served.security.grant(user, "predictor", actor="test")
+    key, _ = served.security.create_key(user, "predictor")
+    headers = {"Authorization": f"Bearer {key}"}
+    log_dir, output = tmp_path / "log", tmp_path / "serve.out"
+    with two_workers(served, log_dir, output) as url:
+        _ready(url)
+        answered = _predict_until_both_answer(url, headers)
+        refused = httpx.post(
+            f"{url}/v1/models/churn/predict", json={"rows": [{"age": "x"}]}, headers=headers
+        )
+        assert refused.status_code == 422
+        labels = [{"request_id": request_id, "label": 1} for request_id in answered]
+        accepted = httpx.post(
+            f"{url}/v1/models/churn/feedback", json={"labels": labels}, headers=headers
+        )
+        assert accepted.json() == {"accepted": len(answered), "model": "churn"}
+        assert not list(log_dir.rglob("*.parquet"))  # nothing flushed before shutdown
+    workers = set(answered.values())
+    assert len(workers) == 2 and str(os.getpid()) not in workers
+    segments = list((log_dir / "churn").glob("*.parquet"))
+    assert len(segments) == 2, output.read_text()  # one per worker, at its shutdown
+    logged = duckdb.sql(
+        f"select request_id, error from read_parquet('{log_dir}/churn/*.parquet')"
+    ).fetchall()
+    assert sorted(r[0] for r in logged if r[1] is None) == sorted(answered)
+    assert [r[1] for r in logged if r[1] is not None] == ["invalid"]
+    feedback = log_folder(served.settings.home, FEEDBACK, "churn")
+    recorded = duckdb.sql(
+        f"select request_id from read_parquet('{feedback}/*.parquet') where source = 'api'"
+    ).fetchall()
+    assert set(answered) <= {r[0] for r in recorded}
+
+
+@pytest.mark.slow
+def test_serve_options_left_out_yield_to_their_environment_variables(
+    served: mc.Workspace, tmp_path: Path
+) -> None:
+    """MODELCYCLE_SERVE_MAX_ROWS applies when --max-rows is not given; a given option wins."""
+    port = free_port()
+    command = [sys.executable, "-m", "modelcycle", "-w", str(served.settings.home), "serve"]
+    command += ["churn", "--port", str(port), "--no-auth", "--explain-top-k", "3"]
+    command += ["--log-dir", str(tmp_path / "log")]
+    environment = {
+        **os.environ,
+        "MODELCYCLE_SERVE_MAX_ROWS": "2",
+        "MODELCYCLE_SERVE_EXPLAIN_TOP_K": "1",
+    }
+    output = tmp_path / "serve.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _ready(url)
+        three = httpx.post(f"{url}/v1/models/churn/predict", json={"rows": [ROW] * 3})
+        assert three.status_code == 413, three.text  # the variable's 2 rows, not the default
+        explained = httpx.post(f"{url}/v1/models/churn/predict?explain=true", json={"rows": [ROW]})
+        assert explained.status_code == 200, explained.text
+        assert len(explained.json()["explanations"][0]["contributions"]) == 3  # the option's
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
