@@ -183,3 +183,4 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
         ]
         actions = {event.action for event in ws.security.audit_events(limit=10_000)}
         assert {"policy.set", "lifecycle.compare", "alias.promote", "key.revoke"} <= actions
+        assert ws.policies.get("health-insurance") is None  # no 2-second schedule left behind

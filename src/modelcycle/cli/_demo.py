@@ -106,7 +106,25 @@ def run_demo(demo: Demo) -> dict[str, Any]:
     data.train.to_csv(source, index=False)
     _train_champion(demo, source)
     keys = _keys(demo)
-    _set_policy(demo, source)
+    try:
+        _set_policy(demo, source)
+        codes = _operate(demo, data, keys)
+        _logged(demo)
+        _reports(demo)
+    finally:
+        _tidy(demo)
+    return {
+        "model": demo.model,
+        "seconds": round(time.perf_counter() - started, 1),
+        "workspace": demo.ws.db.display_url,
+        "steps": [step.__dict__ for step in demo.steps],
+        "exit_codes": codes,
+        **demo.facts,
+    }
+
+
+def _operate(demo: Demo, data: DemoData, keys: dict[str, str]) -> dict[str, int]:
+    """The steps with a live server and worker; return their exit codes."""
     worker_log, server_log = demo.output / "worker.log", demo.output / "server.log"
     ref = f"{demo.model}@champion"
     with (
@@ -124,21 +142,27 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         _refused(demo, data)
         _audit_over_http(demo, Client(client.port, keys["ops"]))
         codes = {"server": server.stop(), "worker": worker.stop()}
-        for process, code in codes.items():
-            # uvicorn re-raises the SIGTERM it handled after a graceful shutdown
-            if code not in (0, -signal.SIGTERM):
-                raise DemoFailed(f"the {process} did not stop cleanly (exit code {code})")
-    _logged(demo)
-    _reports(demo)
-    _close_keys(demo, keys)
-    return {
-        "model": demo.model,
-        "seconds": round(time.perf_counter() - started, 1),
-        "workspace": demo.ws.db.display_url,
-        "steps": [step.__dict__ for step in demo.steps],
-        "exit_codes": codes,
-        **demo.facts,
-    }
+    for process, code in codes.items():
+        # uvicorn re-raises the SIGTERM it handled after a graceful shutdown
+        if code not in (0, -signal.SIGTERM):
+            raise DemoFailed(f"the {process} did not stop cleanly (exit code {code})")
+    return codes
+
+
+def _tidy(demo: Demo) -> None:
+    """Revoke the demo's keys and remove its 2-second policy, even after a failed step.
+
+    The model, its versions, logs and reports stay for ``modelcycle monitor`` and
+    ``modelcycle models show``; a later ``modelcycle worker`` does not inherit a policy
+    that monitors every two seconds.
+    """
+    from modelcycle.lifecycle import PolicyStore
+
+    for prefix in demo.facts.get("keys", []):
+        with suppress(NotFound):
+            demo.ws.security.revoke_key(prefix, actor="demo")
+    with suppress(NotFound):
+        PolicyStore(demo.ws.db).delete(demo.model, actor="demo")
 
 
 def _logged(demo: Demo) -> None:
@@ -173,7 +197,9 @@ def _fresh_name(ws: Workspace, base: str) -> str:
 
 def _train_champion(demo: Demo, source: Path) -> None:
     ws, name = demo.ws, demo.model
-    with demo.step("train", f"AutoML for {demo.budget:g}s on 10,000 full-time workers") as result:
+    with demo.step(
+        "train", f"AutoML for {demo.budget:g}s on 10,000 wives working 30+ hours a week"
+    ) as result:
         trained = ws.train(
             source, target=TARGET, name=name, budget=demo.budget, seed=SEED, experiment="demo"
         )
@@ -496,12 +522,6 @@ def _reports(demo: Demo) -> None:
                 paths[f"evaluation v{version}"] = target
         demo.facts["reports"] = {key: str(path) for key, path in paths.items()}
         result.append(", ".join(str(path) for path in paths.values()))
-
-
-def _close_keys(demo: Demo, keys: dict[str, str]) -> None:
-    for prefix in demo.facts.get("keys", []):
-        with suppress(NotFound):
-            demo.ws.security.revoke_key(prefix, actor="demo")
 
 
 def demo(
