@@ -191,3 +191,38 @@ def test_bad_arguments_are_refused(queue: JobQueue) -> None:
         queue.get("nope")
     with pytest.raises(ValidationError, match="job payload"):
         queue.enqueue("x", payload={"bad": float("nan")})
+
+
+def _finish(queue: JobQueue, kind: str, model: str | None, *, age_s: float) -> str:
+    """A finished job of ``kind`` that ended ``age_s`` seconds ago."""
+    job = queue.enqueue(kind, model)
+    assert job is not None
+    claimed = queue.claim_job(job.job_id, "w", 30)
+    assert claimed is not None and queue.complete(job.job_id, "w", {})
+    ended = now_ms() - int(age_s * 1000)
+    statement = (
+        sa.update(tables.jobs)
+        .where(tables.jobs.c.job_id == job.job_id)
+        .values(finished_at=ended, created_at=ended - 10)
+    )
+    queue.db.transaction(lambda c: c.execute(statement))
+    return job.job_id
+
+
+def test_prune_deletes_old_finished_jobs_but_keeps_the_newest_of_each_kind(
+    queue: JobQueue,
+) -> None:
+    old = [_finish(queue, "monitor", "churn", age_s=86_400 - i) for i in range(3)]
+    other_model = _finish(queue, "monitor", "fraud", age_s=90_000)
+    no_model = _finish(queue, "sleep", None, age_s=90_000)
+    recent = _finish(queue, "monitor", "churn", age_s=60)
+    waiting = queue.enqueue("retrain", "churn")
+    assert waiting is not None
+
+    assert queue.prune(3600) == 3  # the three old churn monitors
+    left = {job.job_id for job in queue.list(limit=None)}
+    assert left == {other_model, no_model, recent, waiting.job_id}
+    assert not left & set(old)
+    assert queue.prune(3600) == 0
+    with pytest.raises(ValidationError, match="older_than_s"):
+        queue.prune(-1)

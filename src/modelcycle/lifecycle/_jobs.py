@@ -269,6 +269,33 @@ class JobQueue:
         with self.db.read() as connection:
             return [_job(row._mapping) for row in connection.execute(query)]
 
+    def prune(self, older_than_s: float) -> int:
+        """Delete finished jobs (done or failed) that ended over ``older_than_s`` ago.
+
+        The newest job of each kind and model is always kept, whatever its age: the
+        scheduler spaces monitoring by it. Returns the number of jobs deleted.
+
+        Examples
+        --------
+        >>> JobQueue(workspace.db).prune(7 * 86400)  # doctest: +SKIP
+        288
+        """
+        if not isinstance(older_than_s, int | float) or not older_than_s >= 0:
+            raise ValidationError(f"older_than_s is {older_than_s!r}; expected seconds >= 0")
+        cutoff = now_ms() - int(older_than_s * 1000)
+        newer = _jobs.alias("newer")
+        newest = (
+            sa.select(sa.func.max(newer.c.created_at))
+            .where(newer.c.kind == _jobs.c.kind, newer.c.model.is_not_distinct_from(_jobs.c.model))
+            .scalar_subquery()
+        )
+        statement = sa.delete(_jobs).where(
+            _jobs.c.state.in_((DONE, FAILED)),
+            _jobs.c.finished_at < cutoff,
+            _jobs.c.created_at < newest,
+        )
+        return int(self.db.transaction(lambda c: c.execute(statement).rowcount))
+
     def latest(self, kind: str, model: str | None) -> Job | None:
         """The most recently created job of ``kind`` for ``model``, in any state."""
         found = self.list(model=model, kind=kind, limit=1)

@@ -34,6 +34,9 @@ from modelcycle.store import Database
 
 _LOG = logging.getLogger("modelcycle.worker")
 
+#: How often a worker deletes finished jobs older than ``keep_jobs_s``.
+_PRUNE_EVERY_S = 3600.0
+
 #: ``on_event(event, job, detail)``; events: ``scheduled``, ``started``, ``done``,
 #: ``failed``, ``retry``, ``deferred``, ``released``, ``lease-lost``.
 EventHook = Callable[[str, Job, str], None]
@@ -56,6 +59,9 @@ class Worker:
         Pause between looks at an empty queue.
     schedule_s:
         Least time between two scheduling passes over the policies.
+    keep_jobs_s:
+        Finished jobs older than this are deleted (checked hourly; the newest job of
+        each kind and model is kept). ``None`` keeps every job.
     handlers:
         Extra or replacement job handlers by kind (see :mod:`modelcycle.lifecycle._context`).
     on_event:
@@ -73,6 +79,7 @@ class Worker:
         lease_s: float = 30.0,
         poll_s: float = 1.0,
         schedule_s: float = 10.0,
+        keep_jobs_s: float | None = 7 * 86400.0,
         handlers: Mapping[str, Handler] | None = None,
         on_event: EventHook | None = None,
         queue: JobQueue | None = None,
@@ -94,7 +101,9 @@ class Worker:
         self.schedule_s = schedule_s
         self.handlers: dict[str, Handler] = {**DEFAULT_HANDLERS, **dict(handlers or {})}
         self.on_event = on_event
+        self.keep_jobs_s = keep_jobs_s
         self._last_schedule: float | None = None
+        self._last_prune: float | None = None
 
     def __repr__(self) -> str:
         kinds = sorted(self.handlers)
@@ -137,10 +146,22 @@ class Worker:
         if recent and not force:
             return []
         self._last_schedule = now
+        self._prune(now)
         created = schedule(self.services)
         for job in created:
             self._emit("scheduled", job, job.payload.get("trigger", ""))
         return created
+
+    def _prune(self, now: float) -> None:
+        """Delete old finished jobs, at most once an hour (a lasting queue stays small)."""
+        if self.keep_jobs_s is None:
+            return
+        if self._last_prune is not None and now - self._last_prune < _PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        deleted = self.queue.prune(self.keep_jobs_s)
+        if deleted:
+            _LOG.info("deleted %d finished job(s) older than %.0f s", deleted, self.keep_jobs_s)
 
     def run_job(self, job_id: str) -> Job:
         """Claim one given job now (due or not) and run it here.
