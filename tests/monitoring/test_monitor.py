@@ -106,6 +106,23 @@ def test_a_shifted_window_fires_the_psi_alert_naming_the_feature(
     assert report.status == "alerts"
 
 
+def test_a_window_larger_than_sample_rows_is_sampled_for_drift(
+    served: tuple[mc.Workspace, Data], shifted: tuple[Path, str]
+) -> None:
+    ws, _ = served
+    home, feature = shifted
+    window = MonitorWindow(sample_rows=600)
+    report = monitor(ws.registry, home, "cancer", window=window, rules=parse_rules([PSI_RULE]))
+    again = monitor(ws.registry, home, "cancer", window=window)
+    assert report.rows == 600 and report.drift is not None and report.drift.rows == 600
+    assert report.drift[feature].drifted and [a.rule for a in report.alerts] == [PSI_RULE]
+    assert "a seeded sample of 600 of the window's 1,500 rows" in " ".join(report.notes)
+    assert again.drift is not None
+    assert again.drift[feature]["psi"].statistic == report.drift[feature]["psi"].statistic
+    whole = monitor(ws.registry, home, "cancer", window=MonitorWindow(sample_rows=None))
+    assert whole.rows == 1500 and not any("sample" in note for note in whole.notes)
+
+
 def test_a_steady_window_does_not_fire(
     served: tuple[mc.Workspace, Data], steady: tuple[Path, list[str]]
 ) -> None:

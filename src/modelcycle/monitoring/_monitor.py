@@ -105,8 +105,10 @@ def monitor(
         last_rows=window.last_rows,
         since=since,
         until=until,
+        sample_rows=window.sample_rows,
     )
     health = service_health(home, model, since=since, until=until, last_rows=window.last_rows)
+    _note_sample(frame, health, reference.version, window, notes)
     drift = _drift(frame, reference, alpha, notes)
     realized, summary = _realized(scope, rules, bucket_rows, notes)
     estimated, estimates = _estimated(frame, reference, rules, bucket_rows, notes)
@@ -229,6 +231,22 @@ def prediction_values(
     chosen = np.where(np.isfinite(served).all(axis=1), served.argmax(axis=1), -1)
     labels = [classes[i] if i >= 0 else None for i in chosen]
     return pd.Series(labels, dtype="object"), np.array([classes[i] for i in expected.argmax(1)])
+
+
+def _note_sample(
+    frame: pd.DataFrame,
+    health: list[VersionHealth],
+    version: int,
+    window: MonitorWindow,
+    notes: list[str],
+) -> None:
+    """Say so when drift and estimates ran on a sample of a larger window."""
+    logged = sum(h.rows for h in health if h.version == version)
+    if window.sample_rows is not None and len(frame) == window.sample_rows < logged:
+        notes.append(
+            f"drift and estimated performance use a seeded sample of {len(frame):,} of the "
+            f"window's {logged:,} rows; realized performance and health use every row"
+        )
 
 
 def _realized(

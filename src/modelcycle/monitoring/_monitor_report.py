@@ -32,6 +32,11 @@ class MonitorWindow:
         Rows logged at or after ``since`` and before ``until`` (aware datetimes or UTC).
     hours:
         Shorthand for ``since = now - hours``.
+    sample_rows:
+        Most rows of the monitored version decoded for drift and estimated performance:
+        a larger window is read as a seeded uniform sample of this many rows (the same
+        rows on every pass over the same window). Realized performance and service
+        health always use every row. ``None`` decodes the whole window.
 
     Examples
     --------
@@ -45,11 +50,15 @@ class MonitorWindow:
     since: datetime | None = None
     until: datetime | None = None
     hours: float | None = None
+    sample_rows: int | None = 1_000_000
 
     def __post_init__(self) -> None:
-        rows = self.last_rows
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-            raise ValidationError(f"window last_rows is {rows!r}; expected a whole number >= 1")
+        for name in ("last_rows", "sample_rows"):
+            rows = getattr(self, name)
+            if rows is not None and (
+                isinstance(rows, bool) or not isinstance(rows, int) or rows < 1
+            ):
+                raise ValidationError(f"window {name} is {rows!r}; expected a whole number >= 1")
         if self.hours is not None:
             if isinstance(self.hours, bool) or not (
                 isinstance(self.hours, int | float) and 0 < self.hours < math.inf
