@@ -11,6 +11,7 @@ import pytest
 
 from modelcycle.core import Task, ValidationError
 from modelcycle.monitoring import (
+    count_feedback,
     probability_matrix,
     read_feedback,
     read_labelled,
@@ -257,6 +258,10 @@ def test_latest_label_wins(tmp_path: Path) -> None:
     assert labelled["label"].tolist() == [1]
     assert labelled["label_time"].tolist() == [pd.Timestamp(at(7))]
     assert len(read_feedback(tmp_path, "m")) == 3
+    assert count_feedback(tmp_path, "m") == 3
+    assert count_feedback(tmp_path, "m", since=at(6)) == 2  # labels at 6 s and 7 s
+    assert count_feedback(tmp_path, "m", since=at(8)) == 0
+    assert count_feedback(tmp_path, "other") == 0
 
 
 def test_shadow_and_refused_rows_are_never_labelled(tmp_path: Path) -> None:

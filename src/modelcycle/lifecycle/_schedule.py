@@ -16,6 +16,7 @@ from modelcycle.lifecycle._context import Services
 from modelcycle.lifecycle._jobs import QUEUED, RUNNING, Job
 from modelcycle.lifecycle._labelled import labelled_rows
 from modelcycle.lifecycle._policy import Policy
+from modelcycle.monitoring import count_feedback
 from modelcycle.registry import CHAMPION, ModelVersion
 
 _LOG = logging.getLogger("modelcycle.worker")
@@ -79,7 +80,11 @@ def retrain_due(services: Services, policy: Policy) -> Job | None:
     if every is not None and now >= (since or 0) + int(every * 1000):
         payload = {"trigger": "schedule", "every": retraining.every}
     elif retraining.new_labels is not None and champion is not None:
-        count = len(labelled_rows(services.home, model, None, since_ms=since))
+        # Labels logged since then bound the labelled rows predicted since then from
+        # above: count them first, and join with the prediction log only when it matters.
+        count = count_feedback(services.home, model, since=since)
+        if count >= retraining.new_labels:
+            count = len(labelled_rows(services.home, model, None, since_ms=since))
         if count >= retraining.new_labels:
             payload = {"trigger": "new_labels", "labelled_rows": count}
     if payload is None:

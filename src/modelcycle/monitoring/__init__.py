@@ -32,7 +32,7 @@ from modelcycle.monitoring._alerts import (
 )
 from modelcycle.monitoring._cbpe import CBPE, estimated_performance
 from modelcycle.monitoring._health import VersionHealth, latency_over_time, service_health
-from modelcycle.monitoring._labels import read_feedback, read_labelled
+from modelcycle.monitoring._labels import count_feedback, read_feedback, read_labelled
 from modelcycle.monitoring._logread import probability_matrix, read_predictions
 from modelcycle.monitoring._monitor import monitor
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
@@ -97,6 +97,7 @@ __all__ = [
     "WebhookSink",
     "adjust_pvalues",
     "check_rules",
+    "count_feedback",
     "default_metric",
     "deliver",
     "drift_report",

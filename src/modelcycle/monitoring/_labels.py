@@ -20,6 +20,7 @@ from modelcycle.monitoring._logsql import (
     Filters,
     TimeLike,
     add_window,
+    as_time,
     base_relation,
     connect,
     decode_inputs,
@@ -73,6 +74,31 @@ def read_feedback(home: Path | str, model: str) -> pd.DataFrame:
         return to_frame(
             connection.sql(f"SELECT {_FEEDBACK_COLUMNS} FROM {source} ORDER BY time, feedback_id")
         )
+
+
+def count_feedback(home: Path | str, model: str, *, since: TimeLike | None = None) -> int:
+    """How many labels were logged for ``model`` (at or after ``since``), counted in DuckDB.
+
+    Cheap next to :func:`read_labelled` (no join with the prediction log), and an upper
+    bound of the labelled rows predicted since then: a label arrives after its prediction.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> count_feedback(tempfile.mkdtemp(), "churn")
+    0
+    """
+    folder = log_folder(home, FEEDBACK, model)
+    if not has_segments(folder):
+        return 0
+    with connect() as connection:
+        source = base_relation(connection, folder, FEEDBACK_SCHEMA)
+        query, parameters = f"SELECT count(*) FROM {source}", []
+        if since is not None:
+            query += " WHERE time >= ?"
+            parameters.append(as_time(since, "since"))
+        found = connection.execute(query, parameters).fetchone()
+    return int(found[0]) if found else 0
 
 
 def read_labelled(
