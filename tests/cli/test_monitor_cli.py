@@ -55,6 +55,9 @@ def test_monitor_prints_the_summary_and_writes_the_report(
     assert 'id="chart-drift"' in page
     saved = json.loads((tmp_path / "modelcycle-monitor" / "cancer" / "monitor.json").read_text())
     assert saved["alerts"][0]["features"][0] == feature
+    # Recorded in the workspace too, where the server's /v1/models/cancer/monitoring reads it.
+    recorded = Path(folder) / "reports" / "cancer" / "monitor.json"
+    assert json.loads(recorded.read_text()) == saved
 
 
 def test_monitor_json_goes_to_stdout(

@@ -74,6 +74,18 @@ ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         None,
         {"admin": 200, "maintainer": 403, "viewer": 403, "predictor": 403},
     ),
+    "alerts": (
+        "GET",
+        "/v1/models/churn/alerts",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 403},
+    ),
+    "monitoring": (
+        "GET",
+        "/v1/models/churn/monitoring",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 403},
+    ),
 }
 OPEN = ("/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/metrics")
 
@@ -91,11 +103,22 @@ def keys(served: mc.Workspace) -> Keys:
     return make_keys(served, "matrix")
 
 
+def matrix_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<home>/predictions`` of a fresh home whose ``reports/churn/monitor.json`` exists
+    (so the monitoring route answers 200 to whoever may read it)."""
+    home = tmp_path_factory.mktemp("matrix-home")
+    report = home / "reports" / "churn" / "monitor.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"model": "churn", "alerts": []}))
+    return home / "predictions"
+
+
 @pytest.fixture(scope="module")
 def client(
     served: mc.Workspace, keys: Keys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    app = make_app(served, tmp_path_factory.mktemp("log"), secure=True, models=("churn", "cancer"))
+    log_dir = matrix_log_dir(tmp_path_factory)
+    app = make_app(served, log_dir, secure=True, models=("churn", "cancer"))
     with TestClient(app) as test_client:
         wait_ready(test_client)
         yield test_client

@@ -20,7 +20,7 @@ from modelcycle.security import ROLES
 from tests.models import Data, log_logistic
 from tests.serving.conftest import make_app, wait_ready
 from tests.serving.keys import STATES, Keys, make_keys
-from tests.serving.test_auth import ROUTES, call, expected_status
+from tests.serving.test_auth import ROUTES, call, expected_status, matrix_log_dir
 
 pytestmark = pytest.mark.postgres
 
@@ -65,7 +65,7 @@ def keys(postgres_workspace: mc.Workspace) -> Keys:
 def client(
     postgres_workspace: mc.Workspace, keys: Keys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    log_dir: Path = tmp_path_factory.mktemp("pg-log")
+    log_dir = matrix_log_dir(tmp_path_factory)
     app = make_app(postgres_workspace, log_dir, secure=True, models=("churn", "cancer"))
     with TestClient(app) as test_client:
         wait_ready(test_client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def test_routes_cover_the_matrix(base: str) -> None:
     protected = {path for path in paths if not path.startswith(("/health", "/v2/health"))}
     protected -= {"/metrics"}
     matrix = {ROUTES[r][1].replace("churn", "{name}") for r in ROUTES}
-    matrix = {p.replace("/v1/models/{name}/", "/v1/models/{ref}/") for p in matrix}
+    matrix = {re.sub(r"/\{name\}/(predict|feedback)$", r"/{ref}/\1", p) for p in matrix}
     assert protected == matrix
     assert "HTTPBearer" in httpx.get(f"{base}/openapi.json").json()["components"]["securitySchemes"]
 

@@ -21,6 +21,7 @@ from modelcycle.monitoring import (
     WebhookSink,
     monitor,
 )
+from modelcycle.store import REPORTS, log_folder
 
 #: Exit code of ``--fail-on-alert`` when a rule fired (after the error codes 1-7).
 ALERT_EXIT_CODE = 8
@@ -86,7 +87,11 @@ def monitor_command(
     ] = None,
     record: Annotated[
         bool,
-        typer.Option("--record/--no-record", help="Store fired alerts in the workspace."),
+        typer.Option(
+            "--record/--no-record",
+            help="Store fired alerts and this report in the workspace (where the server's "
+            "/v1/models/{name}/alerts and /monitoring read them).",
+        ),
     ] = True,
     fail_on_alert: Annotated[
         bool,
@@ -118,6 +123,8 @@ def monitor_command(
         ws.registry, ws.settings.home, model, ref=ref, window=window, rules=rules, sinks=sinks
     )
     paths = report.save(output if output is not None else Path("modelcycle-monitor") / model)
+    if record:
+        report.save(log_folder(ws.settings.home, REPORTS, model))
     if json:
         out.print_json(report.to_dict())
     else:

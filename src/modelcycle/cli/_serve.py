@@ -199,7 +199,7 @@ def serve(
         parse_shadow,
         workspace_salt,
     )
-    from modelcycle.store import FEEDBACK, log_folder
+    from modelcycle.store import FEEDBACK, REPORTS, log_folder
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
     mode = sensitive_mode(sensitive_inputs)
@@ -231,6 +231,9 @@ def serve(
     settings = ServeSettings(models=tuple(refs), **given)
     folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
     feedback_dir = log_folder(ws.settings.home, FEEDBACK)
+    reports_dir = log_folder(
+        ws.settings.home, REPORTS
+    )  # where monitoring saves (even with --log-dir)
     if not no_auth:
         ensure_admin_key(ws.security, ws.settings.home)
     salt = workspace_salt(ws.settings.home)  # created once, before any worker reads it
@@ -245,6 +248,7 @@ def serve(
             serve=settings,
             log_dir=folder.resolve(),
             feedback_dir=feedback_dir.resolve(),
+            reports_dir=reports_dir.resolve(),
             auth_required=not no_auth,
         )
         _run_workers(worker_config, workers, host=host, port=port)
@@ -254,6 +258,7 @@ def serve(
         settings=settings,
         log_dir=folder,
         feedback_dir=feedback_dir,
+        reports_dir=reports_dir,
         security=ws.security,
         auth_required=not no_auth,
         log_salt=salt,
@@ -321,6 +326,7 @@ def worker_app() -> FastAPI:
         settings=config.serve,
         log_dir=config.log_dir,
         feedback_dir=config.feedback_dir,
+        reports_dir=config.reports_dir,
         security=ws.security,
         auth_required=config.auth_required,
         log_salt=workspace_salt(ws.settings.home),

@@ -25,8 +25,7 @@ from modelcycle.monitoring import (
     monitor,
     recent_alerts,
 )
-
-REPORTS = "reports"
+from modelcycle.store import REPORTS, log_folder
 
 
 def run_monitor(context: JobContext) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def run_monitor(context: JobContext) -> dict[str, Any]:
         window=window,
         rules=settings.rules(),
     )
-    saved = report.save(services.home / REPORTS / context.model)  # the latest pass
+    saved = report.save(log_folder(services.home, REPORTS, context.model))  # the latest pass
     repeated = _delivered_lately(context, settings.repeat_after_s)
     fresh = [alert for alert in report.alerts if alert.rule not in repeated]
     delivery = deliver(fresh, sinks)

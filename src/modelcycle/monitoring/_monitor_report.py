@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,13 +191,24 @@ class MonitorReport:
         return render(self, plotly_js_src=plotly_js_src)
 
     def save(self, folder: Path | str) -> dict[str, Path]:
-        """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (created)."""
+        """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (created).
+
+        Each file is written under a temporary name and renamed, so a reader (the
+        server's ``GET /v1/models/{name}/monitoring``) sees the previous pass or this one,
+        never half of a file.
+        """
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         paths = {"html": target / "monitor.html", "json": target / "monitor.json"}
-        paths["html"].write_text(self.to_html(), encoding="utf-8")
-        paths["json"].write_text(self.to_json() + "\n", encoding="utf-8")
+        _replace(paths["html"], self.to_html())
+        _replace(paths["json"], self.to_json() + "\n")
         return paths
+
+
+def _replace(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

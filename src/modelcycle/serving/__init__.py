@@ -8,7 +8,8 @@ Concurrent small requests for one version are micro-batched into one model call;
 served model may have a canary or shadow challenger; ``?explain=true`` adds feature
 contributions. Delayed labels arrive by ``POST /v1/models/{ref}/feedback`` (checked
 by the same :class:`FeedbackValidator` as ``modelcycle feedback``). Every route but
-the health probes and ``/metrics`` needs an API key with the right role. Several
+the health probes and ``/metrics`` needs an API key with the right role; viewers read a
+model's alerts and latest monitoring report (:class:`MonitoringReader`). Several
 worker processes can serve one port (:class:`WorkerConfig`).
 """
 
@@ -44,6 +45,7 @@ from modelcycle.serving._hub import ModelHub, missing_refs
 from modelcycle.serving._log import SCHEMA as PREDICTION_LOG_SCHEMA
 from modelcycle.serving._log import BufferedLog, FeedbackLog, LoggedRequest, PredictionLog
 from modelcycle.serving._model import ServedModel, load_served
+from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._privacy import Redactor, workspace_salt
 from modelcycle.serving._routing import Challenger, Router, parse_canary, parse_shadow
 from modelcycle.serving._settings import ServeSettings
@@ -77,6 +79,7 @@ __all__ = [
     "MicroBatcher",
     "ModelFailed",
     "ModelHub",
+    "MonitoringReader",
     "NoDelayHttpToolsProtocol",
     "NotExplainable",
     "NotReady",

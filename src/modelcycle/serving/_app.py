@@ -22,9 +22,11 @@ from modelcycle.serving._feedback import FeedbackService
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import FeedbackLog, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
 from modelcycle.serving._routes_ecosystem import mlflow, v2
+from modelcycle.serving._routes_monitoring import monitoring
 from modelcycle.serving._routing import Router, parse_canary, parse_shadow
 from modelcycle.serving._service import PredictionService
 from modelcycle.serving._settings import ServeSettings
@@ -39,6 +41,7 @@ def create_app(
     settings: ServeSettings,
     log_dir: Path,
     feedback_dir: Path | None = None,
+    reports_dir: Path | None = None,
     security: AccessControl | None = None,
     auth_required: bool = True,
     log_salt: bytes | None = None,
@@ -62,7 +65,9 @@ def create_app(
     ``settings.poll_interval_s`` seconds; answered predictions, and requests refused for
     their inputs or failed in the model, are logged under ``log_dir/<model>/`` as Parquet.
     Delayed labels (``POST /v1/models/{ref}/feedback``) go to ``feedback_dir/<model>/``
-    (default: ``feedback`` beside ``log_dir``, i.e. ``<home>/feedback``).
+    (default: ``feedback`` beside ``log_dir``, i.e. ``<home>/feedback``). A model's
+    alerts and latest monitoring report are read from the workspace database and
+    ``reports_dir/<model>/monitor.json`` (default: ``reports`` beside ``log_dir``).
 
     ``worker=True`` builds the app of one of several processes serving one port
     (``modelcycle serve --workers N``): its models load before it accepts a
@@ -141,6 +146,9 @@ def create_app(
     )
     app.state.service = predictor
     app.state.feedback = receiver
+    app.state.monitoring = MonitoringReader(
+        registry.db, reports_dir if reports_dir is not None else Path(log_dir).parent / "reports"
+    )
     app.state.gatekeeper = Gatekeeper(
         security,
         required=auth_required,
@@ -151,6 +159,7 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(v1)
+    app.include_router(monitoring)
     app.include_router(health)
     app.include_router(v2)
     app.include_router(mlflow)

@@ -176,3 +176,26 @@ class AuditEvents(BaseModel):
     """Audit events, oldest first."""
 
     events: list[AuditEventBody]
+
+
+class AlertBody(BaseModel):
+    """One alert the monitor raised, as stored in the workspace database."""
+
+    id: int = Field(description="The alert's identifier.")
+    model: str = Field(description="The model it is about.")
+    version: int | None = Field(description="The version monitored (null when unknown).")
+    rule: str = Field(description="The rule that fired ('drift', 'error_rate'...).")
+    severity: str = Field(description="'info', 'warning' or 'critical'.")
+    value: float | None = Field(description="The measured value (null when not finite).")
+    threshold: float | None = Field(description="The rule's threshold.")
+    message: str = Field(description="What happened, in words.")
+    time: str = Field(description="When it fired, in ISO 8601 (UTC).")
+    delivered: dict[str, Any] = Field(
+        description="Per sink tried before the database: 'delivered' or why it failed."
+    )
+
+
+class Alerts(BaseModel):
+    """A model's alerts, newest first."""
+
+    alerts: list[AlertBody]

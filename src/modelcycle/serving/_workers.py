@@ -59,6 +59,7 @@ class WorkerConfig(BaseModel):
     serve: ServeSettings
     log_dir: Path
     feedback_dir: Path
+    reports_dir: Path | None = None
     auth_required: bool = True
 
     def to_env(self) -> dict[str, str]:

@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
+#: The latest monitoring report of each model: ``<home>/reports/<model>/monitor.{html,json}``.
+REPORTS = "reports"
 
 #: One row per predicted input row. ``route``: ``primary``, ``canary`` or ``shadow``
 #: (a shadow row repeats the answered request's id). ``error``: ``None`` for an
@@ -67,7 +69,8 @@ FEEDBACK_SCHEMA = pa.schema(
 
 
 def log_folder(home: Path | str, kind: str, model: str | None = None) -> Path:
-    """The folder of ``kind`` (:data:`PREDICTIONS` or :data:`FEEDBACK`), or of one model in it."""
+    """The folder of ``kind`` (:data:`PREDICTIONS`, :data:`FEEDBACK` or :data:`REPORTS`), or of
+    one model in it."""
     folder = Path(home) / kind
     return folder / model if model is not None else folder
 

@@ -1,0 +1,134 @@
+"""What monitoring left for a model, read for the ``/v1/models/{name}/...`` monitoring routes.
+
+Serving does not import :mod:`modelcycle.monitoring` (a sibling layer): it reads what
+the monitor job stores, the ``alerts`` table of the workspace database and the latest
+report ``<reports_dir>/<model>/monitor.json``. Both reads block, so the routes run
+them in a thread, never on the prediction path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from modelcycle.core import NotFound, ValidationError, ms_to_datetime
+from modelcycle.serving._errors import NotReady
+from modelcycle.store import Database, tables
+
+#: A registered model's name (as the registry checks it): no '/', never '.' or '..'.
+MODEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+#: The file the monitor job writes for each model (``MonitorReport.save``).
+REPORT_FILE = "monitor.json"
+
+
+class MonitoringReader:
+    """Alerts and latest monitoring reports of the workspace, read-only.
+
+    Thread-safe: it keeps no state but the database (which pools its connections)
+    and the folder; every call reads afresh.
+
+    Parameters
+    ----------
+    db:
+        The workspace database holding the ``alerts`` table.
+    reports_dir:
+        The folder the monitor job saves reports in (``<home>/reports``).
+
+    Examples
+    --------
+    >>> reader = MonitoringReader(ws.db, ws.settings.home / "reports")  # doctest: +SKIP
+    >>> reader.alerts("churn", limit=5)  # doctest: +SKIP
+    [{'id': 7, 'model': 'churn', 'rule': 'drift', ...}]
+    """
+
+    def __init__(self, db: Database, reports_dir: Path) -> None:
+        self.db = db
+        self.reports_dir = Path(reports_dir)
+
+    def alerts(
+        self, model: str, *, since: datetime | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The stored alerts of ``model``, newest first (a naive ``since`` is UTC)."""
+        table = tables.alerts
+        query = (
+            sa.select(table)
+            .where(table.c.model == _checked_name(model))
+            .order_by(table.c.created_at.desc(), table.c.alert_id.desc())
+            .limit(limit)
+        )
+        if since is not None:
+            aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            query = query.where(table.c.created_at >= int(aware.timestamp() * 1000))
+        with self.db.read() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_alert(row) for row in rows]
+
+    def report(self, model: str) -> bytes:
+        """The latest report of ``model`` as stored: the bytes of a JSON object.
+
+        Raises
+        ------
+        ValidationError
+            ``model`` is not a model name (never a path outside the reports folder).
+        NotFound
+            No report was saved for the model.
+        NotReady
+            The file is not a JSON object (a report being written; retry).
+        """
+        path = self.reports_dir / _checked_name(model) / REPORT_FILE
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(
+                f"no monitoring report for model {model!r} yet; 'modelcycle monitor {model}' "
+                "or a worker running its policy saves one",
+                details={"model": model},
+            ) from None
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise NotReady(
+                f"the monitoring report of model {model!r} ({path.name}) is not a JSON object; "
+                "it may be being written, retry in a moment",
+                details={"model": model},
+            )
+        return data
+
+
+def _checked_name(model: str) -> str:
+    if not _MODEL_NAME.fullmatch(model):
+        raise ValidationError(
+            f"model name {model!r} is not valid; expected a letter then up to 99 letters, "
+            "digits, '_', '.' or '-'",
+            details={"model": model},
+        )
+    return model
+
+
+def _alert(row: Any) -> dict[str, Any]:
+    created = ms_to_datetime(int(row["created_at"]))
+    assert created is not None
+    try:
+        delivered = orjson.loads(row["delivered"] or "{}")
+    except orjson.JSONDecodeError:  # written by DatabaseSink as JSON; never fail a listing
+        delivered = {}
+    return {
+        "id": int(row["alert_id"]),
+        "model": row["model"],
+        "version": row["version"],
+        "rule": row["rule"],
+        "severity": row["severity"],
+        "value": row["value"],
+        "threshold": row["threshold"],
+        "message": row["message"],
+        "time": created.isoformat(),
+        "delivered": delivered if isinstance(delivered, dict) else {},
+    }
