@@ -20,12 +20,10 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-
 from modelcycle._version import __version__
-from modelcycle.core import ValidationError, ms_to_datetime
+from modelcycle.core import ValidationError
 from modelcycle.monitoring._alerts import Alert
-from modelcycle.store import Database, tables
+from modelcycle.store import Database, read_alerts, tables
 
 _LOG = logging.getLogger("modelcycle.alerts")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
@@ -251,30 +249,7 @@ def recent_alerts(
     limit:
         At most this many (1 to 10,000).
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
-        raise ValidationError(f"limit is {limit!r}; expected an integer from 1 to 10000")
-    table = tables.alerts
-    query = sa.select(table).order_by(table.c.created_at.desc(), table.c.alert_id.desc())
-    if model is not None:
-        query = query.where(table.c.model == model)
-    if since is not None:
-        query = query.where(table.c.created_at >= int(since.timestamp() * 1000))
-    with db.read() as connection:
-        rows = connection.execute(query.limit(limit)).mappings().all()
-    return [_stored(dict(row)) for row in rows]
-
-
-def _stored(row: Mapping[str, Any]) -> dict[str, Any]:
-    created = ms_to_datetime(int(row["created_at"]))
-    return {
-        "alert_id": int(row["alert_id"]),
-        "model": row["model"],
-        "version": row["version"],
-        "rule": row["rule"],
-        "severity": row["severity"],
-        "value": row["value"],
-        "threshold": row["threshold"],
-        "message": row["message"],
-        "created_at": created.isoformat() if created else None,
-        "delivered": json.loads(row["delivered"]) if row["delivered"] else {},
-    }
+    return [
+        row | {"created_at": row["created_at"].isoformat()}
+        for row in read_alerts(db, model=model, since=since, limit=limit)
+    ]

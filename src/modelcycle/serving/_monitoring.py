@@ -9,16 +9,15 @@ them in a thread, never on the prediction path.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
-from modelcycle.core import NotFound, ValidationError, ms_to_datetime
+from modelcycle.core import NotFound, ValidationError
 from modelcycle.serving._errors import NotReady
-from modelcycle.store import Database, tables
+from modelcycle.store import Database, read_alerts
 
 #: A registered model's name (as the registry checks it): no '/', never '.' or '..'.
 MODEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
@@ -55,18 +54,7 @@ class MonitoringReader:
         self, model: str, *, since: datetime | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """The stored alerts of ``model``, newest first (a naive ``since`` is UTC)."""
-        table = tables.alerts
-        query = (
-            sa.select(table)
-            .where(table.c.model == _checked_name(model))
-            .order_by(table.c.created_at.desc(), table.c.alert_id.desc())
-            .limit(limit)
-        )
-        if since is not None:
-            aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-            query = query.where(table.c.created_at >= int(aware.timestamp() * 1000))
-        with self.db.read() as connection:
-            rows = connection.execute(query).mappings().all()
+        rows = read_alerts(self.db, model=_checked_name(model), since=since, limit=limit)
         return [_alert(row) for row in rows]
 
     def report(self, model: str) -> bytes:
@@ -113,15 +101,10 @@ def _checked_name(model: str) -> str:
     return model
 
 
-def _alert(row: Any) -> dict[str, Any]:
-    created = ms_to_datetime(int(row["created_at"]))
-    assert created is not None
-    try:
-        delivered = orjson.loads(row["delivered"] or "{}")
-    except orjson.JSONDecodeError:  # written by DatabaseSink as JSON; never fail a listing
-        delivered = {}
+def _alert(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored alert as ``GET /v1/models/{name}/alerts`` shows it."""
     return {
-        "id": int(row["alert_id"]),
+        "id": row["alert_id"],
         "model": row["model"],
         "version": row["version"],
         "rule": row["rule"],
@@ -129,6 +112,6 @@ def _alert(row: Any) -> dict[str, Any]:
         "value": row["value"],
         "threshold": row["threshold"],
         "message": row["message"],
-        "time": created.isoformat(),
-        "delivered": delivered if isinstance(delivered, dict) else {},
+        "time": row["created_at"].isoformat(),
+        "delivered": row["delivered"],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelcycle.store import _tables as tables
+from modelcycle.store._alerts import read_alerts
 from modelcycle.store._artifacts import (
     ArtifactStore,
     LocalArtifactStore,
@@ -41,6 +42,7 @@ __all__ = [
     "log_folder",
     "normalize_url",
     "open_artifact_store",
+    "read_alerts",
     "segment_glob",
     "tables",
     "upgrade",
