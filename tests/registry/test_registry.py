@@ -10,7 +10,13 @@ import sqlalchemy as sa
 
 import modelcycle as mc
 from modelcycle.core import Conflict, IntegrityError, NotFound, ValidationError
-from modelcycle.registry import PromotionRefused, card_data, render_html, render_markdown
+from modelcycle.registry import (
+    PromotionRefused,
+    card_data,
+    check_model_name,
+    render_html,
+    render_markdown,
+)
 from tests.models import Data, log_logistic, make_logistic
 
 
@@ -179,3 +185,17 @@ def test_lineage_and_card(workspace: mc.Workspace, cancer: Data) -> None:
     assert "| test_roc_auc |" in markdown and "| mean radius | double |" in markdown
     page = render_html(data)
     assert page.startswith("<!doctype html>") and "<table>" in page and "<script" not in page
+
+
+@pytest.mark.parametrize("name", ["churn", "a", "risk.v2_b-3", "x" * 100])
+def test_model_names_are_one_word(name: str) -> None:
+    assert check_model_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "1bad", "churn\n", "a b", "../x", "churn@champion", "x" * 101]
+)
+def test_model_names_that_are_not_one_word_are_refused(name: str) -> None:
+    """``fullmatch``: a trailing newline (which ``$`` lets ``match`` accept) is refused too."""
+    with pytest.raises(ValidationError, match=r"model name .* is not valid"):
+        check_model_name(name)

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,9 +64,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from modelcycle.core import ModelcycleError, ValidationError
 from modelcycle.evaluation import METRICS
 from modelcycle.monitoring import AlertRule, parse_rules
+from modelcycle.registry import check_model_name
 from modelcycle.security import parse_duration
-
-_MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")  # as the registry checks it
 
 
 def _duration(value: str | None) -> str | None:
@@ -212,11 +210,12 @@ class Policy(_Strict):
     @field_validator("model")
     @classmethod
     def _check_model(cls, value: str) -> str:
-        if not _MODEL_NAME.match(value):
+        try:
+            return check_model_name(value)
+        except ModelcycleError:
             raise ValueError(
                 "not a model name; expected a letter then up to 99 letters, digits, '_', '.' or '-'"
-            )
-        return value
+            ) from None
 
     @model_validator(mode="after")
     def _known_alerts(self) -> Policy:

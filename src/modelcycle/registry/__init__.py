@@ -5,12 +5,20 @@ from __future__ import annotations
 from modelcycle.registry._card import EVALUATION_ARTIFACT, card_data, render_html, render_markdown
 from modelcycle.registry._gates import Gates, PromotionRefused, lower_is_better
 from modelcycle.registry._registry import CHAMPION, Registry
-from modelcycle.registry._version import ARCHIVED, READY, AliasEvent, ModelVersion
+from modelcycle.registry._version import (
+    ARCHIVED,
+    MODEL_NAME_PATTERN,
+    READY,
+    AliasEvent,
+    ModelVersion,
+    check_model_name,
+)
 
 __all__ = [
     "ARCHIVED",
     "CHAMPION",
     "EVALUATION_ARTIFACT",
+    "MODEL_NAME_PATTERN",
     "READY",
     "AliasEvent",
     "Gates",
@@ -18,6 +26,7 @@ __all__ = [
     "PromotionRefused",
     "Registry",
     "card_data",
+    "check_model_name",
     "lower_is_better",
     "render_html",
     "render_markdown",

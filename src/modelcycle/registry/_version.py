@@ -14,16 +14,20 @@ from modelcycle.packaging import Signature
 
 READY = "READY"
 ARCHIVED = "ARCHIVED"
-_MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+#: A registered model's name: a letter, then up to 99 letters, digits, ``_``, ``.`` or ``-``
+#: (so a name is always safe as a folder name and in a URL path).
+MODEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 
 
 def check_model_name(name: object) -> str:
     """Return ``name`` if it is a valid registered-model name."""
-    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
         raise ValidationError(
             f"model name {name!r} is not valid; expected a letter then up to 99 letters, "
-            "digits, '_', '.' or '-'"
+            "digits, '_', '.' or '-'",
+            details={"model": name},
         )
     return name
 

@@ -8,20 +8,18 @@ them in a thread, never on the prediction path.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from modelcycle.core import NotFound, ValidationError
+from modelcycle.core import NotFound
+from modelcycle.registry import check_model_name
 from modelcycle.serving._errors import NotReady
 from modelcycle.store import Database, read_alerts
 
 #: A registered model's name (as the registry checks it): no '/', never '.' or '..'.
-MODEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
-_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 #: The file the monitor job writes for each model (``MonitorReport.save``).
 REPORT_FILE = "monitor.json"
 
@@ -54,7 +52,7 @@ class MonitoringReader:
         self, model: str, *, since: datetime | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """The stored alerts of ``model``, newest first (a naive ``since`` is UTC)."""
-        rows = read_alerts(self.db, model=_checked_name(model), since=since, limit=limit)
+        rows = read_alerts(self.db, model=check_model_name(model), since=since, limit=limit)
         return [_alert(row) for row in rows]
 
     def report(self, model: str) -> bytes:
@@ -69,7 +67,7 @@ class MonitoringReader:
         NotReady
             The file is not a JSON object (a report being written; retry).
         """
-        path = self.reports_dir / _checked_name(model) / REPORT_FILE
+        path = self.reports_dir / check_model_name(model) / REPORT_FILE
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
@@ -89,16 +87,6 @@ class MonitoringReader:
                 details={"model": model},
             )
         return data
-
-
-def _checked_name(model: str) -> str:
-    if not _MODEL_NAME.fullmatch(model):
-        raise ValidationError(
-            f"model name {model!r} is not valid; expected a letter then up to 99 letters, "
-            "digits, '_', '.' or '-'",
-            details={"model": model},
-        )
-    return model
 
 
 def _alert(row: dict[str, Any]) -> dict[str, Any]:

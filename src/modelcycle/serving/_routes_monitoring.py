@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
+from modelcycle.registry import MODEL_NAME_PATTERN
 from modelcycle.serving._auth import model_in_path, permission
-from modelcycle.serving._monitoring import MODEL_NAME_PATTERN, MonitoringReader
+from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._routes import AUTH_ERRORS
 from modelcycle.serving._schemas import AlertBody, Alerts
 
