@@ -122,9 +122,10 @@ def monitor_command(
     report = monitor(
         ws.registry, ws.settings.home, model, ref=ref, window=window, rules=rules, sinks=sinks
     )
-    paths = report.save(output if output is not None else Path("modelcycle-monitor") / model)
-    if record:
-        report.save(log_folder(ws.settings.home, REPORTS, model))
+    workspace_copy = [log_folder(ws.settings.home, REPORTS, model)] if record else []
+    paths = report.save(
+        output if output is not None else Path("modelcycle-monitor") / model, *workspace_copy
+    )
     if json:
         out.print_json(report.to_dict())
     else:

@@ -190,19 +190,23 @@ class MonitorReport:
         """One self-contained HTML page (plotly.js inlined unless ``plotly_js_src``)."""
         return render(self, plotly_js_src=plotly_js_src)
 
-    def save(self, folder: Path | str) -> dict[str, Path]:
-        """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (created).
+    def save(self, folder: Path | str, *copies: Path | str) -> dict[str, Path]:
+        """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (and each of ``copies``).
 
-        Each file is written under a temporary name and renamed, so a reader (the
-        server's ``GET /v1/models/{name}/monitoring``) sees the previous pass or this one,
-        never half of a file.
+        The page is rendered once, whatever the number of folders. Each file is written
+        under a temporary name and renamed, so a reader (the server's
+        ``GET /v1/models/{name}/monitoring``) sees the previous pass or this one, never
+        half of a file. Returns the paths in ``folder``.
         """
-        target = Path(folder)
-        target.mkdir(parents=True, exist_ok=True)
-        paths = {"html": target / "monitor.html", "json": target / "monitor.json"}
-        _replace(paths["html"], self.to_html())
-        _replace(paths["json"], self.to_json() + "\n")
-        return paths
+        texts = {"html": self.to_html(), "json": self.to_json() + "\n"}
+        saved: list[dict[str, Path]] = []
+        for target in (Path(folder), *map(Path, copies)):
+            target.mkdir(parents=True, exist_ok=True)
+            paths = {kind: target / f"monitor.{kind}" for kind in texts}
+            for kind, path in paths.items():
+                _replace(path, texts[kind])
+            saved.append(paths)
+        return saved[0]
 
 
 def _replace(path: Path, text: str) -> None:
