@@ -20,7 +20,6 @@ from modelcycle.lifecycle._labelled import compare_versions, labelled_rows
 from modelcycle.lifecycle._policy import Policy, RetrainingPolicy
 from modelcycle.lifecycle._retrain import current_champion
 from modelcycle.registry import CHAMPION, ModelVersion
-from modelcycle.security import append
 
 
 def run_check(context: JobContext) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def run_check(context: JobContext) -> dict[str, Any]:
         "comparison": comparison.to_dict(),
         **facts,
     }
-    _audit(context, champion, result)
+    context.audit("lifecycle.check", champion.ref, result)
     return result
 
 
@@ -81,16 +80,3 @@ def _roll_back(context: JobContext) -> str:
     context.check_lease()
     context.services.registry.rollback(context.model, CHAMPION, actor=WORKER_ACTOR)
     return "rolled_back"
-
-
-def _audit(context: JobContext, champion: ModelVersion, result: dict[str, Any]) -> None:
-    after = {**result, "job_id": context.job.job_id}
-    context.services.db.transaction(
-        lambda connection: append(
-            connection,
-            actor=WORKER_ACTOR,
-            action="lifecycle.check",
-            target=champion.ref,
-            after=after,
-        )
-    )

@@ -21,6 +21,7 @@ from modelcycle.lifecycle._jobs import Job, JobQueue
 from modelcycle.lifecycle._policy import Policy, RetrainingPolicy
 from modelcycle.lifecycle._policy_store import PolicyStore
 from modelcycle.registry import Registry
+from modelcycle.security import append
 from modelcycle.store import Database
 
 #: The actor recorded in the audit log for what the worker does.
@@ -114,6 +115,15 @@ class JobContext:
                 f"job {self.job.job_id} ({self.job.kind}) lost its lease; another worker may be "
                 "running it, so this one stops before changing anything"
             )
+
+    def audit(self, action: str, target: str, after: Mapping[str, Any]) -> None:
+        """Append one audit event by the worker, naming this job in ``after``."""
+        event = {**after, "job_id": self.job.job_id}
+        self.services.db.transaction(
+            lambda connection: append(
+                connection, actor=WORKER_ACTOR, action=action, target=target, after=event
+            )
+        )
 
 
 Handler = Callable[[JobContext], Any]

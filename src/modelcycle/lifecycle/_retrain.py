@@ -29,7 +29,6 @@ from modelcycle.lifecycle._labelled import (
 )
 from modelcycle.lifecycle._policy import RetrainingPolicy
 from modelcycle.registry import CHAMPION, ModelVersion, PromotionRefused
-from modelcycle.security import append
 
 CHALLENGER = "challenger"
 
@@ -56,7 +55,8 @@ def run_retrain(context: JobContext) -> dict[str, Any]:
     }
     result |= _judge(context, policy, champion, challenger, recent)
     result |= _act(context, policy, champion, challenger, result["decision"])
-    _audit(context, challenger, result)
+    audited = ("trigger", "champion", "decision", "outcome", "reason", "comparison")
+    context.audit("lifecycle.compare", challenger.ref, {key: result.get(key) for key in audited})
     return result
 
 
@@ -210,20 +210,3 @@ def _watch(
         dedupe_key=f"check:{context.model}/{challenger.version}",
     )
     return None if job is None else job.job_id
-
-
-def _audit(context: JobContext, challenger: ModelVersion, result: dict[str, Any]) -> None:
-    after = {
-        key: result.get(key)
-        for key in ("trigger", "champion", "decision", "outcome", "reason", "comparison")
-    }
-    after["job_id"] = context.job.job_id
-    context.services.db.transaction(
-        lambda connection: append(
-            connection,
-            actor=WORKER_ACTOR,
-            action="lifecycle.compare",
-            target=challenger.ref,
-            after=after,
-        )
-    )
