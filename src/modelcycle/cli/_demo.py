@@ -167,22 +167,17 @@ def _tidy(demo: Demo) -> None:
 
 def _logged(demo: Demo) -> None:
     """Every acknowledged prediction is in the log once the server has stopped."""
-    import duckdb
-
-    from modelcycle.store import PREDICTIONS, log_folder, segment_glob
+    from modelcycle.monitoring import service_health
+    from modelcycle.store import PREDICTIONS, log_folder
 
     with demo.step("log", "every answered row is in the prediction log after shutdown") as result:
-        folder = log_folder(demo.ws.settings.home, PREDICTIONS, demo.model)
-        query = (
-            "select count(*) from read_parquet(?, union_by_name=true) "
-            "where error is null and route = 'primary'"
-        )
-        found = duckdb.execute(query, [segment_glob(folder)]).fetchone()
-        logged = int(found[0]) if found else 0
+        home = demo.ws.settings.home
+        logged = sum(health.rows for health in service_health(home, demo.model))
         answered = demo.facts["rows_answered"]
+        folder = log_folder(home, PREDICTIONS, demo.model)
         if logged != answered:
             raise DemoFailed(f"{answered:,} rows were answered but {logged:,} are in {folder}")
-        result.append(f"{logged:,} rows in {folder} (Parquet, read here with DuckDB)")
+        result.append(f"{logged:,} rows in {folder} (Parquet, read with DuckDB)")
 
 
 def _fresh_name(ws: Workspace, base: str) -> str:

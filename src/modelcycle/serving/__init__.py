@@ -42,7 +42,6 @@ from modelcycle.serving._feedback import (
     feedback_table,
 )
 from modelcycle.serving._hub import ModelHub, missing_refs
-from modelcycle.serving._log import SCHEMA as PREDICTION_LOG_SCHEMA
 from modelcycle.serving._log import BufferedLog, FeedbackLog, LoggedRequest, PredictionLog
 from modelcycle.serving._model import ServedModel, load_served
 from modelcycle.serving._monitoring import MonitoringReader
@@ -58,6 +57,7 @@ from modelcycle.serving._workers import (
     WorkerHeader,
     no_delay,
 )
+from modelcycle.store import PREDICTION_SCHEMA as PREDICTION_LOG_SCHEMA
 
 __all__ = [
     "PREDICTION_LOG_SCHEMA",
