@@ -184,3 +184,12 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
         actions = {event.action for event in ws.security.audit_events(limit=10_000)}
         assert {"policy.set", "lifecycle.compare", "alias.promote", "key.revoke"} <= actions
         assert ws.policies.get("health-insurance") is None  # no 2-second schedule left behind
+
+
+def test_the_command_line_starts_without_loading_monitoring_or_training() -> None:
+    """Every command pays for what the CLI imports at start-up: heavy stages load on use."""
+    heavy = ["modelcycle.monitoring", "modelcycle.lifecycle", "modelcycle.automl", "scipy.stats"]
+    code = f"import sys, modelcycle.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

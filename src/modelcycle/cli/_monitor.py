@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,17 +11,10 @@ from rich.table import Table
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.monitoring import (
-    AlertRule,
-    AlertSink,
-    ColumnDrift,
-    DatabaseSink,
-    MonitorReport,
-    MonitorWindow,
-    WebhookSink,
-    monitor,
-)
 from modelcycle.store import REPORTS, log_folder
+
+if TYPE_CHECKING:  # monitoring loads SciPy and scikit-learn: only when the command runs
+    from modelcycle.monitoring import AlertSink, ColumnDrift, MonitorReport
 
 #: Exit code of ``--fail-on-alert`` when a rule fired (after the error codes 1-7).
 ALERT_EXIT_CODE = 8
@@ -109,6 +102,14 @@ def monitor_command(
     realized.<metric>, estimated.<metric>, latency.p50_ms, latency.p95_ms,
     latency.p99_ms, error_rate, throughput_rps, labelled_rows, rows, requests.
     """
+    from modelcycle.monitoring import (
+        AlertRule,
+        DatabaseSink,
+        MonitorWindow,
+        WebhookSink,
+        monitor,
+    )
+
     rules = [AlertRule.parse(text) for text in rule or []]
     sinks: list[AlertSink] = [WebhookSink(webhook)] if webhook else []
     default_rows = None if hours is not None else MonitorWindow().last_rows
