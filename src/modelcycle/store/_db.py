@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -136,8 +137,8 @@ class Database:
             # Take over transaction control from pysqlite so BEGIN IMMEDIATE is possible.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            _ensure_wal(cursor, deadline=time.monotonic() + self.busy_timeout_s)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -245,3 +246,24 @@ def ensure_folder(folder: Path, *, what: str) -> Path:
             "--workspace or MODELCYCLE_HOME"
         )
     return folder
+
+
+def _ensure_wal(cursor: Any, *, deadline: float) -> None:
+    """Put the SQLite file in WAL mode (stored in the file, so usually already done).
+
+    Switching needs an exclusive lock, and reading the mode can meet another process
+    recovering the write-ahead log; SQLite may answer "database is locked" there even
+    with a busy timeout set (it skips the wait where waiting could deadlock). Seen with
+    eight processes opening one workspace. So the mode is read first (a WAL file needs
+    no switch), and a read or switch refused as locked is retried until ``deadline``.
+    """
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
