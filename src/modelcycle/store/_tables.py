@@ -53,6 +53,8 @@ runs = Table(
     Column("git_commit", String(64), nullable=True),
     Column("source", Text, nullable=True),
     Column("user_name", String(250), nullable=True),
+    # Last sign of life of the process that owns a RUNNING run (ms since the epoch).
+    Column("heartbeat_at", BigInteger, nullable=True),
 )
 
 params = Table(
