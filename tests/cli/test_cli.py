@@ -78,6 +78,17 @@ def test_experiments_and_db_commands(capsys: pytest.CaptureFixture[str], home: s
     assert code == 0 and "up to date" in out
 
 
+def test_read_only_commands_on_a_folder_without_a_workspace_create_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 12: 'models list' in the wrong folder used to create an empty workspace there."""
+    for args in (["models", "list"], ["runs", "list"], ["audit", "list"], ["experiments", "list"]):
+        code, out, err = run_cli(capsys, "-w", str(tmp_path / "nothing"), *args)
+        assert code == 3, err
+        assert "no workspace at" in err and "modelcycle train" in err and out == ""
+    assert not (tmp_path / "nothing").exists()
+
+
 def test_db_upgrade_of_a_new_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run_cli(capsys, "-w", str(tmp_path / "fresh"), "db", "upgrade")
     assert code == 0 and "from revision empty to" in out
@@ -98,7 +109,8 @@ def test_user_errors_are_one_line(
     exit_code, out, err = run_cli(capsys, "-w", home, *args)
     assert exit_code == code
     assert message in err and "Traceback" not in err + out
-    assert err.startswith("error:")
+    named, error = err.splitlines()  # the workspace it opened, then one red line
+    assert named == f"workspace: {Path(home).resolve()}" and error.startswith("error:")
 
 
 @pytest.mark.parametrize(
@@ -125,7 +137,7 @@ def test_unwritable_workspace_exits_non_zero(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     done = subprocess.run(
-        [sys.executable, "-m", "modelcycle", "-w", str(blocker / "ws"), "experiments", "list"],
+        [sys.executable, "-m", "modelcycle", "-w", str(blocker / "ws"), "users", "create", "bob"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -37,5 +37,6 @@ def test_disable_and_enable_a_user(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_disabling_an_unknown_user_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    mc.Workspace(tmp_path / "ws").close()
     code, _, err = run_cli(capsys, "-w", str(tmp_path / "ws"), "users", "disable", "ghost")
     assert code == 3 and "ghost" in err

@@ -96,6 +96,18 @@ def test_uuid_column_is_an_identifier_even_in_a_small_table() -> None:
     assert infer_schema(df)["token"].kind is K.IDENTIFIER
 
 
+def test_a_shuffled_numeric_code_unique_per_row_is_an_identifier() -> None:
+    """Issue 12: a district code (whole numbers, one per row, in no order) is dropped too."""
+    codes = np.random.default_rng(0).permutation(np.arange(60_000, 60_000 + 420) * 7)
+    df = pd.DataFrame({"district": codes, "income": np.linspace(1.5, 9.0, 420)})
+
+    schema = infer_schema(df)
+
+    assert schema["district"].kind is K.IDENTIFIER and schema["district"].dropped
+    assert "declare its kind in a schema file to keep it" in str(schema["district"].note)
+    assert schema["income"].kind is K.NUMERIC  # continuous values unique per row stay
+
+
 def test_small_unique_columns_stay_features() -> None:
     df = pd.DataFrame({"year": [2001, 2002, 2003, 2004], "name": ["a", "b", "c", "d"]})
 

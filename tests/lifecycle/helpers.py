@@ -80,3 +80,27 @@ def serve_and_label(
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def register_small_model(ws: mc.Workspace, name: str) -> int:
+    """Register (and make @champion) a two-feature logistic regression as ``name``.
+
+    For tests that need a model of that name to exist (a policy is refused for a model
+    that is not registered) but never predict with it.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    with ws.start_run(experiment="placeholders", name=name) as run:
+        run.log_model(LogisticRegression().fit(x, [0, 0, 1, 1]), signature=x)
+    version = ws.registry.register(run.run_id, name=name)
+    ws.registry.promote(name, version.version, force=True)
+    return version.version
+
+
+def source_file(folder: Path, name: str = "source.csv") -> Path:
+    """An (empty-bodied) training source file, for policies whose retraining never runs."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("a,b,y\n")
+    return path

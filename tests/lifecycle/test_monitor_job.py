@@ -15,7 +15,7 @@ import pytest
 import modelcycle as mc
 from modelcycle.lifecycle import DONE, Policy
 from modelcycle.monitoring import recent_alerts
-from tests.lifecycle.helpers import serve_and_label
+from tests.lifecycle.helpers import serve_and_label, source_file
 from tests.models import Data, log_logistic
 
 
@@ -61,7 +61,7 @@ def test_an_alert_named_in_the_policy_enqueues_a_retrain(
                 {"name": "slow", "rule": "latency.p95_ms > 1000"},
             ],
         },
-        "retraining": {"source": "unused.csv", "on_alerts": ["auc drop"]},
+        "retraining": {"source": str(source_file(home)), "on_alerts": ["auc drop"]},
     }
     ws.policies.set(Policy.from_mapping(policy))
     worker = ws.worker()

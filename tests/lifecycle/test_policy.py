@@ -10,6 +10,7 @@ import modelcycle as mc
 from modelcycle.core import NotFound, ValidationError
 from modelcycle.lifecycle import Policy, PolicyStore
 from modelcycle.security import list_events, verify
+from tests.lifecycle.helpers import register_small_model, source_file
 from tests.models import run_cli
 
 EXAMPLE = """
@@ -101,6 +102,22 @@ def test_errors_name_the_file_field_value_and_expectation(
     assert expected in message
 
 
+def test_a_policy_for_a_missing_model_or_source_is_refused(
+    workspace: mc.Workspace, tmp_path: Path
+) -> None:
+    """Issue 12: 'policy set' stored policies for models and files that did not exist."""
+    store = PolicyStore(workspace.db)
+    with pytest.raises(NotFound, match="model 'churn': no model of that name is registered"):
+        store.set({"model": "churn", "monitoring": {"every": "1h"}})
+    register_small_model(workspace, "churn")
+    missing = {"model": "churn", "retraining": {"source": str(tmp_path / "gone.csv")}}
+    with pytest.raises(NotFound, match=r"retraining.source '.*gone.csv' does not exist"):
+        store.set(missing)
+    assert store.list() == []
+    url = {"model": "churn", "retraining": {"source": "sqlite:///x.db", "query": "select 1"}}
+    assert store.set(url).model == "churn"  # a database is checked when it is read
+
+
 def test_unknown_fields_list_the_known_ones() -> None:
     with pytest.raises(ValidationError) as caught:
         Policy.from_mapping({"model": "churn", "rollback": {"enabled": True, "min_rows": 3}})
@@ -125,6 +142,9 @@ def test_missing_required_fields_and_bad_toml_are_named(tmp_path: Path) -> None:
 def test_store_set_get_list_delete_are_audited(workspace: mc.Workspace, tmp_path: Path) -> None:
     store = PolicyStore(workspace.db)
     assert store.get("churn") is None and store.list() == []
+    register_small_model(workspace, "churn")
+    register_small_model(workspace, "aardvark")
+    source_file(tmp_path, "data/churn.csv")
     first = Policy.from_toml(_write(tmp_path, EXAMPLE))
     store.set(first, actor="alice")
     second = Policy.from_mapping({"model": "churn", "monitoring": {"every": "1h"}})
@@ -154,6 +174,9 @@ def test_policy_cli_set_show_list_and_audit_verify(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     home = str(tmp_path / "ws")
+    with mc.Workspace(home) as ws:
+        register_small_model(ws, "churn")
+    source_file(tmp_path, "data/churn.csv")
     path = _write(tmp_path, EXAMPLE)
     code, out, err = run_cli(capsys, "-w", home, "policy", "set", str(path))
     assert code == 0, err
@@ -172,4 +195,4 @@ def test_policy_cli_set_show_list_and_audit_verify(
     code, _, err = run_cli(capsys, "-w", home, "policy", "set", str(bad))
     assert code == 2 and "monitoring.every = '5 minutes'" in err
     code, out, _ = run_cli(capsys, "-w", home, "audit", "verify")
-    assert code == 0 and "audit log verifies: 1 event(s)" in out
+    assert code == 0 and "audit log verifies: 4 event(s)" in out  # with the placeholder model

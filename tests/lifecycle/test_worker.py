@@ -17,6 +17,7 @@ import pytest
 import modelcycle as mc
 from modelcycle.core import ValidationError
 from modelcycle.lifecycle import DONE, FAILED, QUEUED, Defer, JobContext, Policy, Worker
+from tests.lifecycle.helpers import register_small_model, source_file
 from tests.models import run_cli
 
 _SLEEPER = textwrap.dedent(
@@ -144,6 +145,7 @@ def test_errors_retry_then_fail_and_defer_does_not_count(workspace: mc.Workspace
 
 
 def test_policies_schedule_spaced_monitor_jobs(workspace: mc.Workspace) -> None:
+    register_small_model(workspace, "churn")
     workspace.policies.set(Policy.from_mapping({"model": "churn", "monitoring": {"every": "1h"}}))
     ran: list[str] = []
     worker = workspace.worker(handlers={"monitor": lambda c: ran.append(c.model) or {}})
@@ -162,6 +164,9 @@ def test_policies_schedule_spaced_monitor_jobs(workspace: mc.Workspace) -> None:
 
 def test_worker_and_jobs_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     home = str(tmp_path / "ws")
+    with mc.Workspace(home) as ws:
+        register_small_model(ws, "churn")
+    source = source_file(tmp_path, "churn.csv")
     code, out, err = run_cli(capsys, "-w", home, "worker", "--until-idle")
     assert code == 0, err
     assert "stopped after 0 job(s)" in out
@@ -170,6 +175,7 @@ def test_worker_and_jobs_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     policy = tmp_path / "churn.toml"
     policy.write_text('model = "churn"\n[retraining]\nsource = "churn.csv"\ntarget = "y"\n')
     assert run_cli(capsys, "-w", home, "policy", "set", str(policy))[0] == 0
+    source.unlink()  # gone by the time the job runs
     code, out, _ = run_cli(capsys, "-w", home, "retrain", "churn")
     assert code == 0 and "retrain of churn queued as job" in out
     code, _, err = run_cli(capsys, "-w", home, "retrain", "churn")
@@ -184,6 +190,7 @@ def test_worker_and_jobs_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 
 def test_sigterm_stops_the_worker_command_cleanly(tmp_path: Path) -> None:
+    mc.Workspace(tmp_path / "ws").close()
     command = [sys.executable, "-m", "modelcycle", "-w", str(tmp_path / "ws"), "worker"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     process = subprocess.Popen(
@@ -207,9 +214,13 @@ def test_sigterm_stops_the_worker_command_cleanly(tmp_path: Path) -> None:
 
 def test_retrain_wait_runs_the_job_here(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     home = str(tmp_path / "ws")
+    with mc.Workspace(home) as ws:
+        register_small_model(ws, "churn")
     policy = tmp_path / "churn.toml"
     policy.write_text('model = "churn"\n[retraining]\nsource = "missing.csv"\ntarget = "y"\n')
+    source = source_file(tmp_path, "missing.csv")
     assert run_cli(capsys, "-w", home, "policy", "set", str(policy))[0] == 0
+    source.unlink()  # gone by the time the job runs
     code, out, err = run_cli(capsys, "-w", home, "retrain", "churn", "--wait")
     assert code == 2
     assert "started" in out and "retry" in out

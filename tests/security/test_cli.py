@@ -62,6 +62,7 @@ def test_users_keys_and_audit_from_the_command_line(
 
 def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     home = str(tmp_path / "ws")
+    mc.Workspace(home).close()
     code, _, err = run_cli(capsys, "-w", home, "audit", "list", "--since", "yesterday")
     assert code == 2 and "--since 'yesterday' is not valid" in err
     code, _, err = run_cli(capsys, "-w", home, "keys", "revoke", "mc_nope1")

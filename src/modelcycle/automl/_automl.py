@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
 
 from modelcycle.automl._budget import Budget
 from modelcycle.automl._ensemble import select_ensemble
@@ -15,7 +16,14 @@ from modelcycle.automl._metric import SearchMetric
 from modelcycle.automl._search import OnTrial, Search, SearchSpace, imbalance
 from modelcycle.automl._trial import Matrix, TrialResult, plan_folds
 from modelcycle.core import Schema, Task, ValidationError
-from modelcycle.data import ValidationReport, detect_task, infer_schema, validate
+from modelcycle.data import (
+    ValidationReport,
+    as_pandas,
+    as_pandas_series,
+    detect_task,
+    infer_schema,
+    validate,
+)
 from modelcycle.features import Preprocessor
 from modelcycle.learners import Learner, available_learners, get_learner
 from modelcycle.packaging import Member, ModelPipeline
@@ -23,8 +31,11 @@ from modelcycle.packaging import Member, ModelPipeline
 _ENSEMBLE_CANDIDATES = 10
 
 
-class AutoML:
+class AutoML(BaseEstimator):  # type: ignore[misc]
     """Search learners and their settings under a time budget; keep the best pipeline.
+
+    A scikit-learn estimator: ``get_params``, ``set_params`` and ``sklearn.clone``
+    work, and :meth:`fit` takes ``fit(X, y)`` as well as ``fit(frame, "target")``.
 
     Parameters
     ----------
@@ -74,9 +85,28 @@ class AutoML:
         self.ensemble = ensemble
         self.on_trial = on_trial
 
-    def fit(self, frame: pd.DataFrame, target: str, *, schema: Schema | None = None) -> AutoML:
-        """Check the data, search, blend and refit on all of ``frame``."""
+    def fit(self, X: Any, y: Any, *, schema: Schema | None = None) -> AutoML:
+        """Check the data, search, blend and refit on all rows.
+
+        Parameters
+        ----------
+        X:
+            The table: a pandas or polars DataFrame (or anything narwhals reads).
+        y:
+            The target: the name of a column of ``X`` (``fit(frame, "churn")``), or
+            the target values, one per row (``fit(X, y)`` as in scikit-learn).
+        schema:
+            The table's schema (inferred when omitted).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        >>> AutoML(time_budget_s=5).fit(X, y).leaderboard_frame().shape[0] > 0  # doctest: +SKIP
+        True
+        """
         budget = Budget(self.time_budget_s)
+        frame, target = _table_and_target(X, y)
         self._check_arguments(frame, target)
         y_raw = frame[target]
         self.task_ = detect_task(y_raw, override=Task(self.task) if self.task else None)
@@ -112,10 +142,6 @@ class AutoML:
     # -- steps ---------------------------------------------------------------------
 
     def _check_arguments(self, frame: pd.DataFrame, target: str) -> None:
-        if not isinstance(frame, pd.DataFrame):
-            raise ValidationError(
-                f"AutoML.fit expects a pandas DataFrame; got {type(frame).__name__}"
-            )
         if target not in frame.columns:
             raise ValidationError(
                 f"target column {target!r} is not in the data; "
@@ -225,6 +251,10 @@ class AutoML:
             for r in ranked
         ]
 
+    def leaderboard_frame(self) -> pd.DataFrame:
+        """:attr:`leaderboard_` as a DataFrame, one row per trial, best first."""
+        return pd.DataFrame(self.leaderboard_)
+
     def predict(self, data: Any) -> NDArray[Any]:
         """Labels (classifiers) or values (regression) for new rows."""
         return self.pipeline_.predict(data)
@@ -237,6 +267,25 @@ class AutoML:
     def validation_report(self) -> ValidationReport:
         """The data validation report of the last :meth:`fit`."""
         return self.validation_
+
+
+def _table_and_target(X: Any, y: Any) -> tuple[pd.DataFrame, str]:
+    """``(frame, target column)`` from ``fit(frame, "name")`` or ``fit(X, y)``."""
+    frame = as_pandas(X, what="AutoML.fit's X")
+    if isinstance(y, str):
+        return frame, y
+    values = as_pandas_series(y, what="AutoML.fit's y")
+    if len(values) != len(frame):
+        raise ValidationError(
+            f"AutoML.fit got {len(frame)} rows in X and {len(values)} values in y; "
+            "expected one target value per row"
+        )
+    name = str(values.name) if values.name is not None else "target"
+    if name in frame.columns:
+        raise ValidationError(
+            f"y is named {name!r}, which is also a column of X; rename one of them"
+        )
+    return frame.assign(**{name: values.to_numpy()}), name
 
 
 def _weight(value: str | None) -> Literal["balanced"] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,6 +84,83 @@ def root(
     ctx.call_on_close(cli_state.close)
 
 
+#: Options of the root command that may also be written after the sub-command.
+_GLOBAL_WITH_VALUE = ("-w", "--workspace")
+_GLOBAL_FLAGS = ("--debug",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``-w/--workspace X`` and ``--debug`` written after the sub-command to the front.
+
+    ``modelcycle runs list -w ws`` then means ``modelcycle -w ws runs list``, as users
+    expect; nothing after ``--`` moves.
+
+    Examples
+    --------
+    >>> hoist_global_options(["runs", "list", "-w", "ws", "--json"])
+    ['-w', 'ws', 'runs', 'list', '--json']
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        if token in _GLOBAL_WITH_VALUE and index + 1 < len(args):
+            front.extend(args[index : index + 2])
+            index += 2
+            continue
+        if token.startswith("--workspace=") or token in _GLOBAL_FLAGS:
+            front.append(token)
+        else:
+            rest.append(token)
+        index += 1
+    return front + rest
+
+
+def build_command() -> Any:
+    """The ``modelcycle`` click command, with its help tidied (used by ``main`` and the docs).
+
+    Typer shows a type after every option: ``<bool>`` after a flag and ``<list[str]>``
+    after a repeatable option mean nothing to a user. Flags show none; repeatable
+    options and arguments show their parameter's name (``--drop COLUMN``, ``REFS...``).
+    """
+    command = typer.main.get_command(app)
+    _tidy(command)
+    return command
+
+
+def _tidy(command: Any) -> None:
+    # Typer vendors its own click: parameters are recognised by their attributes, and a
+    # parameter's shown type is replaced on the instance (Typer has no hook for it).
+    for param in command.params:
+        name = (param.name or "value").upper()
+        if getattr(param, "is_flag", False):
+            _show_type(param, None)
+        elif param.param_type_name == "argument" and param.nargs == -1:
+            _show_type(param, None)
+            param.metavar = param.metavar or name
+        elif getattr(param, "multiple", False):
+            _show_type(param, param.metavar or name)
+    original = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = original(ctx)
+        if option is not None:
+            _show_type(option, None)
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
+
+
+def _show_type(param: Any, shown: str | None) -> None:
+    param.display_type_rich = lambda ctx: shown
+
+
 def _debug_requested(argv: list[str]) -> bool:
     flag = os.environ.get("MODELCYCLE_DEBUG", "").lower() in ("1", "true", "yes")
     return flag or "--debug" in argv
@@ -91,9 +168,9 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become one red line and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="modelcycle", standalone_mode=True)
+        build_command().main(args=args, prog_name="modelcycle", standalone_mode=True)
     except ModelcycleError as error:
         if _debug_requested(args):
             raise

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import typer
 
+from modelcycle.cli import _output as out
 from modelcycle.workspace import Workspace
 
 
@@ -17,10 +18,18 @@ class CliState:
     debug: bool = False
     _opened: Workspace | None = field(default=None, repr=False)
 
-    def open(self, *, upgrade: bool = True) -> Workspace:
-        """Open the workspace (once per command)."""
+    def open(self, *, upgrade: bool = True, create: bool = False) -> Workspace:
+        """Open the workspace (once per command) and name it in a dim line on stderr.
+
+        Only commands that make something (``train``, ``users create``...) pass
+        ``create=True``; the others refuse a folder without a workspace, saying how to
+        make one, instead of creating an empty workspace there.
+        """
         if self._opened is None:
-            self._opened = Workspace(self.workspace, upgrade=upgrade)
+            self._opened = Workspace(self.workspace, upgrade=upgrade, create=create)
+            out.err_console.print(
+                f"workspace: {self._opened.location}", style="dim", highlight=False
+            )
         return self._opened
 
     def close(self) -> None:

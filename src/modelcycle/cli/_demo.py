@@ -529,7 +529,7 @@ def demo(
 ) -> None:
     """Run the whole lifecycle on real data: train, serve, drift, labels, retrain, promote."""
     cli = state(ctx)
-    ws = cli.open()
+    ws = cli.open(create=True)
     workspace_args = ["--workspace", cli.workspace] if cli.workspace else []
 
     def say(text: str) -> None:

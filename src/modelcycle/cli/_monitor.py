@@ -17,7 +17,6 @@ if TYPE_CHECKING:  # monitoring loads SciPy and scikit-learn: only when the comm
     from modelcycle.monitoring import AlertSink, ColumnDrift, MonitorReport
 
 #: Exit code of ``--fail-on-alert`` when a rule fired (after the error codes 1-7).
-ALERT_EXIT_CODE = 8
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 _SHOWN_FEATURES = 5
 
@@ -89,7 +88,7 @@ def monitor_command(
     fail_on_alert: Annotated[
         bool,
         typer.Option(
-            "--fail-on-alert", help=f"Exit with code {ALERT_EXIT_CODE} when an alert fires."
+            "--fail-on-alert", help=f"Exit with code {out.ALERT_EXIT_CODE} when an alert fires."
         ),
     ] = False,
 ) -> None:
@@ -134,7 +133,7 @@ def monitor_command(
         out.console.print(f"report: {escape(str(paths['html']))}", highlight=False)
         out.console.print(f"json:   {escape(str(paths['json']))}", highlight=False)
     if fail_on_alert and report.alerts:
-        raise typer.Exit(ALERT_EXIT_CODE)
+        raise typer.Exit(out.ALERT_EXIT_CODE)
 
 
 def print_summary(report: MonitorReport) -> None:

@@ -12,6 +12,10 @@ from rich.table import Table
 
 from modelcycle.core import ModelcycleError
 
+#: Exit codes of outcomes that are not errors (errors use ``ModelcycleError.exit_code``).
+ALERT_EXIT_CODE = 8  # 'monitor --fail-on-alert': an alert fired
+REJECTED_EXIT_CODE = 9  # 'score': some rows were rejected (see the reject file)
+
 console = Console(soft_wrap=False)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -32,8 +36,8 @@ def print_error(error: ModelcycleError | str) -> None:
 
 
 def when(value: datetime | None) -> str:
-    """A compact local time for tables."""
-    return value.astimezone().strftime("%m-%d %H:%M:%S") if value else "-"
+    """A local date and time for tables (with the year: an expiry may be years away)."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def number(value: float | None) -> str:

@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from modelcycle.cli._app import app
+from modelcycle.cli._app import build_command
 from modelcycle.core import Settings
 from modelcycle.serving import ServeSettings
 
@@ -43,7 +41,7 @@ def _walk(command: Any, ctx: Any, path: list[str]) -> list[tuple[str, str]]:
 
 def cli_reference() -> str:
     """Markdown with the ``--help`` of every command."""
-    root = typer.main.get_command(app)
+    root = build_command()
     ctx = root.make_context("modelcycle", ["--help"], resilient_parsing=True)
     ctx.terminal_width = 100
     parts = ["# Command-line reference", "", "Generated from `--help`; do not edit by hand.", ""]
@@ -91,9 +89,9 @@ def _default(field: Any) -> str:
 
 def _serve_options() -> dict[str, str]:
     """:data:`SERVE_OPTIONS`, checked against the ``serve`` command (a renamed option fails)."""
-    root = typer.main.get_command(app)
+    root = build_command()
     ctx = root.make_context("modelcycle", ["--help"], resilient_parsing=True)
-    serve = root.get_command(ctx, "serve")  # type: ignore[attr-defined]
+    serve = root.get_command(ctx, "serve")
     known = {opt for param in serve.params for opt in param.opts} | {"REFS..."}
     unknown = sorted(set(SERVE_OPTIONS.values()) - known)
     if unknown:

@@ -10,7 +10,7 @@ import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import IntegrityError, ValidationError
+from modelcycle.core import IntegrityError, NotFound, ValidationError
 from modelcycle.security import (
     ROLES,
     AuditEvent,
@@ -35,8 +35,8 @@ ModelOption = Annotated[
 ]
 
 
-def _security(ctx: typer.Context) -> Security:
-    return state(ctx).open().security
+def _security(ctx: typer.Context, *, create: bool = False) -> Security:
+    return state(ctx).open(create=create).security
 
 
 # -- users ---------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def create_user(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
 ) -> None:
     """Create a user (grant roles with 'modelcycle users grant')."""
-    user = _security(ctx).create_user(name)
+    user = _security(ctx, create=True).create_user(name)
     out.console.print(f"created user [bold]{user.name}[/]")
 
 
@@ -133,7 +133,17 @@ def create_key(
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     lifetime = parse_duration(expires) if expires is not None else None
-    key_text, info = _security(ctx).create_key(user, role, model, expires=lifetime)
+    security = _security(ctx, create=True)
+    try:
+        key_text, info = security.create_key(user, role, model, expires=lifetime)
+    except NotFound as missing:
+        scope = f" --model {model}" if model else ""
+        grant = f"modelcycle users grant {user} {role}{scope}"
+        raise NotFound(
+            f"{missing.message}; then grant it a role and make the key: '{grant}', "
+            f"'modelcycle keys create --user {user} --role {role}{scope}'",
+            details=missing.details,
+        ) from None
     # The key goes to stdout alone on its line so scripts can capture it.
     typer.echo(key_text)
     scope = f" for model {info.model!r}" if info.model else " workspace-wide"
@@ -218,8 +228,8 @@ def audit_list(
     json: JsonOption = False,
 ) -> None:
     """List audit events, oldest first."""
+    when = parse_since(since) if since is not None else None  # a bad option before the database
     db = state(ctx).open().db
-    when = parse_since(since) if since is not None else None
     events = list_events(db, since=when, actor=actor, target=target, action=action, limit=limit)
     if json:
         out.print_json([e.to_dict() for e in events])

@@ -359,16 +359,29 @@ def score(
         Path | None,
         typer.Option(help="CSV of rejected rows with reasons (default: <output>.rejects.csv)."),
     ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            metavar="COLUMNS",
+            help="Copy these input columns (comma-separated or repeated) into the output.",
+            show_default=False,
+        ),
+    ] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read per chunk.")] = 50_000,
 ) -> None:
-    """Score a file in chunks, validated like the server; bad rows go to a reject file."""
+    """Score a file in chunks, validated like the server; bad rows go to a reject file.
+
+    Exits with code 9 when rows were rejected (the scored rows are still written).
+    """
     from rich.progress import Progress
 
     from modelcycle.serving import load_served, score_file
 
+    kept = [name.strip() for text in keep or () for name in text.split(",") if name.strip()]
     model = load_served(state(ctx).open().registry, ref, max_rows=chunk_rows)
     reject_file = rejects or output.with_name(output.stem + ".rejects.csv")
-    with Progress(console=out.console, transient=True) as bar:
+    with Progress(console=out.err_console, transient=True) as bar:
         task = bar.add_task(f"scoring with {model.name}/{model.version}", total=None)
         summary = score_file(
             model,
@@ -376,9 +389,15 @@ def score(
             output,
             rejects=reject_file,
             chunk_rows=chunk_rows,
+            keep=kept,
             progress=lambda n: bar.advance(task, n),
         )
+    where = f"into {summary.output}" if summary.output else "(no output written)"
     out.console.print(
-        f"scored {summary.scored} rows with {model.name}/{model.version} into {output}; "
-        f"{summary.rejected} rejected (see {reject_file})"
+        f"scored {summary.scored} rows with {model.name}/{model.version} {where}", highlight=False
     )
+    if summary.rejects is not None:
+        out.err_console.print(
+            f"[yellow]{summary.rejected} rows rejected[/]: see {summary.rejects}", highlight=False
+        )
+        raise typer.Exit(out.REJECTED_EXIT_CODE)

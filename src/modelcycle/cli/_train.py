@@ -7,12 +7,13 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import NotFound
+from modelcycle.core import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from modelcycle.automl import TrialResult
@@ -47,10 +48,27 @@ def train(
     test_size: Annotated[
         float, typer.Option(min=0.05, max=0.5, help="Share of rows held out.")
     ] = 0.2,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drop",
+            metavar="COLUMN",
+            help="Leave a column out of modelling (repeat for more), e.g. a leakage suspect.",
+            show_default=False,
+        ),
+    ] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote", help="Make the new version @champion if it passes the model's gates."
+        ),
+    ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check the data, search models within the budget, evaluate on a holdout, track, register."""
-    ws = state(ctx).open()
+    if promote and not name:
+        raise ValidationError("--promote needs --name: a version is promoted within a model")
+    ws = state(ctx).open(create=True)
     started = time.perf_counter()
     columns = (
         TextColumn("{task.description}"),
@@ -73,12 +91,21 @@ def train(
 
         result = ws.train(
             data, target=target, name=name, budget=budget, task=task, metric=metric,
-            sql=sql, schema=schema, seed=seed, test_size=test_size, progress=on_trial,
+            sql=sql, schema=schema, seed=seed, test_size=test_size, drop=drop or (),
+            progress=on_trial,
         )  # fmt: skip
+    seconds = time.perf_counter() - started
     if json:
-        out.print_json(_summary(result, time.perf_counter() - started))
-        return
-    _print_result(result, time.perf_counter() - started)
+        out.print_json(_summary(result, seconds))
+    else:
+        _print_result(result, seconds)
+    if promote and result.version is not None:
+        # After the result is shown: a refusal (gate failed) still leaves the version there.
+        ws.registry.promote(result.version.name, result.version.version)
+        if not json:
+            out.console.print(f"{result.version.ref} is now @champion")
+    if not json:
+        _print_next_steps(result, promoted=promote)
 
 
 def _summary(result: TrainResult, seconds: float) -> dict[str, object]:
@@ -147,7 +174,22 @@ def _print_result(result: TrainResult, seconds: float) -> None:
         f"best: {kind}, cv {metric} {out.number(automl.best_value_)}; {registered}; "
         f"run {result.run_id[:8]}; took {seconds:.1f}s"
     )
-    out.console.print(f"report: modelcycle report {result.run_id[:8]}")
+
+
+def _print_next_steps(result: TrainResult, *, promoted: bool) -> None:
+    """The commands a user runs next, with this run's names filled in."""
+    steps = [f"modelcycle report {result.run_id[:8]}        # the holdout evaluation (HTML)"]
+    if result.version is not None:
+        name, number = result.version.name, result.version.version
+        if not promoted:
+            steps.append(
+                f"modelcycle promote {name} {number}      # make it @champion (gates apply)"
+            )
+        steps.append(f"modelcycle serve {name}             # a REST server for @champion")
+        steps.append(f"modelcycle score {name} rows.csv    # score a file in batch")
+    out.console.print("next:", style="bold", highlight=False)
+    for step in steps:
+        out.console.print(f"  {step}", markup=False, highlight=False)
 
 
 def report(
@@ -169,10 +211,8 @@ def report(
         raise NotFound(
             f"run {run.run_id[:8]} has no evaluation report; it was not made by 'modelcycle train'"
         )
-    if json:
-        out.console.print(
-            run.read_artifact("evaluation/evaluation.json").decode(), markup=False, highlight=False
-        )
+    if json:  # written raw: a console would wrap long strings and break the JSON
+        out.print_json(orjson.loads(run.read_artifact("evaluation/evaluation.json")))
         return
     target = output or Path(f"report-{run.run_id[:8]}.html")
     run.download_artifact("evaluation/evaluation.html", target)

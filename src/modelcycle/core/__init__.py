@@ -12,6 +12,7 @@ from modelcycle.core._errors import (
     ValidationError,
     WorkspaceError,
 )
+from modelcycle.core._notebook import notebook_frame
 from modelcycle.core._settings import Settings
 from modelcycle.core._types import Column, ColumnKind, ModelRef, Schema, Task
 
@@ -31,5 +32,6 @@ __all__ = [
     "WorkspaceError",
     "ms_to_datetime",
     "new_id",
+    "notebook_frame",
     "now_ms",
 ]

@@ -36,7 +36,9 @@ class Column:
     """One column of a table: its name, kind, and what is known of its values.
 
     ``categories`` lists allowed values for categorical and boolean columns;
-    ``dropped`` with a ``note`` marks columns excluded from modelling.
+    ``dropped`` with a ``note`` marks columns excluded from modelling; ``optional``
+    lets callers of a model trained on the table leave the column out (it is then
+    treated as missing) — other columns never missing in training are required.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Column:
     sensitive: bool = False
     dropped: bool = False
     note: str | None = None
+    optional: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -57,6 +60,8 @@ class Column:
             data["sensitive"] = True
         if self.dropped:
             data["dropped"] = True
+        if self.optional:
+            data["optional"] = True
         if self.note:
             data["note"] = self.note
         return data
@@ -80,6 +85,7 @@ class Column:
             sensitive=bool(data.get("sensitive", False)),
             dropped=bool(data.get("dropped", False)),
             note=data.get("note"),
+            optional=bool(data.get("optional", False)),
         )
 
 

@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from modelcycle.data._fingerprint import DatasetFingerprint, fingerprint
+from modelcycle.data._frames import as_pandas, as_pandas_series, is_data_frame
 from modelcycle.data._infer import infer_schema
 from modelcycle.data._overrides import ColumnOverride, SchemaOverrides, load_schema_overrides
 from modelcycle.data._profile import (
@@ -52,9 +53,12 @@ __all__ = [
     "TextSummary",
     "ValidationReport",
     "ValidationRules",
+    "as_pandas",
+    "as_pandas_series",
     "detect_task",
     "fingerprint",
     "infer_schema",
+    "is_data_frame",
     "iter_batches",
     "load_schema_overrides",
     "profile",

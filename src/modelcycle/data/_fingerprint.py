@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from modelcycle.core import ValidationError
+from modelcycle.data._frames import as_pandas, is_data_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ def fingerprint(data: Any) -> DatasetFingerprint:
     """
     if isinstance(data, pd.Series):
         data = data.to_frame()
+    if not isinstance(data, pd.DataFrame) and is_data_frame(data):
+        data = as_pandas(data)
     if not isinstance(data, pd.DataFrame):
         try:
             data = pd.DataFrame(data)

@@ -276,7 +276,7 @@ def _looks_like_text(values: pd.Index) -> bool:
 
 
 def _looks_like_key(series: pd.Series, counts: pd.Series, name: str) -> bool:
-    """Unique per row, and named like a key, shaped like a UUID, or long and monotonic."""
+    """Unique per row, and named like a key, shaped like a UUID, or on enough rows."""
     if len(counts) != len(series) or len(series) < 2:
         return False
     if _ID_NAME.search(name) or _ID_NAME_CAMEL.search(name):
@@ -284,18 +284,17 @@ def _looks_like_key(series: pd.Series, counts: pd.Series, name: str) -> bool:
     sample = [str(v) for v in counts.index[:_SAMPLE]]
     if all(_UUID.match(v) for v in sample):
         return True
-    if len(series) < MIN_ROWS_FOR_KEYS:
-        return False
-    if is_number(series):
-        return bool(series.is_monotonic_increasing or series.is_monotonic_decreasing)
-    return True
+    # Whole numbers or text, unique per row: a code (customer, district, ticket), never a
+    # measurement a model can generalise from (continuous numbers never come here).
+    return len(series) >= MIN_ROWS_FOR_KEYS
 
 
 def _identifier(counts: pd.Series, rows: int) -> _Guess:
     return _Guess(
         ColumnKind.IDENTIFIER,
         note=f"identifier-like: {len(counts)} distinct values in {rows} rows "
-        f"(e.g. {describe_examples(counts.index)}); dropped from modelling",
+        f"(e.g. {describe_examples(counts.index)}); dropped from modelling (declare its kind "
+        "in a schema file to keep it)",
     )
 
 

@@ -11,6 +11,9 @@ A TOML file looks like::
     sensitive = true
     drop = true
 
+    [columns.coupon]
+    optional = true             # callers may leave it out (it counts as missing)
+
 and the same as JSON: ``{"target": "churn", "columns": {"age": {"kind": "integer"}}}``.
 """
 
@@ -27,7 +30,7 @@ from typing import Any, TypeAlias
 from modelcycle.core import Column, ColumnKind, ValidationError
 
 _KINDS = [k.value for k in ColumnKind]
-_FLAGS = ("sensitive", "drop", "nullable")
+_FLAGS = ("sensitive", "drop", "nullable", "optional")
 _FIELDS = ("kind", *_FLAGS, "categories", "note")
 _TOP_LEVEL = ("target", "columns")
 #: Kinds that are excluded from modelling unless ``drop = false`` says otherwise.
@@ -42,6 +45,7 @@ class ColumnOverride:
     sensitive: bool | None = None
     drop: bool | None = None
     nullable: bool | None = None
+    optional: bool | None = None
     categories: tuple[str, ...] | None = None
     note: str | None = None
 
@@ -97,6 +101,7 @@ class ColumnOverride:
             dropped=self.drop if self.drop is not None else dropped,
             sensitive=self.sensitive if self.sensitive is not None else column.sensitive,
             nullable=self.nullable if self.nullable is not None else column.nullable,
+            optional=self.optional if self.optional is not None else column.optional,
             categories=self.categories if self.categories is not None else categories,
             note=note if changed or self.note is not None else column.note,
         )

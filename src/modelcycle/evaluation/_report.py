@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelcycle.core import Task, ValidationError
+from modelcycle.core import Task, ValidationError, notebook_frame
 from modelcycle.evaluation._classification import (
     BinaryCurves,
     Calibration,
@@ -145,6 +145,10 @@ class EvaluationReport:
         from modelcycle.evaluation._html import render  # plotly is imported only to render
 
         return render(self, plotly_js_src=plotly_js_src)
+
+    def _repr_html_(self) -> str:
+        """The report inline in Jupyter (in a frame, so its styles stay its own)."""
+        return notebook_frame(self.to_html())
 
     def artifacts(self) -> dict[str, str]:
         """The report as run artifacts: ``{file name: text}`` for JSON and HTML.

@@ -7,8 +7,11 @@ change runs in one write transaction together with its audit event. Returned
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -45,8 +48,18 @@ class PolicyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def set(self, policy: Policy, *, actor: str | None = None) -> Policy:
-        """Store ``policy`` for its model (replacing any), audited as ``policy.set``."""
+    def set(self, policy: Policy | Mapping[str, Any], *, actor: str | None = None) -> Policy:
+        """Store ``policy`` for its model (replacing any), audited as ``policy.set``.
+
+        Raises
+        ------
+        NotFound
+            The policy names a model that is not registered, or a retraining ``source``
+            file that does not exist.
+        """
+        if not isinstance(policy, Policy):
+            policy = Policy.from_mapping(policy)
+        _check_source(policy)
         actor = actor or default_actor()
         row = {
             "model": policy.model,
@@ -56,6 +69,7 @@ class PolicyStore:
         }
 
         def work(connection: Connection) -> None:
+            _check_model(connection, policy.model)
             lock_key(connection, f"policy:{policy.model}")
             before = _read(connection, policy.model)
             if before is None:
@@ -130,6 +144,30 @@ class PolicyStore:
             )
 
         self.db.transaction(work)
+
+
+def _check_model(connection: Connection, name: str) -> None:
+    models = tables.registered_models
+    found = connection.execute(sa.select(models.c.model_id).where(models.c.name == name)).first()
+    if found is None:
+        raise NotFound(
+            f"cannot set a policy for model {name!r}: no model of that name is registered; "
+            "check the name ('modelcycle models list') or train it first",
+            details={"model": name},
+        )
+
+
+def _check_source(policy: Policy) -> None:
+    """A retraining source that is a file must exist (a database URL is checked when used)."""
+    source = policy.retraining.source if policy.retraining is not None else None
+    if source is None or "://" in source or Path(source).exists():
+        return
+    raise NotFound(
+        f"policy for {policy.model!r}: retraining.source {source!r} does not exist; expected "
+        "a CSV or Parquet file (a relative path counts from the policy file's folder) or a "
+        "database URL with 'query'",
+        details={"field": "retraining.source", "value": source},
+    )
 
 
 def _read(connection: Connection, model: str) -> Policy | None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelcycle.core import ValidationError
+from modelcycle.core import ValidationError, notebook_frame
 from modelcycle.monitoring._alerts import Alert, RuleCheck
 from modelcycle.monitoring._health import VersionHealth
 from modelcycle.monitoring._html import render
@@ -189,6 +189,10 @@ class MonitorReport:
     def to_html(self, *, plotly_js_src: str | None = None) -> str:
         """One self-contained HTML page (plotly.js inlined unless ``plotly_js_src``)."""
         return render(self, plotly_js_src=plotly_js_src)
+
+    def _repr_html_(self) -> str:
+        """The report inline in Jupyter (in a frame, so its styles stay its own)."""
+        return notebook_frame(self.to_html())
 
     def save(self, folder: Path | str, *copies: Path | str) -> dict[str, Path]:
         """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (and each of ``copies``).

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from modelcycle.core import Task, ValidationError
+from modelcycle.data import as_pandas, is_data_frame
 
 INPUT_TYPES = ("double", "long", "boolean", "string", "datetime")
 _MAX_CATEGORIES = 200
@@ -25,8 +26,11 @@ _MAX_CATEGORIES = 200
 class InputSpec:
     """One input column: its name, value type, whether it may be missing, allowed values.
 
-    ``sensitive`` marks personal data: the server hashes or drops it in the prediction
-    log and never repeats its values in error messages.
+    ``required`` columns must be sent with every row (an absent one is refused);
+    ``nullable`` says whether a sent value may be null (then imputed by the model). An
+    optional column (``required=False``) may be left out and counts as missing, so it
+    is always nullable. ``sensitive`` marks personal data: the server hashes or drops it
+    in the prediction log and never repeats its values in error messages.
     """
 
     name: str
@@ -34,6 +38,14 @@ class InputSpec:
     nullable: bool = True
     categories: tuple[str, ...] | None = None
     sensitive: bool = False
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.required and not self.nullable:
+            raise ValidationError(
+                f"signature input {self.name!r} is optional but not nullable; an optional "
+                "column that is left out counts as missing, so it must accept missing values"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -42,6 +54,8 @@ class InputSpec:
             data["categories"] = list(self.categories)
         if self.sensitive:
             data["sensitive"] = True
+        if not self.required:
+            data["required"] = False
         return data
 
     @classmethod
@@ -60,6 +74,7 @@ class InputSpec:
             nullable=bool(data.get("nullable", True)),
             categories=tuple(str(c) for c in categories) if categories is not None else None,
             sensitive=bool(data.get("sensitive", False)),
+            required=bool(data.get("required", True)),
         )
 
 
@@ -139,9 +154,11 @@ def infer_signature(
 
 
 def as_frame(data: Any) -> pd.DataFrame:
-    """Accept a DataFrame, a NumPy array, a list of dicts or a dict of columns."""
+    """Accept a pandas or polars DataFrame, a NumPy array, a list of dicts or a dict of columns."""
     if isinstance(data, pd.DataFrame):
         return data
+    if is_data_frame(data):  # polars, PyArrow...: converted whole, through Arrow
+        return as_pandas(data)
     if isinstance(data, np.ndarray):
         if data.ndim != 2:
             raise ValidationError(f"expected a 2-D array of inputs; got {data.ndim} dimension(s)")
@@ -179,14 +196,16 @@ def breaking_changes(old: Signature, new: Signature) -> list[str]:
     removed = sorted(old_specs.keys() - new_specs.keys())
     if removed:
         problems.append(f"input column(s) {_listing(removed)} were removed")
-    required = sorted(n for n in new_specs.keys() - old_specs.keys() if not new_specs[n].nullable)
+    required = sorted(n for n in new_specs.keys() - old_specs.keys() if new_specs[n].required)
     if required:
         problems.append(f"new input column(s) {_listing(required)} are required")
-    retyped, strict, narrowed = [], [], []
+    retyped, strict, narrowed, now_required = [], [], [], []
     for name in sorted(old_specs.keys() & new_specs.keys()):
         before, after = old_specs[name], new_specs[name]
         if before.type != after.type and {before.type, after.type} != {"long", "double"}:
             retyped.append(f"{name!r} ({before.type} to {after.type})")
+        if after.required and not before.required:
+            now_required.append(name)
         if before.nullable and not after.nullable:
             strict.append(name)
         if after.categories is not None and set(before.categories or ()) - set(after.categories):
@@ -195,6 +214,8 @@ def breaking_changes(old: Signature, new: Signature) -> list[str]:
         problems.append("input column(s) changed type: " + ", ".join(retyped))
     if strict:
         problems.append(f"input column(s) {_listing(strict)} no longer accept missing values")
+    if now_required:
+        problems.append(f"input column(s) {_listing(now_required)} were optional and are required")
     if narrowed:
         problems.append(f"input column(s) {_listing(narrowed)} no longer accept some categories")
     problems = sorted(problems)
@@ -227,8 +248,14 @@ def conform(data: Any, signature: Signature) -> pd.DataFrame:
         )
     for name in missing:
         spec = next(s for s in signature.inputs if s.name == name)
-        if not spec.nullable:
-            raise ValidationError(f"input column {name!r} is missing; it is required ({spec.type})")
+        if spec.required:
+            raise ValidationError(
+                f"input column {name!r} is missing; it is required ({spec.type}) — send it, "
+                "with null where a value is unknown"
+                if spec.nullable
+                else f"input column {name!r} is missing; it is required ({spec.type})",
+                details={"column": name, "expected": spec.type},
+            )
         frame = frame.assign(**{name: None})
     frame = frame[signature.names]
     for spec in signature.inputs:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from modelcycle.registry._card import EVALUATION_ARTIFACT, card_data, render_html, render_markdown
+from modelcycle.registry._card import (
+    EVALUATION_ARTIFACT,
+    ModelCard,
+    card_data,
+    model_card,
+    render_html,
+    render_markdown,
+)
 from modelcycle.registry._gates import Gates, PromotionRefused, lower_is_better
 from modelcycle.registry._registry import CHAMPION, Registry
 from modelcycle.registry._version import (
@@ -22,12 +29,14 @@ __all__ = [
     "READY",
     "AliasEvent",
     "Gates",
+    "ModelCard",
     "ModelVersion",
     "PromotionRefused",
     "Registry",
     "card_data",
     "check_model_name",
     "lower_is_better",
+    "model_card",
     "render_html",
     "render_markdown",
 ]

@@ -4,14 +4,43 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from modelcycle.core import NotFound
+from modelcycle.core import NotFound, notebook_frame
 from modelcycle.registry._registry import Registry
 from modelcycle.registry._version import ModelVersion
 
 #: Artifact an evaluation step may log; its intervals and worst slices go on the card.
 EVALUATION_ARTIFACT = "evaluation/evaluation.json"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A version's model card: :attr:`data`, as Markdown or HTML, and inline in Jupyter."""
+
+    data: dict[str, Any]
+
+    def to_markdown(self) -> str:
+        """The card as Markdown."""
+        return render_markdown(self.data)
+
+    def to_html(self) -> str:
+        """The card as one self-contained HTML page."""
+        return render_html(self.data)
+
+    def _repr_html_(self) -> str:
+        return notebook_frame(self.to_html())
+
+
+def model_card(registry: Registry, ref: str, *, intended_use: str | None = None) -> ModelCard:
+    """The model card of the version ``ref`` names (``name``, ``name@alias``, ``name/3``).
+
+    Examples
+    --------
+    >>> model_card(workspace.registry, "churn@champion")  # doctest: +SKIP
+    """
+    return ModelCard(card_data(registry, ref, intended_use=intended_use))
 
 
 def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) -> dict[str, Any]:
@@ -20,6 +49,7 @@ def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) 
     lineage = registry.lineage(version.ref)
     evaluation = _evaluation(registry, version)
     run = lineage.get("run") or {}
+    status, failures = registry.validation_of(version.name, version.version)
     return {
         "version": version.to_dict(),
         "intended_use": intended_use or registry.description(version.name) or "Not stated.",
@@ -27,6 +57,11 @@ def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) 
         "metrics": dict(version.metrics),
         "intervals": evaluation.get("intervals", {}),
         "slices": evaluation.get("slices", [])[:10],
+        "validation": {
+            "status": status or "not recorded",
+            "failures": failures,
+            "warnings": list(evaluation.get("notes", [])),
+        },
         "lineage": {
             "run_id": version.run_id,
             "experiment": run.get("experiment"),
@@ -88,6 +123,13 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {d['role']} | {name} | `{digest}` | {d['rows']} | {width} |")
     lines += ["", "## Metrics", "", "| metric | value | 95% interval |", "|---|---|---|"]
     lines += [f"| {k} | {value} | {interval} |" for k, value, interval in _metric_rows(data)]
+    checks = data["validation"]
+    lines += ["", "## Data checks", "", f"Validation: **{checks['status']}**"]
+    if checks["failures"]:
+        lines.append(f"Failed on: {checks['failures']}")
+    lines += [""] + [f"- {warning}" for warning in checks["warnings"]]
+    if not checks["warnings"]:
+        lines.append("No warnings were recorded.")
     lines += ["", "## Where it fails", ""]
     if data["slices"]:
         lines += ["| slice | rows | error | overall |", "|---|---|---|---|"]
@@ -102,12 +144,15 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "## Signature",
         "",
-        "| input | type | nullable | allowed values |",
-        "|---|---|---|---|",
+        "| input | type | required | nullable | allowed values |",
+        "|---|---|---|---|---|",
     ]
     for spec in v["signature"]["inputs"]:
         allowed = ", ".join(spec.get("categories", [])[:10]) if spec.get("categories") else "-"
-        lines.append(f"| {spec['name']} | {spec['type']} | {spec['nullable']} | {allowed} |")
+        required = spec.get("required", True)
+        lines.append(
+            f"| {spec['name']} | {spec['type']} | {required} | {spec['nullable']} | {allowed} |"
+        )
     task, classes = v["signature"].get("task"), v["signature"].get("classes")
     lines += [
         "",

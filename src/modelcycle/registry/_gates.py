@@ -110,11 +110,16 @@ def gate_reasons(
     *,
     allow_breaking: bool,
     validation_status: str | None,
+    validation_failures: str | None = None,
 ) -> list[str]:
     """Every reason the candidate may not become champion (empty: it passes)."""
     reasons = _bound_reasons(gates, candidate)
     if gates.validation_passed and validation_status == "failed":
-        reasons.append(f"the data validation of run {candidate.run_id} failed")
+        found = f" ({validation_failures})" if validation_failures else ""
+        reasons.append(
+            f"the data validation of run {candidate.run_id} failed{found}; train again "
+            "without the suspect column ('modelcycle train ... --drop COLUMN')"
+        )
     if champion is None or champion.version == candidate.version:
         return reasons
     if gates.compatible_signature and not allow_breaking:

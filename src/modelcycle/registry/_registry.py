@@ -151,8 +151,16 @@ class Registry:
             aliases = sql.aliases_of(connection, model)
             if parsed.alias not in aliases:
                 known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
+                newest = sql.latest_version(connection, model)
+                hint = (
+                    f"; point it at a version with 'modelcycle promote {parsed.name} {newest}', "
+                    f"or name a version: {parsed.name}/{newest}"
+                    if newest
+                    else ""
+                )
                 raise NotFound(
-                    f"model {parsed.name!r} has no alias @{parsed.alias} (aliases: {known})"
+                    f"model {parsed.name!r} has no alias @{parsed.alias} (aliases: {known}){hint}",
+                    details={"model": parsed.name, "alias": parsed.alias},
                 )
             return sql.get_version(connection, parsed.name, aliases[str(parsed.alias)])
 
@@ -248,7 +256,7 @@ class Registry:
         """
         check_alias(alias)
         actor = actor or default_actor()
-        validation = self._validation_status(name, version)
+        validation, failures = self.validation_of(name, version)
 
         def work(connection: Connection) -> None:
             model = sql.lock_model(connection, name)
@@ -271,6 +279,7 @@ class Registry:
                     champion,
                     allow_breaking=allow_breaking,
                     validation_status=validation,
+                    validation_failures=failures,
                 )
                 if reasons and not force:
                     raise PromotionRefused(candidate.ref, alias, reasons)
@@ -292,14 +301,16 @@ class Registry:
         self.db.transaction(work)
         return self.get_version(name, version)
 
-    def _validation_status(self, name: str, version: int) -> str | None:
+    def validation_of(self, name: str, version: int) -> tuple[str | None, str | None]:
+        """The source run's data validation verdict and what failed it (or ``None``)."""
         run_id = self.get_version(name, version).run_id
         if run_id is None:
-            return None
+            return None, None
         try:
-            return self.tracker.get_run(run_id).tags.get("validation")
+            tags = self.tracker.get_run(run_id).tags
         except NotFound:
-            return None
+            return None, None
+        return tags.get("validation"), tags.get("validation_failures")
 
     def rollback(
         self, name: str, alias: str = CHAMPION, *, actor: str | None = None

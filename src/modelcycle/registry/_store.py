@@ -52,12 +52,17 @@ def model_id(connection: Connection, name: str) -> int:
     return int(value)
 
 
-def next_version(connection: Connection, model: int) -> int:
-    """One more than the highest version of the model."""
+def latest_version(connection: Connection, model: int) -> int | None:
+    """The highest version of the model (``None`` before the first)."""
     highest = connection.execute(
         sa.select(sa.func.max(_mv.c.version)).where(_mv.c.model_id == model)
     ).scalar()
-    return int(highest or 0) + 1
+    return int(highest) if highest is not None else None
+
+
+def next_version(connection: Connection, model: int) -> int:
+    """One more than the highest version of the model."""
+    return (latest_version(connection, model) or 0) + 1
 
 
 def insert_version(connection: Connection, row: dict[str, Any]) -> None:

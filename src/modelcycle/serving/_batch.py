@@ -1,15 +1,22 @@
 """Batch scoring: stream a Parquet or CSV file in chunks, predict, write rejects with reasons.
 
-Each chunk is read with pyarrow, checked row by row with the same validator as the
-server, predicted in one call, and appended to the output; a bad row goes to the
-reject file (its position, reason and values) instead of stopping the run. Memory
-holds one chunk at a time, so files larger than memory are fine.
+Only the model's input columns (and the columns the caller keeps) are read. CSV cells
+are read as text and converted by the model's signature, so one bad cell (``"forty"``
+in a number column) rejects its row, not the column or the file. Each chunk is checked
+with the same validator as the server and predicted in one call; rows that fail go to
+the reject file with their line (CSV, the header being line 1) or row (Parquet,
+counted from 0), the column, the value and the reason. Memory holds one chunk at a
+time. The output and the reject file are written under temporary names and renamed
+when complete, and only when they have rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Callable, Iterator
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,46 +27,195 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from modelcycle.core import ValidationError
+from modelcycle.packaging import InputSpec
 from modelcycle.serving._model import ServedModel
+
+#: Text a CSV cell may hold for a missing value.
+MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 
 @dataclass(frozen=True)
 class ScoreSummary:
-    """How a batch scoring run went."""
+    """How a batch scoring run went; ``output``/``rejects`` are ``None`` when not written."""
 
     scored: int
     rejected: int
-    output: Path
-    rejects: Path
+    output: Path | None
+    rejects: Path | None
 
 
-def _batches(source: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    if source.suffix.lower() == ".parquet":
-        yield from pq.ParquetFile(source).iter_batches(batch_size=chunk_rows)
-        return
-    if source.suffix.lower() != ".csv":
+@dataclass(frozen=True)
+class _Source:
+    """An input file: its batches, and how its rows are numbered for people."""
+
+    batches: Iterator[pa.RecordBatch]
+    position: str  # "line" (CSV) or "row" (Parquet)
+    first: int  # the number of the first data row
+
+
+def _open(source: Path, model: ServedModel, keep: Sequence[str], chunk_rows: int) -> _Source:
+    wanted = [*keep, *(n for n in model.signature.names if n not in keep)]
+    suffix = source.suffix.lower()
+    if suffix == ".parquet":
+        parquet = pq.ParquetFile(source)
+        _check_columns(source, parquet.schema_arrow.names, model, keep)
+        present = [name for name in wanted if name in parquet.schema_arrow.names]
+        return _Source(parquet.iter_batches(batch_size=chunk_rows, columns=present), "row", 0)
+    if suffix != ".csv":
         raise ValidationError(f"cannot score {str(source)!r}; expected a .parquet or .csv file")
-    yield from pa_csv.open_csv(source, read_options=pa_csv.ReadOptions(block_size=1 << 22))
+    header = _csv_header(source)
+    _check_columns(source, header, model, keep)
+    present = [name for name in wanted if name in header]
+    reader = pa_csv.open_csv(
+        source,
+        read_options=pa_csv.ReadOptions(block_size=1 << 22),
+        convert_options=pa_csv.ConvertOptions(
+            include_columns=present,
+            column_types={name: pa.string() for name in present},
+            null_values=list(MISSING_TEXT),
+            strings_can_be_null=True,
+        ),
+    )
+    return _Source(_limited(reader, chunk_rows), "line", 2)
 
 
-def _split(
-    model: ServedModel, rows: list[dict[str, Any]], start: int
-) -> tuple[list[int], list[Any]]:
-    good: list[int] = []
-    bad: list[Any] = []
-    for index, row in enumerate(rows):
+def _csv_header(source: Path) -> list[str]:
+    try:
+        with open(source, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationError(f"cannot read the header of {str(source)!r}: {exc}") from None
+
+
+def _check_columns(
+    source: Path, header: Sequence[str], model: ServedModel, keep: Sequence[str]
+) -> None:
+    names = set(header)
+    missing = [s.name for s in model.signature.inputs if s.required and s.name not in names]
+    if missing:
+        raise ValidationError(
+            f"{str(source)!r} has no column {missing[0]!r}, which model {model.name} version "
+            f"{model.version} requires (missing: {missing[:10]}); its columns are "
+            f"{list(header)[:20]}",
+            details={"file": str(source), "missing": missing},
+        )
+    unknown = [name for name in keep if name not in names]
+    if unknown:
+        raise ValidationError(
+            f"--keep names column {unknown[0]!r}, which {str(source)!r} does not have; "
+            f"its columns are {list(header)[:20]}",
+            details={"file": str(source), "column": unknown[0]},
+        )
+
+
+def _limited(reader: Any, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    for batch in reader:
+        for start in range(0, batch.num_rows, chunk_rows):
+            yield batch.slice(start, chunk_rows)
+
+
+class _BadCell(Exception):
+    def __init__(self, spec: InputSpec, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.spec, self.value, self.reason = spec, value, reason
+
+
+def _convert(spec: InputSpec, text: str | None) -> Any:
+    """A CSV cell (text or ``None``) as the value the signature expects."""
+    if text is None:
+        return None
+    if spec.type in ("double", "long"):
+        try:
+            number = float(text)
+        except ValueError:
+            raise _BadCell(spec, text, "not a number") from None
+        if not math.isfinite(number):
+            raise _BadCell(spec, text, "not a finite number")
+        if spec.type == "long":
+            if not number.is_integer():
+                raise _BadCell(spec, text, "not a whole number")
+            return int(number)
+        return number
+    if spec.type == "boolean":
+        word = text.strip().lower()
+        if word not in _TRUE and word not in _FALSE:
+            raise _BadCell(spec, text, f"not one of {sorted(_TRUE | _FALSE)}")
+        return word in _TRUE
+    return text
+
+
+@dataclass
+class _Chunk:
+    """The rows of one chunk to score (with their numbers and records), and those rejected."""
+
+    rows: list[dict[str, Any]]
+    numbers: list[int]
+    records: list[dict[str, Any]]
+    rejects: list[list[Any]]
+
+
+def _prepare(
+    model: ServedModel, records: list[dict[str, Any]], numbers: range, text: bool
+) -> _Chunk:
+    """The model's rows of ``records``; a cell that does not convert rejects its row."""
+    specs = [spec for spec in model.signature.inputs if records and spec.name in records[0]]
+    chunk = _Chunk([], [], [], [])
+    for number, record in zip(numbers, records, strict=True):
+        try:
+            row = {s.name: _convert(s, record[s.name]) if text else record[s.name] for s in specs}
+        except _BadCell as bad:
+            reason = f"expected a {bad.spec.type} value: {bad.reason}"
+            chunk.rejects.append([number, bad.spec.name, bad.value, reason, _values(record)])
+            continue
+        chunk.rows.append(row)
+        chunk.numbers.append(number)
+        chunk.records.append(record)
+    return chunk
+
+
+def _values(record: dict[str, Any]) -> str:
+    return orjson.dumps(record, default=str).decode()
+
+
+def _validated(model: ServedModel, chunk: _Chunk) -> _Chunk:
+    """The chunk without the rows the validator refuses (checked one by one on failure)."""
+    try:
+        if chunk.rows:
+            model.validator.rows(chunk.rows)
+        return chunk
+    except ValidationError:
+        pass
+    good = _Chunk([], [], [], chunk.rejects)
+    for row, number, record in zip(chunk.rows, chunk.numbers, chunk.records, strict=True):
         try:
             model.validator.rows([row])
         except ValidationError as error:
-            bad.append([start + index, error.message, orjson.dumps(row, default=str).decode()])
-        else:
-            good.append(index)
-    return good, bad
+            found = error.details
+            reason = found.get("expected") or error.message
+            good.rejects.append(
+                [number, found.get("field"), found.get("value"), reason, _values(record)]
+            )
+            continue
+        good.rows.append(row)
+        good.numbers.append(number)
+        good.records.append(record)
+    return good
 
 
-def _scored(model: ServedModel, rows: list[dict[str, Any]], positions: list[int]) -> pa.Table:
-    prediction = model.predict(rows)
-    columns: dict[str, Any] = {"row": pa.array(positions, pa.int64())}
+def _scored(
+    model: ServedModel,
+    chunk: _Chunk,
+    batch: pa.RecordBatch,
+    start: int,
+    source: _Source,
+    keep: Sequence[str],
+) -> pa.Table:
+    prediction = model.predict(chunk.rows)
+    taken = pa.array([number - start for number in chunk.numbers], pa.int64())
+    columns: dict[str, Any] = {name: batch.column(name).take(taken) for name in keep}
+    columns[source.position] = pa.array(chunk.numbers, pa.int64())
     columns["prediction"] = pa.array(prediction.predictions.tolist())
     if prediction.probabilities is not None:
         for index, label in enumerate(model.classes or ()):
@@ -74,37 +230,91 @@ def score_file(
     *,
     rejects: Path,
     chunk_rows: int = 50_000,
+    keep: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
 ) -> ScoreSummary:
     """Score ``source`` into ``output`` (Parquet, or CSV when it ends in ``.csv``).
 
-    The output has the input row position, the prediction and one ``proba_<class>``
-    column per class; rejected rows go to ``rejects`` (CSV: row, reason, values).
+    The output has the ``keep`` columns, the input's ``line`` (CSV) or ``row``
+    (Parquet), the prediction and one ``proba_<class>`` column per class. Rejected
+    rows go to ``rejects`` (CSV: line or row, column, value, reason, values). Either
+    file is written only when it has rows.
+
+    Raises
+    ------
+    ValidationError
+        The file cannot be read, lacks a column the model requires, or lacks a ``keep``
+        column; nothing is written then.
     """
-    writer: Any = None
-    schema: pa.Schema | None = None
-    scored = rejected = start = 0
-    with open(rejects, "w", newline="") as handle:
-        reasons = csv.writer(handle)
-        reasons.writerow(["row", "reason", "values"])
-        for batch in _batches(source, chunk_rows):
-            rows = batch.to_pylist()
-            good, bad = _split(model, rows, start)
-            reasons.writerows(bad)
-            if good:
-                table = _scored(model, [rows[i] for i in good], [start + i for i in good])
-                if writer is None:
-                    schema, writer = table.schema, _writer(output, table.schema)
-                writer.write_table(table.cast(schema))
-            scored, rejected, start = scored + len(good), rejected + len(bad), start + len(rows)
+    opened = _open(source, model, keep, chunk_rows)
+    out, bad = _Output(output), _Output(rejects)
+    scored = rejected = 0
+    start = opened.first
+    try:
+        for batch in opened.batches:
+            records = batch.to_pylist()
+            numbers = range(start, start + batch.num_rows)
+            chunk = _validated(model, _prepare(model, records, numbers, opened.position == "line"))
+            if chunk.rows:
+                out.write(_scored(model, chunk, batch, start, opened, keep))
+            if chunk.rejects:
+                bad.write_rows(opened.position, chunk.rejects)
+            scored, rejected = scored + len(chunk.rows), rejected + len(chunk.rejects)
+            start += batch.num_rows
             if progress is not None:
-                progress(len(rows))
-    if writer is not None:
-        writer.close()
-    return ScoreSummary(scored, rejected, output, rejects)
+                progress(batch.num_rows)
+    except BaseException:
+        out.discard()
+        bad.discard()
+        raise
+    return ScoreSummary(scored, rejected, out.publish(), bad.publish())
 
 
-def _writer(output: Path, schema: pa.Schema) -> Any:
-    if output.suffix.lower() == ".csv":
-        return pa_csv.CSVWriter(output, schema)
-    return pq.ParquetWriter(output, schema)
+class _Output:
+    """A file written under a temporary name and renamed into place once complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        self._writer: Any = None
+        self._schema: pa.Schema | None = None
+        self._handle: Any = None
+        self._csv: Any = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = (
+                pa_csv.CSVWriter(self.partial, table.schema)
+                if self.path.suffix.lower() == ".csv"
+                else pq.ParquetWriter(self.partial, table.schema)
+            )
+        self._writer.write_table(table.cast(self._schema))
+
+    def write_rows(self, position: str, rows: list[list[Any]]) -> None:
+        if self._csv is None:
+            # Open across chunks; closed by publish() or discard().
+            self._handle = open(self.partial, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow([position, "column", "value", "reason", "values"])
+        self._csv.writerows(rows)
+
+    def _close(self) -> bool:
+        wrote = self._writer is not None or self._handle is not None
+        if self._writer is not None:
+            self._writer.close()
+        if self._handle is not None:
+            self._handle.close()
+        self._writer = self._handle = None
+        return wrote
+
+    def publish(self) -> Path | None:
+        if not self._close():
+            return None
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            self.partial.unlink()

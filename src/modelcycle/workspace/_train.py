@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,8 +16,13 @@ import pandas as pd
 from modelcycle.automl import AutoML, Budget, TrialResult
 from modelcycle.core import Schema, Task, ValidationError
 from modelcycle.data import (
+    ColumnOverride,
+    Issue,
+    SchemaOverrides,
+    as_pandas,
     detect_task,
     infer_schema,
+    is_data_frame,
     load_schema_overrides,
     profile,
     read_table,
@@ -53,6 +58,7 @@ class TrainOptions:
     experiment: str | None = None
     n_jobs: int = 2
     sql: str | None = None
+    drop: tuple[str, ...] = ()
 
 
 @dataclass
@@ -71,10 +77,21 @@ class TrainResult:
         return self.automl.pipeline_
 
 
+#: Validation warnings that fail a training run's "validation passed" gate.
+FAILING_CODES = frozenset({"leakage"})
+
+
+def validation_failures(warnings: Sequence[Issue]) -> list[str]:
+    """The warnings that fail the validation gate, as sentences (leakage suspects)."""
+    return [issue.message for issue in warnings if issue.code in FAILING_CODES]
+
+
 def load_frame(data: Any, sql: str | None) -> tuple[pd.DataFrame, str]:
     """A DataFrame and a short description of where it came from."""
     if isinstance(data, pd.DataFrame):
         return data, "DataFrame"
+    if is_data_frame(data):  # polars, PyArrow...: converted once, through Arrow
+        return as_pandas(data), f"{type(data).__module__.split('.')[0]} DataFrame"
     if data is None and sql is None:
         raise ValidationError("no training data: pass a DataFrame, a file path or a SQL query")
     frame = read_table(data, sql=sql)
@@ -93,7 +110,12 @@ def train(
             f"its columns are {list(frame.columns)[:20]}"
         )
     task = detect_task(frame[options.target], override=options.task)
-    overrides = load_schema_overrides(options.schema_file) if options.schema_file else None
+    overrides = _with_drops(
+        load_schema_overrides(options.schema_file) if options.schema_file else None,
+        options.drop,
+        frame,
+        options.target,
+    )
     schema = infer_schema(frame, target=options.target, overrides=overrides)
     train_frame, test_frame = train_test_split_frame(
         frame, options.target, task, options.test_size, options.seed
@@ -118,6 +140,29 @@ def train(
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in automl.validation_.warnings]
     return TrainResult(run.run_id, automl, report, version, warnings)
+
+
+def _with_drops(
+    overrides: SchemaOverrides | None, drop: tuple[str, ...], frame: pd.DataFrame, target: str
+) -> SchemaOverrides | None:
+    """The schema overrides plus ``drop = true`` for every column the caller dropped."""
+    if not drop:
+        return overrides
+    unknown = [name for name in drop if name not in frame.columns]
+    if unknown or target in drop:
+        problem = f"is not a column of the data ({list(frame.columns)[:20]})" if unknown else ""
+        name = unknown[0] if unknown else target
+        raise ValidationError(
+            f"cannot drop column {name!r}: it "
+            + (problem or "is the target; choose another --target"),
+            details={"column": name},
+        )
+    base = overrides or SchemaOverrides(origin="--drop")
+    columns = dict(base.columns)
+    for name in drop:
+        declared = columns.get(name, ColumnOverride())
+        columns[name] = replace(declared, drop=True, note="dropped by the caller (--drop)")
+    return replace(base, columns=columns)
 
 
 def _log_inputs(
@@ -187,7 +232,15 @@ def _search(
         on_trial=on_trial,
     )
     automl.fit(train_frame, options.target, schema=schema)
-    run.set_tags({"validation": "passed", "ensemble": str(automl.ensemble_).lower()})
+    failures = validation_failures(automl.validation_.warnings)
+    run.set_tags(
+        {
+            "validation": "failed" if failures else "passed",
+            "ensemble": str(automl.ensemble_).lower(),
+        }
+    )
+    if failures:
+        run.set_tag("validation_failures", "; ".join(failures)[:5000])
     run.log_metric(f"cv_{automl.metric_.name}", automl.best_value_)
     run.log_metric("search_seconds", automl.elapsed_s_)
     run.log_metric("trials", len(automl.results_))
@@ -272,10 +325,22 @@ def _log_outputs(
         holdout.to_parquet(path, index=False)
         run.log_artifact(path, HOLDOUT_ARTIFACT)  # monitoring's reference (CBPE calibration)
     inferred = infer_signature(sample, task=automl.task_, classes=automl.classes_)
-    sensitive = {column.name for column in automl.schema_.columns if column.sensitive}
-    # The pipeline maps unseen categories to "other": callers are not limited to known ones.
+    columns = {column.name: column for column in automl.schema_.columns}
+    # The pipeline maps unseen categories to "other" and imputes missing values, so callers
+    # may send any category or a null; but a column it uses that was never missing in
+    # training must be sent (a request without it is refused), unless the schema file
+    # calls it optional. Columns left out of modelling (identifiers, --drop) stay
+    # accepted, so callers can send whole rows, but are never required.
     inputs = tuple(
-        replace(spec, categories=None, nullable=True, sensitive=spec.name in sensitive)
+        replace(
+            spec,
+            categories=None,
+            nullable=True,
+            sensitive=columns[spec.name].sensitive if spec.name in columns else False,
+            required=not spec.nullable
+            and spec.name in columns
+            and not (columns[spec.name].optional or columns[spec.name].dropped),
+        )
         for spec in inferred.inputs
     )
     run.log_model(automl.pipeline_, signature=replace(inferred, inputs=inputs))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
 
-from modelcycle.core import Settings, ValidationError
+from modelcycle.core import NotFound, Settings, ValidationError
 from modelcycle.registry import Registry
 from modelcycle.security import Security
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
@@ -37,6 +37,10 @@ class Workspace:
     upgrade:
         Apply pending schema migrations on open (default). With ``False`` an old
         database is refused instead.
+    create:
+        Make the workspace when there is none (default). With ``False`` a folder
+        without a workspace database, or an empty database, is refused with
+        :class:`~modelcycle.core.NotFound` and nothing is created (read-only commands).
 
     Examples
     --------
@@ -57,11 +61,16 @@ class Workspace:
         artifact_root: str | None = None,
         settings: Settings | None = None,
         upgrade: bool = True,
+        create: bool = True,
     ) -> None:
         self.settings = resolve_settings(settings, home, db_url, artifact_root)
+        if not create:
+            _refuse_missing_file(self.settings)
         self.db = Database(
             self.settings.resolved_db_url(), busy_timeout_s=self.settings.sqlite_busy_timeout_s
         )
+        if not create:
+            _refuse_empty(self.db, self.settings)
         if upgrade:
             ensure_current(self.db)
         else:
@@ -70,6 +79,13 @@ class Workspace:
         self.tracker = Tracker(self.db, self.artifacts, self.settings)
         self.registry = Registry(self.db, self.artifacts, self.tracker)
         self.security = Security(self.db)
+
+    @property
+    def location(self) -> str:
+        """Where this workspace is, for people: its folder, or its database URL (no password)."""
+        if self.settings.db_url:
+            return self.db.display_url
+        return str(self.settings.home.resolve())
 
     def __repr__(self) -> str:
         artifacts = self.settings.resolved_artifact_root()
@@ -114,6 +130,7 @@ class Workspace:
         experiment: str | None = None,
         n_jobs: int = 2,
         sql: str | None = None,
+        drop: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> TrainResult:
         """Train the best model for ``target`` within ``budget`` seconds, evaluate and track it.
@@ -122,7 +139,9 @@ class Workspace:
         ``None`` with ``sql=`` for DuckDB over files. The data is checked, split into
         train and holdout, searched by AutoML (every trial a child run), evaluated on
         the holdout (report stored with the run), packaged, and — with ``name`` —
-        registered as a new version of that model.
+        registered as a new version of that model. Columns named in ``drop`` are left
+        out of modelling (a leakage suspect, say); a leakage suspect left in fails the
+        run's validation, so the registry's "validation passed" gate refuses to promote it.
 
         Examples
         --------
@@ -149,6 +168,7 @@ class Workspace:
             experiment=experiment,
             n_jobs=n_jobs,
             sql=sql,
+            drop=tuple(drop),
         )
         return train(self, data, options, progress)
 
@@ -263,6 +283,32 @@ def resolve_settings(
         return Settings.model_validate(values)
     except Exception as exc:  # pydantic's error lists every bad field
         raise ValidationError(f"workspace settings are not valid: {exc}") from exc
+
+
+def _no_workspace(where: str) -> NotFound:
+    return NotFound(
+        f"no workspace at {where}; create one by training a model "
+        "('modelcycle train data.csv --target y --name m') or with 'modelcycle db upgrade', "
+        "or point at an existing one with --workspace / MODELCYCLE_HOME"
+    )
+
+
+def _refuse_missing_file(settings: Settings) -> None:
+    """Refuse a SQLite workspace whose database file does not exist (without creating it)."""
+    url = settings.resolved_db_url()
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise _no_workspace(repr(str(settings.home if not settings.db_url else path)))
+
+
+def _refuse_empty(db: Database, settings: Settings) -> None:
+    """Refuse a database that no modelcycle has set up (e.g. a new PostgreSQL database)."""
+    from modelcycle.store import current_revision
+
+    if current_revision(db) is None:
+        db.dispose()
+        raise _no_workspace(repr(db.display_url))
 
 
 def _refuse_outdated(db: Database) -> None:
