@@ -297,28 +297,49 @@ plain_events = st.fixed_dictionaries(
 )
 
 
+#: How an editor without the key might cover an edit: not at all, or by recomputing the
+#: edited row's hash (or every hash from it on) with plain SHA-256 or a key of their own.
+FORGERIES: dict[str, Callable[[dict[str, Any]], str] | None] = {
+    "none": None,
+    "sha256": unkeyed_hash,
+    "other key": lambda row: event_mac(row, AuditKey(b"mallory!" * 4, "mallory")),
+}
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     batch=st.lists(plain_events, min_size=1, max_size=6),
     field=st.sampled_from(sorted(FIELD_EDITS)),
+    forgery=st.sampled_from(sorted(FORGERIES)),
+    rest=st.booleans(),
     data=st.data(),
 )
 def test_any_single_field_edit_of_any_event_is_detected(
-    db: Database, batch: list[dict[str, Any]], field: str, data: st.DataObject
+    db: Database,
+    batch: list[dict[str, Any]],
+    field: str,
+    forgery: str,
+    rest: bool,
+    data: st.DataObject,
 ) -> None:
     _sql(db, "DELETE FROM audit_events")  # the seal row stays: the chain restarts empty
     for event in batch:
         db.transaction(lambda c, e=event: append(c, **e))  # type: ignore[misc]
     victim = data.draw(st.integers(1, len(batch)), label="victim seq")
-    old = next(row for row in _rows(db) if row["seq"] == victim)
+    rows = _rows(db)
+    old = rows[victim - 1]
     value = data.draw(FIELD_EDITS[field].filter(lambda v: v != old[field]), label=field)
     assume(field != "seq" or not 1 <= value <= len(batch))  # seq is the primary key
-    events_table = tables.audit_events
-    with db.engine.begin() as connection:
-        where = events_table.c.seq == victim
-        connection.execute(sa.update(events_table).where(where).values({field: value}))
+    mac = FORGERIES[forgery] if field not in ("seq", "prev_hash", "hash") else None
+    old[field] = value
+    if mac is not None:  # cover the edit: relink and re-hash the row (and the rest)
+        prev = rows[victim - 2]["hash"] if victim > 1 else GENESIS
+        for row in rows[victim - 1 : None if rest else victim]:
+            row["prev_hash"] = prev
+            row["hash"] = prev = mac(row)
+    _rewrite(db, rows)
     result = verify(db)
     assert not result.ok
     if field != "seq":
