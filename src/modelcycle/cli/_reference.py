@@ -74,6 +74,7 @@ def _type(field: Any) -> str:
     """A field's type as the docs show it, with its bounds (``int, ≥ 1``)."""
     text = str(field.annotation).replace("typing.", "").replace("<class '", "")
     text = text.replace("'>", "").replace("pathlib.", "").replace("|", "or")
+    text = text.replace("pydantic.types.SecretStr", "str (secret: never shown)")
     bounds = [
         f"{sign} {getattr(rule, name)}"
         for rule in field.metadata

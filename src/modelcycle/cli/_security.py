@@ -14,12 +14,15 @@ from modelcycle.core import IntegrityError, NotFound, ValidationError
 from modelcycle.security import (
     ROLES,
     AuditEvent,
+    ChainHead,
     KeyInfo,
     Security,
     User,
+    audit_head,
     canonical_json,
     list_events,
     parse_duration,
+    seal_chain,
     verify,
 )
 
@@ -250,14 +253,54 @@ def _short(value: object) -> str:
 
 
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context) -> None:
-    """Recompute the hash chain; fail naming the first edited, deleted or moved event."""
-    result = verify(state(ctx).open().db)
+def audit_verify(
+    ctx: typer.Context,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            help="A head printed earlier by 'modelcycle audit head' (SEQ:MAC, or the MAC "
+            "alone): fail unless the chain still holds that event unchanged.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the keyed chain; fail naming the first edited, deleted or moved event.
+
+    Exit codes: 0 the chain verifies (and holds the expected head); 6 it does not, or
+    the expected head is gone (newest events removed); 7 the audit key is missing or is
+    not this chain's key; 2 the --expect-head value is not a head.
+    """
+    expected = ChainHead.parse(expect_head) if expect_head is not None else None
+    result = verify(state(ctx).open().db, expect_head=expected)
     if not result.ok:
+        where = f"at event {result.broken_seq}" if result.broken_seq is not None else "at its head"
         raise IntegrityError(
-            f"audit log is broken at event {result.broken_seq}: {result.reason}; "
+            f"audit log is broken {where}: {result.reason}; "
             f"{result.events} event(s) before it verify; inspect with "
             f"'modelcycle audit list --json' and restore the database from a backup",
             details={"seq": result.broken_seq},
         )
-    out.console.print(f"audit log verifies: {result.events} event(s), head {result.head[:16]}")
+    out.console.print(
+        f"audit log verifies: {result.events} event(s), head {result.chain_head}", soft_wrap=True
+    )
+
+
+@audit_app.command("head")
+def audit_head_command(ctx: typer.Context) -> None:
+    """Print the chain's head as SEQ:MAC; keep it elsewhere for 'audit verify --expect-head'."""
+    typer.echo(str(audit_head(state(ctx).open().db)))
+
+
+@audit_app.command("seal")
+def audit_seal(ctx: typer.Context) -> None:
+    """Re-seal an unkeyed chain from before migration 0006 with the workspace's key.
+
+    Verifies the unkeyed chain first and changes nothing if it is broken. Needed only
+    when a key already existed as the workspace was upgraded (e.g. MODELCYCLE_AUDIT_KEY
+    set for PostgreSQL); a workspace opened without a key re-seals itself.
+    """
+    ws = state(ctx).open()
+    status = seal_chain(ws.db, ws.settings)
+    out.console.print(
+        f"audit chain sealed with key {status.key_id}: {status.resealed} event(s) re-sealed"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,13 +61,36 @@ class Settings(BaseSettings):
     max_key_length: int = Field(
         default=250, ge=1, description="Longest accepted metric, param or tag name."
     )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File holding the key that seals the audit chain (created 0600 on first "
+        "use); default is home/audit.key. Back it up: without it the chain cannot be "
+        "verified or extended.",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="The audit chain's key itself, 64 hexadecimal characters (e.g. from "
+        "'openssl rand -hex 32'); when set, the key file is neither read nor created. "
+        "For PostgreSQL workspaces shared by several hosts.",
+    )
     debug: bool = Field(default=False, description="Show full tracebacks in the CLI.")
+
+    @field_serializer("audit_key", when_used="json")
+    def _reveal_audit_key(self, key: SecretStr | None) -> str | None:
+        # Worker processes receive these settings as JSON; a masked key would break them.
+        return None if key is None else key.get_secret_value()
 
     def resolved_db_url(self) -> str:
         """Return the database URL, defaulting to the SQLite file inside ``home``."""
         if self.db_url:
             return self.db_url
         return f"sqlite:///{(self.home / 'modelcycle.db').resolve()}"
+
+    def resolved_audit_key_file(self) -> Path:
+        """Return the audit key file, defaulting to ``home/audit.key`` (links not followed)."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file.expanduser().absolute()
+        return (self.home / "audit.key").absolute()
 
     def resolved_artifact_root(self) -> str:
         """Return the artifact root, defaulting to ``home/artifacts``."""

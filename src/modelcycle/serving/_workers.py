@@ -7,8 +7,10 @@ survives a spawn: one environment variable holding the whole, validated
 workspace itself, loads its models before it accepts a connection (so no worker answers
 ``not_ready`` while another is serving), writes its own log segments (their names are
 unique) and flushes them when it stops. The variable holds the database URL (with its
-password, if the URL has one), readable like the rest of the process environment by the
-same operating-system user only; the prediction-log salt stays in its 0600 file.
+password, if the URL has one) and the audit key when ``MODELCYCLE_AUDIT_KEY`` gave it
+(the parent's environment held it already), readable like the rest of the process
+environment by the same operating-system user only; the prediction-log salt and the
+audit key file stay in their 0600 files.
 
 Nagle's algorithm and keep-alive: with ``--workers`` uvicorn binds the listening socket
 itself, without ``IPPROTO_TCP``; the sockets it accepts then lack ``TCP_NODELAY`` under

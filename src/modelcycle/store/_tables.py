@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Double,
     ForeignKey,
@@ -223,7 +224,8 @@ api_keys = Table(
     Column("last_used_at", BigInteger, nullable=True),
 )
 
-#: The hash chain: each event's ``hash`` covers its fields and the previous ``hash``.
+#: The chain: each event's ``hash`` (an HMAC-SHA256 under the workspace's audit key
+#: since migration 0006) covers its fields and the previous event's ``hash``.
 audit_events = Table(
     "audit_events",
     metadata,
@@ -237,6 +239,18 @@ audit_events = Table(
     Column("request_id", String(100), nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+#: How the audit chain is sealed (migration 0006): one row naming the MAC algorithm and
+#: the public id of the key, so a chain rewritten without the key is told from a good one.
+audit_seal = Table(
+    "audit_seal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("sealed_at", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_seal_one_row"),
 )
 
 # -- operation (migration 0004) -----------------------------------------------------

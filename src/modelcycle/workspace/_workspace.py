@@ -12,7 +12,7 @@ import pandas as pd
 
 from modelcycle.core import NotFound, Settings, ValidationError
 from modelcycle.registry import Registry
-from modelcycle.security import Security
+from modelcycle.security import Security, open_audit_chain
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
@@ -75,6 +75,8 @@ class Workspace:
             ensure_current(self.db)
         else:
             _refuse_outdated(self.db)
+        # Right after the migrations: seal a new chain, re-seal one from before 0006.
+        open_audit_chain(self.db, self.settings)
         self.artifacts: ArtifactStore = open_artifact_store(self.settings.resolved_artifact_root())
         self.tracker = Tracker(self.db, self.artifacts, self.settings)
         self.registry = Registry(self.db, self.artifacts, self.tracker)
