@@ -417,7 +417,7 @@ def test_a_malformed_key_setting_is_refused_without_echoing_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
     monkeypatch.setenv("MODELCYCLE_AUDIT_KEY", value)
-    code, out, err = run_cli(capsys, "-w", str(tmp_path / "ws"), "users", "list")
+    code, out, err = run_cli(capsys, "-w", str(tmp_path / "ws"), "users", "create", "bob")
     assert code == 7 and "environment variable MODELCYCLE_AUDIT_KEY is not valid" in err
     assert value not in out + err and "Traceback" not in err
 
