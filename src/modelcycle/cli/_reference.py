@@ -61,6 +61,7 @@ SERVE_OPTIONS = {
     "batch_window_ms": "--batch-window-ms",
     "max_batch_rows": "--max-batch-rows",
     "explain_top_k": "--explain-top-k",
+    "model_threads": "--model-threads",
     "canary": "--canary",
     "shadow": "--shadow",
     "auth_cache_ttl_s": "--auth-cache-ttl",

@@ -162,6 +162,15 @@ def serve(
     explain_top_k: Annotated[
         int, typer.Option(min=1, max=1000, help="Feature contributions per row with ?explain=true.")
     ] = 5,
+    model_threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Threads running model calls and large validations off the event loop "
+            "(1 for a model that is not thread-safe).",
+        ),
+    ] = 4,
     canary: Annotated[
         list[str] | None,
         typer.Option(
@@ -217,6 +226,7 @@ def serve(
         "batch_window_ms": ("batch_window_ms", batch_window_ms),
         "max_batch_rows": ("max_batch_rows", max_batch_rows),
         "explain_top_k": ("explain_top_k", explain_top_k),
+        "model_threads": ("model_threads", model_threads),
         "canary": ("canary", tuple(canary or ())),
         "shadow": ("shadow", tuple(shadow or ())),
         "auth_cache_ttl_s": ("auth_cache_ttl", auth_cache_ttl),

@@ -23,6 +23,7 @@ from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import FeedbackLog, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._monitoring import MonitoringReader
+from modelcycle.serving._offload import ModelThreads
 from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
 from modelcycle.serving._routes_ecosystem import mlflow, v2
@@ -61,7 +62,9 @@ def create_app(
 
     Models load (verified and warmed) in the background after start-up;
     ``/health/ready`` answers 200 once all are in (canary and shadow challengers
-    included). Concurrent small requests are micro-batched per version. Aliases are followed every
+    included). Concurrent small requests are micro-batched per version. Model calls, and the
+    validation of large requests, run in ``settings.model_threads`` threads, never on the
+    event loop, so health probes answer during any request. Aliases are followed every
     ``settings.poll_interval_s`` seconds; answered predictions, and requests refused for
     their inputs or failed in the model, are logged under ``log_dir/<model>/`` as Parquet.
     Delayed labels (``POST /v1/models/{ref}/feedback``) go to ``feedback_dir/<model>/``
@@ -109,10 +112,12 @@ def create_app(
         max_buffer=settings.log_max_buffer,
     )
     metrics = ServingMetrics()
+    threads = ModelThreads(settings.model_threads)
     batcher = MicroBatcher(
         window_s=settings.batch_window_ms / 1000.0,
         max_rows=settings.max_batch_rows,
         metrics=metrics,
+        threads=threads,
     )
     predictor = PredictionService(
         hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
@@ -135,6 +140,7 @@ def create_app(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await asyncio.to_thread(threads.close)  # answers in flight reach the log first
             if log is not None:
                 await asyncio.to_thread(log.close)
             await asyncio.to_thread(labels.close)

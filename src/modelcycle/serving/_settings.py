@@ -86,6 +86,16 @@ class ServeSettings(BaseSettings):
             "are predicted alone (1 turns micro-batching off)."
         ),
     )
+    model_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description=(
+            "Threads running model calls (predict, explain, micro-batches) and the "
+            "validation of large requests, off the event loop, so health probes and other "
+            "requests are answered meanwhile; a model that is not thread-safe needs 1."
+        ),
+    )
     explain_top_k: int = Field(
         default=5,
         ge=1,
