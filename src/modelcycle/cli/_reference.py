@@ -67,6 +67,8 @@ SERVE_OPTIONS = {
     "auth_cache_ttl_s": "--auth-cache-ttl",
     "rate_limit_per_s": "--rate-limit",
     "rate_limit_burst": "--rate-burst",
+    "auth_failure_limit": "--auth-failure-limit",
+    "auth_failure_window_s": "--auth-failure-window",
     "sensitive_inputs": "--sensitive-inputs",
 }
 

@@ -131,6 +131,21 @@ def serve(
     rate_burst: Annotated[
         int, typer.Option(min=1, help="Requests per API key allowed at once above the rate.")
     ] = 2000,
+    auth_failure_limit: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Failed authentications one client address may make at once before 429.",
+        ),
+    ] = 30,
+    auth_failure_window: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=86_400,
+            help="Seconds in which an address's allowance of failed authentications refills.",
+        ),
+    ] = 60.0,
     sensitive_inputs: Annotated[
         str,
         typer.Option(
@@ -232,6 +247,8 @@ def serve(
         "auth_cache_ttl_s": ("auth_cache_ttl", auth_cache_ttl),
         "rate_limit_per_s": ("rate_limit", rate_limit),
         "rate_limit_burst": ("rate_burst", rate_burst),
+        "auth_failure_limit": ("auth_failure_limit", auth_failure_limit),
+        "auth_failure_window_s": ("auth_failure_window", auth_failure_window),
         "sensitive_inputs": ("sensitive_inputs", mode),
     }
     # An option left at its default yields to MODELCYCLE_SERVE_<NAME> (ServeSettings reads it).

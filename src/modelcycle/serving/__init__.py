@@ -18,6 +18,7 @@ from __future__ import annotations
 from modelcycle.serving._app import create_app
 from modelcycle.serving._auth import (
     AccessControl,
+    Authenticator,
     Gatekeeper,
     PrincipalCache,
     TokenBuckets,
@@ -64,6 +65,7 @@ __all__ = [
     "WORKER_CONFIG_ENV",
     "WORKER_HEADER",
     "AccessControl",
+    "Authenticator",
     "BufferedLog",
     "Challenger",
     "Checked",

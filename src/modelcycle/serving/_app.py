@@ -15,7 +15,14 @@ from fastapi import FastAPI
 from modelcycle._version import __version__
 from modelcycle.core import ValidationError
 from modelcycle.registry import Registry
-from modelcycle.serving._auth import AccessControl, Gatekeeper, PrincipalCache, TokenBuckets
+from modelcycle.serving._auth import (
+    OPEN_PATHS,
+    AccessControl,
+    Authenticator,
+    Gatekeeper,
+    PrincipalCache,
+    TokenBuckets,
+)
 from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
 from modelcycle.serving._feedback import FeedbackService
@@ -50,10 +57,12 @@ def create_app(
 ) -> FastAPI:
     """Build the prediction server for ``settings.models``.
 
-    Every route but ``/health/*``, ``/v2/health/*`` and ``/metrics`` needs
-    ``Authorization: Bearer <key>`` checked by ``security`` (the workspace's
-    :class:`~modelcycle.security.Security`): 401 without a valid key, 403 without
-    the permission, 429 past the key's rate. ``auth_required=False`` lets every
+    Every route but ``/health/*``, ``/v2/health/*``, ``/metrics`` and the documentation
+    (``/docs``, ``/openapi.json``) needs ``Authorization: Bearer <key>`` checked by
+    ``security`` (the workspace's :class:`~modelcycle.security.Security`) before the
+    body is read: 401 without a valid key, 403 without the permission, 429 past the
+    key's rate or after ``settings.auth_failure_limit`` failed authentications from one
+    client address. ``auth_required=False`` lets every
     caller do everything (serve on loopback only). Key checks are cached for
     ``settings.auth_cache_ttl_s`` seconds, so a revoked key works until then.
 
@@ -155,13 +164,18 @@ def create_app(
     app.state.monitoring = MonitoringReader(
         registry.db, reports_dir if reports_dir is not None else Path(log_dir).parent / "reports"
     )
-    app.state.gatekeeper = Gatekeeper(
+    gate = Gatekeeper(
         security,
         required=auth_required,
         cache=PrincipalCache(settings.auth_cache_ttl_s),
         buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
         metrics=metrics,
+        failures=TokenBuckets(
+            settings.auth_failure_limit / settings.auth_failure_window_s,
+            settings.auth_failure_limit,
+        ),
     )
+    app.state.gatekeeper = gate
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(v1)
@@ -170,9 +184,22 @@ def create_app(
     app.include_router(v2)
     app.include_router(mlflow)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=metrics.failed)
+    if auth_required:  # outside BodyLimit: a caller without a key learns nothing else
+        app.add_middleware(Authenticator, gatekeeper=gate, open_paths=_open_paths(app))
     if worker:
         app.add_middleware(WorkerHeader)
     return app
+
+
+def _open_paths(app: FastAPI) -> frozenset[str]:
+    """The paths answered without a key: health probes, metrics, the API's documentation."""
+    documentation = (
+        app.docs_url,
+        app.redoc_url,
+        app.openapi_url,
+        app.swagger_ui_oauth2_redirect_url,
+    )
+    return OPEN_PATHS | {path for path in documentation if path}
 
 
 async def _first_load(hub: ModelHub, *, freeze_gc: bool) -> None:

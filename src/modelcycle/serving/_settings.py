@@ -135,6 +135,25 @@ class ServeSettings(BaseSettings):
         ge=1,
         description="Requests an API key may send at once before its rate limit applies.",
     )
+    auth_failure_limit: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Failed authentications (no, malformed or unknown key) one client address may "
+            "make at once; past it the address gets 429 until auth_failure_window_s refills "
+            "the allowance. The address is the peer the server sees: a proxy's, when one "
+            "is in front."
+        ),
+    )
+    auth_failure_window_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "Seconds in which a client address's allowance of failed authentications "
+            "refills completely (a token bucket of auth_failure_limit)."
+        ),
+    )
     sensitive_inputs: Literal["hash", "drop"] = Field(
         default="hash",
         description=(
