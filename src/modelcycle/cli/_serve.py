@@ -218,6 +218,7 @@ def serve(
         ServeSettings,
         WorkerConfig,
         create_app,
+        log_config,
         missing_refs,
         parse_canary,
         parse_shadow,
@@ -297,6 +298,7 @@ def serve(
         loop=_fastest("uvloop", "uvloop"),
         http=NoDelayHttpToolsProtocol,  # see serving/_workers.py on TCP_NODELAY
         log_level="info",
+        log_config=log_config(),  # credentials in URLs and headers are redacted
     )
     uvicorn.Server(config).run()
 
@@ -316,7 +318,7 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
     """Run ``workers`` processes building their app with :func:`worker_app` (until stopped)."""
     import uvicorn
 
-    from modelcycle.serving import NoDelayHttpToolsProtocol
+    from modelcycle.serving import NoDelayHttpToolsProtocol, log_config
 
     environment = config.to_env()
     os.environ.update(environment)  # spawned workers inherit it; see serving/_workers.py
@@ -330,6 +332,7 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
             loop=_fastest("uvloop", "uvloop"),
             http=NoDelayHttpToolsProtocol,
             log_level="info",
+            log_config=log_config(),
         )
     finally:
         for name in environment:

@@ -11,7 +11,13 @@ from modelcycle.security._audit import (
     list_events,
     verify,
 )
-from modelcycle.security._keys import KeyInfo, key_prefix, looks_like_key, parse_duration
+from modelcycle.security._keys import (
+    KeyInfo,
+    key_prefix,
+    looks_like_key,
+    mask_keys,
+    parse_duration,
+)
 from modelcycle.security._roles import (
     ACTIONS,
     PERMISSIONS,
@@ -43,6 +49,7 @@ __all__ = [
     "key_prefix",
     "list_events",
     "looks_like_key",
+    "mask_keys",
     "parse_duration",
     "verify",
 ]
