@@ -8,6 +8,7 @@ event loop, the probe would wait for the model and time out.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -157,3 +158,30 @@ def test_model_threads_run_calls_off_the_calling_thread() -> None:
 )
 def test_row_count(inputs: Any, expected: int) -> None:
     assert row_count(inputs) == expected
+
+
+def test_feedback_is_checked_in_a_model_thread(
+    served: mc.Workspace, gated: str, tmp_path: Path
+) -> None:
+    """With one model thread busy in the model, a feedback request waits its turn."""
+    app = make_app(served, tmp_path / "log", models=(gated,), model_threads=1)
+    labels = {"labels": [{"inputs": {"x": 1.0}, "label": 0.5}] * 1000}
+    try:
+        with (
+            running(app) as base,
+            ThreadPoolExecutor(2) as pool,
+            httpx.Client(base_url=base, timeout=30) as http,
+        ):
+            Gate.arm()
+            row = {"rows": [{"x": 1.0}]}
+            predicting = pool.submit(http.post, "/v1/models/gated/predict", json=row)
+            assert Gate.entered.wait(10)
+            feedback = pool.submit(http.post, "/v1/models/gated/feedback", json=labels)
+            assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+            time.sleep(0.5)
+            assert not feedback.done(), feedback.result().text  # queued behind the model call
+            Gate.release.set()
+            assert feedback.result(timeout=30).status_code == 202
+            assert predicting.result(timeout=30).status_code == 200
+    finally:
+        Gate.disarm()
