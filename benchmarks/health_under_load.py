@@ -15,9 +15,10 @@ and served by ``modelcycle serve`` (one worker, ``--no-auth``, default settings,
   to back.
 * ``10,000 rows + explain``: the same with ``?explain=true``.
 
-Meanwhile a probe thread sends ``GET /health/live`` every 10 ms, on schedule whether or
-not the earlier probes were answered (an open loop: a stall of 400 ms shows as ~40 slow
-probes), and records each latency; the table shows its percentiles (median over
+Meanwhile 8 probe threads, each on its own keep-alive connection and started 10 ms
+apart, send ``GET /health/live`` every 80 ms, together every 10 ms: while one waits for a
+stalled server the others keep probing, so a stall of 400 ms shows as several slow
+probes, not one. Each latency is recorded; the table shows its percentiles (median over
 ``--repeat`` runs of each scenario) next to the goal. The load client runs in this
 process (threads): its own work can only add to the measured latency, never hide it.
 
@@ -31,6 +32,7 @@ Run::
     .venv/bin/python benchmarks/health_under_load.py            # about 2 minutes
     .venv/bin/python benchmarks/health_under_load.py --quick    # under a minute
     .venv/bin/python benchmarks/health_under_load.py --duration 20 --repeat 5 --json
+    .venv/bin/python benchmarks/health_under_load.py --workspace /tmp/hw   # same model again
 
 Exits non-zero when the server fails to start or answers a request wrongly (a status
 other than 200, or a wrong number of predictions or explanations: checked outside the
@@ -40,7 +42,6 @@ timed loads); a missed goal is reported in the table, not as a failure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shlex
@@ -70,6 +71,7 @@ from serve_vs_mlflow import (
 
 MAX_ROWS = 10_000  # ServeSettings.max_rows's default: the largest request a server accepts
 PROBE_INTERVAL_S = 0.010
+PROBERS = 8  # probing threads, each on its own connection (see probe)
 GOAL_MS = 50.0
 SINGLE_BODIES = 64
 HIGH_CONCURRENCY = 16
@@ -84,7 +86,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(budget_s=5.0, duration_s=3.0, repeat=1)
+        return cls(budget_s=10.0, duration_s=3.0, repeat=1)
 
 
 @dataclass
@@ -112,16 +114,25 @@ class HealthResult:
         }
 
 
-def train(folder: Path, budget_s: float) -> tuple[Path, str, list[dict[str, Any]]]:
-    """Train and register the classifier (untimed); return its workspace, ref and rows."""
+def train(workspace: Path, budget_s: float) -> tuple[str, list[dict[str, Any]]]:
+    """Train and register the classifier (untimed) unless ``workspace`` has it already.
+
+    Return its reference and the request rows. Reusing one workspace (``--workspace``)
+    lets two checkouts be compared on the very same model.
+    """
     import modelcycle as mc
 
     frame = make_frame()
-    with mc.Workspace(folder / "ws") as ws:
+    rows = records(frame.drop(columns=["y"]).tail(MAX_ROWS))
+    saved = workspace / "bench-ref.txt"
+    if saved.exists():
+        return saved.read_text().strip(), rows
+    with mc.Workspace(workspace) as ws:
         result = ws.train(frame, target="y", name="bench", budget=budget_s, learners=["lightgbm"])
         check(result.version is not None, "ws.train registered no version")
         ref = f"bench/{result.version.version}"
-    return folder / "ws", ref, records(frame.drop(columns=["y"]).tail(MAX_ROWS))
+    saved.write_text(ref)
+    return ref, rows
 
 
 def server(workspace: Path, ref: str, folder: Path, port: int) -> Server:
@@ -148,37 +159,26 @@ def check_answer(url: str, body: bytes, explain: bool) -> None:
         check(len(answer.get("explanations") or []) == MAX_ROWS, "explanations missing")
 
 
-def probe(base: str, stop: threading.Event, into: list[float]) -> None:
-    """``GET /health/live`` every :data:`PROBE_INTERVAL_S` until ``stop``; latencies in ms.
+def probe(base: str, stop: threading.Event, into: list[float], offset_s: float) -> None:
+    """One prober: ``GET /health/live`` every ``PROBERS * PROBE_INTERVAL_S`` until ``stop``.
 
-    Open loop: a probe is sent on schedule whether or not the earlier ones were
-    answered (each on a connection of its own when needed), so a server that stalls
-    for 400 ms shows about 40 slow probes, not one.
+    :data:`PROBERS` of them, started :data:`PROBE_INTERVAL_S` apart, probe every 10 ms
+    together, each on its own keep-alive connection: while one waits for a stalled
+    server the others keep sending, so a stall of 400 ms shows as many slow probes.
     """
-    asyncio.run(_probe(base, stop, into))
-
-
-async def _probe(base: str, stop: threading.Event, into: list[float]) -> None:
     import httpx
 
-    async def one(client: httpx.AsyncClient) -> None:
-        started = time.perf_counter()
-        response = await client.get("/health/live")
-        into.append(1000.0 * (time.perf_counter() - started))
-        check(response.status_code == 200, f"/health/live answered {response.status_code}")
-
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        await client.get("/health/live")  # connect first
-        pending = set()
-        due = time.perf_counter()
+    period = PROBERS * PROBE_INTERVAL_S
+    with httpx.Client(base_url=base, timeout=60) as client:
+        client.get("/health/live")  # connect first
+        due = time.perf_counter() + offset_s
         while not stop.is_set():
-            task = asyncio.create_task(one(client))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            due += PROBE_INTERVAL_S
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        await asyncio.gather(*pending)
+            stop.wait(max(0.0, due - time.perf_counter()))
+            started = time.perf_counter()
+            response = client.get("/health/live")
+            into.append(1000.0 * (time.perf_counter() - started))
+            check(response.status_code == 200, f"/health/live answered {response.status_code}")
+            due = max(due + period, time.perf_counter())
 
 
 def load(url: str, body: bytes, stop: threading.Event, into: list[float]) -> None:
@@ -197,13 +197,16 @@ def load(url: str, body: bytes, stop: threading.Event, into: list[float]) -> Non
 def health_run(base: str, url: str | None, body: bytes, sizes: Sizes) -> HealthResult:
     """Probe ``/health/live`` for the duration while ``load_clients`` send ``body`` to ``url``."""
     result, stop = HealthResult(), threading.Event()
-    workers = [threading.Thread(target=probe, args=(base, stop, result.probes_ms))]
+    workers = [
+        threading.Thread(target=probe, args=(base, stop, result.probes_ms, i * PROBE_INTERVAL_S))
+        for i in range(PROBERS)
+    ]
     if url is not None:
         workers += [
             threading.Thread(target=load, args=(url, body, stop, result.load_seconds))
             for _ in range(sizes.load_clients)
         ]
-    for worker in reversed(workers):  # the load first, so the probe starts under it
+    for worker in reversed(workers):  # the load first, so the probes start under it
         worker.start()
     time.sleep(sizes.duration_s)
     stop.set()
@@ -217,12 +220,13 @@ def median_summary(runs: list[HealthResult]) -> dict[str, float]:
     return {key: statistics.median(s[key] for s in summaries) for key in summaries[0]}
 
 
-def benchmark(sizes: Sizes, say: Any) -> dict[str, Any]:
+def benchmark(sizes: Sizes, say: Any, workspace: Path | None) -> dict[str, Any]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/README.md
     with tempfile.TemporaryDirectory(prefix="bench-health-") as name:
         folder = Path(name)
-        say(f"training (budget {sizes.budget_s:g}s)")
-        workspace, ref, rows = train(folder, sizes.budget_s)
+        workspace = workspace or folder / "ws"
+        say(f"training in {workspace} (budget {sizes.budget_s:g}s) unless done before")
+        ref, rows = train(workspace, sizes.budget_s)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         url = f"{base}/v1/models/{ref}/predict"
@@ -308,6 +312,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=None, help="seconds per run")
     parser.add_argument("--repeat", type=int, default=None, help="runs per scenario")
     parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="train into this folder once and reuse its model on later runs (default: a "
+        "temporary folder)",
+    )
+    parser.add_argument(
         "--load-clients", type=int, default=None, help="threads sending maximum-size requests"
     )
     args = parser.parse_args(argv)
@@ -328,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"· {message}", file=sys.stderr, flush=True)
 
-    outcome = benchmark(sizes, say)
+    outcome = benchmark(sizes, say, args.workspace)
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     if args.json:
         print(

@@ -43,7 +43,7 @@ from typing import Annotated, NoReturn, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette._utils import get_route_path
+from starlette._utils import get_route_path  # what the router matches: one path for both
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelcycle.core import ModelcycleError, ModelRef, PermissionDenied
@@ -423,7 +423,10 @@ def permission(
     """A dependency allowing callers who may do any of ``actions`` on the route's model.
 
     ``model`` finds the model in the request; without it the actions are checked
-    workspace-wide (listing, the audit log).
+    workspace-wide (listing, the audit log). The key was checked by
+    :class:`Authenticator` before the body was read; the permission is checked here,
+    once FastAPI has matched the route (and parsed its body), so only a caller with a
+    valid key can make the server parse a body.
 
     Examples
     --------
