@@ -169,9 +169,8 @@ def probe(base: str, stop: threading.Event, into: list[float], offset_s: float) 
     import httpx
 
     period = PROBERS * PROBE_INTERVAL_S
-    with httpx.Client(base_url=base, timeout=60) as client:
-        client.get("/health/live")  # connect first
-        due = time.perf_counter() + offset_s
+    with httpx.Client(base_url=base, timeout=600) as client:
+        due = time.perf_counter() + offset_s  # every probe counts, the first (connecting) too
         while not stop.is_set():
             stop.wait(max(0.0, due - time.perf_counter()))
             started = time.perf_counter()

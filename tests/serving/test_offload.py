@@ -7,10 +7,12 @@ event loop, the probe would wait for the model and time out.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +22,10 @@ import pandas as pd
 import pytest
 
 import modelcycle as mc
-from modelcycle.serving._offload import THREAD_PREFIX, ModelThreads, row_count
+from modelcycle.serving import ServedModel, load_served
+from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._offload import INLINE_CALL_S, THREAD_PREFIX, ModelThreads, row_count
 from tests.serving.conftest import make_app, running
 
 
@@ -46,13 +51,15 @@ class Gate:
 
 
 class GatedModel:
-    """A regressor whose ``predict``, once the gate is armed, records its thread and waits."""
+    """A slow regressor (5 ms a call) whose ``predict``, once the gate is armed, records its
+    thread and waits."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         if Gate.armed.is_set():
             Gate.threads.append(threading.current_thread().name)
             Gate.entered.set()
             Gate.release.wait(30)
+        time.sleep(0.005)
         return np.zeros(len(frame))
 
 
@@ -90,9 +97,15 @@ REQUESTS = {
 }
 
 
+@pytest.mark.parametrize("warm", [False, True])
 @pytest.mark.parametrize("kind", list(REQUESTS))
-def test_health_answers_while_the_model_computes(base: str, kind: str) -> None:
+def test_health_answers_while_the_model_computes(base: str, kind: str, warm: bool) -> None:
+    """Also after many calls: a model slower than INLINE_CALL_S never runs on the loop."""
     path, body, status = REQUESTS[kind]
+    if warm:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for _ in range(20):
+                http.post(path, json=body)
     Gate.arm()
     with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=base, timeout=30) as http:
         pending = pool.submit(http.post, path, json=body)
@@ -128,8 +141,6 @@ def test_concurrent_rows_keep_batching_while_a_batch_computes(base: str) -> None
 
 
 def test_model_threads_run_calls_off_the_calling_thread() -> None:
-    import asyncio
-
     threads = ModelThreads(1)
 
     async def scenario() -> tuple[str, str]:
@@ -185,3 +196,42 @@ def test_feedback_is_checked_in_a_model_thread(
             assert predicting.result(timeout=30).status_code == 200
     finally:
         Gate.disarm()
+
+
+@dataclass(frozen=True)
+class Recorded(ServedModel):
+    """A served version that notes the thread of each call and can be made slow."""
+
+    threads: list[str] = field(default_factory=list)
+    slow: list[bool] = field(default_factory=lambda: [False])
+
+    def predict(self, inputs: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        if self.slow[0]:
+            time.sleep(5 * INLINE_CALL_S)
+        return super().predict(inputs)
+
+
+def test_fast_batches_run_inline_and_slow_ones_in_a_thread(served: mc.Workspace) -> None:
+    churn = load_served(served.registry, "churn/1", max_rows=1000)
+    model = Recorded(**{f.name: getattr(churn, f.name) for f in fields(churn)})
+    batcher = MicroBatcher(
+        window_s=0.0, max_rows=64, metrics=ServingMetrics(), threads=ModelThreads(2)
+    )
+    row = [{"age": 40, "income": 50.0, "plan": "a"}]
+
+    async def calls(count: int) -> None:
+        for _ in range(count):
+            await batcher.predict(model, row, 1)
+
+    asyncio.run(calls(50))
+    assert model.threads[0].startswith(THREAD_PREFIX)  # unknown cost: a thread first
+    assert "MainThread" in model.threads  # fast (~0.2 ms a call): on the loop
+    while model.threads[-1] != "MainThread":  # until the next call is due on the loop
+        asyncio.run(calls(1))
+    model.slow[0] = True
+    model.threads.clear()
+    asyncio.run(calls(3))
+    assert model.threads[0] == "MainThread"  # not known to be slow yet: one call inline
+    assert all(name.startswith(THREAD_PREFIX) for name in model.threads[1:])
+    batcher.threads.close()

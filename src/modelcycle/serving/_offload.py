@@ -14,9 +14,9 @@ own length; a request body is limited by ``max_body_bytes``.
 
 Why small requests are still validated on the loop: validating fewer than
 :data:`INLINE_MAX_ROWS` rows costs tens of microseconds, about what a hop to a thread
-and back costs (~30 us measured with uvloop), so a hop would double it for nothing.
-Their model call does hop: a model's cost per row is unknown (a user's pipeline may take
-100 ms for one row), and the micro-batcher gathers them into one call anyway.
+and back costs (~30 us measured with uvloop, ~90 us per request under load), so a hop
+would double it for nothing. Their model call hops unless the version's micro-batches
+have been taking less than :data:`INLINE_CALL_S` (see :mod:`modelcycle.serving._batcher`).
 
 Models are called from up to ``model_threads`` threads at once: LightGBM, XGBoost and
 scikit-learn predict safely in parallel; a model of the caller's own classes (the
@@ -36,6 +36,9 @@ T = TypeVar("T")
 
 #: Requests with fewer rows are validated on the event loop (see the module docstring).
 INLINE_MAX_ROWS = 64
+#: A micro-batch runs on the event loop while its version's batches take less than this
+#: (seconds, a moving average); see :mod:`modelcycle.serving._batcher` for why.
+INLINE_CALL_S = 0.002
 #: Name prefix of the pool's threads (shown by ``threading.current_thread()``).
 THREAD_PREFIX = "modelcycle-model"
 
