@@ -201,7 +201,7 @@ class Gatekeeper:
     metrics:
         Where refused credentials are counted.
     failures:
-        Failed authentications allowed per client address (default: 30 a minute).
+        Failed authentications allowed per client address.
     """
 
     def __init__(
@@ -212,14 +212,14 @@ class Gatekeeper:
         cache: PrincipalCache,
         buckets: TokenBuckets,
         metrics: ServingMetrics,
-        failures: TokenBuckets | None = None,
+        failures: TokenBuckets,
     ) -> None:
         self.control = control
         self.required = required
         self.cache = cache
         self.buckets = buckets
         self.metrics = metrics
-        self.failures = failures or TokenBuckets(0.5, 30)
+        self.failures = failures
 
     async def authenticate(self, request: Request) -> Principal | None:
         """The request's principal, from its headers (``None`` when keys are not required).
