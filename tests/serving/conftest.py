@@ -87,6 +87,8 @@ def make_app(
         "models": ("churn", "strict", "cancer", "area"),
         "poll_interval_s": 0.1,
         "log_flush_interval_s": 0.2,
+        # the authorization matrices fail hundreds of times from one address on purpose
+        "auth_failure_limit": 100_000,
     }
     settings = ServeSettings(**{**defaults, **options})  # type: ignore[arg-type]
     feedback_dir = feedback_dir_of(log_dir)

@@ -15,6 +15,7 @@ import modelcycle as mc
 from modelcycle.serving import ServedModel, load_served
 from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._offload import ModelThreads
 from tests.serving.conftest import make_app, running
 
 ROWS = [{"age": 18 + 3 * i, "income": 40.0 + i, "plan": "abc"[i % 3]} for i in range(24)]
@@ -78,7 +79,9 @@ def test_concurrent_requests_are_batched_with_unbatched_answers(
 
 def test_a_full_batch_runs_at_once_and_large_requests_run_alone(churn: ServedModel) -> None:
     metrics = ServingMetrics()
-    batcher = MicroBatcher(window_s=60.0, max_rows=4, metrics=metrics)  # only size flushes
+    batcher = MicroBatcher(
+        window_s=60.0, max_rows=4, metrics=metrics, threads=ModelThreads(2)
+    )  # only size flushes
 
     async def scenario() -> list[Any]:
         small = [batcher.predict(churn, [row], 1) for row in ROWS[:4]]
@@ -94,7 +97,9 @@ def test_a_full_batch_runs_at_once_and_large_requests_run_alone(churn: ServedMod
 
 
 def test_one_failing_request_does_not_fail_its_batch(churn: ServedModel) -> None:
-    batcher = MicroBatcher(window_s=0.0, max_rows=64, metrics=ServingMetrics())
+    batcher = MicroBatcher(
+        window_s=0.0, max_rows=64, metrics=ServingMetrics(), threads=ModelThreads(2)
+    )
 
     async def scenario() -> list[Any]:
         good = batcher.predict(churn, [ROWS[0]], 1)

@@ -59,11 +59,14 @@ SERVE_OPTIONS = {
     "batch_window_ms": "--batch-window-ms",
     "max_batch_rows": "--max-batch-rows",
     "explain_top_k": "--explain-top-k",
+    "model_threads": "--model-threads",
     "canary": "--canary",
     "shadow": "--shadow",
     "auth_cache_ttl_s": "--auth-cache-ttl",
     "rate_limit_per_s": "--rate-limit",
     "rate_limit_burst": "--rate-burst",
+    "auth_failure_limit": "--auth-failure-limit",
+    "auth_failure_window_s": "--auth-failure-window",
     "sensitive_inputs": "--sensitive-inputs",
 }
 

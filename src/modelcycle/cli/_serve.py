@@ -131,6 +131,21 @@ def serve(
     rate_burst: Annotated[
         int, typer.Option(min=1, help="Requests per API key allowed at once above the rate.")
     ] = 2000,
+    auth_failure_limit: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Failed authentications one client address may make at once before 429.",
+        ),
+    ] = 30,
+    auth_failure_window: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=86_400,
+            help="Seconds in which an address's allowance of failed authentications refills.",
+        ),
+    ] = 60.0,
     sensitive_inputs: Annotated[
         str,
         typer.Option(
@@ -162,6 +177,15 @@ def serve(
     explain_top_k: Annotated[
         int, typer.Option(min=1, max=1000, help="Feature contributions per row with ?explain=true.")
     ] = 5,
+    model_threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Threads running model calls and large validations off the event loop "
+            "(1 for a model that is not thread-safe).",
+        ),
+    ] = 4,
     canary: Annotated[
         list[str] | None,
         typer.Option(
@@ -194,6 +218,7 @@ def serve(
         ServeSettings,
         WorkerConfig,
         create_app,
+        log_config,
         missing_refs,
         parse_canary,
         parse_shadow,
@@ -217,11 +242,14 @@ def serve(
         "batch_window_ms": ("batch_window_ms", batch_window_ms),
         "max_batch_rows": ("max_batch_rows", max_batch_rows),
         "explain_top_k": ("explain_top_k", explain_top_k),
+        "model_threads": ("model_threads", model_threads),
         "canary": ("canary", tuple(canary or ())),
         "shadow": ("shadow", tuple(shadow or ())),
         "auth_cache_ttl_s": ("auth_cache_ttl", auth_cache_ttl),
         "rate_limit_per_s": ("rate_limit", rate_limit),
         "rate_limit_burst": ("rate_burst", rate_burst),
+        "auth_failure_limit": ("auth_failure_limit", auth_failure_limit),
+        "auth_failure_window_s": ("auth_failure_window", auth_failure_window),
         "sensitive_inputs": ("sensitive_inputs", mode),
     }
     # An option left at its default yields to MODELCYCLE_SERVE_<NAME> (ServeSettings reads it).
@@ -270,6 +298,7 @@ def serve(
         loop=_fastest("uvloop", "uvloop"),
         http=NoDelayHttpToolsProtocol,  # see serving/_workers.py on TCP_NODELAY
         log_level="info",
+        log_config=log_config(),  # credentials in URLs and headers are redacted
     )
     uvicorn.Server(config).run()
 
@@ -289,7 +318,7 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
     """Run ``workers`` processes building their app with :func:`worker_app` (until stopped)."""
     import uvicorn
 
-    from modelcycle.serving import NoDelayHttpToolsProtocol
+    from modelcycle.serving import NoDelayHttpToolsProtocol, log_config
 
     environment = config.to_env()
     os.environ.update(environment)  # spawned workers inherit it; see serving/_workers.py
@@ -303,6 +332,7 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
             loop=_fastest("uvloop", "uvloop"),
             http=NoDelayHttpToolsProtocol,
             log_level="info",
+            log_config=log_config(),
         )
     finally:
         for name in environment:

@@ -14,7 +14,13 @@ from modelcycle.security._audit import (
     verify,
 )
 from modelcycle.security._audit_key import KEY_ENV, AuditKey
-from modelcycle.security._keys import KeyInfo, key_prefix, looks_like_key, parse_duration
+from modelcycle.security._keys import (
+    KeyInfo,
+    key_prefix,
+    looks_like_key,
+    mask_keys,
+    parse_duration,
+)
 from modelcycle.security._reseal import SealStatus, open_audit_chain, seal_chain
 from modelcycle.security._roles import (
     ACTIONS,
@@ -52,6 +58,7 @@ __all__ = [
     "key_prefix",
     "list_events",
     "looks_like_key",
+    "mask_keys",
     "open_audit_chain",
     "parse_duration",
     "seal_chain",

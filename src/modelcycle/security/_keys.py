@@ -22,6 +22,11 @@ from modelcycle.core import ValidationError, ms_to_datetime
 KEY_PREFIX = "mc_"
 PREFIX_LENGTH = 8
 _KEY_PATTERN = re.compile(r"^mc_[A-Za-z0-9_-]{43}$")
+_SHOWN = PREFIX_LENGTH - len(KEY_PREFIX)  # characters of the random part a prefix shows
+_KEY_IN_TEXT = re.compile(
+    rf"(?<![A-Za-z0-9_-])({KEY_PREFIX}[A-Za-z0-9_-]{{{_SHOWN}}})[A-Za-z0-9_-]{{{43 - _SHOWN}}}"
+    r"(?![A-Za-z0-9_-])"
+)
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -44,6 +49,17 @@ def key_prefix(key_text: str) -> str:
 def looks_like_key(key_text: str) -> bool:
     """Whether the text has the shape of a modelcycle key (checked before any lookup)."""
     return isinstance(key_text, str) and _KEY_PATTERN.match(key_text) is not None
+
+
+def mask_keys(text: str) -> str:
+    """``text`` with every key in it cut to its public prefix (for logs and messages).
+
+    Examples
+    --------
+    >>> mask_keys("GET /x?k=" + "mc_" + "a" * 43)
+    'GET /x?k=mc_aaaaa...'
+    """
+    return _KEY_IN_TEXT.sub(r"\1...", text) if KEY_PREFIX in text else text
 
 
 def hash_matches(key_text: str, stored_hash: str) -> bool:

@@ -10,7 +10,9 @@ contributions. Delayed labels arrive by ``POST /v1/models/{ref}/feedback`` (chec
 by the same :class:`FeedbackValidator` as ``modelcycle feedback``). Every route but
 the health probes and ``/metrics`` needs an API key with the right role; viewers read a
 model's alerts and latest monitoring report (:class:`MonitoringReader`). Several
-worker processes can serve one port (:class:`WorkerConfig`).
+worker processes can serve one port (:class:`WorkerConfig`). Model calls run in a thread
+pool, off the event loop; keys are checked before a body is read; :func:`log_config`
+keeps credentials out of the logs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from modelcycle.serving._app import create_app
 from modelcycle.serving._auth import (
     AccessControl,
+    Authenticator,
     Gatekeeper,
     PrincipalCache,
     TokenBuckets,
@@ -46,6 +49,7 @@ from modelcycle.serving._log import BufferedLog, FeedbackLog, LoggedRequest, Pre
 from modelcycle.serving._model import ServedModel, load_served
 from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._privacy import Redactor, workspace_salt
+from modelcycle.serving._redact import SecretFilter, log_config, redact
 from modelcycle.serving._routing import Challenger, Router, parse_canary, parse_shadow
 from modelcycle.serving._settings import ServeSettings
 from modelcycle.serving._validate import Checked, InputValidator
@@ -64,6 +68,7 @@ __all__ = [
     "WORKER_CONFIG_ENV",
     "WORKER_HEADER",
     "AccessControl",
+    "Authenticator",
     "BufferedLog",
     "Challenger",
     "Checked",
@@ -90,6 +95,7 @@ __all__ = [
     "Redactor",
     "Router",
     "ScoreSummary",
+    "SecretFilter",
     "ServeSettings",
     "ServedModel",
     "TokenBuckets",
@@ -99,11 +105,13 @@ __all__ = [
     "create_app",
     "feedback_table",
     "load_served",
+    "log_config",
     "missing_refs",
     "no_delay",
     "parse_canary",
     "parse_shadow",
     "permission",
+    "redact",
     "score_file",
     "workspace_salt",
 ]

@@ -15,7 +15,14 @@ from fastapi import FastAPI
 from modelcycle._version import __version__
 from modelcycle.core import ValidationError
 from modelcycle.registry import Registry
-from modelcycle.serving._auth import AccessControl, Gatekeeper, PrincipalCache, TokenBuckets
+from modelcycle.serving._auth import (
+    OPEN_PATHS,
+    AccessControl,
+    Authenticator,
+    Gatekeeper,
+    PrincipalCache,
+    TokenBuckets,
+)
 from modelcycle.serving._batcher import MicroBatcher
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
 from modelcycle.serving._feedback import FeedbackService
@@ -23,6 +30,7 @@ from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import FeedbackLog, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._monitoring import MonitoringReader
+from modelcycle.serving._offload import ModelThreads
 from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
 from modelcycle.serving._routes_ecosystem import mlflow, v2
@@ -49,10 +57,12 @@ def create_app(
 ) -> FastAPI:
     """Build the prediction server for ``settings.models``.
 
-    Every route but ``/health/*``, ``/v2/health/*`` and ``/metrics`` needs
-    ``Authorization: Bearer <key>`` checked by ``security`` (the workspace's
-    :class:`~modelcycle.security.Security`): 401 without a valid key, 403 without
-    the permission, 429 past the key's rate. ``auth_required=False`` lets every
+    Every route but ``/health/*``, ``/v2/health/*``, ``/metrics`` and the documentation
+    (``/docs``, ``/openapi.json``) needs ``Authorization: Bearer <key>`` checked by
+    ``security`` (the workspace's :class:`~modelcycle.security.Security`) before the
+    body is read: 401 without a valid key, 403 without the permission, 429 past the
+    key's rate or after ``settings.auth_failure_limit`` failed authentications from one
+    client address. ``auth_required=False`` lets every
     caller do everything (serve on loopback only). Key checks are cached for
     ``settings.auth_cache_ttl_s`` seconds, so a revoked key works until then.
 
@@ -61,7 +71,9 @@ def create_app(
 
     Models load (verified and warmed) in the background after start-up;
     ``/health/ready`` answers 200 once all are in (canary and shadow challengers
-    included). Concurrent small requests are micro-batched per version. Aliases are followed every
+    included). Concurrent small requests are micro-batched per version. Model calls, and the
+    validation of large requests, run in ``settings.model_threads`` threads, never on the
+    event loop, so health probes answer during any request. Aliases are followed every
     ``settings.poll_interval_s`` seconds; answered predictions, and requests refused for
     their inputs or failed in the model, are logged under ``log_dir/<model>/`` as Parquet.
     Delayed labels (``POST /v1/models/{ref}/feedback``) go to ``feedback_dir/<model>/``
@@ -109,10 +121,12 @@ def create_app(
         max_buffer=settings.log_max_buffer,
     )
     metrics = ServingMetrics()
+    threads = ModelThreads(settings.model_threads)
     batcher = MicroBatcher(
         window_s=settings.batch_window_ms / 1000.0,
         max_rows=settings.max_batch_rows,
         metrics=metrics,
+        threads=threads,
     )
     predictor = PredictionService(
         hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
@@ -135,6 +149,7 @@ def create_app(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await asyncio.to_thread(threads.close)  # answers in flight reach the log first
             if log is not None:
                 await asyncio.to_thread(log.close)
             await asyncio.to_thread(labels.close)
@@ -149,13 +164,18 @@ def create_app(
     app.state.monitoring = MonitoringReader(
         registry.db, reports_dir if reports_dir is not None else Path(log_dir).parent / "reports"
     )
-    app.state.gatekeeper = Gatekeeper(
+    gate = Gatekeeper(
         security,
         required=auth_required,
         cache=PrincipalCache(settings.auth_cache_ttl_s),
         buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
         metrics=metrics,
+        failures=TokenBuckets(
+            settings.auth_failure_limit / settings.auth_failure_window_s,
+            settings.auth_failure_limit,
+        ),
     )
+    app.state.gatekeeper = gate
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(v1)
@@ -164,9 +184,22 @@ def create_app(
     app.include_router(v2)
     app.include_router(mlflow)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=metrics.failed)
+    if auth_required:  # outside BodyLimit: a caller without a key learns nothing else
+        app.add_middleware(Authenticator, gatekeeper=gate, open_paths=_open_paths(app))
     if worker:
         app.add_middleware(WorkerHeader)
     return app
+
+
+def _open_paths(app: FastAPI) -> frozenset[str]:
+    """The paths answered without a key: health probes, metrics, the API's documentation."""
+    documentation = (
+        app.docs_url,
+        app.redoc_url,
+        app.openapi_url,
+        app.swagger_ui_oauth2_redirect_url,
+    )
+    return OPEN_PATHS | {path for path in documentation if path}
 
 
 async def _first_load(hub: ModelHub, *, freeze_gc: bool) -> None:

@@ -1,8 +1,12 @@
 """Who may call the server: API keys checked (and briefly cached), rate limited, authorized.
 
-Every route but the health probes and ``/metrics`` depends on :func:`permission`,
-which reads ``Authorization: Bearer <key>``, finds the key's principal and checks
-the route's action on the route's model.
+Authentication comes first, from the headers alone: :class:`Authenticator`, an ASGI
+middleware, reads ``Authorization: Bearer <key>`` of every request whose path is not
+open (the health probes, ``/metrics`` and the API's documentation: an exact list,
+everything else needs a key, unknown paths included), finds the key's principal and
+refuses with 401 or 429 before the route reads or parses a byte of the body. The route's
+:func:`permission` dependency then checks the route's action on the route's model with
+the principal the middleware handed over (403).
 
 The request path does not read the database on every call: the outcome of a key's
 check (its principal, or why it was refused) is remembered for
@@ -12,6 +16,15 @@ rather than at once; set the TTL to 0 to check every request.
 
 Each valid key draws from its own token bucket (``rate_limit_per_s`` on average,
 ``rate_limit_burst`` at once); an empty bucket answers 429 with ``Retry-After``.
+Failed authentications draw from a bucket per client address
+(``auth_failure_limit`` per ``auth_failure_window_s``); once it is empty, every request
+from that address that needs a key is answered 429 without looking at its key, so
+guessing keys or flooding the key lookups costs the guesser time, not the database.
+The address is the peer as the server sees it (``scope["client"]``): behind a proxy,
+the proxy's, unless uvicorn takes the client's from ``X-Forwarded-For``, which it does
+only for proxies listed in ``--forwarded-allow-ips`` (default 127.0.0.1). Clients
+sharing an address (one proxy, one NAT) share its allowance.
+
 Refused credentials are counted in ``/metrics`` by reason and logged with at most
 the key's public prefix.
 """
@@ -20,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -29,16 +43,30 @@ from typing import Annotated, NoReturn, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette._utils import get_route_path  # what the router matches: one path for both
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelcycle.core import ModelRef, PermissionDenied
+from modelcycle.core import ModelcycleError, ModelRef, PermissionDenied
 from modelcycle.security import AuditEvent, Principal, key_prefix, looks_like_key
-from modelcycle.serving._errors import RateLimited, Unauthenticated
+from modelcycle.serving._errors import (
+    RateLimited,
+    Unauthenticated,
+    error_response,
+    headers_of,
+    status_of,
+)
 from modelcycle.serving._metrics import ServingMetrics
 
 _LOG = logging.getLogger("modelcycle.serving")
 _MAX_ENTRIES = 10_000
 #: Documents the scheme in OpenAPI; the header itself is read by :class:`Gatekeeper`.
 BEARER_SCHEME = HTTPBearer(auto_error=False, description="An API key: 'Bearer mc_...'.")
+#: Paths of our routes answered without a key (the app adds its documentation's).
+OPEN_PATHS = frozenset(
+    {"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/metrics"}
+)
+#: Where :class:`Authenticator` leaves the principal in ``scope["state"]``.
+_PRINCIPAL = "modelcycle.principal"
 
 
 class AccessControl(Protocol):
@@ -123,15 +151,32 @@ class TokenBuckets:
     def take(self, digest: str) -> float:
         """Take one token; return 0 when allowed, else the seconds until one is available."""
         now = self.clock()
-        tokens, then = self._buckets.get(digest, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate_per_s)
+        tokens = self._tokens(digest, now)
         if tokens < 1.0:
             self._buckets[digest] = (tokens, now)
             return (1.0 - tokens) / self.rate_per_s
         if digest not in self._buckets and len(self._buckets) >= self.max_keys:
-            self._buckets.clear()  # full buckets forget nothing that matters
+            self._forget(now)
         self._buckets[digest] = (tokens - 1.0, now)
         return 0.0
+
+    def _forget(self, now: float) -> None:
+        """Make room: drop full buckets (they remember nothing), then the oldest tenth."""
+        self._buckets = {
+            k: v for k, v in self._buckets.items() if self._tokens(k, now) < self.burst
+        }
+        if len(self._buckets) >= self.max_keys:
+            for key in list(self._buckets)[: max(1, self.max_keys // 10)]:
+                del self._buckets[key]
+
+    def wait(self, digest: str) -> float:
+        """Seconds until ``digest`` has a token (0: it has one now); nothing is taken."""
+        tokens = self._tokens(digest, self.clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
+    def _tokens(self, digest: str, now: float) -> float:
+        tokens, then = self._buckets.get(digest, (self.burst, now))
+        return min(self.burst, tokens + (now - then) * self.rate_per_s)
 
 
 def key_digest(key_text: str) -> str:
@@ -155,6 +200,8 @@ class Gatekeeper:
         Per-key rate limits.
     metrics:
         Where refused credentials are counted.
+    failures:
+        Failed authentications allowed per client address.
     """
 
     def __init__(
@@ -165,25 +212,28 @@ class Gatekeeper:
         cache: PrincipalCache,
         buckets: TokenBuckets,
         metrics: ServingMetrics,
+        failures: TokenBuckets,
     ) -> None:
         self.control = control
         self.required = required
         self.cache = cache
         self.buckets = buckets
         self.metrics = metrics
+        self.failures = failures
 
-    async def caller(self, request: Request) -> Principal | None:
-        """The request's principal (``None`` when keys are not required).
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The request's principal, from its headers (``None`` when keys are not required).
 
         Raises
         ------
         Unauthenticated
             No key, a malformed header, or a key that is unknown, revoked or expired.
         RateLimited
-            The key's bucket is empty.
+            The client address failed too often lately, or the key's bucket is empty.
         """
         if not self.required or self.control is None:
             return None
+        self._throttle(request)
         key = self._bearer(request)
         digest = key_digest(key)
         outcome = self.cache.get(digest)
@@ -202,6 +252,25 @@ class Gatekeeper:
             )
         assert isinstance(outcome, Principal)
         return outcome
+
+    def principal(self, request: Request) -> Principal | None:
+        """The principal :class:`Authenticator` found for ``request``.
+
+        Raises
+        ------
+        Unauthenticated
+            Keys are required but the request was not authenticated (its path is
+            open): refused rather than let through.
+        """
+        if not self.required or self.control is None:
+            return None
+        found = request.scope.get("state", {}).get(_PRINCIPAL)
+        if not isinstance(found, Principal):
+            raise Unauthenticated(
+                f"{request.url.path} was not authenticated; send 'Authorization: Bearer <key>'",
+                details={"reason": "missing"},
+            )
+        return found
 
     def check(
         self, principal: Principal | None, actions: tuple[str, ...], model: str | None
@@ -226,6 +295,19 @@ class Gatekeeper:
         except PermissionDenied as refused:
             return refused
 
+    def _throttle(self, request: Request) -> None:
+        """429 when the client's address has used up its failed authentications."""
+        wait = self.failures.wait(client_address(request))
+        if wait > 0:
+            self.metrics.auth_failed("throttled")
+            raise RateLimited(
+                f"too many failed authentications from {client_address(request)} (at most "
+                f"{self.failures.burst:g}, then {60 * self.failures.rate_per_s:g} a minute); "
+                f"retry after {math.ceil(wait)} s with a valid API key",
+                retry_after_s=max(1, math.ceil(wait)),
+                details={"reason": "too_many_failures"},
+            )
+
     def _bearer(self, request: Request) -> str:
         header = request.headers.get("authorization")
         if not header:
@@ -249,15 +331,16 @@ class Gatekeeper:
     def _refuse(
         self, request: Request, reason: str, message: str, key: str | None = None
     ) -> NoReturn:
-        """Count, log (with the key's prefix at most) and raise :class:`Unauthenticated`."""
+        """Count (also against the address), log (key prefix at most), raise Unauthenticated."""
         self.metrics.auth_failed(reason)
+        client = client_address(request)
+        self.failures.take(client)
         if key is None:
             who = "a request without a usable key"
         elif looks_like_key(key):
             who = f"API key {key_prefix(key)}"
         else:
             who = "a credential that is not a modelcycle key"
-        client = request.client.host if request.client else "unknown"
         _LOG.warning(
             "serving: refused %s (%s) for %s %s from %s",
             who,
@@ -267,6 +350,56 @@ class Gatekeeper:
             client,
         )
         raise Unauthenticated(message, details={"reason": reason})
+
+
+def client_address(request: Request) -> str:
+    """Whom failed authentications are counted against: the peer's address, an IPv6
+    peer's /64 network (one host commonly holds all of it)."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{host}/64", strict=False))
+    return str(address)
+
+
+class Authenticator:
+    """ASGI middleware: authenticate from the headers before the route reads the body.
+
+    Every HTTP request whose path (exactly, as the router matches it) is not in
+    ``open_paths`` is authenticated by ``gatekeeper``; a refusal (401, 429) is answered
+    here, without reading the body, and counted in the app's metrics. The principal is
+    left in ``scope["state"]`` for :func:`permission`.
+    """
+
+    def __init__(self, app: ASGIApp, *, gatekeeper: Gatekeeper, open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.gatekeeper = gatekeeper
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or get_route_path(scope) in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.gatekeeper.authenticate(Request(scope))
+        except ModelcycleError as refused:
+            self.gatekeeper.metrics.failed(refused.code)
+            response = error_response(
+                status_of(refused),
+                refused.code,
+                refused.message,
+                refused.details,
+                headers_of(refused),
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[_PRINCIPAL] = principal
+        await self.app(scope, receive, send)
 
 
 async def gatekeeper(request: Request) -> Gatekeeper:
@@ -290,7 +423,10 @@ def permission(
     """A dependency allowing callers who may do any of ``actions`` on the route's model.
 
     ``model`` finds the model in the request; without it the actions are checked
-    workspace-wide (listing, the audit log).
+    workspace-wide (listing, the audit log). The key was checked by
+    :class:`Authenticator` before the body was read; the permission is checked here,
+    once FastAPI has matched the route (and parsed its body), so only a caller with a
+    valid key can make the server parse a body.
 
     Examples
     --------
@@ -302,7 +438,7 @@ def permission(
         gate: Annotated[Gatekeeper, Depends(gatekeeper)],
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
     ) -> Principal | None:
-        principal = await gate.caller(request)
+        principal = gate.principal(request)  # authenticated by Authenticator, before the body
         gate.check(principal, actions, model(request) if model is not None else None)
         return principal
 

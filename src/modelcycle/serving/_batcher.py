@@ -6,12 +6,20 @@ A request that finds no open batch for its version opens one and arms a timer of
 previous batch answered a single request, traffic is sparse and the new batch waits
 no longer than the current event-loop turn (requests already received still join
 it), so a lone client pays no window; once a batch gathers several, the next waits.
-The batch runs as one :meth:`ServedModel.predict` call in the event loop and each
-request gets its own slice of the answer.
+The batch runs as one :meth:`ServedModel.predict` call and each request gets its own
+slice of the answer. The call runs in a model thread
+(:class:`~modelcycle.serving._offload.ModelThreads`; while it computes, the requests that
+arrive gather into the next batch), unless the version's recent batches took less than
+:data:`~modelcycle.serving._offload.INLINE_CALL_S` each (a moving average): then it runs
+on the event loop, which it holds no longer than that.
 
-Why in the event loop: measured on the test churn model (504 LightGBM trees), a
-1-row call takes ~0.2 ms and a 64-row call ~1 ms with one thread, of the order of a
-hop to a worker thread and back; the loop is blocked for at most one such call.
+Why not always in a thread: the hop there and back cost single-row requests at
+concurrency 1 about 0.09 ms of a 0.67 ms median (1,300 -> 1,100 req/s, the LightGBM
+model of ``benchmarks/health_under_load.py``), for a call of ~0.2 ms. Why by time and
+not by rows: a model's cost per row is unknown (a user's pipeline may take 100 ms for
+one row); a version's first batch runs in a thread and is timed, and one slow call sends
+the next ones to a thread.
+
 Why a timer per open batch rather than a queue and a long-lived batcher task per
 model: no task has to be started or stopped when a promotion swaps versions, and a
 request costs one list append instead of a queue round trip.
@@ -23,6 +31,8 @@ so a batch never mixes versions and every answer names the version that computed
 from __future__ import annotations
 
 import asyncio
+import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +40,12 @@ import numpy as np
 from modelcycle.serving._columnar import Columns
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._model import Inputs, Prediction, ServedModel, as_rows
+from modelcycle.serving._offload import INLINE_CALL_S, ModelThreads
+
+#: What a batch's model call hands each request: its slice, or why it failed.
+Outcome = Prediction | Exception
+#: Every request's outcome, and how many seconds the model call took.
+Computed = tuple[list[Outcome], float]
 
 
 class _Batch:
@@ -49,7 +65,7 @@ class _Batch:
 
 
 class MicroBatcher:
-    """Gathers small requests per version into one model call.
+    """Gathers small requests per version into one model call, run in a model thread.
 
     Parameters
     ----------
@@ -59,16 +75,27 @@ class MicroBatcher:
         Most rows in one call; a request of this many rows or more runs alone.
     metrics:
         Where batch sizes and the queue depth are recorded.
+    threads:
+        Where the model calls run (off the event loop).
 
     Thread-safety: use from one event loop only.
     """
 
-    def __init__(self, *, window_s: float, max_rows: int, metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: float,
+        max_rows: int,
+        metrics: ServingMetrics,
+        threads: ModelThreads,
+    ) -> None:
         self.window_s = window_s
         self.max_rows = max_rows
         self.metrics = metrics
+        self.threads = threads
         self._open: dict[int, _Batch] = {}
         self._crowded: dict[int, bool] = {}
+        self._seconds: dict[int, float] = {}  # moving average of a version's batch calls
 
     async def predict(
         self, model: ServedModel, inputs: Inputs, n_rows: int, *, columns: Columns | None = None
@@ -79,7 +106,7 @@ class MicroBatcher:
         """
         if n_rows >= self.max_rows:
             self.metrics.batched(model.name, model.version, 1, n_rows)
-            return model.predict(columns if columns is not None else inputs)
+            return await self.threads.run(model.predict, columns if columns is not None else inputs)
         batch = self._open.get(id(model))
         if batch is not None and len(batch.rows) + n_rows > self.max_rows:
             self._run(batch)
@@ -101,7 +128,7 @@ class MicroBatcher:
         return batch
 
     def _run(self, batch: _Batch) -> None:
-        """Predict a batch in one call and hand each request its slice."""
+        """Close a batch and predict it: on the loop when its version is fast, else in a thread."""
         if self._open.get(id(batch.model)) is batch:
             del self._open[id(batch.model)]
         if batch.timer is not None:
@@ -110,29 +137,70 @@ class MicroBatcher:
         self._crowded[id(model)] = len(batch.futures) > 1
         self.metrics.queue_depth.labels(model.name).dec(len(batch.futures))
         self.metrics.batched(model.name, model.version, len(batch.futures), len(batch.rows))
-        try:
-            prediction = model.predict(batch.rows)
-        except Exception:  # find which request failed: predict each alone
-            _one_by_one(batch)
+        if self._seconds.get(id(model), INLINE_CALL_S) < INLINE_CALL_S:
+            self._answer(batch, predict_batch(model, batch.rows, batch.sizes))
             return
-        start = 0
-        for size, future in zip(batch.sizes, batch.futures, strict=True):
-            if not future.done():  # a client that went away leaves a cancelled future
-                future.set_result(_slice(prediction, start, start + size))
-            start += size
+        call = self.threads.submit(predict_batch, model, batch.rows, batch.sizes)
+        call.add_done_callback(partial(self._delivered, batch))
+
+    def _delivered(self, batch: _Batch, call: asyncio.Future[Computed]) -> None:
+        """Answer a batch computed in a thread (on the loop, when the call ended)."""
+        if call.cancelled():  # the pool was closed under it: the server is stopping
+            failed: list[Outcome] = [RuntimeError("the server stopped")] * len(batch.futures)
+            self._answer(batch, (failed, INLINE_CALL_S))
+        elif (error := call.exception()) is not None:
+            self._answer(batch, ([_as_exception(error)] * len(batch.futures), INLINE_CALL_S))
+        else:
+            self._answer(batch, call.result())
+
+    def _answer(self, batch: _Batch, computed: Computed) -> None:
+        """Hand each waiting request its outcome; remember how long the call took."""
+        outcomes, seconds = computed
+        key = id(batch.model)
+        previous = self._seconds.get(key, seconds)
+        self._seconds[key] = previous + 0.2 * (seconds - previous)
+        for future, outcome in zip(batch.futures, outcomes, strict=True):
+            if future.done():  # a client that went away leaves a cancelled future
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
 
-def _one_by_one(batch: _Batch) -> None:
+def predict_batch(model: ServedModel, rows: list[dict[str, Any]], sizes: list[int]) -> Computed:
+    """Each request's slice of one model call on all ``rows``, and the call's seconds.
+
+    When the call fails, each request is predicted alone, so only the requests that
+    fail get an error.
+    """
+    started = time.perf_counter()
+    try:
+        prediction = model.predict(rows)
+    except Exception:  # find which request failed: predict each alone
+        return _one_by_one(model, rows, sizes), time.perf_counter() - started
+    slices: list[Outcome] = []
     start = 0
-    for size, future in zip(batch.sizes, batch.futures, strict=True):
-        rows = batch.rows[start : start + size]
+    for size in sizes:
+        slices.append(_slice(prediction, start, start + size))
         start += size
-        if future.done():
-            continue
+    return slices, time.perf_counter() - started
+
+
+def _one_by_one(model: ServedModel, rows: list[dict[str, Any]], sizes: list[int]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    start = 0
+    for size in sizes:
         try:
-            future.set_result(batch.model.predict(rows))
+            outcomes.append(model.predict(rows[start : start + size]))
         except Exception as error:
-            future.set_exception(error)
+            outcomes.append(error)
+        start += size
+    return outcomes
+
+
+def _as_exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else RuntimeError(repr(error))
 
 
 def _slice(prediction: Prediction, start: int, stop: int) -> Prediction:

@@ -111,7 +111,9 @@ async def predict(
     summary="Record delayed labels",
     dependencies=[Depends(permission("feedback", model=model_in_path("ref")))],
 )
-async def feedback(ref: str, body: FeedbackRequest, receiver: Feedback) -> FeedbackAccepted:
+async def feedback(
+    ref: str, body: FeedbackRequest, receiver: Feedback, predictor: Service
+) -> FeedbackAccepted:
     """Record the true targets of earlier predictions (needs ``feedback``).
 
     Each label names its prediction by ``request_id`` (and ``row``) or by its
@@ -119,7 +121,8 @@ async def feedback(ref: str, body: FeedbackRequest, receiver: Feedback) -> Feedb
     All labels of a request are recorded, or none (422 naming the item and field).
     They are written to the feedback log within the log's flush interval.
     """
-    name, accepted = receiver.receive(ref, body.items())
+    # up to max_rows labels to check and convert: in a model thread, off the event loop
+    name, accepted = await predictor.threads.run(lambda: receiver.receive(ref, body.items()))
     return FeedbackAccepted(accepted=accepted, model=name)
 
 

@@ -21,6 +21,7 @@ from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import LoggedRequest, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._model import Inputs, Prediction, ServedModel
+from modelcycle.serving._offload import INLINE_MAX_ROWS, row_count
 from modelcycle.serving._routing import Route, Router
 from modelcycle.serving._validate import Checked
 
@@ -74,7 +75,8 @@ class PredictionService:
     metrics:
         Prometheus counters and histograms.
     batcher:
-        Gathers concurrent small requests into one model call.
+        Gathers concurrent small requests into one model call; its threads also run
+        every other model call and the validation of large requests (off the loop).
     router:
         Canary split and shadow mirrors (``None``: every request goes to its reference).
     explain_top_k:
@@ -92,6 +94,7 @@ class PredictionService:
         explain_top_k: int = 5,
     ) -> None:
         self.hub = hub
+        self.threads = batcher.threads  # model calls and large validations: off the loop
         self.explain_top_k = explain_top_k
         self.log = log
         self.metrics = metrics
@@ -125,8 +128,7 @@ class PredictionService:
         started = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
         try:
-            checked = model.validator.prepare(inputs)
-            prediction, explanations = await self._predict(model, inputs, checked, explain_top_k)
+            checked, prediction, explanations = await self._predict(model, inputs, explain_top_k)
         except ModelcycleError as error:
             self._refused(request_id, model, route, started, error.code)
             raise
@@ -153,15 +155,19 @@ class PredictionService:
         return answer
 
     async def _predict(
-        self, model: ServedModel, inputs: Inputs, checked: Checked, explain_top_k: int | None
-    ) -> tuple[Prediction, list[dict[str, Any]] | None]:
-        columns = checked.columns
-        if explain_top_k is None:
-            return await self.batcher.predict(model, inputs, checked.n_rows, columns=columns), None
-        # explanations need the same rows' contributions: no batching
-        readable = columns if columns is not None else inputs
-        prediction = model.predict(readable)
-        return prediction, explain(model, readable, prediction, explain_top_k)
+        self, model: ServedModel, inputs: Inputs, explain_top_k: int | None
+    ) -> tuple[Checked, Prediction, list[dict[str, Any]] | None]:
+        """Validate and predict (and explain), every model call in a model thread."""
+        if explain_top_k is not None:  # the same rows' contributions: no batching, one hop
+            return await self.threads.run(_explained, model, inputs, explain_top_k)
+        if row_count(inputs) < INLINE_MAX_ROWS:
+            checked = model.validator.prepare(inputs)
+        else:
+            checked = await self.threads.run(model.validator.prepare, inputs)
+        prediction = await self.batcher.predict(
+            model, inputs, checked.n_rows, columns=checked.columns
+        )
+        return checked, prediction, None
 
     def refuse(self, ref: str, error: ModelcycleError) -> None:
         """Log a request for ``ref`` refused before validation (a protocol's payload shape).
@@ -216,6 +222,16 @@ class PredictionService:
         except Exception:
             self.metrics.failed("shadow_internal")
             _LOG.exception("serving: shadow %s/%s failed", model.name, model.version)
+
+
+def _explained(
+    model: ServedModel, inputs: Inputs, top_k: int
+) -> tuple[Checked, Prediction, list[dict[str, Any]]]:
+    """Validate, predict and explain one request (in a model thread)."""
+    checked = model.validator.prepare(inputs)
+    readable = checked.columns if checked.columns is not None else inputs
+    prediction = model.predict(readable)
+    return checked, prediction, explain(model, readable, prediction, top_k)
 
 
 def _logged(answer: Answer, inputs: Inputs, seconds: float) -> LoggedRequest:

@@ -86,6 +86,16 @@ class ServeSettings(BaseSettings):
             "are predicted alone (1 turns micro-batching off)."
         ),
     )
+    model_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description=(
+            "Threads running model calls (predict, explain, micro-batches) and the "
+            "validation of large requests, off the event loop, so health probes and other "
+            "requests are answered meanwhile; a model that is not thread-safe needs 1."
+        ),
+    )
     explain_top_k: int = Field(
         default=5,
         ge=1,
@@ -124,6 +134,25 @@ class ServeSettings(BaseSettings):
         default=2000,
         ge=1,
         description="Requests an API key may send at once before its rate limit applies.",
+    )
+    auth_failure_limit: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Failed authentications (no, malformed or unknown key) one client address may "
+            "make at once; past it the address gets 429 until auth_failure_window_s refills "
+            "the allowance. The address is the peer the server sees: a proxy's, when one "
+            "is in front."
+        ),
+    )
+    auth_failure_window_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "Seconds in which a client address's allowance of failed authentications "
+            "refills completely (a token bucket of auth_failure_limit)."
+        ),
     )
     sensitive_inputs: Literal["hash", "drop"] = Field(
         default="hash",
