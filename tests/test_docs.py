@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from modelcycle.cli._reference import cli_reference, settings_reference
+from modelcycle.cli._reference import cli_reference, metrics_reference, settings_reference
 
 DOCS = Path(__file__).parent.parent / "docs"
 HINT = "regenerate with: python -m modelcycle.cli._reference docs"
@@ -13,6 +13,10 @@ HINT = "regenerate with: python -m modelcycle.cli._reference docs"
 
 def test_cli_reference_is_current() -> None:
     assert (DOCS / "cli.md").read_text() == cli_reference(), HINT
+
+
+def test_metrics_reference_is_current() -> None:
+    assert (DOCS / "metrics.md").read_text() == metrics_reference(), HINT
 
 
 def test_settings_reference_is_current() -> None:

@@ -43,7 +43,7 @@ def test_search_metric_directions() -> None:
     auc = SearchMetric.for_task(Task.BINARY)
     assert auc.name == "roc_auc" and auc.loss(y, proba) == -1.0
     assert SearchMetric.for_task(Task.MULTICLASS).name == "log_loss"
-    with pytest.raises(ValidationError, match="metric 'r2' cannot rank binary models"):
+    with pytest.raises(ValidationError, match="metric 'r2' is not defined for binary models"):
         SearchMetric.for_task(Task.BINARY, "r2")
 
 
@@ -84,7 +84,7 @@ def test_regression_with_categoricals_and_labels() -> None:
         ({}, "missing", "target column 'missing' is not in the data"),
         ({"time_budget_s": 0}, "y", "time budget 0 is not valid"),
         ({"learners": ["svm"]}, "y", r"learners \['svm'\] cannot do binary"),
-        ({"metric": "r2"}, "y", "metric 'r2' cannot rank binary models"),
+        ({"metric": "r2"}, "y", "metric 'r2' is not defined for binary models"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], target: str, message: str) -> None:

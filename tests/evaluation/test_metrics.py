@@ -8,10 +8,12 @@ from sklearn import metrics
 
 from modelcycle.core import Task, ValidationError
 from modelcycle.evaluation import (
+    METRIC_TABLE,
     METRICS,
     bootstrap_intervals,
+    default_metric,
     greater_is_better,
-    primary_metric,
+    metric_spec,
     score,
 )
 from modelcycle.evaluation._inputs import prepare_output
@@ -31,6 +33,8 @@ def sklearn_binary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "brier": metrics.brier_score_loss(y, p),
         "accuracy": metrics.accuracy_score(y, pred),
         "f1": metrics.f1_score(y, pred),
+        "precision": metrics.precision_score(y, pred, zero_division=0),
+        "recall": metrics.recall_score(y, pred, zero_division=0),
     }
 
 
@@ -107,13 +111,29 @@ def test_ranking_metrics_are_nan_with_one_class() -> None:
     assert got["accuracy"] == pytest.approx(2 / 3)
 
 
-def test_primary_metric_and_direction() -> None:
-    assert [primary_metric(t) for t in Task] == ["roc_auc", "log_loss", "rmse"]
+def test_the_metric_table_gives_defaults_directions_and_checks_names() -> None:
+    assert [default_metric(t) for t in Task] == ["roc_auc", "log_loss", "rmse"]
     for task, names in METRICS.items():
-        assert names[0] == primary_metric(task)
+        assert names[0] == default_metric(task)
+        assert set(names) == {s.name for s in METRIC_TABLE.values() if task in s.tasks}
     assert greater_is_better("f1_macro") and not greater_is_better("log_loss")
+    assert greater_is_better("test_roc_auc") and not greater_is_better("cv_rmse")
+    assert not greater_is_better("my_validation_loss") and greater_is_better("my_score")
     with pytest.raises(ValidationError, match="'auc' is not known"):
-        greater_is_better("auc")
+        metric_spec("auc")
+    with pytest.raises(ValidationError, match="'rmse' is not defined for binary models"):
+        metric_spec("rmse", Task.BINARY)
+
+
+def test_every_metric_of_a_task_is_computed_by_score() -> None:
+    """The table and the implementation cannot drift apart."""
+    inputs = {
+        Task.BINARY: {"y_true": [0, 1, 1, 0], "proba": [0.2, 0.7, 0.6, 0.4]},
+        Task.MULTICLASS: {"y_true": [0, 1, 2, 1], "proba": np.eye(3)[[0, 1, 2, 0]] * 0.7 + 0.1},
+        Task.REGRESSION: {"y_true": [1.0, 2.0, 3.0], "y_pred": [1.5, 2.0, 2.5]},
+    }
+    for task, kwargs in inputs.items():
+        assert set(score(task, **kwargs)) == set(METRICS[task])
 
 
 @pytest.mark.parametrize(

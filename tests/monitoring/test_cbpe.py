@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 import modelcycle as mc
 from modelcycle.core import Task, ValidationError
@@ -103,10 +103,11 @@ def test_multiclass_estimates() -> None:
 
     cbpe = CBPE().fit(*draw(0.0))
     y, proba = draw(1.0)
-    estimate = cbpe.estimate(proba, metrics=["roc_auc", "accuracy", "f1"])
+    estimate = cbpe.estimate(proba, metrics=["roc_auc", "accuracy", "f1", "log_loss"])
     assert abs(estimate["roc_auc"] - roc_auc_score(y, proba, multi_class="ovr")) < 0.03
     assert abs(estimate["accuracy"] - accuracy_score(y, proba.argmax(axis=1))) < 0.03
     assert abs(estimate["f1"] - f1_score(y, proba.argmax(axis=1), average="macro")) < 0.03
+    assert abs(estimate["log_loss"] - log_loss(y, proba)) < 0.03  # the task's default metric
 
 
 def test_estimated_performance_over_a_logged_window(tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ def test_from_reference_and_errors() -> None:
     with pytest.raises(ValidationError, match="at least two classes"):
         CBPE().fit(np.ones(10, int), np.full(10, 0.7))
     with pytest.raises(ValidationError, match="cannot estimate"):
-        fitted.estimate(p, metrics=["log_loss"])
+        fitted.estimate(p, metrics=["average_precision"])
 
 
 # -- a real trained version -------------------------------------------------------------

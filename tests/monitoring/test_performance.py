@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
 from modelcycle.core import ValidationError
+from modelcycle.evaluation import default_metric
 from modelcycle.monitoring import (
-    default_metric,
     read_labelled,
     realized_performance,
     summarize_realized,

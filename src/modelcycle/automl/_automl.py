@@ -44,8 +44,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     task:
         ``"binary"``, ``"multiclass"`` or ``"regression"``; detected from the target if omitted.
     metric:
-        What to optimise: ``roc_auc``/``log_loss`` (binary), ``log_loss``/``accuracy``
-        (multiclass), ``r2``/``rmse`` (regression). Defaults to the first of each.
+        What to optimise: any metric of the task in the evaluation metric table
+        (:data:`modelcycle.evaluation.METRIC_TABLE`); default ``roc_auc`` (binary),
+        ``log_loss`` (multiclass), ``rmse`` (regression).
     learners:
         Learner names to consider (default: every learner that supports the task).
     random_state:

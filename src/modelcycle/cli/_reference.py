@@ -1,9 +1,10 @@
 """Reference pages generated from the code: every command's ``--help`` and every setting.
 
-``python -m modelcycle.cli._reference docs/`` rewrites ``docs/cli.md`` and
-``docs/settings.md`` (the workspace's :class:`~modelcycle.core.Settings` and the
-prediction server's :class:`~modelcycle.serving.ServeSettings`); a test fails when
-they are stale, so nothing goes undocumented.
+``python -m modelcycle.cli._reference docs/`` rewrites ``docs/cli.md``,
+``docs/metrics.md`` (the evaluation metric table) and ``docs/settings.md`` (the
+workspace's :class:`~modelcycle.core.Settings` and the prediction server's
+:class:`~modelcycle.serving.ServeSettings`); a test fails when they are stale, so
+nothing goes undocumented.
 """
 
 from __future__ import annotations
@@ -153,11 +154,46 @@ def _serve_settings_reference() -> list[str]:
     return [*intro, *rows]
 
 
+def metrics_reference() -> str:
+    """Markdown table of every metric (the evaluation metric table, its one owner)."""
+    from modelcycle.evaluation import DEFAULT_METRIC, METRIC_TABLE
+
+    defaults = {name: task.value for task, name in DEFAULT_METRIC.items()}
+    rows = [
+        "| metric | tasks | better | computed from | CBPE estimates it | default for | meaning |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in METRIC_TABLE.values():
+        tasks = ", ".join(t.value for t in sorted(spec.tasks, key=lambda t: t.value))
+        rows.append(
+            f"| `{spec.name}` | {tasks} | {'higher' if spec.greater_is_better else 'lower'} "
+            f"| {spec.needs} | {'yes' if spec.estimable else 'no'} "
+            f"| {defaults.get(spec.name, '')} | {spec.description} |"
+        )
+    intro = [
+        "# Metrics",
+        "",
+        "Generated from `modelcycle.evaluation.METRIC_TABLE`; do not edit by hand.",
+        "",
+        "One table serves every stage: AutoML ranks trials by a metric (`train --metric`),",
+        "the holdout report lists every metric of the task, the registry's gates compare",
+        "recorded metrics (`test_<metric>`, `cv_<metric>`), retraining compares champion and",
+        "challenger, and monitoring tracks realized (`realized.<metric>`) and, for",
+        "classifiers, estimated (`estimated.<metric>`, by CBPE) performance. A task's default",
+        "metric is used wherever none is named. A metric you log yourself under another",
+        "name is lower-is-better when its name contains `loss`, `error`, `rmse`, `mae`,",
+        "`mse`, `brier` or `latency`, and higher-is-better otherwise.",
+        "",
+    ]
+    return "\n".join([*intro, *rows, ""])
+
+
 def write(folder: Path) -> None:
-    """Write ``cli.md`` and ``settings.md`` into ``folder``."""
+    """Write ``cli.md``, ``settings.md`` and ``metrics.md`` into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cli.md").write_text(cli_reference())
     (folder / "settings.md").write_text(settings_reference())
+    (folder / "metrics.md").write_text(metrics_reference())
 
 
 if __name__ == "__main__":

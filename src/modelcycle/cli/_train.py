@@ -36,7 +36,11 @@ def train(
         str | None, typer.Option(help="binary, multiclass or regression (default: detected).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="Metric to optimise (default: ROC AUC / log loss / R²).")
+        str | None,
+        typer.Option(
+            help="Metric to optimise, any of the task's in docs/metrics.md "
+            "(default: roc_auc / log_loss / rmse)."
+        ),
     ] = None,
     sql: Annotated[
         str | None, typer.Option(help="SQL query (over DATA's database, or DuckDB over files).")

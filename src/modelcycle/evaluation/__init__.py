@@ -49,11 +49,20 @@ from modelcycle.evaluation._importance import (
     summarise_contributions,
     top_contributions,
 )
+from modelcycle.evaluation._inputs import Outcome, prepare_output
+from modelcycle.evaluation._metric_table import (
+    DEFAULT_METRIC,
+    METRIC_TABLE,
+    MetricSpec,
+    default_metric,
+    greater_is_better,
+    metric_spec,
+    metrics_for,
+)
 from modelcycle.evaluation._metrics import (
     METRICS,
     bootstrap_intervals,
-    greater_is_better,
-    primary_metric,
+    metric_value,
     score,
 )
 from modelcycle.evaluation._regression import Residuals, residual_summary
@@ -61,7 +70,9 @@ from modelcycle.evaluation._report import EvaluationReport
 from modelcycle.evaluation._slices import Slice, row_errors, worst_slices
 
 __all__ = [
+    "DEFAULT_METRIC",
     "METRICS",
+    "METRIC_TABLE",
     "BinaryCurves",
     "Calibration",
     "CalibrationBin",
@@ -71,6 +82,8 @@ __all__ = [
     "EvaluationReport",
     "FeatureContribution",
     "FeatureImportance",
+    "MetricSpec",
+    "Outcome",
     "PermutationImportance",
     "PredictFn",
     "Residuals",
@@ -84,11 +97,15 @@ __all__ = [
     "chart_div",
     "choose_threshold",
     "confusion_matrix",
+    "default_metric",
     "format_value",
     "greater_is_better",
+    "metric_spec",
+    "metric_value",
+    "metrics_for",
     "permutation_importance",
     "plotly_js",
-    "primary_metric",
+    "prepare_output",
     "residual_summary",
     "row_errors",
     "score",

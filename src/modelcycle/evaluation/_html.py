@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from modelcycle.core import Task
 from modelcycle.evaluation import _charts
-from modelcycle.evaluation._metrics import greater_is_better
+from modelcycle.evaluation._metric_table import greater_is_better
 
 if TYPE_CHECKING:
     from modelcycle.evaluation._report import EvaluationReport

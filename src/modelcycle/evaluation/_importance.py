@@ -17,7 +17,8 @@ from numpy.typing import ArrayLike
 
 from modelcycle.core import Task, ValidationError
 from modelcycle.evaluation._inputs import FloatArray, check_task, prepare_output
-from modelcycle.evaluation._metrics import greater_is_better, metric_value, primary_metric
+from modelcycle.evaluation._metric_table import default_metric, metric_spec
+from modelcycle.evaluation._metrics import metric_value
 from modelcycle.evaluation._serial import jsonable, number
 
 #: Maps a 2-D float array of features to probabilities (classification) or predictions.
@@ -93,7 +94,7 @@ def permutation_importance(
     random_state:
         Seed of the shuffles.
     metric:
-        Metric of :func:`score`; default :func:`primary_metric` of the task.
+        Metric of :func:`score`; default :func:`default_metric` of the task.
 
     Examples
     --------
@@ -107,8 +108,8 @@ def permutation_importance(
     (['signal', 'noise'], 0.0)
     """
     kind, matrix = check_task(task), _matrix(X, feature_names)
-    chosen = metric or primary_metric(kind)
-    sign = 1.0 if greater_is_better(chosen) else -1.0
+    spec = metric_spec(metric or default_metric(kind), kind)
+    chosen, sign = spec.name, (1.0 if spec.greater_is_better else -1.0)
     if n_repeats < 1:
         raise ValidationError(f"n_repeats must be at least 1; got {n_repeats}")
     target = np.asarray(y)

@@ -22,28 +22,14 @@ from modelcycle.evaluation._inputs import (
     FloatArray,
     IntArray,
     Outcome,
-    check_task,
     prepare,
     prepare_output,
 )
+from modelcycle.evaluation._metric_table import metrics_for
 
-#: Metrics computed for each task, primary metric first.
+#: Metrics computed for each task, its default first (from :data:`METRIC_TABLE`).
 METRICS: Mapping[Task, tuple[str, ...]] = {
-    Task.BINARY: ("roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1"),
-    Task.MULTICLASS: ("log_loss", "roc_auc", "accuracy", "f1_macro"),
-    Task.REGRESSION: ("rmse", "mae", "r2"),
-}
-_GREATER_IS_BETTER = {
-    "roc_auc": True,
-    "average_precision": True,
-    "accuracy": True,
-    "f1": True,
-    "f1_macro": True,
-    "r2": True,
-    "log_loss": False,
-    "brier": False,
-    "rmse": False,
-    "mae": False,
+    task: tuple(spec.name for spec in metrics_for(task)) for task in Task
 }
 #: Most weights (resamples × rows) held in memory at once by the bootstrap.
 _CHUNK_CELLS = 2_000_000
@@ -79,8 +65,9 @@ def score(
     -------
     dict
         Binary: ``roc_auc``, ``average_precision`` (PR AUC), ``log_loss``, ``brier``,
-        ``accuracy``, ``f1``. Multiclass: ``log_loss``, ``roc_auc`` (one-vs-rest,
-        macro), ``accuracy``, ``f1_macro``. Regression: ``rmse``, ``mae``, ``r2``.
+        ``accuracy``, ``f1``, ``precision``, ``recall``. Multiclass: ``log_loss``,
+        ``roc_auc`` (one-vs-rest, macro), ``accuracy``, ``f1_macro``. Regression:
+        ``rmse``, ``mae``, ``r2``.
         A metric that is undefined (ROC AUC with one class present) is NaN.
 
     Examples
@@ -94,33 +81,6 @@ def score(
     outcome = prepare(task, y_true, y_pred, proba, n_classes=n_classes)
     weights = np.ones((1, outcome.n_rows))
     return {name: float(values[0]) for name, values in metric_arrays(outcome, weights).items()}
-
-
-def primary_metric(task: Task | str) -> str:
-    """Return the metric that ranks models of ``task``.
-
-    Examples
-    --------
-    >>> primary_metric("binary"), primary_metric("multiclass"), primary_metric("regression")
-    ('roc_auc', 'log_loss', 'rmse')
-    """
-    return METRICS[check_task(task)][0]
-
-
-def greater_is_better(metric: str) -> bool:
-    """Return whether a larger value of ``metric`` means a better model.
-
-    Examples
-    --------
-    >>> greater_is_better("roc_auc"), greater_is_better("rmse")
-    (True, False)
-    """
-    try:
-        return _GREATER_IS_BETTER[metric]
-    except KeyError:
-        raise ValidationError(
-            f"metric {metric!r} is not known; expected one of {sorted(_GREATER_IS_BETTER)}"
-        ) from None
 
 
 def bootstrap_intervals(
@@ -207,6 +167,8 @@ def _binary(outcome: Outcome, weights: FloatArray) -> dict[str, FloatArray]:
         result["brier"] = weights @ (p - y) ** 2 / total
     result["accuracy"] = weights @ (y == pred).astype(np.float64) / total
     result["f1"] = _ratio(2.0 * tp, positives + predicted)
+    result["precision"] = _ratio(tp, predicted)
+    result["recall"] = _ratio(tp, positives)
     return result
 
 

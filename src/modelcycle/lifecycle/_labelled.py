@@ -17,8 +17,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from modelcycle.core import Task, ValidationError
+from modelcycle.evaluation import default_metric
 from modelcycle.lifecycle._compare import Comparison, paired_bootstrap
-from modelcycle.monitoring import default_metric, read_labelled
+from modelcycle.monitoring import read_labelled
 from modelcycle.packaging import LoadedModel, Signature
 from modelcycle.registry import ModelVersion, Registry
 

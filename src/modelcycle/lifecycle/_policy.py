@@ -62,7 +62,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelcycle.core import ModelcycleError, ValidationError
-from modelcycle.evaluation import METRICS
+from modelcycle.evaluation import METRIC_TABLE
 from modelcycle.monitoring import AlertRule, parse_rules
 from modelcycle.registry import check_model_name
 from modelcycle.security import parse_duration
@@ -161,7 +161,7 @@ class RetrainingPolicy(_Strict):
     mode: Literal["promote", "propose"] = "promote"
     holdout_share: float = Field(0.3, gt=0, lt=1)
     metric: str | None = Field(
-        None, description="Comparison metric (default: roc_auc, accuracy or rmse by task)."
+        None, description="Comparison metric (default: the task's, roc_auc, log_loss or rmse)."
     )
     min_improvement: float = 0.0
     confidence: float = Field(0.95, gt=0.5, lt=1)
@@ -173,9 +173,8 @@ class RetrainingPolicy(_Strict):
     @field_validator("metric")
     @classmethod
     def _check_metric(cls, value: str | None) -> str | None:
-        known = sorted({name for names in METRICS.values() for name in names})
-        if value is not None and value not in known:
-            raise ValueError(f"unknown metric; expected one of {known}")
+        if value is not None and value not in METRIC_TABLE:
+            raise ValueError(f"unknown metric; expected one of {sorted(METRIC_TABLE)}")
         return value
 
     @property

@@ -37,7 +37,6 @@ from modelcycle.monitoring._logread import probability_matrix, read_predictions
 from modelcycle.monitoring._monitor import monitor
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
 from modelcycle.monitoring._performance import (
-    default_metric,
     realized_performance,
     summarize_realized,
 )
@@ -98,7 +97,6 @@ __all__ = [
     "adjust_pvalues",
     "check_rules",
     "count_feedback",
-    "default_metric",
     "deliver",
     "drift_report",
     "estimated_performance",

@@ -23,6 +23,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 from modelcycle.core import Task, ValidationError
+from modelcycle.evaluation import METRIC_TABLE
 from modelcycle.monitoring._logread import probability_matrix
 from modelcycle.monitoring._performance import buckets, performance_frame
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 FloatArray = NDArray[np.float64]
 #: Metrics :meth:`CBPE.estimate` knows (``f1`` is macro-averaged for more than two classes).
-ESTIMABLE = ("roc_auc", "accuracy", "f1", "f1_macro", "precision", "recall")
+ESTIMABLE = tuple(spec.name for spec in METRIC_TABLE.values() if spec.estimable)
 _BINS = 10
 
 
@@ -263,6 +264,11 @@ def _estimate(name: str, raw: FloatArray, calibrated: FloatArray, predicted: np.
         return float(np.mean([expected_auc(raw[:, c], calibrated[:, c]) for c in range(k)]))
     if name == "accuracy":
         return float(calibrated[np.arange(len(raw)), predicted].mean())
+    if name == "log_loss":  # the loss of the model's probability, weighted by the true one
+        return float(-(calibrated * np.log(np.clip(raw, 1e-15, 1.0))).sum(axis=1).mean())
+    if name == "brier":  # E[(p - y)^2] = q (p - 1)^2 + (1 - q) p^2, q the true probability
+        p, q = raw[:, 1], calibrated[:, 1]
+        return float((q * (p - 1.0) ** 2 + (1.0 - q) * p**2).mean())
     classes = [1] if k == 2 and name != "f1_macro" else list(range(k))
     values = []
     for c in classes:

@@ -292,7 +292,7 @@ def _estimated(
             "predictions to calibrate CBPE on"
         )
         return None, {}
-    metric = reference.metric if reference.metric in ESTIMABLE else "accuracy"
+    metric = reference.metric if reference.metric in ESTIMABLE else "accuracy"  # a user's choice
     over_time = estimated_performance(frame, cbpe, bucket_rows=bucket_rows, metric=metric)
     proba = probability_matrix(frame["probabilities"], cbpe.n_classes_)
     proba = proba[np.isfinite(proba).all(axis=1)]

@@ -16,27 +16,14 @@ import numpy as np
 import pandas as pd
 
 from modelcycle.core import Task, ValidationError
-from modelcycle.evaluation import METRICS, score
+from modelcycle.evaluation import default_metric, metric_spec, score
 from modelcycle.monitoring._logread import probability_matrix
 
 #: Columns of :func:`realized_performance` and :func:`estimated_performance`.
 PERFORMANCE_COLUMNS = ("version", "start", "end", "rows", "metric", "value")
 #: Default number of buckets per version, and fewest rows in a default bucket.
 DEFAULT_BUCKETS, MIN_BUCKET_ROWS = 10, 50
-_DEFAULT_METRIC = {Task.BINARY: "roc_auc", Task.MULTICLASS: "accuracy", Task.REGRESSION: "rmse"}
-
 Bucket = tuple[int, pd.Timestamp, pd.Timestamp, np.ndarray]
-
-
-def default_metric(task: Task | str) -> str:
-    """The metric monitoring tracks for ``task`` (one that labels and CBPE can both give).
-
-    Examples
-    --------
-    >>> default_metric("binary"), default_metric("multiclass"), default_metric("regression")
-    ('roc_auc', 'accuracy', 'rmse')
-    """
-    return _DEFAULT_METRIC[Task(task)]
 
 
 def realized_performance(
@@ -63,7 +50,7 @@ def realized_performance(
         are the same class). Default: the sorted labels and predictions seen.
     metric:
         A metric of :func:`modelcycle.evaluation.score` for the task; default
-        :func:`default_metric`.
+        :func:`~modelcycle.evaluation.default_metric`.
     bucket_rows:
         Rows per bucket (consecutive by time); default about ten buckets per version
         of at least 50 rows each.
@@ -87,8 +74,8 @@ def realized_performance(
     [[4.0, 1.0]]
     """
     kind = Task(task)
-    name = metric or default_metric(kind)
     outcome = _Outcome.build(labelled, kind, classes)
+    name = metric or outcome.default_metric()
     rows = [
         (version, start, end, len(positions), name, outcome.metric(positions, name))
         for version, start, end, positions in buckets(outcome.frame, bucket_rows, freq)
@@ -113,8 +100,8 @@ def summarize_realized(
     {2: {'rows': 2, 'metric': 'rmse', 'value': 1.4142135623730951}}
     """
     kind = Task(task)
-    name = metric or default_metric(kind)
     outcome = _Outcome.build(labelled, kind, classes)
+    name = metric or outcome.default_metric()
     versions = outcome.frame["version"].to_numpy()
     summary: dict[int, dict[str, Any]] = {}
     for version in sorted(set(versions.tolist())):
@@ -187,13 +174,18 @@ class _Outcome:
         frame = labelled[keep].reset_index(drop=True)
         return cls(frame, task, y[keep], pred[keep], proba[keep])
 
+    def default_metric(self) -> str:
+        """The task's default metric, or accuracy when it needs probabilities none of the
+        rows have (a classifier logged without them)."""
+        name = default_metric(self.task)
+        needs_proba = metric_spec(name).needs == "probabilities"
+        if needs_proba and self.task is not Task.REGRESSION and not np.isfinite(self.proba).any():
+            return "accuracy"
+        return name
+
     def metric(self, positions: np.ndarray, name: str) -> float:
         """``name`` over the rows at ``positions`` (NaN when undefined or no rows)."""
-        allowed = METRICS[self.task]
-        if name not in allowed:
-            raise ValidationError(
-                f"metric {name!r} is not one of the {self.task.value} metrics {list(allowed)}"
-            )
+        metric_spec(name, self.task)  # a name the table does not give for the task is refused
         if not len(positions):
             return math.nan
         y, pred = self.y[positions], self.pred[positions]

@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 
 from modelcycle.core import ModelRef, Task
 from modelcycle.data import Profile
-from modelcycle.evaluation import EvaluationReport
-from modelcycle.monitoring._performance import default_metric
+from modelcycle.evaluation import EvaluationReport, default_metric
 from modelcycle.packaging import Signature
 from modelcycle.registry import Registry
 from modelcycle.tracking import Run
@@ -48,7 +47,7 @@ class VersionReference:
         Holdout rows: ``y`` (class index, or the value for regression) and
         ``proba_0 .. proba_{k-1}`` (or ``prediction``); ``None`` when not logged.
     metric:
-        The metric monitoring tracks (:func:`default_metric` of the task).
+        The metric monitoring tracks (the task's default in the metric table).
     importance:
         Permutation importance on the holdout, feature → mean score loss (may be empty).
     holdout_metrics:

@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from modelcycle.core import ValidationError
-from modelcycle.evaluation import METRICS
+from modelcycle.evaluation import METRIC_TABLE
 
 Op = Literal[">", ">=", "<", "<="]
 Severity = Literal["info", "warning", "critical"]
@@ -83,7 +83,7 @@ PLAIN_METRICS: tuple[str, ...] = (
 #: Families whose suffix is a holdout metric name (``realized.roc_auc``).
 METRIC_FAMILIES: tuple[str, ...] = ("realized", "estimated")
 FEATURE_METRICS: tuple[str, ...] = ("psi", "drift.share", "drift.detected")
-_KNOWN_SUFFIXES = sorted({name for names in METRICS.values() for name in names})
+_KNOWN_SUFFIXES = sorted(METRIC_TABLE)
 _FIELDS = ("name", "metric", "op", "threshold", "top_features", "min_rows", "severity")
 
 

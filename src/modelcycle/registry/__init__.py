@@ -10,7 +10,7 @@ from modelcycle.registry._card import (
     render_html,
     render_markdown,
 )
-from modelcycle.registry._gates import Gates, PromotionRefused, lower_is_better
+from modelcycle.registry._gates import Gates, PromotionRefused
 from modelcycle.registry._registry import CHAMPION, Registry
 from modelcycle.registry._version import (
     ARCHIVED,
@@ -35,7 +35,6 @@ __all__ = [
     "Registry",
     "card_data",
     "check_model_name",
-    "lower_is_better",
     "model_card",
     "render_html",
     "render_markdown",

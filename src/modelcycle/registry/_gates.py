@@ -8,16 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcycle.core import Conflict, ValidationError
+from modelcycle.evaluation import greater_is_better
 from modelcycle.packaging import breaking_changes
 from modelcycle.registry._version import ModelVersion
-
-_LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "error", "brier", "latency")
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether smaller values of ``metric`` are better (losses, errors, latency)."""
-    lowered = metric.lower()
-    return any(word in lowered for word in _LOWER_IS_BETTER)
 
 
 @dataclass(frozen=True)
@@ -161,7 +154,7 @@ def _beat_reasons(gates: Gates, candidate: ModelVersion, champion: ModelVersion)
             f"this version and champion {champion.version} were not evaluated on the same holdout "
             "data set, so their metrics cannot be compared"
         ]
-    gain = theirs - ours if lower_is_better(metric) else ours - theirs
+    gain = ours - theirs if greater_is_better(metric) else theirs - ours
     if gain < gates.beat_by:
         return [
             f"{metric} {ours:.6g} does not beat champion version {champion.version}'s {theirs:.6g} "
