@@ -12,8 +12,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -74,6 +76,44 @@ def test_openapi_conformance(base: str, keys: Keys) -> None:
             case.call_and_validate(base_url=base, headers=headers, checks=checks)
 
         conforms()
+
+
+#: The operations that read a request body: what the server lets in (issue 11).
+BODY_OPERATIONS = (
+    "POST /v1/models/{ref}/predict",
+    "POST /v1/models/{ref}/feedback",
+    "POST /v2/models/{name}/infer",
+    "POST /invocations",
+)
+
+
+def test_openapi_negative_bodies_are_refused(base: str, keys: Keys) -> None:
+    """schemathesis's negative mode on every operation with a body: bodies that break the
+    schema are refused 4xx, never 5xx, and the server stays live (60 per operation)."""
+    api = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    headers = keys.header("admin", "valid")
+    checks = [not_a_server_error, negative_data_rejection, content_type_conformance]
+    operations = {
+        f"{op.method.upper()} {op.path}": op
+        for op in (result.ok() for result in api.get_all_operations())
+    }
+    assert set(BODY_OPERATIONS) <= set(operations)
+
+    for name in BODY_OPERATIONS:
+
+        @given(case=operations[name].as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def refused(case: Any) -> None:
+            case.call_and_validate(base_url=base, headers=headers, checks=checks)
+            assert httpx.get(f"{base}/health/live").status_code == 200
+
+        refused()
 
 
 def test_routes_cover_the_matrix(base: str) -> None:
