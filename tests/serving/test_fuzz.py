@@ -117,19 +117,19 @@ def encode(value: Any) -> bytes:
     return text.encode()
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+def paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Every place in ``value`` a fuzzed value may go (keys marked ``("key", name)``)."""
     yield path
     if isinstance(value, dict):
         for key, item in value.items():
             yield (*path, ("key", key))
-            yield from _paths(item, (*path, key))
+            yield from paths(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _paths(item, (*path, index))
+            yield from paths(item, (*path, index))
 
 
-def _spoiled(value: Any, path: tuple[Any, ...], nasty: Any) -> Any:
+def spoiled_at(value: Any, path: tuple[Any, ...], nasty: Any) -> Any:
     if not path:
         return nasty
     step, rest = path[0], path[1:]
@@ -137,7 +137,7 @@ def _spoiled(value: Any, path: tuple[Any, ...], nasty: Any) -> Any:
         name = nasty if isinstance(nasty, str) else json.dumps(nasty, default=str)[:50]
         return {(name if k == step[1] else k): v for k, v in value.items()}
     copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[step] = _spoiled(value[step], rest, nasty)
+    copy[step] = spoiled_at(value[step], rest, nasty)
     return copy
 
 
@@ -159,9 +159,9 @@ def seeded_cases(count: int, values: list[Any], seed: int) -> list[Case]:
     for index in range(count):
         route = rng.choice(list(ROUTES))
         valid = ROUTES[route]
-        path = rng.choice(list(_paths(valid))[1:])  # never the whole body (hand-written)
+        path = rng.choice(list(paths(valid))[1:])  # never the whole body (hand-written)
         value = rng.choice(values)
-        body = encode(_spoiled(valid, path, value))
+        body = encode(spoiled_at(valid, path, value))
         cases.append(Case(route, body, JSON, f"seeded {index}: {path} <- {str(value)[:40]!r}"))
     return cases
 
