@@ -11,9 +11,12 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -23,6 +26,7 @@ from modelcycle.security import ROLES
 from tests.serving.conftest import make_app, running
 from tests.serving.keys import Keys, make_keys
 from tests.serving.test_auth import ROUTES, call, expected_status
+from tests.serving.test_fuzz import encode, paths, spoiled_at
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,91 @@ def test_openapi_conformance(base: str, keys: Keys) -> None:
             case.call_and_validate(base_url=base, headers=headers, checks=checks)
 
         conforms()
+
+
+#: The operations that read a request body: what the server lets in (issue 11).
+BODY_OPERATIONS = (
+    "POST /v1/models/{ref}/predict",
+    "POST /v1/models/{ref}/feedback",
+    "POST /v2/models/{name}/infer",
+    "POST /invocations",
+)
+
+
+def test_openapi_negative_bodies_are_refused(base: str, keys: Keys) -> None:
+    """schemathesis's negative mode on every operation with a body: bodies that break the
+    schema are refused 4xx, never 5xx, and the server stays live (60 per operation)."""
+    api = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    headers = keys.header("admin", "valid")
+    checks = [not_a_server_error, negative_data_rejection, content_type_conformance]
+    operations = {
+        f"{op.method.upper()} {op.path}": op
+        for op in (result.ok() for result in api.get_all_operations())
+    }
+    assert set(BODY_OPERATIONS) <= set(operations)
+
+    for name in BODY_OPERATIONS:
+
+        @given(case=operations[name].as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def refused(case: Any) -> None:
+            case.call_and_validate(base_url=base, headers=headers, checks=checks)
+            assert httpx.get(f"{base}/health/live").status_code == 200
+
+        refused()
+
+
+#: What a schema-valid body gets in one place (a value or a key) in the run below.
+SPOILERS = ["\ud800", "a\udfffb", {"\udc00": 1}, 4e38, -1e308, float("nan"), "x" * 100_000]
+
+
+def test_openapi_bodies_with_a_hostile_value_are_never_a_server_error(
+    base: str, keys: Keys
+) -> None:
+    """schemathesis's bodies for every body route (issue 11), each spoiled in one place by
+    a lone surrogate, a number past float32, NaN or a huge text, and sent as JSON text
+    (the surrogate as a ``\\u`` escape) on one connection: never a 5xx, never a closed
+    connection, ``/health/live`` after each (40 per operation)."""
+    api = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    operations = {
+        f"{op.method.upper()} {op.path}": op
+        for op in (result.ok() for result in api.get_all_operations())
+    }
+    headers = {**keys.header("admin", "valid"), "content-type": "application/json"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+        for name in BODY_OPERATIONS:
+            operation = operations[name]
+            names = {"ref": "churn", "name": "churn"}  # a served model: bodies are read
+            served_model = {p.name: names[p.name] for p in operation.path_parameters}
+
+            @given(
+                case=operation.as_strategy(path_parameters=served_model),
+                value=st.sampled_from(SPOILERS),
+                where=st.integers(min_value=0),
+            )
+            @settings(
+                max_examples=40,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
+            def spoiled(case: Any, value: Any, where: int) -> None:
+                places = list(paths(case.body))[1:]
+                body = case.body
+                if places:
+                    body = spoiled_at(body, places[where % len(places)], value)
+                answer = http.post(case.formatted_path, content=encode(body), params=case.query)
+                assert answer.status_code < 500, answer.text[:300]
+                assert http.get("/health/live").status_code == 200
+
+            spoiled()
 
 
 def test_routes_cover_the_matrix(base: str) -> None:

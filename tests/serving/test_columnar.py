@@ -25,8 +25,8 @@ from modelcycle.core import Task, ValidationError
 from modelcycle.packaging import InputSpec, Signature
 from modelcycle.serving import InputValidator, LoggedRequest, ServedModel, load_served
 from modelcycle.serving._columnar import Columns
-from modelcycle.serving._log import Segment
 from modelcycle.serving._log_columns import ARROW_MIN_ROWS, inputs_chunk, inputs_texts, json_texts
+from modelcycle.serving._log_request import Segment
 from modelcycle.serving._validate import COLUMNAR_MIN_ROWS
 from modelcycle.store import PREDICTION_SCHEMA, inputs_json
 from tests.models import Data
@@ -172,7 +172,7 @@ def test_an_unknown_field_in_one_row_names_that_row(validator: InputValidator) -
 def test_unusual_but_valid_values_fall_back_and_pass(validator: InputValidator) -> None:
     rows = good_rows()
     rows[2]["note"] = math.nan  # a missing value, as NaN, in a nullable text field
-    rows[3]["income"] = 10**400  # an int too large for float64: the checks let it through
+    rows[3]["income"] = 2**63  # past int64, within uint64 (as orjson decodes): a float
     checked = validator.prepare(rows)
     assert checked.n_rows == N and checked.columns is None
     columns = as_columns(good_rows())
@@ -191,8 +191,13 @@ def test_columns_of_different_lengths_and_too_many_rows(validator: InputValidato
 
 
 ABSENT = object()  # a change that removes the field from the row
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 VALUES = [None, True, False, 0, -3, 10**20, 10**400, 1.5, -0.0, math.inf, math.nan]
-CELLS = st.sampled_from([*VALUES, "a", "z", "", "2024-05-01", "2024-05-01T10:00", "},{", ABSENT])
+#: Numbers at the edges of what a model reads (issue 11): float32's range, 64 bits.
+EDGES = [FLOAT32_MAX, -FLOAT32_MAX, 4e38, -1e308, 2**63, 2**64, -(2**63) - 1, 1e20]
+CELLS = st.sampled_from(
+    [*VALUES, *EDGES, "a", "z", "", "2024-05-01", "2024-05-01T10:00", "},{", ABSENT]
+)
 
 
 def _outcome(call: Any) -> Any:

@@ -45,7 +45,8 @@ from modelcycle.serving._feedback import (
     feedback_table,
 )
 from modelcycle.serving._hub import ModelHub, missing_refs
-from modelcycle.serving._log import BufferedLog, FeedbackLog, LoggedRequest, PredictionLog
+from modelcycle.serving._log import BufferedLog, FeedbackLog, PredictionLog
+from modelcycle.serving._log_request import LoggedRequest
 from modelcycle.serving._model import ServedModel, load_served
 from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._privacy import Redactor, workspace_salt

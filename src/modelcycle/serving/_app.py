@@ -105,12 +105,14 @@ def create_app(
     hub = ModelHub(registry, refs, max_rows=settings.max_rows)
     router = Router(hub, canaries, shadows, seed=settings.route_seed)
     redactor = Redactor(settings.sensitive_inputs, log_salt or os.urandom(32))
+    metrics = ServingMetrics()
     log = (
         PredictionLog(
             log_dir,
             flush_interval_s=settings.log_flush_interval_s,
             max_buffer=settings.log_max_buffer,
             redactor=redactor,
+            on_drop=metrics.log_dropped,
         )
         if settings.log_predictions
         else None
@@ -119,8 +121,8 @@ def create_app(
         feedback_dir if feedback_dir is not None else Path(log_dir).parent / "feedback",
         flush_interval_s=settings.log_flush_interval_s,
         max_buffer=settings.log_max_buffer,
+        on_drop=metrics.log_dropped,
     )
-    metrics = ServingMetrics()
     threads = ModelThreads(settings.model_threads)
     batcher = MicroBatcher(
         window_s=settings.batch_window_ms / 1000.0,

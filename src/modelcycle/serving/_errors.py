@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -21,6 +20,7 @@ from modelcycle.core import (
     PermissionDenied,
     ValidationError,
 )
+from modelcycle.serving._encode import json_bytes, shown_text
 
 _LOG = logging.getLogger("modelcycle.serving")
 BEARER = 'Bearer realm="modelcycle"'
@@ -96,12 +96,16 @@ _STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
 
 
 class JSONBody(Response):
-    """A JSON response rendered by orjson (NumPy arrays serialised natively)."""
+    """A JSON response rendered by orjson, whatever a model answered or a client sent.
+
+    NumPy arrays of any dtype, order or stride, NumPy scalars, ``bytes`` and text with
+    lone surrogates are all written (see :func:`~modelcycle.serving._encode.json_bytes`).
+    """
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+        return json_bytes(content)
 
 
 def error_response(
@@ -152,6 +156,8 @@ async def _modelcycle_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if isinstance(error, BodyRefused):
+        return await _modelcycle_error(request, error.error)
     if isinstance(error, BodyTooLarge):
         _count(request, PayloadTooLarge.code)
         return error_response(413, PayloadTooLarge.code, error.detail, {"limit": error.limit})
@@ -163,13 +169,20 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _request_invalid(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())), "expected": e.get("msg")}
+        {"field": shown_text(".".join(map(str, e.get("loc", ())))), "expected": _said(e)}
         for e in error.errors()[:20]
     ]
     first = problems[0] if problems else {"field": "body", "expected": "a valid request"}
     message = f"the request is not valid: {first['field']}: {first['expected']}"
     _count(request, "invalid")
     return error_response(422, "invalid", message, {"errors": problems})
+
+
+def _said(problem: dict[str, Any]) -> str:
+    """A framework problem's message, with the parser's reason for a JSON decode error."""
+    message = str(problem.get("msg", "not valid"))
+    reason = (problem.get("ctx") or {}).get("error")
+    return shown_text(f"{message} ({reason})" if reason else message)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -179,11 +192,60 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every error, ours or the framework's, answer with the one JSON shape."""
+    """Make every error, ours or the framework's, answer with the one JSON shape.
+
+    An unexpected exception is answered 500 ``internal`` by :class:`KeepAlive`, so the
+    client's keep-alive connection stays usable (Starlette's last-resort handler
+    re-raises, and uvicorn then closes the connection).
+    """
     app.add_exception_handler(ModelcycleError, _modelcycle_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(KeepAlive)
+
+
+class KeepAlive:
+    """ASGI middleware answering an unexpected exception with 500 ``internal``, and
+    swallowing it, so the connection it came on stays open.
+
+    An exception after the response started (nothing can be answered then) is raised
+    again, as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            if started:
+                raise
+            response = await _unexpected(Request(scope), error)
+            await response(scope, receive, send)
+
+
+class BodyRefused(HTTPException):
+    """A body refused while it was decoded, answered as its :class:`ModelcycleError`.
+
+    An ``HTTPException`` because FastAPI re-raises those from body decoding, where any
+    other exception would become a generic 400.
+    """
+
+    def __init__(self, error: ModelcycleError) -> None:
+        super().__init__(status_of(error), error.message)
+        self.error = error
 
 
 class BodyTooLarge(HTTPException):

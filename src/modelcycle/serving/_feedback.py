@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from modelcycle.core import Task, ValidationError
 from modelcycle.packaging import Signature
+from modelcycle.serving._encode import json_text, quoted
 from modelcycle.serving._errors import PayloadTooLarge
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import FeedbackLog
@@ -61,7 +61,7 @@ class FeedbackProblem:
 
     def describe(self) -> str:
         """``field 'label': got 'maybe'; expected one of the model's classes [0, 1]``."""
-        return f"field {self.field!r}: got {self.value!r}; expected {self.expected}"
+        return f"field {quoted(self.field)}: got {self.value!r}; expected {self.expected}"
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ def feedback_table(
                 "request_id": label.request_id,
                 "row": label.row,
                 "inputs": inputs_json(inputs) if inputs is not None else None,
-                "label": orjson.dumps(label.label, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                "label": json_text(label.label),
                 "source": source,
             }
         )

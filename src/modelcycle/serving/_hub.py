@@ -54,7 +54,11 @@ class ModelHub:
         return len(self.snapshot) == len(self.refs)
 
     def get(self, ref: str) -> ServedModel:
-        """The version answering ``ref`` now (a bare name means ``@champion``)."""
+        """The version answering ``ref`` now (a bare name means ``@champion``).
+
+        A reference not served is :class:`NotFound`, whose message never lists the
+        served models: the caller's key may not be allowed to see them.
+        """
         key = str(ModelRef.parse(ref))
         served = self.snapshot.get(key)
         if served is not None:
@@ -62,8 +66,9 @@ class ModelHub:
         if key in self.refs:
             raise NotReady(f"model {key!r} is not loaded yet: {self.problem}")
         raise NotFound(
-            f"model {key!r} is not served here; served: {list(self.refs)}",
-            details={"ref": key, "served": list(self.refs)},
+            f"model {key!r} is not served here; GET /v1/models lists the served models "
+            "(with a key that may read them)",
+            details={"ref": key},
         )
 
     def by_name(self, name: str) -> ServedModel:
@@ -76,8 +81,9 @@ class ModelHub:
             if ModelRef.parse(key).name == name:
                 return key
         raise NotFound(
-            f"no served model is named {name!r}; served: {list(self.refs)}",
-            details={"name": name, "served": list(self.refs)},
+            f"no served model is named {name!r}; GET /v1/models lists the served models "
+            "(with a key that may read them)",
+            details={"name": name},
         )
 
     def refresh(self) -> bool:

@@ -4,13 +4,22 @@ On a 1,000-row request, decoding was about a third of the server's time; orjson 
 several times faster. orjson refuses the ``NaN`` and ``Infinity`` literals that Python's
 ``json.dumps`` writes (and that clients send for missing values), so such a body is
 decoded again by ``json``, which accepts them; the values are then checked against the
-signature like any other. Malformed bodies still raise ``json.JSONDecodeError``, so
-FastAPI's 422 naming the position is unchanged.
+signature like any other. That second decoder is held to orjson's rules otherwise:
+the body must be UTF-8 (a byte order mark or invalid bytes are a decode error naming
+the position), whole numbers beyond 64 bits become floats as orjson makes them, and
+nesting too deep for it is a decode error, so FastAPI's 422 naming the position is
+unchanged for every malformed body.
+
+The one thing ``json`` accepts that text cannot hold is a lone UTF-16 surrogate (a
+``"\\ud800"`` escape without its pair): such a body is refused with 422 ``invalid``
+naming where it is (``rows[3].plan``, or the key that holds it), before any route
+sees it, so no model, log or error message ever meets a string it cannot encode.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -19,17 +28,134 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelcycle.core import ValidationError
+from modelcycle.serving._encode import quoted, shown_text
+from modelcycle.serving._errors import BodyRefused
+
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+#: A ``\u`` escape of a UTF-16 surrogate (paired or not): only then can one be lone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+#: Where a value sits in a decoded body: keys and list positions from the top.
+Path = tuple[str | int, ...]
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer as orjson decodes it: a float beyond the 64-bit range."""
+    if len(text) > 20:  # beyond 64 bits (and never past int()'s 4,300-digit limit)
+        return float(text)
+    value = int(text)
+    return value if _INT64_MIN <= value <= _UINT64_MAX else float(text)
+
+
+def decode(body: bytes) -> Any:
+    """The JSON document in ``body``, decoded with orjson's rules plus ``NaN``/``Infinity``.
+
+    Raises
+    ------
+    json.JSONDecodeError
+        Not JSON (invalid UTF-8, a byte order mark, nesting deeper than orjson allows).
+    BodyRefused
+        Text holding a lone UTF-16 surrogate (422 ``invalid`` naming where).
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as refused:
+        try:
+            text = body.decode("utf-8")
+            found = json.loads(text, parse_int=_integer)
+        except UnicodeDecodeError as error:
+            raise json.JSONDecodeError("not valid UTF-8", "", error.start) from None
+        except RecursionError:
+            raise refused from None
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(found)
+    return found
+
+
+def _refuse_lone_surrogates(document: Any) -> None:
+    """Raise :class:`BodyRefused` naming the first text (key or value) with a lone surrogate."""
+    stack: list[tuple[Any, Path]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if not _encodable(value):
+                raise BodyRefused(_surrogate_error(path, value))
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if not _encodable(key):
+                    raise BodyRefused(_surrogate_error((*path, key), key))
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in reversed(list(enumerate(value))))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def location(path: Path) -> str:
+    """A decoded body's path as text: ``rows[3].plan`` (keys cut and escaped for display).
+
+    Examples
+    --------
+    >>> location(("rows", 3, "plan"))
+    'rows[3].plan'
+    """
+    parts = []
+    for step in path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        else:
+            parts.append(("." if parts else "") + shown_text(step, limit=60))
+    return "".join(parts) or "the body"
+
+
+def row_and_field(path: Path) -> tuple[int | None, str | None]:
+    """The row and field a path names in a body of rows or columns, else ``(None, None)``.
+
+    Examples
+    --------
+    >>> row_and_field(("rows", 3, "plan")), row_and_field(("columns", "plan", 3))
+    ((3, 'plan'), (3, 'plan'))
+    """
+    if len(path) < 3:
+        return None, None
+    first, second, third = path[:3]
+    if first in ("rows", "dataframe_records") and isinstance(second, int):
+        return second, str(third)
+    if first == "columns" and isinstance(third, int):
+        return third, str(second)
+    return None, None
+
+
+def _surrogate_error(path: Path, text: str) -> ValidationError:
+    where = location(path)
+    row, field = row_and_field(path)
+    named = f"row {row}, field {quoted(field, 60)}" if field is not None else where
+    return ValidationError(
+        f"{named}: got {quoted(text, 40)}, text with a lone UTF-16 surrogate; expected "
+        "valid Unicode text (send UTF-8, and pair every \\uD800-\\uDFFF escape)",
+        details={
+            "path": where,
+            "row": row,
+            "field": None if field is None else shown_text(field, 60),
+            "expected": "valid Unicode text",
+        },
+    )
+
 
 class OrjsonRequest(Request):
-    """A request whose ``json()`` is parsed once, by orjson."""
+    """A request whose ``json()`` is parsed once, by :func:`decode`."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                self._json = json.loads(body)
+            self._json = decode(await self.body())
         return self._json
 
 

@@ -16,6 +16,13 @@ with ``union_by_name=true``. With DuckDB::
 
 Delayed labels go the same way through :class:`FeedbackLog` (already validated
 tables of :data:`~modelcycle.store.FEEDBACK_SCHEMA` rows).
+
+One row never costs the others: a request whose rows cannot all be encoded (text
+with a lone surrogate, say, which validation refuses but a Python caller may still
+append) is written row by row, and a segment that cannot be written costs only its
+own model's rows. Each row left out is logged and counted by the ``on_drop``
+callback (the server's ``modelcycle_log_rows_dropped_total``) with its reason:
+``unencodable`` or ``write_failed``.
 """
 
 from __future__ import annotations
@@ -24,26 +31,21 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-import numpy as np
 import pyarrow as pa
-from numpy.typing import NDArray
 
-from modelcycle.serving._log_columns import (
-    ARROW_MIN_ROWS,
-    epoch_ms,
-    inputs_chunk,
-    inputs_texts,
-    json_texts,
-    value_json,
-)
-from modelcycle.serving._model import as_rows
+from modelcycle.serving._log_request import ENCODING_ERRORS, LoggedRequest, Segment
 from modelcycle.serving._privacy import Redactor
-from modelcycle.store import FEEDBACK_SCHEMA, PREDICTION_SCHEMA, inputs_json, write_segment
+from modelcycle.store import (
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    PREDICTION_SCHEMA,
+    PREDICTIONS,
+    write_segment,
+)
 
 _LOG = logging.getLogger("modelcycle.serving")
 
@@ -51,143 +53,10 @@ SCHEMA = PREDICTION_SCHEMA
 
 Entry = TypeVar("Entry")
 
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One answered or refused request, as the route saw it (expanded to rows when written).
-
-    A refused request has ``error`` set (its error code) and no predictions; it is
-    written as one row with empty inputs, prediction and probabilities.
-    """
-
-    request_id: str
-    time: datetime
-    model: str
-    version: int
-    inputs: list[dict[str, Any]] | dict[str, list[Any]] | None
-    predictions: NDArray[Any] | None
-    probabilities: NDArray[np.float64] | None
-    latency_ms: float
-    route: str = "primary"
-    sensitive: frozenset[str] = frozenset()
-    error: str | None = None
-
-    @property
-    def answered(self) -> bool:
-        """Whether the request was answered (it then has inputs and predictions)."""
-        return self.error is None and self.inputs is not None and self.predictions is not None
-
-    @property
-    def n_rows(self) -> int:
-        """Rows this request takes in the log (one for a refused request)."""
-        if not self.answered or not self.inputs:
-            return 1
-        if isinstance(self.inputs, list):
-            return len(self.inputs)
-        return len(next(iter(self.inputs.values())))
-
-    def rows(self, redactor: Redactor | None = None) -> list[dict[str, Any]]:
-        """One log row per predicted input row (sensitive inputs hashed or dropped)."""
-        if not self.answered or self.predictions is None:
-            return [self._row(None, None, None, None)]
-        rows = self._input_rows(redactor)
-        values = self.predictions.tolist()
-        if len(rows) == 1:  # most requests: one orjson call each is cheapest
-            inputs, predictions = [inputs_json(rows[0])], [value_json(values[0])]
-        else:
-            inputs, predictions = inputs_texts(rows), json_texts(values)
-        probabilities = self.probabilities.tolist() if self.probabilities is not None else None
-        return [
-            self._row(
-                index,
-                inputs[index],
-                predictions[index],
-                probabilities[index] if probabilities is not None else None,
-            )
-            for index in range(len(rows))
-        ]
-
-    def table(self, redactor: Redactor | None = None) -> pa.Table:
-        """The rows of :meth:`rows` as an Arrow table, built a column at a time.
-
-        Much cheaper than :meth:`rows` for a large request: one orjson call and Arrow
-        cut the inputs into rows, the rest are whole-column conversions.
-        """
-        if not self.answered or self.predictions is None:
-            return pa.Table.from_pylist(self.rows(), schema=PREDICTION_SCHEMA)
-        rows = self._input_rows(redactor)
-        n_rows = len(rows)
-        probabilities = self.probabilities
-        columns = {
-            "request_id": pa.repeat(self.request_id, n_rows),
-            "time": pa.array([epoch_ms(self.time)] * n_rows, PREDICTION_SCHEMA.field("time").type),
-            "model": pa.repeat(self.model, n_rows),
-            "version": pa.repeat(self.version, n_rows),
-            "row": pa.array(range(n_rows), pa.int32()),
-            "inputs": inputs_chunk(rows),
-            "prediction": json_texts(self.predictions.tolist()),
-            "probabilities": (
-                probabilities.tolist() if probabilities is not None else [None] * n_rows
-            ),
-            "latency_ms": pa.repeat(self.latency_ms, n_rows),
-            "route": pa.repeat(self.route, n_rows),
-            "error": pa.nulls(n_rows, pa.string()),
-        }
-        return pa.table(columns, schema=PREDICTION_SCHEMA)
-
-    def _input_rows(self, redactor: Redactor | None) -> list[dict[str, Any]]:
-        inputs = self.inputs or []
-        rows = inputs if isinstance(inputs, list) else as_rows(inputs)
-        if redactor is not None and self.sensitive:
-            return [redactor.row(row, self.sensitive) for row in rows]
-        return rows
-
-    def _row(
-        self, index: int | None, inputs: str | None, prediction: str | None, proba: Any
-    ) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "time": self.time,
-            "model": self.model,
-            "version": self.version,
-            "row": index,
-            "inputs": inputs,
-            "prediction": prediction,
-            "probabilities": proba,
-            "latency_ms": self.latency_ms,
-            "route": self.route,
-            "error": self.error,
-        }
-
-
-class Segment:
-    """One model's log rows of a flush, in append order: small requests as rows, large
-    ones as Arrow tables (see :meth:`LoggedRequest.table`).
-    """
-
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        self.redactor = redactor
-        self.n_rows = 0
-        self._parts: list[list[dict[str, Any]] | pa.Table] = []
-
-    def add(self, request: LoggedRequest) -> None:
-        """Append one request's rows."""
-        n_rows = request.n_rows
-        self.n_rows += n_rows
-        if n_rows >= ARROW_MIN_ROWS:
-            self._parts.append(request.table(self.redactor))
-        elif self._parts and isinstance(self._parts[-1], list):
-            self._parts[-1] += request.rows(self.redactor)
-        else:
-            self._parts.append(request.rows(self.redactor))
-
-    def table(self) -> pa.Table:
-        """Every row added, as one table of the prediction log's schema."""
-        tables = [
-            pa.Table.from_pylist(part, schema=PREDICTION_SCHEMA) if isinstance(part, list) else part
-            for part in self._parts
-        ]
-        return pa.concat_tables(tables) if tables else PREDICTION_SCHEMA.empty_table()
+#: ``on_drop(log, model, reason, rows)``: rows of ``model`` one of the logs left out.
+DropCallback = Callable[[str, str, str, int], None]
+UNENCODABLE = "unencodable"
+WRITE_FAILED = "write_failed"
 
 
 class BufferedLog(ABC, Generic[Entry]):
@@ -201,18 +70,31 @@ class BufferedLog(ABC, Generic[Entry]):
         Most time an appended entry waits before it is written.
     max_buffer:
         Buffered entries that wake the writer at once.
+    on_drop:
+        Told of every row left out (see :data:`DropCallback`); :attr:`dropped` counts them.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
 
     #: Name of the writer thread (shown in thread dumps).
     thread_name = "segment-log"
+    #: Which log this is, for ``on_drop``.
+    kind = "log"
 
-    def __init__(self, folder: Path, *, flush_interval_s: float, max_buffer: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        flush_interval_s: float,
+        max_buffer: int,
+        on_drop: DropCallback | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
+        self.on_drop = on_drop
         self.written = 0
+        self.dropped = 0
         self._buffer: list[Entry] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -246,7 +128,26 @@ class BufferedLog(ABC, Generic[Entry]):
 
     @abstractmethod
     def _write(self, entries: list[Entry]) -> int:
-        """Write ``entries`` as one segment per model; return the number of rows."""
+        """Write ``entries`` as one segment per model; return the number of rows written."""
+
+    def _dropped(self, model: str, reason: str, rows: int) -> None:
+        """Count (and log) ``rows`` rows of ``model`` left out for ``reason``."""
+        if rows <= 0:
+            return
+        self.dropped += rows
+        _LOG.error("serving: the %s left out %d row(s) of %r (%s)", self.kind, rows, model, reason)
+        if self.on_drop is not None:
+            self.on_drop(self.kind, model, reason, rows)
+
+    def _write_segment(self, model: str, table: pa.Table) -> int:
+        """Write one model's segment; on failure, count its rows dropped. Return rows written."""
+        try:
+            write_segment(self.folder / model, table)
+        except Exception:  # a disk or permission fault: the other models still get written
+            _LOG.exception("serving: writing a %s segment of %r failed", self.kind, model)
+            self._dropped(model, WRITE_FAILED, len(table))
+            return 0
+        return len(table)
 
     def _run(self) -> None:
         while not self._closed.is_set():
@@ -280,11 +181,14 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         Buffered requests that wake the writer at once.
     redactor:
         Hashes or drops sensitive inputs as rows are written (``None``: kept as sent).
+    on_drop:
+        Told of every row left out (see :data:`DropCallback`).
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
 
     thread_name = "prediction-log"
+    kind = PREDICTIONS
 
     def __init__(
         self,
@@ -293,8 +197,11 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         flush_interval_s: float,
         max_buffer: int,
         redactor: Redactor | None = None,
+        on_drop: DropCallback | None = None,
     ) -> None:
-        super().__init__(folder, flush_interval_s=flush_interval_s, max_buffer=max_buffer)
+        super().__init__(
+            folder, flush_interval_s=flush_interval_s, max_buffer=max_buffer, on_drop=on_drop
+        )
         self.redactor = redactor
 
     def _write(self, entries: list[LoggedRequest]) -> int:
@@ -304,9 +211,12 @@ class PredictionLog(BufferedLog[LoggedRequest]):
             if segment is None:
                 segment = by_model[request.model] = Segment(self.redactor)
             segment.add(request)
+        written = 0
         for model, segment in by_model.items():
-            write_segment(self.folder / model, segment.table())
-        return sum(segment.n_rows for segment in by_model.values())
+            table = segment.table()
+            self._dropped(model, UNENCODABLE, segment.dropped)
+            written += self._write_segment(model, table) if len(table) else 0
+        return written
 
 
 class FeedbackLog(BufferedLog[pa.Table]):
@@ -314,18 +224,52 @@ class FeedbackLog(BufferedLog[pa.Table]):
 
     Each appended table holds validated :data:`~modelcycle.store.FEEDBACK_SCHEMA`
     rows of one model (see :class:`~modelcycle.serving.FeedbackValidator`); a flush
-    writes one segment per model.
+    writes one segment per model. A table that does not fit the schema is taken row
+    by row, leaving out (and counting) the rows that do not.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
 
     thread_name = "feedback-log"
+    kind = FEEDBACK
 
     def _write(self, entries: list[pa.Table]) -> int:
         by_model: dict[str, list[pa.Table]] = defaultdict(list)
         for table in entries:
-            if len(table):
-                by_model[table.column("model")[0].as_py()].append(table)
-        for model, tables in by_model.items():
-            write_segment(self.folder / model, pa.concat_tables(tables).cast(FEEDBACK_SCHEMA))
-        return sum(len(table) for table in entries)
+            for model, part in self._fitted(table):
+                by_model[model].append(part)
+        return sum(
+            self._write_segment(model, pa.concat_tables(tables))
+            for model, tables in by_model.items()
+        )
+
+    def _fitted(self, table: pa.Table) -> list[tuple[str, pa.Table]]:
+        """``table`` cast to the schema, with its model; row by row when it does not fit."""
+        try:
+            return [_feedback_rows(table)] if len(table) else []
+        except ENCODING_ERRORS:
+            fitted = []
+            for index in range(len(table)):
+                try:
+                    fitted.append(_feedback_rows(table.slice(index, 1)))
+                except ENCODING_ERRORS:
+                    self._dropped(_model_of(table, index), UNENCODABLE, 1)
+            return fitted
+
+
+def _feedback_rows(table: pa.Table) -> tuple[str, pa.Table]:
+    """One model's labels cast to :data:`FEEDBACK_SCHEMA`, with that model's name."""
+    cast = table.cast(FEEDBACK_SCHEMA)
+    models = cast.column("model").unique().to_pylist()
+    if len(models) != 1 or not isinstance(models[0], str):
+        raise ValueError(f"a feedback table holds labels of models {models[:5]}; expected one")
+    return models[0], cast
+
+
+def _model_of(table: pa.Table, index: int) -> str:
+    """The model named in row ``index`` of a table that may not fit the schema."""
+    try:
+        model = table.column("model")[index].as_py()
+    except ENCODING_ERRORS:
+        return "unknown"
+    return model if isinstance(model, str) else "unknown"

@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from modelcycle.serving._encode import json_text
 from modelcycle.store import inputs_json
 
 #: Requests with at least this many rows are written a column at a time.
@@ -41,8 +42,8 @@ def epoch_ms(moment: datetime) -> int:
 
 
 def value_json(value: Any) -> str:
-    """One value as JSON text (NumPy values allowed)."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    """One value as JSON text, whatever its type (as a response body writes it)."""
+    return json_text(value)
 
 
 def json_texts(values: list[Any]) -> list[str]:

@@ -71,6 +71,14 @@ class ServingMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.log_rows_dropped = Counter(
+            "modelcycle_log_rows_dropped",
+            "Rows the prediction or feedback log left out (log: predictions or feedback), by "
+            "reason: 'unencodable' (a value the log cannot write, e.g. text with a lone "
+            "surrogate) or 'write_failed' (the segment file could not be written).",
+            ["model", "reason", "log"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "modelcycle_batch_queue_depth",
             "Requests waiting for their micro-batch to run.",
@@ -98,6 +106,10 @@ class ServingMetrics:
     def labelled(self, model: str, n_labels: int) -> None:
         """Record accepted delayed labels."""
         self.feedback_labels.labels(model).inc(n_labels)
+
+    def log_dropped(self, log: str, model: str, reason: str, rows: int) -> None:
+        """Record rows a log left out (the logs' ``on_drop`` callback)."""
+        self.log_rows_dropped.labels(model, reason, log).inc(rows)
 
     def batched(self, model: str, version: int, n_requests: int, n_rows: int) -> None:
         """Record one micro-batched model call."""

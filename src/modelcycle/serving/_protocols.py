@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging import Signature
+from modelcycle.serving._encode import quoted, shown_text
 from modelcycle.serving._model import Inputs
 from modelcycle.serving._schemas import Rows
 
@@ -26,12 +28,33 @@ V2_TYPES = {
 }
 
 
+#: The tensor datatypes of the Open Inference Protocol V2.
+V2Datatype = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+#: One dimension of a request's tensor: a whole number of values (a boolean is not one).
+Dimension = Annotated[StrictInt, Field(ge=0, le=2**31)]
+
+
 class V2Tensor(BaseModel):
-    """One named tensor: its shape, datatype and row-major data."""
+    """One named tensor: its shape, datatype and row-major data (as many values as the
+    shape holds)."""
 
     name: str
-    shape: list[int]
-    datatype: str
+    shape: list[Dimension] = Field(min_length=1, max_length=8)
+    datatype: V2Datatype
     data: list[Any]
     parameters: dict[str, Any] | None = None
 
@@ -51,21 +74,34 @@ def _flat(values: list[Any]) -> list[Any]:
     return values
 
 
+def _sized(tensor: V2Tensor) -> list[Any]:
+    """The tensor's values, flattened; :class:`ValidationError` when they do not fill its shape."""
+    data = _flat(tensor.data)
+    if len(data) != math.prod(tensor.shape):
+        raise ValidationError(
+            f"tensor {quoted(tensor.name, 60)} has shape {tensor.shape}, which holds "
+            f"{math.prod(tensor.shape)} values, but {len(data)} were sent; expected as many "
+            "values as the shape holds",
+            details={"field": shown_text(tensor.name, 60), "expected": tensor.shape},
+        )
+    return data
+
+
 def v2_columns(request: V2InferRequest, signature: Signature) -> Inputs:
     """Columns from V2 tensors: one tensor per column, or one ``[rows, columns]`` tensor."""
     names = signature.names
     if len(request.inputs) == 1 and request.inputs[0].name not in names:
         tensor = request.inputs[0]
-        data = _flat(tensor.data)
         width = tensor.shape[-1] if len(tensor.shape) == 2 else 0
-        if width != len(names) or len(data) % width:
+        if width != len(names) or not width:
             raise ValidationError(
-                f"tensor {tensor.name!r} with shape {tensor.shape} is neither an input column "
-                f"nor a [rows, {len(names)}] matrix of the inputs {names}",
-                details={"field": tensor.name, "expected": names},
+                f"tensor {quoted(tensor.name, 60)} with shape {tensor.shape} is neither an "
+                f"input column nor a [rows, {len(names)}] matrix of the inputs {names}",
+                details={"field": shown_text(tensor.name, 60), "expected": names},
             )
+        data = _sized(tensor)
         return {name: data[index::width] for index, name in enumerate(names)}
-    return {tensor.name: _flat(tensor.data) for tensor in request.inputs}
+    return {tensor.name: _sized(tensor) for tensor in request.inputs}
 
 
 def v2_tensor(name: str, values: list[Any], datatype: str, shape: list[int]) -> dict[str, Any]:

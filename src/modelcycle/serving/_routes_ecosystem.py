@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from modelcycle.core import ModelRef, ValidationError
 from modelcycle.serving._auth import model_in_path, permission
+from modelcycle.serving._encode import json_ready, plain
 from modelcycle.serving._errors import JSONBody, NotReady
 from modelcycle.serving._json import OrjsonRoute
 from modelcycle.serving._model import ServedModel
@@ -22,7 +23,7 @@ from modelcycle.serving._protocols import (
     v2_tensor,
 )
 from modelcycle.serving._routes import AUTH_ERRORS, ERRORS, Service
-from modelcycle.serving._service import Answer, jsonable
+from modelcycle.serving._service import Answer
 
 v2 = APIRouter(prefix="/v2", tags=["open inference protocol v2"], route_class=OrjsonRoute)
 
@@ -97,7 +98,7 @@ async def invocations(body: InvocationsRequest, predictor: Service) -> Response:
         raise
     answer = await predictor.predict(ref, inputs, protocol="mlflow")
     background = predictor.mirror(ref, answer, inputs, protocol="mlflow")
-    return JSONBody({"predictions": jsonable(answer.predictions)}, background=background)
+    return JSONBody({"predictions": json_ready(answer.predictions)}, background=background)
 
 
 def _metadata(model: ServedModel) -> dict[str, Any]:
@@ -118,14 +119,12 @@ def _metadata(model: ServedModel) -> dict[str, Any]:
 
 
 def _v2_answer(answer: Answer, given_id: str | None) -> dict[str, Any]:
-    predictions = answer.predictions.tolist()
-    n_rows = len(predictions)
-    outputs = [v2_tensor("predict", predictions, v2_datatype(predictions), [n_rows])]
+    predictions = plain(answer.predictions.ravel())  # row-major, JSON's own types
+    shape = list(answer.predictions.shape)
+    outputs = [v2_tensor("predict", predictions, v2_datatype(predictions), shape)]
     if answer.probabilities is not None:
         proba = answer.probabilities
-        outputs.append(
-            v2_tensor("predict_proba", proba.ravel().tolist(), "FP64", list(proba.shape))
-        )
+        outputs.append(v2_tensor("predict_proba", plain(proba.ravel()), "FP64", list(proba.shape)))
     return {
         "model_name": answer.model.name,
         "model_version": str(answer.model.version),

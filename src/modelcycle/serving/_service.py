@@ -15,10 +15,12 @@ from starlette.background import BackgroundTask
 
 from modelcycle.core import ModelcycleError
 from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._encode import json_ready
 from modelcycle.serving._errors import ModelFailed
 from modelcycle.serving._explain import explain
 from modelcycle.serving._hub import ModelHub
-from modelcycle.serving._log import LoggedRequest, PredictionLog
+from modelcycle.serving._log import PredictionLog
+from modelcycle.serving._log_request import LoggedRequest
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._model import Inputs, Prediction, ServedModel
 from modelcycle.serving._offload import INLINE_MAX_ROWS, row_count
@@ -40,24 +42,19 @@ class Answer:
     explanations: list[dict[str, Any]] | None = None
 
     def to_v1(self) -> dict[str, Any]:
-        """The ``/v1`` response body."""
+        """The ``/v1`` response body (model output of any dtype, order or stride)."""
         body: dict[str, Any] = {
             "request_id": self.request_id,
             "model": self.model.name,
             "version": self.model.version,
-            "predictions": jsonable(self.predictions),
+            "predictions": json_ready(self.predictions),
         }
         if self.probabilities is not None:
             body["classes"] = list(self.model.classes or ())
-            body["probabilities"] = self.probabilities
+            body["probabilities"] = json_ready(self.probabilities)
         if self.explanations is not None:
             body["explanations"] = self.explanations
         return body
-
-
-def jsonable(values: NDArray[Any]) -> NDArray[Any] | list[Any]:
-    """Numeric arrays as they are (orjson writes them natively); labels as a list."""
-    return values if values.dtype.kind in "fiub" else values.tolist()
 
 
 class PredictionService:

@@ -20,7 +20,8 @@ from typing import Any
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging import InputSpec, Signature
-from modelcycle.serving._columnar import ColumnChecks, Columns
+from modelcycle.serving._columnar import MAX_NUMBER, WHOLE_64_BITS, ColumnChecks, Columns
+from modelcycle.serving._encode import quoted, shown_text
 from modelcycle.serving._errors import PayloadTooLarge
 
 #: How many bad cells one error lists.
@@ -38,11 +39,22 @@ REDACTED = "<redacted>"
 Checker = Callable[[Any], str | None]
 
 
+#: What a number outside :data:`MAX_NUMBER` is told (every flavor reads float32 safely).
+NUMBER_RANGE = (
+    f"a number from {-MAX_NUMBER:.8g} to {MAX_NUMBER:.8g} (the float32 range: tree "
+    "learners and XGBoost read numbers as 32-bit floats)"
+)
+
+
 def _number(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "a number"
     if isinstance(value, float) and math.isinf(value):
         return "a finite number"
+    if isinstance(value, int) and value not in WHOLE_64_BITS:
+        return "a whole number within 64 bits"
+    if abs(value) > MAX_NUMBER:
+        return NUMBER_RANGE
     return None
 
 
@@ -225,9 +237,12 @@ class InputValidator:
 
     def _unknown(self, unknown: list[str], row: int | None) -> None:
         where = f"row {row}: " if row is not None else ""
+        shown = [shown_value(name) for name in unknown[:MAX_REPORTED]]
+        more = f" (and {len(unknown) - MAX_REPORTED} more)" if len(unknown) > MAX_REPORTED else ""
         raise ValidationError(
-            f"{where}unknown field(s) {unknown}; the model expects {self.signature.names}",
-            details={"row": row, "field": unknown[0], "expected": self.signature.names},
+            f"{where}unknown field(s) [{', '.join(map(_quoted, unknown[:MAX_REPORTED]))}]{more}; "
+            f"the model expects {self.signature.names}",
+            details={"row": row, "field": shown[0], "expected": self.signature.names},
         )
 
 
@@ -246,12 +261,34 @@ def _cell(spec: InputSpec, check: Checker, value: Any, row: int) -> dict[str, An
 
 
 def shown_value(value: Any) -> Any:
-    """The offending value as JSON can carry it (NaN and infinities as text)."""
+    """The offending value as an error can carry it, whatever the client sent.
+
+    NaN and infinities as text; long text cut (with its length) and lone surrogates
+    escaped; an integer past 64 bits, a list or an object summarised, never quoted whole.
+
+    Examples
+    --------
+    >>> shown_value(float("nan")), shown_value([1, [2]]), shown_value({"a": 1})
+    ('nan', '<a list of 2 items>', '<an object of 1 fields>')
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return shown_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value not in WHOLE_64_BITS:
+        return f"<a whole number of {value.bit_length()} bits>"
+    if value is None or isinstance(value, bool | int | float):
         return value
-    return repr(value)
+    if isinstance(value, list | tuple):
+        return f"<a list of {len(value)} items>"
+    if isinstance(value, Mapping):
+        return f"<an object of {len(value)} fields>"
+    return f"<{type(value).__name__}>"
+
+
+def _quoted(value: Any) -> str:
+    """A shown value in a message: text quoted (cut, surrogates escaped), others as shown."""
+    return quoted(value) if isinstance(value, str) else str(shown_value(value))
 
 
 def _common_length(columns: Mapping[str, Sequence[Any]]) -> int:
@@ -270,7 +307,7 @@ def _raise_for(problems: list[dict[str, Any]]) -> None:
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     raise ValidationError(
-        f"row {first['row']}, field {first['field']!r}: got {first['value']!r}; "
+        f"row {first['row']}, field {quoted(first['field'])}: got {first['value']!r}; "
         f"expected {first['expected']}{more}",
         details={**first, "errors": problems},
     )
