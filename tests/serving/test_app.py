@@ -53,9 +53,19 @@ def test_columns_give_the_same_answer_as_rows(client: TestClient) -> None:
     assert by_column["probabilities"] == rows["probabilities"]
 
 
-def test_missing_nullable_field_is_allowed(client: TestClient) -> None:
-    response = client.post("/v1/models/churn/predict", json={"rows": [{"age": 30}]})
-    assert response.status_code == 200, response.text
+def test_a_trained_model_requires_its_columns_but_accepts_nulls(client: TestClient) -> None:
+    """Issue 12: ``{"rows": [{}]}`` used to get 200 from a model trained on these columns."""
+    for body in (
+        {"rows": [{"age": 30}]},
+        {"rows": [{}]},
+        {"columns": {"age": [30], "plan": ["a"]}},
+    ):
+        response = client.post("/v1/models/churn/predict", json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert "it is missing" in error["message"] and error["details"]["absent"] is True
+    sent_as_null = {"rows": [{"age": 30, "income": None, "plan": None}]}
+    assert client.post("/v1/models/churn/predict", json=sent_as_null).status_code == 200
 
 
 def test_scikit_learn_flavor_through_pandas(client: TestClient, cancer: Data) -> None:

@@ -139,3 +139,13 @@ def test_score_command_refuses_an_unknown_keep_column(served: mc.Workspace, tmp_
     )
     assert isinstance(result.exception, ValidationError)
     assert "--keep names column 'customer_id'" in str(result.exception)
+
+
+def test_mixed_type_labels_are_written_as_text() -> None:
+    import numpy as np
+
+    from modelcycle.serving._batch import _prediction_column
+
+    assert _prediction_column(np.array([1, 2])).to_pylist() == [1, 2]
+    mixed = _prediction_column(np.array([1, "yes", None], dtype=object))
+    assert mixed.to_pylist() == ["1", "yes", None]

@@ -24,7 +24,7 @@ import modelcycle as mc
 from modelcycle.core import Task, ValidationError
 from modelcycle.packaging import InputSpec, Signature
 from modelcycle.serving import InputValidator, LoggedRequest, ServedModel, load_served
-from modelcycle.serving._columnar import Columns
+from modelcycle.serving._columnar import ColumnChecks, Columns
 from modelcycle.serving._log_columns import ARROW_MIN_ROWS, inputs_chunk, inputs_texts, json_texts
 from modelcycle.serving._log_request import Segment
 from modelcycle.serving._validate import COLUMNAR_MIN_ROWS
@@ -40,7 +40,7 @@ MIXED = Signature(
         InputSpec("age", "long", nullable=False),
         InputSpec("income", "double"),
         InputSpec("plan", "string", nullable=False, categories=("a", "b", "c")),
-        InputSpec("note", "string"),
+        InputSpec("note", "string", required=False),
         InputSpec("active", "boolean"),
         InputSpec("seen", "datetime"),
         InputSpec("email", "string", sensitive=True, nullable=False),
@@ -435,3 +435,23 @@ def test_a_segment_keeps_requests_in_order_with_refusals() -> None:
     rows = requests[1].rows()
     assert rows[3]["time"] == moment and rows[3]["inputs"] == inputs_json({"x": 3.0})
     assert rows[3]["prediction"] == "1" and rows[3]["row"] == 3
+
+
+def test_a_required_field_left_out_is_refused_on_both_paths() -> None:
+    """Issue 12: an absent column was read as missing values; now only optional ones are."""
+    checks = ColumnChecks(MIXED)
+    validator = InputValidator(MIXED, max_rows=1000)
+    rows = good_rows()
+    del rows[7]["income"]  # nullable, but required: it must be sent (as null if unknown)
+    assert checks.rows(rows) is None  # the fast path hands it to the cell-by-cell checks
+    with pytest.raises(ValidationError, match="row 7, field 'income': it is missing"):
+        validator.prepare(rows)
+    columns = as_columns(good_rows())
+    del columns["income"]
+    assert checks.columns(columns, N) is None
+    with pytest.raises(ValidationError, match="field 'income': it is missing"):
+        validator.prepare(columns)
+    optional = good_rows()
+    for row in optional:
+        del row["note"]  # optional: left out means missing
+    assert validator.prepare(optional).n_rows == N

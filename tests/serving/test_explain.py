@@ -49,7 +49,7 @@ def test_explanations_are_the_largest_contributions(
 
 def test_top_k_per_request_and_no_explanations_by_default(client: TestClient) -> None:
     url = "/v1/models/churn/predict?explain=true&top_k=1"
-    body = client.post(url, json={"columns": {"age": [33], "plan": ["c"]}}).json()
+    body = client.post(url, json={"columns": {"age": [33], "income": [50.0], "plan": ["c"]}}).json()
     assert len(body["explanations"]) == 1 and len(body["explanations"][0]["contributions"]) == 1
     plain = client.post("/v1/models/churn/predict", json={"rows": ROWS}).json()
     assert "explanations" not in plain

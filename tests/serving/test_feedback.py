@@ -297,6 +297,10 @@ def test_regressor_labels_and_limits(models: mc.Workspace, tmp_path: Path) -> No
 # -- refused requests in the prediction log --------------------------------------------------
 
 
+#: Both inputs sent, both null: valid input the regressor cannot predict (a model error).
+FRAGILE_NULLS = {"mean radius": None, "mean texture": None}
+
+
 def test_refused_and_failed_requests_are_logged_as_error_rows(
     models: mc.Workspace, tmp_path: Path
 ) -> None:
@@ -314,12 +318,10 @@ def test_refused_and_failed_requests_are_logged_as_error_rows(
                 },
             ).status_code,
             client.post("/v1/models/fragile/predict", json={"rows": [AREA_ROW]}).status_code,
-            client.post(
-                "/v1/models/fragile/predict", json={"rows": [{"mean radius": None}]}
-            ).status_code,
+            client.post("/v1/models/fragile/predict", json={"rows": [FRAGILE_NULLS]}).status_code,
             client.post("/v1/models/nope/predict", json={"rows": [GOOD]}).status_code,
         ]
-        failed = client.post("/v1/models/fragile/predict", json={"rows": [{"mean radius": None}]})
+        failed = client.post("/v1/models/fragile/predict", json={"rows": [FRAGILE_NULLS]})
     assert statuses == [200, 422, 422, 413, 422, 200, 500, 404]
     error = failed.json()["error"]
     assert error["code"] == "model_error" and "'fragile' version 1" in error["message"]

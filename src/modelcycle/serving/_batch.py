@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging import InputSpec
+from modelcycle.serving._encode import plain
 from modelcycle.serving._model import ServedModel
 
 #: Text a CSV cell may hold for a missing value.
@@ -216,11 +217,20 @@ def _scored(
     taken = pa.array([number - start for number in chunk.numbers], pa.int64())
     columns: dict[str, Any] = {name: batch.column(name).take(taken) for name in keep}
     columns[source.position] = pa.array(chunk.numbers, pa.int64())
-    columns["prediction"] = pa.array(prediction.predictions.tolist())
+    columns["prediction"] = _prediction_column(prediction.predictions)
     if prediction.probabilities is not None:
         for index, label in enumerate(model.classes or ()):
             columns[f"proba_{label}"] = pa.array(prediction.probabilities[:, index], pa.float64())
     return pa.table(columns)
+
+
+def _prediction_column(predictions: Any) -> pa.Array:
+    """The predictions as one Arrow column; labels of mixed types become their text."""
+    values = plain(predictions)
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def score_file(

@@ -177,6 +177,7 @@ class ColumnChecks:
         self.known = frozenset(self.names)
         self._checks = [(spec.name, spec.nullable, column_check(spec)) for spec in signature.inputs]
         self._cells = _row_cells(self.names)
+        self.required = tuple(spec.name for spec in signature.inputs if spec.required)
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> Columns | None:
         """Columns of a list of row dicts whose fields are all known and valid, else ``None``."""
@@ -185,20 +186,26 @@ class ColumnChecks:
                 return None
         except TypeError:  # a row that is not a dict
             return None
-        return self._checked(self._transposed(rows), len(rows))
+        columns = self._transposed(rows)
+        return None if columns is None else self._checked(columns, len(rows))
 
     def columns(self, columns: Mapping[str, Sequence[Any]], n_rows: int) -> Columns | None:
         """The checked columns of a dict of ``n_rows``-long lists, else ``None``."""
-        if not self.known.issuperset(columns):
+        if not self.known.issuperset(columns) or not all(n in columns for n in self.required):
             return None
         return self._checked((columns.get(name) for name in self.names), n_rows)
 
-    def _transposed(self, rows: Sequence[Mapping[str, Any]]) -> Iterable[Sequence[Any] | None]:
+    def _transposed(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> Iterable[Sequence[Any] | None] | None:
+        """The rows' columns (``None`` when a row lacks a required field)."""
         if self.names:
             try:  # one C call per row when every row has every field
                 return list(zip(*map(self._cells, rows), strict=True))
             except KeyError:
                 pass
+        if any(name not in row for row in rows for name in self.required):
+            return None
         return ([row.get(name) for row in rows] for name in self.names)
 
     def _checked(self, columns: Iterable[Sequence[Any] | None], n_rows: int) -> Columns | None:

@@ -197,6 +197,9 @@ class InputValidator:
             if unknown:
                 self._unknown(sorted(unknown, key=str), index)
             for spec, check in self._checks:
+                if spec.required and spec.name not in row:
+                    problems.append(_absent(spec, index))
+                    continue
                 problem = _cell(spec, check, row.get(spec.name), index)
                 if problem is not None:
                     problems.append(problem)
@@ -215,6 +218,9 @@ class InputValidator:
         problems: list[dict[str, Any]] = []
         for spec, check in self._checks:
             values = columns.get(spec.name)
+            if values is None and spec.required:
+                problems.append(_absent(spec, 0))
+                continue
             for index in range(n_rows):
                 value = None if values is None else values[index]
                 problem = _cell(spec, check, value, index)
@@ -244,6 +250,18 @@ class InputValidator:
             f"the model expects {self.signature.names}",
             details={"row": row, "field": shown[0], "expected": self.signature.names},
         )
+
+
+def _absent(spec: InputSpec, row: int) -> dict[str, Any]:
+    """The problem of a required field left out of a row (or of every row)."""
+    return {
+        "row": row,
+        "field": spec.name,
+        "value": None,
+        "absent": True,
+        "expected": f"the field ({spec.type}) in every row: it is required (send null where "
+        "a value is unknown)",
+    }
 
 
 def _cell(spec: InputSpec, check: Checker, value: Any, row: int) -> dict[str, Any] | None:
@@ -306,8 +324,9 @@ def _raise_for(problems: list[dict[str, Any]]) -> None:
         return
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    found = "it is missing" if first.get("absent") else f"got {first['value']!r}"
     raise ValidationError(
-        f"row {first['row']}, field {quoted(first['field'])}: got {first['value']!r}; "
+        f"row {first['row']}, field {quoted(first['field'])}: {found}; "
         f"expected {first['expected']}{more}",
         details={**first, "errors": problems},
     )
