@@ -12,7 +12,6 @@ from modelcycle.core._errors import (
     ValidationError,
     WorkspaceError,
 )
-from modelcycle.core._notebook import notebook_frame
 from modelcycle.core._settings import Settings
 from modelcycle.core._types import Column, ColumnKind, ModelRef, Schema, Task
 
@@ -32,6 +31,5 @@ __all__ = [
     "WorkspaceError",
     "ms_to_datetime",
     "new_id",
-    "notebook_frame",
     "now_ms",
 ]

@@ -24,7 +24,6 @@ Examples
 from __future__ import annotations
 
 from modelcycle.evaluation._build import build_report
-from modelcycle.evaluation._charts import chart_div, plotly_js
 from modelcycle.evaluation._classification import (
     BinaryCurves,
     Calibration,
@@ -37,7 +36,6 @@ from modelcycle.evaluation._classification import (
     choose_threshold,
     confusion_matrix,
 )
-from modelcycle.evaluation._html import format_value
 from modelcycle.evaluation._importance import (
     Contribution,
     ContributionSummary,
@@ -94,17 +92,14 @@ __all__ = [
     "bootstrap_intervals",
     "build_report",
     "calibration_curve",
-    "chart_div",
     "choose_threshold",
     "confusion_matrix",
     "default_metric",
-    "format_value",
     "greater_is_better",
     "metric_spec",
     "metric_value",
     "metrics_for",
     "permutation_importance",
-    "plotly_js",
     "prepare_output",
     "residual_summary",
     "row_errors",

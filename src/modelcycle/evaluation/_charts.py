@@ -1,7 +1,7 @@
 """Plotly charts of an evaluation report, rendered as HTML fragments.
 
 Each function returns a ``<div>`` with its own small script; none carries
-plotly.js itself, which the report inlines once. Element ids are fixed, so the
+plotly.js itself (see :mod:`modelcycle.reports`). Element ids are fixed, so the
 same report renders to the same bytes.
 """
 
@@ -11,19 +11,14 @@ from itertools import pairwise
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from modelcycle.evaluation._classification import BinaryCurves, Calibration, ConfusionMatrix
 from modelcycle.evaluation._importance import ContributionSummary, PermutationImportance
 from modelcycle.evaluation._regression import Residuals
+from modelcycle.reports import chart_div, style_axes
 
 _HEIGHT = 420
 _MAX_BARS = 25
-
-
-def plotly_js() -> str:
-    """The plotly.js bundle shipped with the installed ``plotly`` package."""
-    return str(get_plotlyjs())
 
 
 def roc_chart(curves: BinaryCurves, auc: float | None) -> str:
@@ -131,27 +126,4 @@ def contributions_chart(summary: ContributionSummary) -> str:
 
 
 def _axes(figure: Any, x_title: str, y_title: str, *, unit: bool = False) -> None:
-    figure.update_layout(
-        template="plotly_white",
-        height=_HEIGHT,
-        margin={"l": 60, "r": 20, "t": 30, "b": 50},
-        legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom"},
-    )
-    figure.update_xaxes(title_text=x_title)
-    figure.update_yaxes(title_text=y_title)
-    if unit:
-        figure.update_xaxes(range=[0, 1])
-        figure.update_yaxes(range=[0, 1.02])
-
-
-def chart_div(figure: Any, name: str, *, height: int = _HEIGHT) -> str:
-    """A Plotly figure as a ``<div id="chart-<name>">`` for an offline HTML report."""
-    return str(
-        figure.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"chart-{name}",
-            default_height=f"{figure.layout.height or height}px",
-            config={"displaylogo": False, "responsive": True},
-        )
-    )
+    style_axes(figure, x_title, y_title, unit=unit, height=_HEIGHT)

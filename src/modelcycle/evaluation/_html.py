@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 
 from modelcycle.core import Task
 from modelcycle.evaluation import _charts
 from modelcycle.evaluation._metric_table import greater_is_better
+from modelcycle.reports import render_page
 
 if TYPE_CHECKING:
     from modelcycle.evaluation._report import EvaluationReport
@@ -33,26 +30,21 @@ SECTIONS = (
 
 
 def render(report: EvaluationReport, *, plotly_js_src: str | None = None) -> str:
-    """Render ``report`` with the packaged template, its charts and plotly.js.
+    """Render ``report`` as one page: its sections, its charts, plotly.js.
 
-    plotly.js is inlined once unless ``plotly_js_src`` gives a URL to load it from.
+    plotly.js is inlined unless ``plotly_js_src`` gives a URL (``plotly.min.js`` beside
+    the page, as a run's stored report links it).
     """
-    environment = Environment(
-        loader=PackageLoader("modelcycle.evaluation", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    environment.filters["num"] = format_value
-    template = environment.get_template("report.html.j2")
-    return template.render(
-        report=report,
-        charts={name: Markup(div) for name, div in charts(report).items()},
-        plotly_js=None if plotly_js_src else Markup(_charts.plotly_js()),
+    return render_page(
+        "evaluation.html.j2",
+        {
+            "report": report,
+            "sections": [(a, h) for a, h in SECTIONS if present(report, a)],
+            "better": {name: greater_is_better(name) for name in report.metrics},
+            "leaderboard_columns": _columns(report.leaderboard),
+        },
+        charts=charts(report),
         plotly_js_src=plotly_js_src,
-        sections=[(a, h) for a, h in SECTIONS if present(report, a)],
-        better={name: _better(name) for name in report.metrics},
-        leaderboard_columns=_columns(report.leaderboard),
     )
 
 
@@ -83,24 +75,6 @@ def present(report: EvaluationReport, anchor: str) -> bool:
     if anchor == "curves":
         return report.curves is not None and report.task is Task.BINARY
     return bool(getattr(report, anchor))
-
-
-def format_value(value: Any) -> str:
-    """Numbers to four significant digits, NaN and None as a dash, others as text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "—"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _better(metric: str) -> bool:
-    try:
-        return greater_is_better(metric)
-    except ValueError:
-        return True
 
 
 def _columns(rows: tuple[Any, ...]) -> list[str]:

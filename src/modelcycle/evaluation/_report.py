@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelcycle.core import Task, ValidationError, notebook_frame
+from modelcycle.core import Task, ValidationError
 from modelcycle.evaluation._classification import (
     BinaryCurves,
     Calibration,
@@ -20,6 +20,7 @@ from modelcycle.evaluation._inputs import check_task
 from modelcycle.evaluation._regression import Residuals
 from modelcycle.evaluation._serial import jsonable, number
 from modelcycle.evaluation._slices import Slice
+from modelcycle.reports import notebook_frame
 
 #: Version of the JSON layout written by :meth:`EvaluationReport.to_dict`.
 FORMAT = "modelcycle.evaluation/1"

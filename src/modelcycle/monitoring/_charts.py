@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from modelcycle.evaluation import chart_div
 from modelcycle.monitoring.drift import ColumnDrift, DriftReport
+from modelcycle.reports import chart_div
 
 _HEIGHT = 380
 _MAX_BARS = 30

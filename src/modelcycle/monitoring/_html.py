@@ -7,16 +7,12 @@ feature names, messages — is escaped by the template (autoescape).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
-from modelcycle.evaluation import format_value, plotly_js
 from modelcycle.monitoring import _charts
 from modelcycle.monitoring.drift import ColumnDrift
+from modelcycle.reports import format_share, format_value, render_page
 
 if TYPE_CHECKING:
     from modelcycle.monitoring._monitor_report import MonitorReport
@@ -49,23 +45,16 @@ class FeatureRow:
 
 
 def render(report: MonitorReport, *, plotly_js_src: str | None = None) -> str:
-    """Render ``report`` with the packaged template, its charts and plotly.js."""
-    environment = Environment(
-        loader=PackageLoader("modelcycle.monitoring", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    environment.filters["num"] = format_value
-    environment.filters["pct"] = format_share
-    template = environment.get_template("monitor.html.j2")
-    return template.render(
-        report=report,
-        verdicts=verdicts(report),
-        charts={name: Markup(div) for name, div in charts(report).items()},
-        features=feature_rows(report),
-        prediction=_prediction_row(report),
-        plotly_js=None if plotly_js_src else Markup(plotly_js()),
+    """Render ``report`` as one page: verdicts, drift table, charts, plotly.js."""
+    return render_page(
+        "monitor.html.j2",
+        {
+            "report": report,
+            "verdicts": verdicts(report),
+            "features": feature_rows(report),
+            "prediction": _prediction_row(report),
+        },
+        charts=charts(report),
         plotly_js_src=plotly_js_src,
     )
 
@@ -142,10 +131,3 @@ def _drift_verdict(report: MonitorReport) -> Verdict:
     if drift.prediction is not None and drift.prediction.drifted:
         text += "; predictions drifted"
     return Verdict("Drift", text, "bad" if drift.drifted else "good")
-
-
-def format_share(value: float | None) -> str:
-    """A share as a percentage (``2.5%``), a dash when unknown."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:.2%}" if value < 0.1 else f"{value:.1%}"

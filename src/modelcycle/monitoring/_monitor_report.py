@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelcycle.core import ValidationError, notebook_frame
+from modelcycle.core import ValidationError
 from modelcycle.monitoring._alerts import Alert, RuleCheck
 from modelcycle.monitoring._health import VersionHealth
 from modelcycle.monitoring._html import render
 from modelcycle.monitoring.drift import DriftReport
+from modelcycle.reports import notebook_frame
 
 
 @dataclass(frozen=True)

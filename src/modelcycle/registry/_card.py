@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelcycle.core import NotFound, notebook_frame
+from modelcycle.core import NotFound
 from modelcycle.registry._registry import Registry
 from modelcycle.registry._version import ModelVersion
+from modelcycle.reports import notebook_frame, render_page
 
 #: Artifact an evaluation step may log; its intervals and worst slices go on the card.
 EVALUATION_ARTIFACT = "evaluation/evaluation.json"
@@ -176,41 +176,4 @@ def render_markdown(data: dict[str, Any]) -> str:
 
 def render_html(data: dict[str, Any]) -> str:
     """The card as one self-contained HTML page (tables, no scripts)."""
-    markdown = render_markdown(data)
-    body: list[str] = []
-    table: list[list[str]] = []
-    for line in [*markdown.splitlines(), ""]:
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if not all(set(c) <= {"-"} for c in cells):
-                table.append(cells)
-            continue
-        if table:
-            head, *rows = table
-            body.append(
-                "<table><tr>"
-                + "".join(f"<th>{html.escape(c)}</th>" for c in head)
-                + "</tr>"
-                + "".join(
-                    "<tr>" + "".join(f"<td>{html.escape(c.strip('`'))}</td>" for c in r) + "</tr>"
-                    for r in rows
-                )
-                + "</table>"
-            )
-            table = []
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("- "):
-            body.append(f"<p>• {html.escape(line[2:]).replace('**', '')}</p>")
-        elif line:
-            body.append(f"<p>{html.escape(line)}</p>")
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:left}th{background:#f3f5f8}"
-    )
-    title = html.escape(f"{data['version']['name']} v{data['version']['version']}")
-    page_head = f"<head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>"
-    return f"<!doctype html><html>{page_head}<body>{''.join(body)}</body></html>\n"
+    return render_page("card.html.j2", {"card": data, "metric_rows": _metric_rows(data)})
