@@ -70,7 +70,7 @@ def test_models_lifecycle_from_the_command_line(
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["promote", "cancer", "1", "--alias", "two words"], 2, "is not a word"),
+        (["promote", "cancer", "1", "--alias", "two words"], 2, "alias 'two words' is not valid"),
         (["promote", "nope", "1"], 3, "model 'nope' is not registered"),
         (["models", "show", "cancer/9"], 3, "has no version 9"),
         (["models", "show", "9cancer"], 2, "model reference '9cancer' is not valid"),

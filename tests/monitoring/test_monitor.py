@@ -6,6 +6,7 @@ import doctest
 import importlib
 import json
 import re
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -227,6 +228,9 @@ def test_the_report_saves_html_with_charts_and_json_that_round_trips(
     report = monitor(ws.registry, home, "cancer", rules=parse_rules([PSI_RULE, "rows < 10"]))
     paths = report.save(tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == ["monitor.html", "monitor.json"]
+    # Private (issue 11): the report shows model inputs' statistics.
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths.values()} == {0o600}
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
     data = json.loads(paths["json"].read_text())
     assert data == report.to_dict() == json.loads(json.dumps(data, allow_nan=False))
     assert data["drift"]["rows"] == report.rows and data["health"][0]["version"] == 1

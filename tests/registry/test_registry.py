@@ -148,7 +148,7 @@ def test_bad_promotions_and_archiving(workspace: mc.Workspace, cancer: Data) -> 
     registry.register(log_logistic(workspace, cancer, 1.0), name="cancer")
     registry.register(log_logistic(workspace, cancer, 0.5), name="cancer")
     registry.promote("cancer", 1)
-    with pytest.raises(ValidationError, match=r"alias 'not a word' is not a word"):
+    with pytest.raises(ValidationError, match=r"alias 'not a word' is not valid"):
         registry.promote("cancer", 2, "not a word")
     with pytest.raises(NotFound, match=r"has no version 9; its versions are 1..2"):
         registry.promote("cancer", 9)

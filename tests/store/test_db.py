@@ -104,3 +104,114 @@ def test_upgrade_false_refuses_an_old_database(tmp_path: Path) -> None:
     Database(f"sqlite:///{tmp_path / 'ws' / 'modelcycle.db'}").dispose()  # empty, revision None
     with pytest.raises(ValidationError, match="run 'modelcycle db upgrade'"):
         mc.Workspace(tmp_path / "ws", upgrade=False)
+
+
+# -- secrets in database URLs (issue 11) ------------------------------------------------
+
+SECRET = "Sup3r"
+
+
+def _variants(url: str) -> dict[str, str]:
+    """Every way to give a password for the test database (trust auth ignores them)."""
+    parsed = sa.make_url(url)
+    base = f"postgresql://{parsed.username}%s@{parsed.host}:{parsed.port}/{parsed.database}"
+    return {
+        "user:password@": base % f":{SECRET}x",
+        "?password=": (base % "") + f"?password={SECRET}",
+        "?sslpassword=": (base % "") + f"?sslpassword={SECRET}&sslmode=prefer",
+        "encoded @ and :": base % f":{SECRET}%40x%3Ay%2Fz",
+        "?pass%77ord=": (base % "") + f"?pass%77ord={SECRET}",
+        "libpq string": (
+            f"host={parsed.host} port={parsed.port} dbname={parsed.database} "
+            f"user={parsed.username} password='{SECRET} @:x'"
+        ),
+    }
+
+
+def _shown(ws: mc.Workspace) -> str:
+    return " ".join(
+        [
+            repr(ws),
+            repr(ws.settings),
+            str(ws.settings),
+            repr(ws.db),
+            ws.db.display_url,
+            repr(ws.db.engine),
+            str(ws.db.url),
+            repr(ws.db.url),
+        ]
+    )
+
+
+@pytest.mark.postgres
+def test_no_credential_form_is_ever_shown(
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    from tests.models import run_cli
+
+    caplog.set_level("DEBUG")
+    for variant, url in _variants(postgres_url).items():
+        with mc.Workspace(url) as ws:
+            assert ws.db.dialect == "postgresql", variant
+            with ws.start_run(experiment="secrets") as run:
+                run.log_metric("auc", 0.5)
+            assert ws.get_run(run.run_id).status == "FINISHED"
+            assert SECRET not in _shown(ws), variant
+        for command in (["db", "status"], ["db", "upgrade"], ["runs", "list", "--json"]):
+            code, out, err = run_cli(capsys, "-w", url, *command)
+            assert code == 0, (variant, err)
+            assert SECRET not in out + err, (variant, command)
+        assert "postgresql+psycopg://" in run_cli(capsys, "-w", url, "db", "status")[1]
+    assert SECRET not in caplog.text
+    assert [p.name for p in tmp_path.iterdir() if "host=" in p.name] == []  # never a folder
+
+
+@pytest.mark.postgres
+def test_unreachable_databases_are_named_without_any_secret(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.models import run_cli
+
+    port = str(sa.make_url(postgres_url).port)
+    for variant, url in _variants(postgres_url).items():
+        unreachable = url.replace(f":{port}/", ":1/").replace(f"port={port}", "port=1")
+        with pytest.raises(WorkspaceError, match="cannot connect") as caught:
+            mc.Workspace(unreachable)
+        assert SECRET not in str(caught.value), variant
+        assert "127.0.0.1" in str(caught.value)
+        code, out, err = run_cli(capsys, "-w", unreachable, "db", "status")
+        assert code == WorkspaceError.exit_code and SECRET not in out + err, variant
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"postgresql://me:{SECRET}@x:y@127.0.0.1:1/db", "more than one '@'"),
+        (f"postgresql://me:{SECRET}@127.0.0.1:port/db", "cannot be parsed"),
+        (f"postgresql://me:{SECRET}@127.0.0.1/db?password=other", "two different passwords"),
+        (f"host=127.0.0.1 password={SECRET} junk", "cannot be parsed"),
+        (f"host=127.0.0.1 password='{SECRET}", "cannot be parsed"),
+        (f"host=127.0.0.1 port=x password={SECRET}", "port 'x' is not a number"),
+        (f"mysql://me:{SECRET}@127.0.0.1/db?password={SECRET}", "scheme 'mysql'"),
+        (f"postgresql+asyncpg://me:{SECRET}@127.0.0.1/db", "driver 'asyncpg'"),
+    ],
+)
+def test_malformed_urls_are_refused_without_their_secret(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        mc.Workspace(url)
+    text = str(caught.value)
+    chained = caught.value.__cause__ or caught.value.__context__
+    assert SECRET not in text and (chained is None or SECRET not in str(chained)), text
+
+
+def test_a_libpq_string_in_the_environment_is_refused_as_a_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELCYCLE_HOME", f"host=127.0.0.1 password={SECRET}")
+    with pytest.raises(ValidationError, match="give it as db_url") as caught:
+        mc.Workspace()
+    assert SECRET not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []

@@ -66,12 +66,13 @@ def ensure_admin_key(
     Conflict
         ``admin.key`` exists although the workspace has no users.
     """
+    from modelcycle.store import create_private
+
     if security.users():
         return None
     path = Path(home) / ADMIN_KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = create_private(path)  # 0600 in a 0700 folder, whatever the umask
     except FileExistsError:
         raise Conflict(
             f"{path} exists but the workspace has no users; move the file away (it is "

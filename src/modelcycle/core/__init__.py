@@ -12,16 +12,31 @@ from modelcycle.core._errors import (
     ValidationError,
     WorkspaceError,
 )
+from modelcycle.core._names import (
+    ALIAS,
+    ARTIFACT_NAME,
+    EXPERIMENT_NAME,
+    MODEL_NAME,
+    USER_NAME,
+    NameRule,
+)
+from modelcycle.core._redact import is_conninfo, looks_like_database, redact_url
 from modelcycle.core._settings import Settings
 from modelcycle.core._types import Column, ColumnKind, ModelRef, Schema, Task
 
 __all__ = [
+    "ALIAS",
+    "ARTIFACT_NAME",
+    "EXPERIMENT_NAME",
+    "MODEL_NAME",
+    "USER_NAME",
     "Column",
     "ColumnKind",
     "Conflict",
     "IntegrityError",
     "ModelRef",
     "ModelcycleError",
+    "NameRule",
     "NotFound",
     "PermissionDenied",
     "Schema",
@@ -29,7 +44,10 @@ __all__ = [
     "Task",
     "ValidationError",
     "WorkspaceError",
+    "is_conninfo",
+    "looks_like_database",
     "ms_to_datetime",
     "new_id",
     "now_ms",
+    "redact_url",
 ]

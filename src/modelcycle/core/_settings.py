@@ -7,10 +7,14 @@ generated from the same field declarations.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_serializer
+from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelcycle.core._redact import looks_like_database, redact_url
 
 
 class Settings(BaseSettings):
@@ -24,7 +28,11 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="MODELCYCLE_", frozen=True, extra="forbid", validate_default=True
+        env_prefix="MODELCYCLE_",
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+        hide_input_in_errors=True,  # a refused value may be a database URL with a password
     )
 
     home: Path = Field(
@@ -33,8 +41,8 @@ class Settings(BaseSettings):
     )
     db_url: str | None = Field(
         default=None,
-        description="Database URL (sqlite:///path or postgresql://...); "
-        "default is home/modelcycle.db.",
+        description="Database URL (sqlite:///path or postgresql://...) or libpq connection "
+        "string (host=... dbname=...); default is home/modelcycle.db. Shown with passwords hidden.",
     )
     artifact_root: str | None = Field(
         default=None,
@@ -73,7 +81,47 @@ class Settings(BaseSettings):
         "'openssl rand -hex 32'); when set, the key file is neither read nor created. "
         "For PostgreSQL workspaces shared by several hosts.",
     )
+    run_heartbeat_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often an open run records that its process is alive, in seconds.",
+    )
+    run_heartbeat_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A RUNNING run silent this long (its process was killed or lost the "
+        "database) is ended as KILLED when runs are next read, in seconds; keep it several "
+        "heartbeat intervals.",
+    )
     debug: bool = Field(default=False, description="Show full tracebacks in the CLI.")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_is_a_folder(cls, value: Any) -> Any:
+        if isinstance(value, str | os.PathLike) and looks_like_database(os.fspath(value)):
+            raise ValueError(
+                "home is a folder, and this looks like a database URL or libpq connection "
+                "string; give it as db_url (MODELCYCLE_DB_URL or --workspace) instead"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_outlasts_heartbeats(self) -> Settings:
+        if self.run_heartbeat_timeout_s < 2 * self.run_heartbeat_interval_s:
+            raise ValueError(
+                f"run_heartbeat_timeout_s ({self.run_heartbeat_timeout_s:g}) must be at least "
+                f"twice run_heartbeat_interval_s ({self.run_heartbeat_interval_s:g}), or live "
+                "runs would be ended as KILLED"
+            )
+        return self
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "db_url" and isinstance(value, str):
+                yield name, redact_url(value)
+            else:
+                yield name, value
 
     @field_serializer("audit_key", when_used="json")
     def _reveal_audit_key(self, key: SecretStr | None) -> str | None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from modelcycle.core._errors import ValidationError
+from modelcycle.core._names import ALIAS, MODEL_NAME
 
 
 class Task(StrEnum):
@@ -137,9 +138,9 @@ class Schema:
         )
 
 
-_WORD = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
 _REF = re.compile(
-    rf"^(?P<name>{_WORD})(?:@(?P<alias>[A-Za-z][A-Za-z0-9_-]{{0,49}})|/(?P<version>[0-9]+))?$"
+    rf"(?P<name>{MODEL_NAME.segment})(?:@(?P<alias>{ALIAS.segment})|/(?P<version>[0-9]{{1,9}}))?",
+    re.ASCII,
 )
 
 
@@ -161,12 +162,16 @@ class ModelRef:
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        """Parse a reference; a bare name means ``name@champion``."""
-        match = _REF.match(text.strip())
+        """Parse a reference; a bare name means ``name@champion``.
+
+        The whole text must match (no surrounding white space, no trailing newline),
+        by the rules of :data:`~modelcycle.core.MODEL_NAME` and :data:`~modelcycle.core.ALIAS`.
+        """
+        match = _REF.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise ValidationError(
                 f"model reference {text!r} is not valid; expected 'name', 'name@alias' "
-                "or 'name/version' (name: a letter then letters, digits, '_', '.', '-')"
+                f"or 'name/version' (name: {MODEL_NAME.expected}; alias: {ALIAS.expected})"
             )
         version = match.group("version")
         alias = match.group("alias")

@@ -11,7 +11,6 @@ Which engine runs a query follows from the source alone:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from modelcycle.core import ValidationError
+from modelcycle.core import ValidationError, redact_url
 
 if TYPE_CHECKING:
     import duckdb
@@ -156,8 +155,8 @@ def _check_sqlite_file(url: str) -> None:
     """Refuse a ``sqlite:///`` URL to a missing file, which SQLite would silently create."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ValidationError(f"database URL {_masked(url)} is not valid; {_EXPECTED}") from exc
+    except (ArgumentError, ValueError):  # not chained: the parser's message may quote the URL
+        raise ValidationError(f"database URL {_masked(url)} is not valid; {_EXPECTED}") from None
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         return
@@ -190,8 +189,8 @@ def _query_failed(url: str, sql: str, exc: Exception) -> ValidationError:
 
 
 def _masked(url: str) -> str:
-    """Return ``url`` quoted, with any password replaced by ``***``."""
-    return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
+    """Return ``url`` quoted, every secret (password, ``?password=``...) shown as ``***``."""
+    return repr(redact_url(url))
 
 
 def _short(sql: str) -> str:

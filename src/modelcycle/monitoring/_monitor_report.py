@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from modelcycle.monitoring._health import VersionHealth
 from modelcycle.monitoring._html import render
 from modelcycle.monitoring.drift import DriftReport
 from modelcycle.reports import notebook_frame
+from modelcycle.store import write_private
 
 
 @dataclass(frozen=True)
@@ -206,18 +206,11 @@ class MonitorReport:
         texts = {"html": self.to_html(), "json": self.to_json() + "\n"}
         saved: list[dict[str, Path]] = []
         for target in (Path(folder), *map(Path, copies)):
-            target.mkdir(parents=True, exist_ok=True)
             paths = {kind: target / f"monitor.{kind}" for kind in texts}
             for kind, path in paths.items():
-                _replace(path, texts[kind])
+                write_private(path, texts[kind])  # folder 0700, file 0600, renamed into place
             saved.append(paths)
         return saved[0]
-
-
-def _replace(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -3,45 +3,28 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from modelcycle.core import ValidationError, ms_to_datetime
+from modelcycle.core import ALIAS, MODEL_NAME, ms_to_datetime
 from modelcycle.packaging import Signature
 
 READY = "READY"
 ARCHIVED = "ARCHIVED"
-#: A registered model's name: a letter, then up to 99 letters, digits, ``_``, ``.`` or ``-``
-#: (so a name is always safe as a folder name and in a URL path).
-MODEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
-_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
+#: A registered model's name as one anchored pattern (:data:`modelcycle.core.MODEL_NAME`).
+MODEL_NAME_PATTERN = MODEL_NAME.pattern
 
 
 def check_model_name(name: object) -> str:
-    """Return ``name`` if it is a valid registered-model name."""
-    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
-        raise ValidationError(
-            f"model name {name!r} is not valid; expected a letter then up to 99 letters, "
-            "digits, '_', '.' or '-'",
-            details={"model": name},
-        )
-    return name
+    """Return ``name`` if it is a valid model name (:data:`~modelcycle.core.MODEL_NAME`)."""
+    return MODEL_NAME.check(name)
 
 
 def check_alias(alias: object) -> str:
-    """Return ``alias`` if it is a word (a letter, then letters, digits, '_' or '-')."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValidationError(
-            f"alias {alias!r} is not a word; expected a letter then up to 49 letters, digits, "
-            "'_' or '-' (e.g. 'champion', 'challenger')"
-        )
-    if alias.isdigit():
-        raise ValidationError(f"alias {alias!r} looks like a version number")
-    return alias
+    """Return ``alias`` if it is a valid alias (:data:`~modelcycle.core.ALIAS`)."""
+    return ALIAS.check(alias)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ log line or audit event ever contains a key's text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelcycle.core import (
+    MODEL_NAME,
+    USER_NAME,
     Conflict,
     NotFound,
     PermissionDenied,
@@ -38,7 +39,6 @@ from modelcycle.security._keys import (
 from modelcycle.security._roles import Grant, Principal, authorize, check_role, default_actor
 from modelcycle.store import Database
 
-_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 _TOUCH_EVERY_MS = 60_000  # record last use at most once a minute per key
 _INVALID = "API key is not valid"
 
@@ -62,17 +62,18 @@ class User:
         }
 
 
-def check_user_name(name: str) -> str:
-    """Return ``name`` if it is a valid user name, else raise :class:`ValidationError`."""
-    if not isinstance(name, str) or not _USER_NAME.match(name):
-        raise ValidationError(
-            f"user name {name!r} is not valid; expected 1-100 letters, digits, '.', '_', '@' "
-            "or '-', starting with a letter or digit"
-        )
-    return name
+def check_user_name(name: object) -> str:
+    """Return ``name`` if it is a valid user name (:data:`~modelcycle.core.USER_NAME`)."""
+    return USER_NAME.check(name)
 
 
 def _check_model(model: str | None) -> str | None:
+    """A model a new grant or key is scoped to: a valid model name, or ``None`` (every model)."""
+    return None if model is None else MODEL_NAME.check(model)
+
+
+def _known_model(model: str | None) -> str | None:
+    """A model named to remove a grant: any name a grant may hold, including older ones."""
     if model is not None and (not isinstance(model, str) or not 0 < len(model) <= 100):
         raise ValidationError(f"model name {model!r} is not valid; expected 1-100 characters")
     return model
@@ -185,7 +186,7 @@ class Security:
         NotFound
             The user does not hold that role in that scope.
         """
-        grant = Grant(check_role(role), _check_model(model))
+        grant = Grant(check_role(role), _known_model(model))
 
         def work(connection: Connection) -> None:
             row = _require_user(connection, user)

@@ -11,6 +11,14 @@ from modelcycle.store._artifacts import (
     open_artifact_store,
 )
 from modelcycle.store._db import Database, ensure_folder, normalize_url
+from modelcycle.store._files import (
+    FILE_MODE,
+    FOLDER_MODE,
+    create_private,
+    private_folder,
+    private_writer,
+    write_private,
+)
 from modelcycle.store._logs import (
     FEEDBACK,
     FEEDBACK_SCHEMA,
@@ -27,6 +35,8 @@ from modelcycle.store._migrate import current_revision, ensure_current, head_rev
 __all__ = [
     "FEEDBACK",
     "FEEDBACK_SCHEMA",
+    "FILE_MODE",
+    "FOLDER_MODE",
     "PREDICTIONS",
     "PREDICTION_SCHEMA",
     "REPORTS",
@@ -34,6 +44,7 @@ __all__ = [
     "Database",
     "LocalArtifactStore",
     "StoredBlob",
+    "create_private",
     "current_revision",
     "ensure_current",
     "ensure_folder",
@@ -42,9 +53,12 @@ __all__ = [
     "log_folder",
     "normalize_url",
     "open_artifact_store",
+    "private_folder",
+    "private_writer",
     "read_alerts",
     "segment_glob",
     "tables",
     "upgrade",
+    "write_private",
     "write_segment",
 ]

@@ -2,8 +2,8 @@
 
 The contract (:class:`ArtifactStore`) is written against a handful of primitive
 blob operations so an object store can implement it later; :class:`LocalArtifactStore`
-keeps blobs in a folder, writing each to a temporary file first and renaming it
-into place, so a reader never sees half a blob.
+keeps blobs in a private folder (mode 0700, blobs 0400), writing each to a temporary
+file first and renaming it into place, so a reader never sees half a blob.
 
 Thread- and process-safety: concurrent ``put`` of the same content is safe (the
 last rename wins and both wrote the same bytes). Blobs are immutable once stored.
@@ -22,8 +22,10 @@ from typing import BinaryIO
 
 from modelcycle.core import IntegrityError, NotFound, ValidationError
 from modelcycle.store._db import ensure_folder
+from modelcycle.store._files import private_writer
 
 _CHUNK = 1 << 20
+_BLOB_MODE = 0o400
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,19 +195,13 @@ class LocalArtifactStore(ArtifactStore):
         return os.path.exists(self._blob_path(sha256))
 
     def _write(self, sha256: str, source: Path) -> None:
+        # Private and read-only: a blob is never changed once stored.
         target = Path(self._blob_path(sha256))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as handle:
-                shutil.copyfileobj(handle, out, _CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, 0o444)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with (
+            private_writer(target, mode=_BLOB_MODE, sync=True) as out,
+            open(source, "rb") as handle,
+        ):
+            shutil.copyfileobj(handle, out, _CHUNK)
 
     def _open(self, sha256: str) -> BinaryIO:
         return open(self._blob_path(sha256), "rb")

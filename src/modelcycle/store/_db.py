@@ -24,7 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from modelcycle.core import ValidationError, WorkspaceError
+from modelcycle.core import ValidationError, WorkspaceError, is_conninfo, redact_url
+from modelcycle.store._files import ensure_private_file, private_folder
 
 T = TypeVar("T")
 
@@ -36,23 +37,33 @@ _SCHEMES = {
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
-def normalize_url(text: str) -> URL:
-    """Parse a database URL, accepting only the backends modelcycle supports.
+_EXPECTED_URL = (
+    "expected 'sqlite:///path/to/modelcycle.db', 'postgresql://user@host:5432/dbname' or a "
+    "libpq string such as 'host=127.0.0.1 dbname=mc user=me'"
+)
+#: Query parameters that are moved out of the URL into the driver's arguments, so no
+#: ``repr`` of the URL or engine can show them (``password`` goes to the URL's password slot).
+_QUERY_SECRETS = ("sslpassword",)
 
-    ``postgresql://`` and ``postgres://`` select the psycopg 3 driver.
+
+def normalize_url(text: str) -> URL:
+    """Parse a database URL or libpq connection string, accepting only supported backends.
+
+    ``postgresql://`` and ``postgres://`` select the psycopg 3 driver; a libpq keyword
+    string (``host=... dbname=... user=... password=...``) becomes the same URL. A
+    ``?password=`` query parameter moves to the URL's password, which SQLAlchemy hides.
+    Messages show the URL with every secret hidden (:func:`~modelcycle.core.redact_url`).
 
     Examples
     --------
     >>> normalize_url("postgres://u@127.0.0.1/test").drivername
     'postgresql+psycopg'
+    >>> normalize_url("host=127.0.0.1 dbname=test user=u password=pw")
+    postgresql+psycopg://u:***@127.0.0.1/test
     """
-    try:
-        url = make_url(text)
-    except ArgumentError as exc:
-        raise ValidationError(
-            f"workspace database URL {text!r} cannot be parsed; expected "
-            "'sqlite:///path/to/modelcycle.db' or 'postgresql://user@host:5432/dbname'"
-        ) from exc
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(f"workspace database URL {text!r} is empty; {_EXPECTED_URL}")
+    url = _conninfo_url(text) if is_conninfo(text) else _parse_url(text)
     backend, _, driver = url.drivername.partition("+")
     if backend not in _SCHEMES:
         raise ValidationError(
@@ -64,11 +75,83 @@ def normalize_url(text: str) -> URL:
             f"PostgreSQL driver {driver!r} is not supported; use 'postgresql://' "
             "(modelcycle uses psycopg 3)"
         )
-    return url.set(drivername=_SCHEMES[backend])
+    url = url.set(drivername=_SCHEMES[backend])
+    if "password" in url.query:
+        url = _password_from_query(url)
+    return url
+
+
+def _parse_url(text: str) -> URL:
+    _, separator, rest = text.partition("://")
+    if separator and rest.count("@") > 1 and ":" in rest[: rest.rfind("@")]:
+        raise ValidationError(
+            f"workspace database URL {redact_url(text)!r} has more than one '@': a user or "
+            "password holding '@', ':' or '/' must be percent-encoded ('@' is %40, ':' is %3A, "
+            "'/' is %2F), or pass a libpq string (host=... password='...')"
+        )
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError):
+        raise ValidationError(  # not 'from': the parser's own message may quote the URL
+            f"workspace database URL {redact_url(text)!r} cannot be parsed; {_EXPECTED_URL}"
+        ) from None
+
+
+def _conninfo_url(text: str) -> URL:
+    """The ``postgresql+psycopg`` URL of a libpq keyword string (parsed by libpq itself)."""
+    from psycopg import conninfo  # the PostgreSQL driver: load on use
+
+    try:
+        parts = conninfo.conninfo_to_dict(text)
+    except Exception:
+        # libpq's message quotes the string around the fault, which may be a password.
+        raise ValidationError(
+            "workspace database libpq connection string cannot be parsed (its text is not "
+            "shown: it may hold a password); expected 'key=value' pairs separated by spaces, "
+            "values with spaces in single quotes, e.g. host=127.0.0.1 dbname=mc password='a b'"
+        ) from None
+    values = {key: str(value) for key, value in parts.items() if value is not None}
+    host = values.pop("host", None)
+    if host is not None and (host.startswith("/") or "," in host):
+        values["host"], host = host, None  # a socket folder or several hosts: psycopg reads them
+    port = values.pop("port", None)
+    if port is not None and not port.isdigit():
+        raise ValidationError(f"workspace database port {port!r} is not a number")
+    return URL.create(
+        "postgresql+psycopg",
+        username=values.pop("user", None),
+        password=values.pop("password", None),
+        host=host,
+        port=int(port) if port is not None else None,
+        database=values.pop("dbname", None),
+        query=values,
+    )
+
+
+def _password_from_query(url: URL) -> URL:
+    """Move ``?password=`` into the password slot (SQLAlchemy hides it; psycopg takes it)."""
+    value = url.query["password"]
+    password = value[-1] if isinstance(value, tuple) else value
+    if url.password is not None and url.password != password:
+        raise ValidationError(
+            f"workspace database URL {_safe(url)!r} gives two different passwords (in the "
+            "user part and as ?password=); give one"
+        )
+    return url.difference_update_query(["password"]).set(password=password)
+
+
+def _split_secrets(url: URL) -> tuple[URL, dict[str, str]]:
+    """``url`` without secret query parameters, and those parameters (for ``connect_args``)."""
+    secrets = {}
+    for name in _QUERY_SECRETS:
+        if name in url.query:
+            value = url.query[name]
+            secrets[name] = value[-1] if isinstance(value, tuple) else value
+    return url.difference_update_query(list(secrets)), secrets
 
 
 def _safe(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    return redact_url(url.render_as_string(hide_password=True))
 
 
 class Database:
@@ -90,7 +173,7 @@ class Database:
     """
 
     def __init__(self, url: str, *, busy_timeout_s: float = 60.0) -> None:
-        self.url = normalize_url(url)
+        self.url, self._secrets = _split_secrets(normalize_url(url))
         self.busy_timeout_s = busy_timeout_s
         self.engine = self._create_engine()
         _protect_pool_across_fork(self.engine)
@@ -103,8 +186,11 @@ class Database:
 
     @property
     def display_url(self) -> str:
-        """The URL with any password hidden, for messages."""
+        """The URL with every secret hidden, for messages."""
         return _safe(self.url)
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"
 
     def _create_engine(self) -> Engine:
         if self.url.drivername == "sqlite":
@@ -113,7 +199,7 @@ class Database:
             self.url,
             pool_pre_ping=True,
             pool_size=5,
-            connect_args={"connect_timeout": 10},
+            connect_args={"connect_timeout": 10, **self._secrets},
         )
         return engine
 
@@ -124,8 +210,10 @@ class Database:
                 f"workspace database {self.display_url!r} is in memory; a workspace needs a "
                 "file, e.g. 'sqlite:///path/to/modelcycle.db'"
             )
-        folder = Path(database).expanduser().resolve().parent
-        ensure_folder(folder, what="workspace database folder")
+        path = Path(database).expanduser().resolve()
+        ensure_folder(path.parent, what="workspace database folder")
+        # SQLite gives the -wal and -shm files the mode of the database file: create it private.
+        ensure_private_file(path)
         engine = sa.create_engine(
             self.url,
             connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
@@ -157,10 +245,18 @@ class Database:
                 connection.exec_driver_sql("SELECT 1")
         except DBAPIError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = self._scrub(reason)
             raise WorkspaceError(
                 f"cannot connect to workspace database {self.display_url!r}: {reason}; "
                 "check that the server is running and the URL, user and database are right"
             ) from exc
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with any secret of this database's URL replaced by ``***``."""
+        for secret in (self.url.password, *self._secrets.values()):
+            if secret:
+                text = text.replace(str(secret), "***")
+        return text
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -232,9 +328,9 @@ def _protect_pool_across_fork(engine: Engine) -> None:
 
 
 def ensure_folder(folder: Path, *, what: str) -> Path:
-    """Create ``folder`` (and parents) or raise a :class:`WorkspaceError` saying why not."""
+    """Create ``folder`` (and parents, mode 0700) or raise a :class:`WorkspaceError` saying why."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
     except OSError as exc:
         raise WorkspaceError(
             f"cannot create {what} {str(folder)!r}: {exc.strerror or exc}; choose a writable "

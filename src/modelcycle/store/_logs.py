@@ -26,6 +26,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from modelcycle.store._files import private_writer
+
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 #: The latest monitoring report of each model: ``<home>/reports/<model>/monitor.{html,json}``.
@@ -86,11 +88,13 @@ def inputs_json(row: dict[str, Any]) -> str:
 
 
 def write_segment(folder: Path | str, table: pa.Table) -> Path:
-    """Write ``table`` as a new segment in ``folder`` atomically; return its path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``table`` as a new segment in ``folder`` atomically and privately; return its path.
+
+    The folder is created mode 0700 and the segment 0600 (it holds model inputs);
+    readers never see a half-written segment (see :func:`~modelcycle.store.private_writer`).
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    name = f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-    partial = folder / f".{name}.tmp"
-    pq.write_table(table, partial)
-    return partial.replace(folder / name)  # readers never see a half-written segment
+    path = Path(folder) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    with private_writer(path) as handle:
+        pq.write_table(table, handle)
+    return path

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from modelcycle.core import WorkspaceError
 from modelcycle.store._db import Database
+from modelcycle.store._files import ensure_private_file
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x6D6F64656C  # "model", any constant shared by every modelcycle process
@@ -83,6 +84,7 @@ def _migration_lock(db: Database) -> Iterator[None]:
     if db.dialect == "sqlite":
         assert db.url.database is not None
         lock_path = Path(db.url.database).expanduser().resolve().with_suffix(".migrate.lock")
+        ensure_private_file(lock_path)
         with open(lock_path, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

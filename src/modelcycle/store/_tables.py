@@ -56,6 +56,7 @@ runs = Table(
     Column("user_name", String(250), nullable=True),
     # Last sign of life of the process that owns a RUNNING run (ms since the epoch).
     Column("heartbeat_at", BigInteger, nullable=True),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
 )
 
 params = Table(

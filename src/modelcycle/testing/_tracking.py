@@ -183,6 +183,74 @@ class TrackingContract:
             workspace.runs(filter=text)
         assert where in str(caught.value)
 
+    def test_quoted_keys_in_filters_and_order(self, workspace: Workspace) -> None:
+        """Issue 12: the README's ``metrics.`val loss` < 0.3`` and the double-quoted form."""
+        names = {}
+        for name, loss in (("low", 0.2), ("high", 0.5)):
+            with workspace.start_run(experiment="quoted", name=name) as run:
+                run.log_metrics({"val loss": loss, "a.b": loss * 10, "x: y/z": loss})
+                run.log_params({"learning rate": name})
+                run.set_tag("data set", f"{name}-v2")
+            names[run.run_id] = name
+        found = {
+            text: sorted(names[run.run_id] for run in workspace.runs("quoted", filter=text))
+            for text in (
+                "metrics.`val loss` < 0.3",
+                'metrics."val loss" < 0.3',
+                "metrics.`a.b` < 3",
+                "metrics.a.b < 3",
+                "metrics.`x: y/z` < 0.3",
+                "params.`learning rate` = 'low'",
+                "PARAMS.'learning rate' = 'low'",
+                "tags.\"data set\" like 'low%'",
+                "metrics.`val loss` < 0.3 and not tags.`data set` = 'high-v2'",
+                "metrics.`val loss` is not null and metrics.`no such` is null",
+            )
+        }
+        both = "metrics.`val loss` is not null and metrics.`no such` is null"
+        assert found == {text: ["high", "low"] if text == both else ["low"] for text in found}
+        ordered = workspace.runs("quoted", order_by='metrics."val loss" DESC')
+        assert [names[run.run_id] for run in ordered] == ["high", "low"]
+        with pytest.raises(ValidationError, match=r"position 9 .*key between the quotes"):
+            workspace.runs(filter="metrics.`` < 1")
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("not " * 3000 + "metrics.auc > 0", r"12,015 characters long; the limit is 4,096"),
+            (" or ".join(["metrics.auc > 0"] * 3000), r"56,996 characters long"),
+            ("not " * 33 + "metrics.a>0", r"more than 32 deep \(at position 129\)"),
+            ("(" * 33 + "metrics.a>0" + ")" * 33, r"more than 32 deep \(at position 33\)"),
+            (" or ".join(["metrics.a>0"] * 257), r"more than 256 comparisons \(at position 3841\)"),
+            ("x" * 100_000, r"100,000 characters long"),
+        ],
+    )
+    def test_oversized_filters_are_refused_with_their_position(
+        self, workspace: Workspace, text: str, message: str
+    ) -> None:
+        """Issue 11: no ``RecursionError``, no SQL error: a positioned ``ValidationError``."""
+        with pytest.raises(ValidationError, match=message) as caught:
+            workspace.runs(filter=text)
+        assert "position" in caught.value.details and len(str(caught.value)) < 600
+
+    def test_the_largest_allowed_filter_runs(self, workspace: Workspace) -> None:
+        ids = _seed_runs(workspace)
+        terms = " or ".join(["metrics.a>0"] * 255 + ["metrics.auc>0.94"])
+        deepest = "not " * 16 + "(" * 16 + terms + ")" * 16
+        assert len(deepest) <= 4096
+        assert [run.run_id for run in workspace.runs(filter=deepest)] == [ids["a"]]
+
+    def test_status_filters_know_every_status(self, workspace: Workspace) -> None:
+        ids = _seed_runs(workspace)
+        killed = workspace.start_run(experiment="search", name="k")
+        killed.end(status="KILLED")
+        assert [r.run_id for r in workspace.runs(filter="status = 'KILLED'")] == [killed.run_id]
+        assert {r.run_id for r in workspace.runs(filter="status in ('FINISHED')")} == set(
+            ids.values()
+        )
+        with pytest.raises(ValidationError, match=r"status with 'killed'; expected one of"):
+            workspace.runs(filter="status = 'killed'")
+
     def test_bad_order_by_and_limit(self, workspace: Workspace) -> None:
         with pytest.raises(ValidationError, match=r"order_by 'metrics\.auc sideways'"):
             workspace.runs(order_by="metrics.auc sideways")

@@ -11,13 +11,24 @@ Grammar (keywords are case-insensitive)::
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "like" | "ilike"
 
 A key with characters other than letters, digits, ``_ - . /`` is quoted with
-backticks or double quotes: ``metrics.`val loss` < 0.3``. Metrics compare with
-numbers (their latest value); params and tags are strings, so quote their values.
+backticks or double quotes: ``metrics.`val loss` < 0.3``, ``tags."data set" = 'v2'``;
+inside, a quote is doubled or escaped with a backslash (``metrics.`a``b` ``,
+``params."say \"hi\""``). Metrics compare with numbers (their latest value); params
+and tags are strings, so quote their values. ``status`` is one of ``RUNNING``,
+``FINISHED``, ``FAILED`` and ``KILLED``.
+
+A filter is at most :data:`MAX_FILTER_LENGTH` characters, nests ``not`` and
+parentheses at most :data:`MAX_FILTER_DEPTH` deep and holds at most
+:data:`MAX_FILTER_TERMS` comparisons; a longer, deeper or larger one is refused with
+the position where it crosses the limit (long before Python's recursion limit or the
+database's expression limits, which would fail with a traceback or an SQL error).
 
 Examples
 --------
 >>> parse_filter("metrics.auc > 0.9 and params.lr = '0.1'").kind
 'and'
+>>> parse_filter("metrics.`val loss` < 0.3").field
+Field(kind='metric', key='val loss')
 """
 
 from __future__ import annotations
@@ -32,15 +43,23 @@ from sqlalchemy.sql import ColumnElement
 
 from modelcycle.core import ValidationError
 from modelcycle.store import tables
+from modelcycle.tracking._status import RUN_STATUSES
+
+#: Longest filter (and ``order_by`` clause), in characters.
+MAX_FILTER_LENGTH = 4096
+#: Deepest nesting of ``not`` and parentheses.
+MAX_FILTER_DEPTH = 32
+#: Most comparisons in one filter.
+MAX_FILTER_TERMS = 256
 
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_]))
-      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
-      | (?P<quoted>`[^`]+`)
+      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+      | (?P<quoted>`(?:[^`\\]|\\.|``)*`)
       | (?P<op><=|>=|!=|<>|==|=|<|>)
       | (?P<punct>[(),])
-      | (?P<word>[A-Za-z_][A-Za-z0-9_\-/]*(?:\.[A-Za-z0-9_\-/]+)*)
+      | (?P<word>[A-Za-z_][A-Za-z0-9_\-/]*(?:\.[A-Za-z0-9_\-/]+)*\.?)
     )""",
     re.VERBOSE,
 )
@@ -74,6 +93,9 @@ class Field:
     key: str
 
 
+_STATUS = Field("attribute", "status")
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """A parsed filter: ``and``/``or``/``not`` of children, or one comparison."""
@@ -94,21 +116,40 @@ class _Token:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_FILTER_LENGTH:
+            raise _limit_error(
+                text,
+                MAX_FILTER_LENGTH,
+                f"is {len(text):,} characters long; the limit is {MAX_FILTER_LENGTH:,}",
+            )
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
+        self.terms = 0
 
     def error(self, expected: str) -> ValidationError:
         if self.index < len(self.tokens):
             token = self.tokens[self.index]
-            where = f"at position {token.position + 1} ({token.text!r})"
+            where = f"at position {token.position + 1} ({_shorten(token.text)!r})"
+            position = token.position + 1
         else:
-            where = "at the end"
+            where, position = "at the end", len(self.text)
         return ValidationError(
-            f"filter {self.text!r} has a syntax error {where}: expected {expected}; "
-            "example: \"metrics.auc > 0.9 and params.lr = '0.1'\"",
-            details={"filter": self.text, "expected": expected},
+            f"filter {_shown(self.text, position - 1)} has a syntax error {where}: expected "
+            f"{expected}; example: \"metrics.auc > 0.9 and params.lr = '0.1'\"",
+            details={"filter": self.text, "expected": expected, "position": position},
         )
+
+    def nest(self, token: _Token) -> None:
+        """Enter one more level of ``not`` or parentheses, refusing one too many."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise _limit_error(
+                self.text,
+                token.position,
+                f"nests 'not' and parentheses more than {MAX_FILTER_DEPTH} deep",
+            )
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -148,19 +189,31 @@ class _Parser:
         return nodes[0] if len(nodes) == 1 else Node("and", tuple(nodes))
 
     def not_expr(self) -> Node:
-        if self.keyword("not"):
-            return Node("not", (self.not_expr(),))
         token = self.peek()
-        if token is not None and token.text == "(":
+        if self.keyword("not"):
+            assert token is not None
+            self.nest(token)
+            node = Node("not", (self.not_expr(),))
+            self.depth -= 1
+            return node
+        if token is not None and token.text == "(" and token.kind == "punct":
+            self.nest(token)
             self.index += 1
             node = self.expr()
             if self.next("')'").text != ")":
                 self.index -= 1
                 raise self.error("')'")
+            self.depth -= 1
             return node
         return self.comparison()
 
     def comparison(self) -> Node:
+        token = self.peek()
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS and token is not None:
+            raise _limit_error(
+                self.text, token.position, f"has more than {MAX_FILTER_TERMS} comparisons"
+            )
         field = self.field()
         if self.keyword("is"):
             negate = self.keyword("not")
@@ -192,14 +245,14 @@ class _Parser:
             key = rest
             if not dot or not key:
                 following = self.peek()
-                if dot and following is not None and following.kind == "quoted":
-                    self.index += 1
-                    key = following.text[1:-1]
-                elif dot and following is not None and following.kind == "string":
-                    self.index += 1
-                    key = _unquote(following.text)
-                else:
-                    raise self.error(f"a key after '{prefix}.', e.g. {prefix}.auc")
+                if not dot or following is None or following.kind not in ("quoted", "string"):
+                    raise self.error(
+                        f"a key after '{prefix}.', e.g. {prefix}.auc or {prefix}.`val loss`"
+                    )
+                key = _unquote(following.text)
+                if not key:
+                    raise self.error(f"a key between the quotes after '{prefix}.'")
+                self.index += 1
             return Field(_KINDS[prefix], key)
         name = rest if prefix in ("attributes", "attribute", "attr", "run") and dot else token.text
         if name.lower() not in _ATTRIBUTES:
@@ -235,11 +288,32 @@ class _Parser:
 
 
 def _unquote(text: str) -> str:
-    quote = text[0]
-    body = text[1:-1]
-    if quote == "'":
-        body = body.replace("''", "'")
-    return re.sub(r"\\(.)", r"\1", body)
+    """The text between quotes (``'``, ``"`` or a backtick), with a doubled or
+    backslash-escaped character taken literally."""
+    quote, body = text[0], text[1:-1]
+    escaped = re.compile(r"\\(.)|" + re.escape(quote * 2), re.DOTALL)
+    return escaped.sub(lambda m: m.group(1) if m.group(1) is not None else quote, body)
+
+
+def _limit_error(text: str, position: int, problem: str) -> ValidationError:
+    return ValidationError(
+        f"filter {_shown(text, position)} {problem} (at position {position + 1}); "
+        "split the search, or select runs by experiment or tag instead",
+        details={"filter": _shorten(text, 200), "position": position + 1},
+    )
+
+
+def _shown(text: str, position: int) -> str:
+    """``text`` quoted for a message: all of it when short, else the part around ``position``."""
+    if len(text) <= 200:
+        return repr(text)
+    start = max(0, position - 40)
+    end = min(start + 80, len(text))
+    return f"{text[start:end]!r} (characters {start + 1}-{end} of {len(text):,})"
+
+
+def _shorten(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[:most] + "..."
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -251,9 +325,9 @@ def _tokenize(text: str) -> list[_Token]:
         if match is None or match.end() == position:
             start = len(text) - len(text[position:].lstrip())
             raise ValidationError(
-                f"filter {text!r} has a syntax error at position {start + 1} "
+                f"filter {_shown(text, start)} has a syntax error at position {start + 1} "
                 f"({text[start : start + 10]!r}): unexpected character",
-                details={"filter": text},
+                details={"filter": text, "position": start + 1},
             )
         kind = match.lastgroup
         assert kind is not None
@@ -286,6 +360,13 @@ def _check_value(field: Field, op: str, value: Any) -> Any:
             )
     if numeric and op in ("like", "ilike"):
         raise ValidationError(f"filter uses {op!r} on {_label(field)}; it holds numbers")
+    if field == _STATUS and op in ("=", "!=", "in", "not in"):
+        unknown = [item for item in values if item not in RUN_STATUSES]
+        if unknown:
+            raise ValidationError(
+                f"filter compares status with {unknown[0]!r}; expected one of "
+                + ", ".join(repr(status) for status in RUN_STATUSES)
+            )
     return value
 
 
@@ -377,17 +458,17 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> list[An
                 direction = suffix.strip()
                 text = text[: -len(suffix)].strip()
                 break
-        parser = _Parser(text)
         try:
+            parser = _Parser(text)
             field = parser.field()
         except ValidationError as exc:
             raise ValidationError(
-                f"order_by {clause!r} is not valid; expected a field such as 'metrics.auc DESC', "
-                "'params.lr' or 'start_time ASC'"
+                f"order_by {_shown(clause, 0)} is not valid; expected a field such as "
+                "'metrics.auc DESC', 'metrics.`val loss`', 'params.lr' or 'start_time ASC'"
             ) from exc
         if parser.peek() is not None:
             raise ValidationError(
-                f"order_by {clause!r} is not valid; expected '<field> [ASC|DESC]'"
+                f"order_by {_shown(clause, 0)} is not valid; expected '<field> [ASC|DESC]'"
             )
         column = value_column(field)
         ordered = column.desc() if direction == "desc" else column.asc()

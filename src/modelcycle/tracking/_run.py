@@ -268,6 +268,7 @@ class ActiveRun:
             return
         self._ended = True
         _OPEN_RUNS.discard(self)
+        self._tracker.heartbeat.discard(self.run_id)
         try:
             self._tracker.writer.flush()
         finally:

@@ -8,23 +8,28 @@ stored value.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelcycle.core import NotFound, now_ms
+from modelcycle.core import NotFound, ms_to_datetime, now_ms
 from modelcycle.data import DatasetFingerprint
 from modelcycle.security import append, default_actor
 from modelcycle.store import Database, tables
 from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
+from modelcycle.tracking._status import RunStatus
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
-RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+#: A run from a modelcycle without heartbeats (``heartbeat_at`` empty) is presumed dead
+#: only after this long since its last sign of life (its last metric, else its start):
+#: such a process may still be running a long training while its workspace is upgraded.
+LEGACY_RUN_TIMEOUT_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,24 @@ _CHUNK = 500
 
 
 class TrackingStore:
-    """Reads and writes tracking tables through one :class:`~modelcycle.store.Database`."""
+    """Reads and writes tracking tables through one :class:`~modelcycle.store.Database`.
 
-    def __init__(self, db: Database) -> None:
+    With ``silence_timeout_ms``, every read of runs (:meth:`run_rows`, :meth:`search`)
+    first ends as ``KILLED`` the runs silent for longer (:meth:`end_silent_runs`), in the
+    same read transaction when none is (the usual case: one indexed lookup more);
+    ``alive`` names the runs open in this process, never ended.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        silence_timeout_ms: int | None = None,
+        alive: Callable[[], Iterable[str]] = frozenset,
+    ) -> None:
         self.db = db
+        self.silence_timeout_ms = silence_timeout_ms
+        self._alive = alive
 
     # -- experiments -------------------------------------------------------------
 
@@ -109,6 +128,60 @@ class TrackingStore:
 
         self.db.transaction(work)
 
+    def beat(self, run_ids: Sequence[str]) -> None:
+        """Record that the process owning these (still ``RUNNING``) runs is alive now."""
+        runs = tables.runs
+        update = (
+            runs.update()
+            .where(runs.c.run_id.in_(list(run_ids)), runs.c.status == RunStatus.RUNNING)
+            .values(heartbeat_at=now_ms())
+        )
+        self.db.transaction(lambda connection: connection.execute(update))
+
+    def end_silent_runs(self, *, timeout_ms: int, alive: Iterable[str] = ()) -> list[str]:
+        """End as ``KILLED`` every ``RUNNING`` run silent for more than ``timeout_ms``.
+
+        A run's end time is its last heartbeat. A run without any (from a modelcycle
+        before heartbeats) is ended only :data:`LEGACY_RUN_TIMEOUT_MS` after its last
+        metric or its start. Runs in ``alive`` (open in this process) are left alone.
+        A run that beats between the check and the update is left alone too. Cheap when
+        nothing is silent: one read, no write. Returns the ids of the runs ended.
+        """
+        with self.db.read() as connection:
+            silent = _silent_runs(connection, timeout_ms, set(alive))
+        return self._kill(silent, timeout_ms)
+
+    def _kill(self, silent: list[tuple[str, int | None]], timeout_ms: int) -> list[str]:
+        if not silent:
+            return []
+
+        def work(connection: Connection) -> list[str]:
+            return [
+                run_id
+                for run_id, heartbeat in silent
+                if connection.execute(_kill(run_id, heartbeat, timeout_ms)).rowcount
+            ]
+
+        return self.db.transaction(work)
+
+    @contextlib.contextmanager
+    def _read_runs(self) -> Iterator[Connection]:
+        """A read transaction in which no run is ``RUNNING`` past the silence timeout."""
+        timeout_ms = self.silence_timeout_ms
+        with self.db.read() as connection:
+            silent = (
+                []
+                if timeout_ms is None
+                else _silent_runs(connection, timeout_ms, set(self._alive()))
+            )
+            if not silent:
+                yield connection
+                return
+        assert timeout_ms is not None
+        self._kill(silent, timeout_ms)
+        with self.db.read() as connection:
+            yield connection
+
     def end_run(self, run_id: str, status: str, error: str | None) -> None:
         """Mark a run ended with ``status``."""
         update = (
@@ -131,9 +204,9 @@ class TrackingStore:
     def run_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Rows for these run ids (unknown ids are skipped), in the given order."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(run_ids):
-            query = _runs_select().where(tables.runs.c.run_id.in_(chunk))
-            with self.db.read() as connection:
+        with self._read_runs() as connection:
+            for chunk in _chunks(run_ids):
+                query = _runs_select().where(tables.runs.c.run_id.in_(chunk))
                 for row in connection.execute(query):
                     found[row.run_id] = dict(row._mapping)
         return [found[i] for i in run_ids if i in found]
@@ -164,7 +237,7 @@ class TrackingStore:
             tuple(_as_list(order_by) or ()) if order_by is not None else None,
             limit,
         )
-        with self.db.read() as connection:
+        with self._read_runs() as connection:
             rows = [dict(row._mapping) for row in connection.execute(query)]
             logged = self._logged(connection, [row["run_id"] for row in rows])
         return rows, logged
@@ -347,6 +420,76 @@ class TrackingStore:
         )
         with self.db.read() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _last_metric_time() -> Any:
+    """The time of the current run row's newest metric (a correlated scalar subquery)."""
+    metrics = tables.metrics
+    return (
+        sa.select(sa.func.max(metrics.c.timestamp))
+        .where(metrics.c.run_id == tables.runs.c.run_id)
+        .scalar_subquery()
+    )
+
+
+def _silent_statement() -> sa.CompoundSelect[Any]:
+    # Two indexed lookups (status, heartbeat_at) of the few RUNNING runs, not one OR,
+    # which SQLite answers by scanning every run by start time.
+    runs = tables.runs
+    columns = (runs.c.run_id, runs.c.heartbeat_at)
+    running = runs.c.status == RunStatus.RUNNING.value
+    silent = sa.select(*columns).where(running, runs.c.heartbeat_at < sa.bindparam("silent_before"))
+    legacy = sa.select(*columns).where(
+        running,
+        runs.c.heartbeat_at.is_(None),
+        sa.func.coalesce(_last_metric_time(), runs.c.start_time) < sa.bindparam("legacy_before"),
+    )
+    return sa.union_all(silent, legacy)
+
+
+_SILENT = _silent_statement()  # built once: it runs before every read of runs
+
+
+def _silent_runs(
+    connection: Connection, timeout_ms: int, alive: set[str]
+) -> list[tuple[str, int | None]]:
+    """``(run_id, heartbeat_at)`` of the RUNNING runs silent for more than ``timeout_ms``."""
+    now = now_ms()
+    found = connection.execute(
+        _SILENT,
+        {"silent_before": now - timeout_ms, "legacy_before": now - LEGACY_RUN_TIMEOUT_MS},
+    )
+    return [(run_id, heartbeat) for run_id, heartbeat in found if run_id not in alive]
+
+
+def _kill(run_id: str, heartbeat: int | None, timeout_ms: int) -> sa.Update:
+    """End one silent run as KILLED, unless it changed since it was found silent."""
+    runs = tables.runs
+    unchanged = [runs.c.run_id == run_id, runs.c.status == RunStatus.RUNNING]
+    if heartbeat is None:
+        unchanged.append(runs.c.heartbeat_at.is_(None))
+        end: Any = sa.func.coalesce(_last_metric_time(), runs.c.start_time)
+        error = (
+            "started by a modelcycle without heartbeats and silent for more than "
+            f"{LEGACY_RUN_TIMEOUT_MS // 3_600_000} hours; its process is presumed gone"
+        )
+    else:
+        unchanged.append(runs.c.heartbeat_at == heartbeat)
+        end = heartbeat
+        error = (
+            f"its process stopped sending heartbeats at {_iso(heartbeat)} and was "
+            f"silent for more than {timeout_ms / 1000:g} s (killed, crashed, or cut off from "
+            "the database)"
+        )
+    return (
+        runs.update().where(*unchanged).values(status=RunStatus.KILLED, end_time=end, error=error)
+    )
+
+
+def _iso(ms: int) -> str:
+    moment = ms_to_datetime(ms)
+    assert moment is not None
+    return moment.isoformat(timespec="seconds")
 
 
 # Params (kind 0), latest metrics (1) and tags (2) of some runs, in one statement.

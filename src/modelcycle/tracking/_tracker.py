@@ -10,10 +10,20 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
-from modelcycle.core import NotFound, Settings, ValidationError, ms_to_datetime, new_id, now_ms
+from modelcycle.core import (
+    ARTIFACT_NAME,
+    NotFound,
+    Settings,
+    ValidationError,
+    ms_to_datetime,
+    new_id,
+    now_ms,
+)
 from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking._git import caller_git_commit, caller_source
+from modelcycle.tracking._heartbeat import Heartbeat
 from modelcycle.tracking._run import ActiveRun, Run
+from modelcycle.tracking._status import RunStatus
 from modelcycle.tracking._store import Logged, TrackingStore
 from modelcycle.tracking._validation import check_experiment_name, check_run_name
 from modelcycle.tracking._writer import BatchWriter
@@ -36,17 +46,27 @@ class Tracker:
 
     Thread-safety: share one tracker between threads freely; each
     :class:`ActiveRun` should be logged to from one thread at a time.
+
+    Open runs record a heartbeat every ``settings.run_heartbeat_interval_s``; every
+    read of runs (:meth:`get_run`, :meth:`get_runs`, :meth:`runs`) first ends as
+    ``KILLED`` the runs silent for more than ``settings.run_heartbeat_timeout_s``
+    (see :mod:`modelcycle.tracking._heartbeat`).
     """
 
     def __init__(self, db: Database, artifacts: ArtifactStore, settings: Settings) -> None:
         self.settings = settings
-        self.store = TrackingStore(db)
+        self.store = TrackingStore(
+            db,
+            silence_timeout_ms=round(settings.run_heartbeat_timeout_s * 1000),
+            alive=lambda: self.heartbeat.open_runs(),
+        )
         self.artifacts = artifacts
         self.writer = BatchWriter(
             self.store.write_batch,
             interval_s=settings.tracking_flush_interval_s,
             max_buffer=settings.tracking_max_buffer,
         )
+        self.heartbeat = Heartbeat(self.store.beat, interval_s=settings.run_heartbeat_interval_s)
 
     def start_run(
         self,
@@ -73,20 +93,23 @@ class Tracker:
         experiment_id = self.store.get_or_create_experiment(experiment)
         run_id = new_id()
         name = name or f"run-{run_id[:8]}"
+        started = now_ms()
         self.store.create_run(
             {
                 "run_id": run_id,
                 "experiment_id": experiment_id,
                 "parent_run_id": parent_id,
                 "name": name,
-                "status": "RUNNING",
-                "start_time": now_ms(),
+                "status": RunStatus.RUNNING.value,
+                "start_time": started,
+                "heartbeat_at": started,
                 "git_commit": caller_git_commit(),
                 "source": caller_source(),
                 "user_name": _user(),
             },
             actor=actor,
         )
+        self.heartbeat.add(run_id)
         run = ActiveRun(self, run_id, experiment, name)
         if tags:
             run.set_tags(tags)
@@ -189,12 +212,20 @@ class Tracker:
             row["last_run"] = ms_to_datetime(row["last_run"])
         return rows
 
+    def end_silent_runs(self) -> list[str]:
+        """End as ``KILLED`` the runs whose process stopped sending heartbeats; return their ids."""
+        assert self.store.silence_timeout_ms is not None
+        return self.store.end_silent_runs(
+            timeout_ms=self.store.silence_timeout_ms, alive=self.heartbeat.open_runs()
+        )
+
     def flush(self) -> None:
         """Write every buffered metric, param and tag now."""
         self.writer.flush()
 
     def close(self) -> None:
-        """Flush and stop the background writer."""
+        """Flush and stop the background writer and the heartbeat of open runs."""
+        self.heartbeat.close()
         self.writer.close()
 
     # -- artifacts -------------------------------------------------------------------
@@ -203,15 +234,16 @@ class Tracker:
         """Store a file, or every file under a folder, as artifacts of ``run_id``."""
         if not path.exists():
             raise NotFound(f"artifact path {str(path)!r} does not exist")
-        base = name or path.name
+        base = name if name is not None else path.name
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
             entries = [(f"{base}/{p.relative_to(path).as_posix()}", p) for p in files]
         else:
             entries = [(base, path)]
+        for artifact_path, _ in entries:  # every name first: nothing is stored on a refusal
+            ARTIFACT_NAME.check(artifact_path)
         rows = []
         for artifact_path, file in entries:
-            _check_artifact_path(artifact_path)
             blob = self.artifacts.put_file(file)
             rows.append(_artifact_row(run_id, artifact_path, blob.sha256, blob.size))
         if rows:
@@ -220,7 +252,7 @@ class Tracker:
 
     def log_artifact_bytes(self, run_id: str, data: bytes, name: str) -> str:
         """Store ``data`` as artifact ``name`` of ``run_id``."""
-        _check_artifact_path(name)
+        ARTIFACT_NAME.check(name)
         blob = self.artifacts.put_bytes(data)
         self.store.record_artifacts([_artifact_row(run_id, name, blob.sha256, blob.size)])
         return name
@@ -297,15 +329,6 @@ class Tracker:
 
 def _artifact_row(run_id: str, path: str, sha256: str, size: int) -> dict[str, Any]:
     return {"run_id": run_id, "path": path, "sha256": sha256, "size": size, "created_at": now_ms()}
-
-
-def _check_artifact_path(path: str) -> None:
-    parts = path.split("/")
-    if not path or len(path) > 1000 or path.startswith("/") or ".." in parts or "" in parts:
-        raise ValidationError(
-            f"artifact name {path!r} is not valid; expected a relative path like 'model/model.txt' "
-            "without '..' or empty parts, at most 1000 characters"
-        )
 
 
 def _user() -> str | None:

@@ -7,10 +7,9 @@ import numbers
 import re
 from typing import Any
 
-from modelcycle.core import ValidationError
+from modelcycle.core import EXPERIMENT_NAME, ValidationError
 
-_KEY = re.compile(r"^[A-Za-z0-9_\-./: ]+$")
-_EXPERIMENT = re.compile(r"^[A-Za-z0-9_\-./: ]+$")
+_KEY = re.compile(r"[A-Za-z0-9_\-./: ]+", re.ASCII)
 
 
 def check_key(key: object, *, what: str, max_length: int) -> str:
@@ -21,7 +20,7 @@ def check_key(key: object, *, what: str, max_length: int) -> str:
         raise ValidationError(
             f"{what} name {key[:40]!r}... is {len(key)} characters; the limit is {max_length}"
         )
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValidationError(
             f"{what} name {key!r} is not valid; use letters, digits, spaces and '_ - . / :'"
         )
@@ -73,15 +72,5 @@ def check_run_name(name: object) -> str:
 
 
 def check_experiment_name(name: object) -> str:
-    """Return ``name`` if it is a valid experiment name."""
-    if (
-        not isinstance(name, str)
-        or not name.strip()
-        or len(name) > 250
-        or not _EXPERIMENT.match(name)
-    ):
-        raise ValidationError(
-            f"experiment name {name!r} is not valid; expected 1-250 letters, digits, spaces "
-            "or '_ - . / :'"
-        )
-    return name
+    """Return ``name`` if it is a valid experiment name (``modelcycle.core.EXPERIMENT_NAME``)."""
+    return EXPERIMENT_NAME.check(name)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
+from pydantic import ValidationError as PydanticValidationError
 
-from modelcycle.core import NotFound, Settings, ValidationError
+from modelcycle.core import NotFound, Settings, ValidationError, looks_like_database
 from modelcycle.registry import Registry
 from modelcycle.security import Security, open_audit_chain
 from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
@@ -27,9 +28,9 @@ class Workspace:
     Parameters
     ----------
     home:
-        A workspace folder (holding ``modelcycle.db`` and ``artifacts/``) or a
-        database URL (``postgresql://...``). Default: ``MODELCYCLE_HOME``, else
-        ``./.modelcycle``.
+        A workspace folder (holding ``modelcycle.db`` and ``artifacts/``), a
+        database URL (``postgresql://...``) or a libpq connection string
+        (``host=... dbname=...``). Default: ``MODELCYCLE_HOME``, else ``./.modelcycle``.
     db_url, artifact_root:
         Override where the database and the artifacts are.
     settings:
@@ -267,11 +268,11 @@ def resolve_settings(
     artifact_root: str | None,
 ) -> Settings:
     """Build the settings of a workspace from explicit arguments over the environment."""
-    base = settings if settings is not None else Settings()
+    base = settings if settings is not None else _validated(Settings)
     values = base.model_dump()
     if home is not None:
         text = os.fspath(home)
-        if "://" in text:
+        if looks_like_database(text):
             values["db_url"] = text
         else:
             values["home"] = Path(text)
@@ -281,10 +282,14 @@ def resolve_settings(
         values["db_url"] = db_url
     if artifact_root is not None:
         values["artifact_root"] = artifact_root
+    return _validated(lambda: Settings.model_validate(values))
+
+
+def _validated(build: Callable[[], Settings]) -> Settings:
     try:
-        return Settings.model_validate(values)
-    except Exception as exc:  # pydantic's error lists every bad field
-        raise ValidationError(f"workspace settings are not valid: {exc}") from exc
+        return build()
+    except PydanticValidationError as exc:  # it lists every bad field (never their values)
+        raise ValidationError(f"workspace settings are not valid: {exc}") from None
 
 
 def _no_workspace(where: str) -> NotFound:
