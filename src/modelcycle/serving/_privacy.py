@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from modelcycle.core import WorkspaceError
+from modelcycle.store import create_private, private_folder
 
 SensitiveMode = Literal["hash", "drop"]
 SALT_FILE = "prediction-log.salt"
@@ -64,9 +65,9 @@ def workspace_salt(home: Path) -> bytes:
     """The workspace's prediction-log salt, created (mode 0600) on first use."""
     path = Path(home) / SALT_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            descriptor = create_private(path)
         except FileExistsError:  # another server created it first
             pass
         else:

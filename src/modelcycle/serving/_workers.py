@@ -55,7 +55,8 @@ class WorkerConfig(BaseModel):
     ('churn',)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A refused value may hold the database URL: never echo it in the error.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     workspace: Settings
     serve: ServeSettings
