@@ -184,7 +184,9 @@ def test_lineage_and_card(workspace: mc.Workspace, cancer: Data) -> None:
     assert "Screening aid; not a diagnosis." in markdown
     assert "| test_roc_auc |" in markdown and "| mean radius | double |" in markdown
     page = render_html(data)
-    assert page.lower().startswith("<!doctype html>") and "<table>" in page and "<script" not in page
+    assert (
+        page.lower().startswith("<!doctype html>") and "<table>" in page and "<script" not in page
+    )
 
 
 @pytest.mark.parametrize("name", ["churn", "a", "risk.v2_b-3", "x" * 100])
