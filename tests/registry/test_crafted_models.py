@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import modelcycle as mc
-from modelcycle.core import IntegrityError
+from modelcycle.core import IntegrityError, NotFound, PermissionDenied
 from modelcycle.registry import ModelVersion
 from tests.crafted_skops import PAYLOADS, PLACES, Payload, Target, craft_package
 
@@ -37,7 +37,7 @@ def register_crafted(
     name = model_name(payload, place, trusted=trusted)
     with ws.start_run(experiment="crafted", name=name) as run:
         run.log_artifact(package, "model")
-    return ws.registry.register(run, name=name), target
+    return ws.registry.register(run, name=name, trusted=trusted), target
 
 
 @pytest.mark.parametrize(
@@ -55,6 +55,20 @@ def test_registry_load_refuses_a_crafted_version_before_its_payload_runs(
     for name in payload.abused:
         assert name in error.value.message
     assert not target.marker.exists()
+
+
+def test_a_package_forged_as_trusted_is_not_registered_without_trust(
+    ws: mc.Workspace, tmp_path: Path
+) -> None:
+    """Trust comes from whoever registers, never from a manifest a run's author wrote."""
+    target = Target.prepare(tmp_path)
+    package = craft_package(tmp_path / "package", PAYLOADS[0], "pipeline", target, trusted=True)
+    with ws.start_run(experiment="crafted", name="forged") as run:
+        run.log_artifact(package, "model")
+    with pytest.raises(PermissionDenied, match=r"logged a trusted package .* trusted=True"):
+        ws.registry.register(run, name="forged")
+    with pytest.raises(NotFound):
+        ws.registry.resolve("forged")
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[p.name for p in PAYLOADS])
