@@ -20,6 +20,7 @@ import json
 import pickle
 import shlex
 import time
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -419,8 +420,9 @@ def craft_package(
 
 def would_run(path: Path, target: Target) -> bool:
     """Whether loading ``path`` with skops trusting every type it reports writes the marker."""
-    with contextlib.suppress(Exception):  # the payload ran, then the rest failed to build
-        sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # SourceFileLoader.load_module
+        sio.load(path, trusted=sio.get_untrusted_types(file=path))  # may fail after the payload
     deadline = time.monotonic() + 10  # subprocess payloads write a little later
     while not target.marker.exists() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -176,7 +176,6 @@ def _matrix_cases() -> Iterator[tuple[str, Case]]:
         "sgd-log": lm.SGDClassifier(loss="log_loss", random_state=0),
         "sgd-modified-huber": lm.SGDClassifier(loss="modified_huber", random_state=0),
         "perceptron": lm.Perceptron(),
-        "passive-aggressive": lm.PassiveAggressiveClassifier(),
         "tree": tree.DecisionTreeClassifier(random_state=0),
         "extra-trees": ens.ExtraTreesClassifier(n_estimators=3, random_state=0),
         "random-state-object": ens.RandomForestClassifier(

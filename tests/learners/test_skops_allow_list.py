@@ -4,6 +4,7 @@ real model, and every such model loads through it with identical predictions (is
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any,
     folder = tmp_path_factory.mktemp("corpus")
     found = {}
     for index, (name, (model, X, y)) in enumerate(corpus().items()):
-        model.fit(X, y)
+        with warnings.catch_warnings():  # deprecations and non-convergence on tiny data
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
         path = folder / f"{index}.skops"
         dump_skops(model, path)
         found[name] = (model, X, path)

@@ -155,9 +155,9 @@ def test_your_own_function_or_a_numpy_ufunc_is_accepted_with_trust(
     function: Any, name: str, tmp_path: Path
 ) -> None:
     X, y = np.abs(np.random.default_rng(0).normal(size=(40, 2))), np.arange(40) % 2
-    model = make_pipeline(FunctionTransformer(function), LogisticRegression()).fit(X, y)
     frame = pd.DataFrame(X, columns=["a", "b"])
+    model = make_pipeline(FunctionTransformer(function), LogisticRegression()).fit(frame, y)
     manifest = save_model(model, tmp_path / "m", signature=frame, flavor="trusted", trusted=True)
     assert manifest.meta["trusted_types"] == [name]
     loaded = load_model(tmp_path / "m", trusted=True)
-    assert np.array_equal(loaded.predict(frame), model.predict(X))
+    assert np.array_equal(loaded.predict(frame), model.predict(frame))

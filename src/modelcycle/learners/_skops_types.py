@@ -167,7 +167,6 @@ _SKLEARN_MODELS = (
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.linear_model._logistic.LogisticRegressionCV",
     "sklearn.linear_model._omp.OrthogonalMatchingPursuit",
-    "sklearn.linear_model._passive_aggressive.PassiveAggressiveClassifier",
     "sklearn.linear_model._perceptron.Perceptron",
     "sklearn.linear_model._quantile.QuantileRegressor",
     "sklearn.linear_model._ridge.Ridge",
