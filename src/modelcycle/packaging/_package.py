@@ -173,9 +173,11 @@ def _files(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
     seen: dict[str, str] = {}
     for name, entry in files.items():
         check_package_path(name, f"{source} field 'files'")
-        if name == MANIFEST or name.casefold() in seen:
+        if name == MANIFEST:
+            raise IntegrityError(f"{source} field 'files' lists the manifest itself")
+        if name.casefold() in seen:
             raise IntegrityError(
-                f"{source} field 'files' lists {name!r} besides {seen.get(name.casefold(), name)!r}"
+                f"{source} field 'files' lists {name!r} besides {seen[name.casefold()]!r}"
             )
         seen[name.casefold()] = name
         where = f"{source} field 'files.{name}'"
