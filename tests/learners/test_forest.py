@@ -10,7 +10,7 @@ import skops.io as sio  # type: ignore[import-untyped, unused-ignore]
 from sklearn.ensemble import RandomForestRegressor
 
 from modelcycle.core import IntegrityError, Task, ValidationError
-from modelcycle.learners import ALLOWED_TYPES, ExtraTreesLearner, RandomForestLearner, _forest
+from modelcycle.learners import ExtraTreesLearner, RandomForestLearner, _forest
 from modelcycle.testing._learners import learner_data
 from tests.learners.helpers import easy_binary, rehash
 
@@ -31,10 +31,6 @@ def _saved_forest(tmp_path: Path) -> Path:
     learner = RandomForestLearner(task=Task.BINARY, params={"n_estimators": 5}, random_state=0)
     learner.fit(X, y).save(tmp_path)
     return tmp_path
-
-
-def test_the_allow_list_names_only_scikit_learn_and_numpy_types() -> None:
-    assert all(name.startswith(("sklearn.", "numpy.")) for name in ALLOWED_TYPES)
 
 
 def test_a_file_with_a_type_outside_the_allow_list_is_refused(tmp_path: Path) -> None:

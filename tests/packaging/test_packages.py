@@ -130,7 +130,7 @@ def test_pickle_needs_trust_and_foreign_skops_types_are_refused(tmp_path: Path) 
 
     manifest["files"]["model.skops"] = _hash(tmp_path / "s" / "model.skops")
     (tmp_path / "s" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IntegrityError, match=r"types outside the trusted libraries"):
+    with pytest.raises(IntegrityError, match=r"types outside the allow-list: \[.*_Custom.\]"):
         load_model(tmp_path / "s")
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Connection
 
 import modelcycle as mc
-from modelcycle.core import Conflict
+from modelcycle.core import Conflict, PermissionDenied
 from modelcycle.registry import PromotionRefused
 from modelcycle.security import append, default_actor, list_events, verify
 from tests.models import Data, log_logistic
@@ -74,7 +74,9 @@ def test_trusted_registration_and_deletion_are_audited(workspace: mc.Workspace) 
     sample = pd.DataFrame({"a": [1.0, 2.0]})
     with workspace.start_run(actor="dana") as run:
         run.log_model(ConstantModel(), signature=sample, flavor="pickle", trusted=True)
-    version = workspace.registry.register(run, "constant")
+    with pytest.raises(PermissionDenied, match=r"register it with trusted=True"):
+        workspace.registry.register(run, "constant")
+    version = workspace.registry.register(run, "constant", trusted=True)
     workspace.registry.archive("constant", version.version)
     workspace.registry.delete_version("constant", version.version, actor="erin")
     events = list_events(workspace.db)

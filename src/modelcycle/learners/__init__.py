@@ -29,7 +29,15 @@ from modelcycle.learners._forest import ExtraTreesLearner, RandomForestLearner
 from modelcycle.learners._lightgbm import LightGBMLearner
 from modelcycle.learners._linear import LinearLearner
 from modelcycle.learners._registry import BUILTIN_LEARNERS, available_learners, get_learner
-from modelcycle.learners._skops import ALLOWED_TYPES
+from modelcycle.learners._skops import (
+    SkopsName,
+    check_skops,
+    dump_skops,
+    load_skops,
+    read_skops_names,
+    skops_types_to_trust,
+)
+from modelcycle.learners._skops_types import ALLOWED_TYPES
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -39,6 +47,12 @@ __all__ = [
     "LightGBMLearner",
     "LinearLearner",
     "RandomForestLearner",
+    "SkopsName",
     "available_learners",
+    "check_skops",
+    "dump_skops",
     "get_learner",
+    "load_skops",
+    "read_skops_names",
+    "skops_types_to_trust",
 ]

@@ -181,12 +181,12 @@ class _ForestLearner(Learner):
         return proba
 
     def _save_state(self, folder: Path) -> tuple[list[str], dict[str, Any]]:
-        _skops.dump(self.estimator_, folder / _MODEL_FILE)
+        _skops.dump_skops(self.estimator_, folder / _MODEL_FILE)
         fill = None if self.fill_values_ is None else self.fill_values_.tolist()
         return [_MODEL_FILE], {"fill_values": fill}
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
-        self.estimator_ = _skops.load_allowed(folder / _MODEL_FILE, self._estimator_class())
+        self.estimator_ = _skops.load_skops(folder / _MODEL_FILE, self._estimator_class())
         fill = meta.get("fill_values")
         self.fill_values_ = None if fill is None else np.array(fill, dtype=np.float64)
         self.packed_ = self._pack()

@@ -5,10 +5,16 @@ Layout::
     manifest.json      format, flavor, signature, task, every file's SHA-256 and size
     model.skops | model.txt | model.json | ...   written by the flavor
 
-Loading verifies every file against the manifest first; a changed, missing or extra
-file refuses the load. A ``trusted`` package (the caller's own classes, held by
-skops; nothing is ever unpickled) loads only when the caller passes
-``trusted=True`` (the registry passes the trust recorded on the version).
+Loading treats a package folder as untrusted input, the same whether it comes from the
+registry or from a plain folder: the manifest must be well formed (an
+:class:`IntegrityError` names the field that is not), every file it lists must stay
+inside the package (:mod:`._paths`), and every file is copied into a private folder
+while its SHA-256 and size are checked, so what was checked is what gets loaded. A
+changed, missing or extra file, a symbolic link or a special file refuses the load; the
+model is then loaded from the private copy and its own input names are checked against
+the manifest's signature. A ``trusted`` package (the caller's own classes, held by
+skops; nothing is ever unpickled) loads only when the caller passes ``trusted=True``
+(the registry passes the trust recorded on the version).
 """
 
 from __future__ import annotations
@@ -16,17 +22,34 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from modelcycle._version import __version__
-from modelcycle.core import IntegrityError, PermissionDenied, Task, ValidationError
+from modelcycle.core import (
+    IntegrityError,
+    ModelcycleError,
+    NotFound,
+    PermissionDenied,
+    Task,
+    ValidationError,
+)
+from modelcycle.packaging._paths import check_package_path, open_inside, package_files
 from modelcycle.packaging._signature import Signature, conform, infer_signature
-from modelcycle.packaging.flavors import Flavor, Predictor, detect_flavor, get_flavor
+from modelcycle.packaging.flavors import (
+    FLAVOR_NAMES,
+    Flavor,
+    Predictor,
+    detect_flavor,
+    get_flavor,
+)
 
 FORMAT = "modelcycle.model/1"
 MANIFEST = "manifest.json"
@@ -70,22 +93,111 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = MANIFEST) -> Manifest:
-        """Parse a manifest, naming ``source`` in any error."""
+        """Parse and check a manifest, naming ``source`` and the field in any error.
+
+        Raises
+        ------
+        IntegrityError
+            The bytes are not a JSON object of this format, a required field is
+            missing, or a field has the wrong type or value (a file name that leaves
+            the package, a digest that is not 64 hexadecimal digits, ...).
+        """
         try:
             raw = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValidationError(f"{source} is not valid JSON: {exc}") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise IntegrityError(f"{source} is not valid JSON: {exc}") from None
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-            raise ValidationError(f"{source} has format {found!r}; expected {FORMAT!r}")
+            raise IntegrityError(f"{source} has format {found!r}; expected {FORMAT!r}")
+        flavor = _field(raw, "flavor", str, source)
+        if flavor not in FLAVOR_NAMES:
+            raise IntegrityError(
+                f"{source} field 'flavor' is {flavor!r}; expected one of {list(FLAVOR_NAMES)}"
+            )
         return cls(
-            flavor=str(raw["flavor"]),
-            signature=Signature.from_dict(raw["signature"]),
-            files={str(k): dict(v) for k, v in raw["files"].items()},
-            trusted=bool(raw.get("trusted", False)),
-            meta=dict(raw.get("meta", {})),
-            package_versions=dict(raw.get("package_versions", {})),
+            flavor=flavor,
+            signature=_signature(raw, source),
+            files=_files(raw, source),
+            trusted=_field(raw, "trusted", bool, source, default=False),
+            meta=_field(raw, "meta", dict, source, default={}),
+            package_versions=_versions(raw, source),
         )
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MAX_MANIFEST_BYTES = 64 << 20
+
+
+def _field(raw: dict[str, Any], name: str, kind: type, source: str, default: Any = ...) -> Any:
+    """``raw[name]``, which must be a ``kind`` (or absent when a default is given)."""
+    if name not in raw and default is not ...:
+        return default
+    if name not in raw:
+        raise IntegrityError(f"{source} has no field {name!r}; it is required")
+    found = raw[name]
+    if not isinstance(found, kind) or (kind is not bool and isinstance(found, bool)):
+        raise IntegrityError(
+            f"{source} field {name!r} is {_brief(found)}; expected {_KIND_WORDS[kind]}"
+        )
+    return found
+
+
+_KIND_WORDS = {str: "a string", bool: "true or false", dict: "an object", int: "an integer"}
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return f"a {type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _signature(raw: dict[str, Any], source: str) -> Signature:
+    data = _field(raw, "signature", dict, source)
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("name"), str) for i in inputs
+    ):
+        raise IntegrityError(
+            f"{source} field 'signature.inputs' is {_brief(inputs)}; expected a list of "
+            "objects with a string 'name'"
+        )
+    try:
+        return Signature.from_dict(data)
+    except (ModelcycleError, KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"{source} field 'signature' is malformed: {exc}") from None
+
+
+def _files(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    files = _field(raw, "files", dict, source)
+    if not files:
+        raise IntegrityError(f"{source} field 'files' is empty; a package holds its model files")
+    seen: dict[str, str] = {}
+    for name, entry in files.items():
+        check_package_path(name, f"{source} field 'files'")
+        if name == MANIFEST:
+            raise IntegrityError(f"{source} field 'files' lists the manifest itself")
+        if name.casefold() in seen:
+            raise IntegrityError(
+                f"{source} field 'files' lists {name!r} besides {seen[name.casefold()]!r}"
+            )
+        seen[name.casefold()] = name
+        where = f"{source} field 'files.{name}'"
+        if not isinstance(entry, dict) or set(entry) != {"sha256", "size"}:
+            raise IntegrityError(f"{where} is {_brief(entry)}; expected {{'sha256', 'size'}}")
+        digest, size = entry["sha256"], entry["size"]
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise IntegrityError(f"{where}.sha256 is {_brief(digest)}; expected 64 hex digits")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise IntegrityError(f"{where}.size is {_brief(size)}; expected a size in bytes")
+    return {name: dict(entry) for name, entry in files.items()}
+
+
+def _versions(raw: dict[str, Any], source: str) -> dict[str, str]:
+    versions = _field(raw, "package_versions", dict, source, default={})
+    if not all(isinstance(v, str) for v in versions.values()):
+        raise IntegrityError(
+            f"{source} field 'package_versions' is {_brief(versions)}; expected names to versions"
+        )
+    return dict(versions)
 
 
 def package_versions() -> dict[str, str]:
@@ -171,34 +283,70 @@ def _signature_for(model: Any, given: Signature | Any) -> Signature:
 
 
 def read_manifest(folder: str | Path) -> Manifest:
-    """Read and parse ``folder/manifest.json``."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise ValidationError(f"{str(Path(folder))!r} is not a model package: it has no {MANIFEST}")
-    return Manifest.from_bytes(path.read_bytes(), source=str(path))
+    """Read and check ``folder/manifest.json`` (never through a symbolic link)."""
+    root = _package_root(folder)
+    return Manifest.from_bytes(_manifest_bytes(root), source=str(root / MANIFEST))
+
+
+def _package_root(folder: str | Path) -> Path:
+    root = Path(folder)
+    if not (root / MANIFEST).exists():
+        raise NotFound(f"{str(root)!r} is not a model package: it has no {MANIFEST}")
+    return root.resolve()
+
+
+def _manifest_bytes(root: Path) -> bytes:
+    with open_inside(root, MANIFEST) as handle:
+        data = handle.read(_MAX_MANIFEST_BYTES + 1)
+    if len(data) > _MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"{str(root / MANIFEST)!r} is larger than {_MAX_MANIFEST_BYTES} bytes")
+    return data
 
 
 def verify_package(folder: str | Path, manifest: Manifest | None = None) -> Manifest:
-    """Check every file of the package against the manifest; raise :class:`IntegrityError`."""
-    root = Path(folder)
-    manifest = manifest or read_manifest(root)
-    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
-    for extra in sorted(present - manifest.files.keys()):
+    """Check every file of the package against the manifest; raise :class:`IntegrityError`.
+
+    Every listed file must be a regular file inside the package with the recorded
+    SHA-256 and size; a file the manifest does not list, a symbolic link or a special
+    file anywhere in the folder refuses the package.
+    """
+    root = _package_root(folder)
+    manifest = manifest or Manifest.from_bytes(_manifest_bytes(root), source=str(root / MANIFEST))
+    _check_files(root, manifest, lambda name: None)
+    return manifest
+
+
+def _check_files(root: Path, manifest: Manifest, sink: Callable[[str], BinaryIO | None]) -> None:
+    """Hash every listed file of ``root`` (writing it to ``sink(name)`` too, if not None)."""
+    extra = sorted(package_files(root) - manifest.files.keys() - {MANIFEST})
+    if extra:
         raise IntegrityError(
-            f"model package file {extra!r} is not listed in the manifest; refusing to load"
+            f"model package file {extra[0]!r} is not listed in the manifest; refusing to load"
         )
     for name, expected in sorted(manifest.files.items()):
-        path = root / name
-        if not path.is_file():
-            raise IntegrityError(f"model package file {name!r} is missing")
-        actual = _hash(path)
+        with open_inside(root, name) as source:
+            target = sink(name)
+            try:
+                actual = _hash_stream(source, target)
+            finally:
+                if target is not None:
+                    target.close()
         if actual != {"sha256": expected["sha256"], "size": expected["size"]}:
             raise IntegrityError(
                 f"model package file {name!r} has SHA-256 {actual['sha256']} ({actual['size']} "
                 f"bytes), expected {expected['sha256']} ({expected['size']} bytes); it was "
                 "modified and will not be loaded"
             )
-    return manifest
+
+
+def _hash_stream(source: BinaryIO, target: BinaryIO | None) -> dict[str, Any]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := source.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+        if target is not None:
+            target.write(chunk)
+    return {"sha256": digest.hexdigest(), "size": size}
 
 
 class LoadedModel:
@@ -224,7 +372,7 @@ class LoadedModel:
         The serving fast path calls a pipeline on rows directly, without the DataFrame
         that :meth:`predict` builds; inputs must then be checked by the caller.
         """
-        return getattr(self._predictor, "pipeline", None) or getattr(self._predictor, "model", None)
+        return self._predictor.native
 
     @property
     def predictor(self) -> Predictor:
@@ -250,13 +398,59 @@ class LoadedModel:
 
 
 def load_model(folder: str | Path, *, trusted: bool = False) -> LoadedModel:
-    """Verify and load a package written by :func:`save_model`."""
-    root = Path(folder)
-    manifest = verify_package(root)
+    """Verify and load a package written by :func:`save_model`.
+
+    The package's files are copied into a private folder while their SHA-256 are
+    checked, and the model is loaded from that copy.
+
+    Raises
+    ------
+    NotFound
+        ``folder`` has no manifest.
+    IntegrityError
+        The manifest is malformed, a file is changed, missing, extra, a link or outside
+        the package, the model file holds a type outside the allow-list, or the model's
+        own inputs disagree with the manifest's signature.
+    PermissionDenied
+        The package needs trust (the ``trusted`` flavor) and ``trusted`` is false.
+    """
+    root = _package_root(folder)
+    manifest_bytes = _manifest_bytes(root)
+    manifest = Manifest.from_bytes(manifest_bytes, source=str(root / MANIFEST))
     flavor = get_flavor(manifest.flavor)
     if flavor.needs_trust and not (trusted and manifest.trusted):
         raise PermissionDenied(
             f"model package {str(root)!r} uses the {manifest.flavor!r} flavor, which runs the "
             "model's code; it loads only from a version registered with trusted=True"
         )
-    return LoadedModel(manifest, flavor.load(root, manifest.meta))
+    with tempfile.TemporaryDirectory(prefix="modelcycle-package-") as folder_copy:
+        private = Path(folder_copy)
+        _check_files(root, manifest, lambda name: _create(private, name))
+        (private / MANIFEST).write_bytes(manifest_bytes)
+        predictor = _load_predictor(flavor, private, manifest, root)
+    return LoadedModel(manifest, predictor)
+
+
+def _create(folder: Path, name: str) -> BinaryIO:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "xb")
+
+
+def _load_predictor(flavor: Flavor, private: Path, manifest: Manifest, root: Path) -> Predictor:
+    """Load the verified copy; every failure names the package the caller gave."""
+    try:
+        predictor = flavor.load(private, manifest.meta)
+    except ModelcycleError as exc:
+        message = f"model package {str(root)!r}: {exc.message}"
+        raise type(exc)(message, details=exc.details) from None
+    except Exception as exc:  # the files are verified: anything else is a broken package
+        raise IntegrityError(f"model package {str(root)!r} could not be loaded: {exc!r}") from exc
+    if predictor.native is not None:
+        problems = flavor.signature_problems(predictor.native, manifest.signature.names)
+        if problems:
+            raise IntegrityError(
+                f"model package {str(root)!r}: its manifest's signature does not match the "
+                "model (" + "; ".join(problems) + "); the manifest was edited after saving"
+            )
+    return predictor

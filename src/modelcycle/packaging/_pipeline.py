@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from modelcycle.core import Task, ValidationError
 from modelcycle.features import Preprocessor
 from modelcycle.learners import Learner
+from modelcycle.packaging._paths import check_package_path
 
 _FILE = "pipeline.json"
 
@@ -155,12 +156,12 @@ class ModelPipeline:
         root = Path(folder)
         meta = json.loads((root / _FILE).read_text())
         preprocessors = {
-            key: Preprocessor.load(root / "preprocessors" / f"{key}.json")
+            key: Preprocessor.load(root / _inside(f"preprocessors/{key}.json"))
             for key in meta["preprocessors"]
         }
         members = [
             Member(
-                Learner.load(root / "learners" / m["learner"]),
+                Learner.load(root / _inside(f"learners/{m['learner']}")),
                 m["preprocessor"],
                 float(m["weight"]),
             )
@@ -172,6 +173,11 @@ class ModelPipeline:
             members=members,
             classes=meta["classes"],
         )
+
+
+def _inside(name: str) -> str:
+    """A folder or file name from ``pipeline.json``, refused unless it stays in the package."""
+    return check_package_path(name, _FILE)
 
 
 def _json_list(values: Sequence[Any] | None) -> list[Any] | None:

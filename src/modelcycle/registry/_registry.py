@@ -10,7 +10,15 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from modelcycle.core import Conflict, IntegrityError, ModelRef, NotFound, ValidationError, now_ms
+from modelcycle.core import (
+    Conflict,
+    IntegrityError,
+    ModelRef,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    now_ms,
+)
 from modelcycle.packaging import MANIFEST, LoadedModel, Manifest, load_model
 from modelcycle.registry import _store as sql
 from modelcycle.registry._gates import Gates, PromotionRefused, gate_reasons
@@ -52,12 +60,14 @@ class Registry:
         description: str | None = None,
         creator: str | None = None,
         actor: str | None = None,
+        trusted: bool = False,
     ) -> ModelVersion:
         """Register the model package a run logged under ``artifact/`` as a new version.
 
-        ``actor`` (default: the operating-system user) is recorded in the audit log;
-        registering a trusted package (the caller's own classes) is audited as
-        ``version.register.trusted``.
+        ``actor`` (default: the operating-system user) is recorded in the audit log. A
+        trusted package (the caller's own classes) registers only with ``trusted=True``:
+        whoever registers vouches for it, whatever its manifest claims, and it is
+        audited as ``version.register.trusted``.
 
         Raises
         ------
@@ -65,6 +75,8 @@ class Registry:
             The run does not exist or has no model package at ``artifact/``.
         IntegrityError
             A package file is missing from the artifact store or differs from its manifest.
+        PermissionDenied
+            The package needs trust and ``trusted`` is false.
         """
         check_model_name(name)
         run_id = run if isinstance(run, str) else run.run_id
@@ -72,6 +84,12 @@ class Registry:
             run.flush()
         source = self.tracker.get_run(run_id)
         manifest, manifest_row = self._verified_manifest(source, artifact)
+        if manifest.trusted and not trusted:
+            raise PermissionDenied(
+                f"run {source.run_id} logged a trusted package at {artifact!r} (its "
+                f"{manifest.flavor!r} flavor runs the model's own code); register it with "
+                "trusted=True only if you trust its source (the audit log records it)"
+            )
         datasets = self._datasets(source)
         row = {
             "run_id": source.run_id,

@@ -23,6 +23,8 @@ _FLAVORS = {
 #: Former names still accepted when saving.
 _ALIASES = {"pickle": "trusted"}
 SAFE_FLAVORS = ("modelcycle", "lightgbm", "xgboost", "sklearn")
+#: Every flavor name a manifest may record.
+FLAVOR_NAMES = tuple(_FLAVORS)
 
 
 def flavor_class(name: str) -> type[Flavor]:
@@ -55,4 +57,12 @@ def detect_flavor(model: Any) -> Flavor:
     )
 
 
-__all__ = ["SAFE_FLAVORS", "Flavor", "Predictor", "detect_flavor", "flavor_class", "get_flavor"]
+__all__ = [
+    "FLAVOR_NAMES",
+    "SAFE_FLAVORS",
+    "Flavor",
+    "Predictor",
+    "detect_flavor",
+    "flavor_class",
+    "get_flavor",
+]

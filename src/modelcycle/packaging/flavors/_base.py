@@ -16,6 +16,11 @@ class Predictor(ABC):
     #: Class labels in ``predict_proba`` column order (``None`` for regressors).
     classes: tuple[Any, ...] | None = None
 
+    @property
+    def native(self) -> Any:
+        """The library's own model object (checked against the signature on load)."""
+        return None
+
     @abstractmethod
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted labels (classifiers) or values (regressors)."""
@@ -40,6 +45,10 @@ class BoosterPredictor(Predictor):
         self.objective = str(meta.get("objective", ""))
         classes = meta.get("classes")
         self.classes = tuple(classes) if classes is not None else None
+
+    @property
+    def native(self) -> Any:
+        return self.booster
 
     @property
     def is_classifier(self) -> bool:

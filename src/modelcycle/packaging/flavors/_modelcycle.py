@@ -17,6 +17,10 @@ class _PipelinePredictor(Predictor):
         self.pipeline = pipeline
         self.classes = tuple(pipeline.classes_) if pipeline.classes_ is not None else None
 
+    @property
+    def native(self) -> Any:
+        return self.pipeline
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.pipeline.predict(frame)
 

@@ -1,4 +1,8 @@
-"""scikit-learn estimators and pipelines, saved with skops (never plain pickle)."""
+"""scikit-learn estimators and pipelines, saved with skops (never plain pickle).
+
+Loading goes through :func:`modelcycle.learners.load_skops`: every type the file names
+must be on its exact allow-list before anything is built.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
-from modelcycle.core import IntegrityError
+from modelcycle.core import IntegrityError, ValidationError
+from modelcycle.learners import check_skops, dump_skops, load_skops
 from modelcycle.packaging.flavors._base import Flavor, Predictor
 
-#: Modules whose types a skops file may contain; anything else is refused on load.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "lightgbm.")
 _FILE = "model.skops"
-
-
-def safe_skops_load(path: Path) -> Any:
-    """Load a skops file whose every type lies in :data:`TRUSTED_PREFIXES`.
-
-    Raises
-    ------
-    IntegrityError
-        The file names a type outside the allow-list (it could run foreign code).
-    """
-    untrusted = sio.get_untrusted_types(file=path)
-    foreign = [name for name in untrusted if not name.startswith(TRUSTED_PREFIXES)]
-    if foreign:
-        raise IntegrityError(
-            f"model file {path.name!r} contains types outside the trusted libraries: "
-            f"{sorted(foreign)[:10]}; refusing to load it (register such models with "
-            "trusted=True only if you trust their source)"
-        )
-    return sio.load(path, trusted=untrusted)
 
 
 class _SklearnPredictor(Predictor):
@@ -45,6 +28,10 @@ class _SklearnPredictor(Predictor):
 
     def _inputs(self, frame: pd.DataFrame) -> Any:
         return frame if self.by_name else frame.to_numpy()
+
+    @property
+    def native(self) -> Any:
+        return self.model
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model.predict(self._inputs(frame)))
@@ -66,11 +53,20 @@ class SklearnFlavor(Flavor):
         return module.startswith("sklearn.") and hasattr(model, "predict")
 
     def save(self, model: Any, folder: Path) -> dict[str, Any]:
-        sio.dump(model, folder / _FILE)
+        path = folder / _FILE
+        dump_skops(model, path)
+        try:
+            check_skops(path)  # refuse now what could never be loaded back
+        except IntegrityError as exc:
+            path.unlink()
+            raise ValidationError(
+                f"this {type(model).__qualname__} cannot be saved with the sklearn flavor: "
+                f"{exc.message}"
+            ) from None
         return {"estimator": f"{type(model).__module__}.{type(model).__qualname__}"}
 
     def load(self, folder: Path, meta: dict[str, Any]) -> Predictor:
-        return _SklearnPredictor(safe_skops_load(folder / _FILE))
+        return _SklearnPredictor(load_skops(folder / _FILE))
 
     def signature_problems(self, model: Any, names: list[str]) -> list[str]:
         own = getattr(model, "feature_names_in_", None)
