@@ -1,7 +1,7 @@
 """Shared helpers for the benchmark scripts: timing, medians, the machine, the result table.
 
 Every benchmark runs a peer (e.g. MLflow) and modelcycle on the same work, repeats
-each measurement, and reports medians and the peer/modelcycle ratio (STYLE.md rule 20).
+each measurement, and reports medians and the peer/modelcycle ratio (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations

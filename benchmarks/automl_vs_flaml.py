@@ -7,7 +7,7 @@ training frame, categoricals as strings, and is scored on the same test frame:
 * binary: ROC AUC; multiclass: log loss (lower is better), with accuracy beside it;
   regression: R².
 * FLAML: ``AutoML().fit(task=..., metric=..., time_budget=budget, n_jobs=2, seed=0)``;
-* modelcycle: ``AutoML(time_budget_s=budget, n_jobs=2, random_state=0, task=...)``, fitted
+* modelcycle: ``AutoML(budget=budget, n_jobs=2, random_state=0, task=...)``, fitted
   on the training frame with its target column;
 * LightGBM with default parameters (``n_jobs=2``), string columns as ``category``.
 
@@ -229,7 +229,7 @@ def run_modelcycle(split: Split, task: str, budget_s: float) -> Prediction:
     from modelcycle.automl import AutoML
 
     # The task is given, as it is to FLAML; the frame still carries its target column.
-    model = AutoML(time_budget_s=budget_s, random_state=SEED, n_jobs=N_JOBS, task=task)
+    model = AutoML(budget=budget_s, random_state=SEED, n_jobs=N_JOBS, task=task)
     train = split.train
     with stopwatch(pause_collector=False) as watch:
         model.fit(train, target=split.target)

@@ -157,12 +157,7 @@ def generate(home: Path, rows: int, segments: int, seed: int) -> dict[str, float
 def run_step(step: str, home: Path, rows: int) -> dict[str, Any]:
     """Time one step; return its seconds, peak memory and what it found."""
     from modelcycle.data import Profile
-    from modelcycle.monitoring import (
-        drift_report,
-        read_labelled,
-        read_predictions,
-        service_health,
-    )
+    from modelcycle.monitoring import drift_report, read_labelled, read_predictions, service_health
     from modelcycle.packaging import Signature
 
     reference = Profile.from_dict(json.loads((home / "profile.json").read_text()))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +15,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import modelcycle as mc
+from modelcycle.services import Services
+from modelcycle.store import LogLayout
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         code = int(exit.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def logs_at(ws: mc.Workspace, root: Path | str) -> Services:
+    """``ws``'s services with its prediction and feedback logs and reports under ``root``."""
+    return replace(ws.services, layout=LogLayout.under(root))

@@ -52,7 +52,7 @@ def test_binary_search_finds_a_good_pipeline() -> None:
     frame = load_breast_cancer(as_frame=True).frame
     train, test = train_test_split(frame, test_size=0.3, random_state=0, stratify=frame["target"])
     seen = []
-    model = AutoML(time_budget_s=8, random_state=0, on_trial=lambda r, best: seen.append(r)).fit(
+    model = AutoML(budget=8, random_state=0, on_trial=lambda r, best: seen.append(r)).fit(
         train, "target"
     )
     assert model.task_ is Task.BINARY and model.classes_ == [0, 1]
@@ -71,7 +71,7 @@ def test_binary_search_finds_a_good_pipeline() -> None:
 def test_regression_with_categoricals_and_labels() -> None:
     x, y = load_diabetes(return_X_y=True, as_frame=True)
     frame = x.assign(sex=np.where(x["sex"] > 0, "m", "f"), target=y)
-    model = AutoML(time_budget_s=6, learners=["lightgbm", "linear"]).fit(frame, "target")
+    model = AutoML(budget=6, learners=["lightgbm", "linear"]).fit(frame, "target")
     assert model.task_ is Task.REGRESSION and model.classes_ is None
     assert r2_score(frame["target"], model.predict(frame.drop(columns="target"))) > 0.4
     rows = frame.drop(columns="target").head(3).to_dict("records")
@@ -82,7 +82,7 @@ def test_regression_with_categoricals_and_labels() -> None:
     ("kwargs", "target", "message"),
     [
         ({}, "missing", "target column 'missing' is not in the data"),
-        ({"time_budget_s": 0}, "y", "time budget 0 is not valid"),
+        ({"budget": 0}, "y", "budget 0 is not valid"),
         ({"learners": ["svm"]}, "y", r"learners \['svm'\] cannot do binary"),
         ({"metric": "r2"}, "y", "metric 'r2' is not defined for binary models"),
     ],
@@ -97,4 +97,4 @@ def test_bad_arguments(kwargs: dict[str, object], target: str, message: str) -> 
 def test_one_class_target_is_refused_before_searching() -> None:
     frame = pd.DataFrame({"a": np.arange(100.0), "y": ["yes"] * 100})
     with pytest.raises(ValidationError, match="'y'"):
-        AutoML(time_budget_s=5).fit(frame, "y")
+        AutoML(budget=5).fit(frame, "y")

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import modelcycle as mc
-from modelcycle.store import FEEDBACK, inputs_json, log_folder
+from modelcycle.store import LogLayout, inputs_json
 from tests.models import Data, log_logistic, run_cli
 
 COLUMNS = ["mean radius", "mean texture", "mean area"]
@@ -27,7 +27,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, cancer: Data) -> Path:
 
 
 def segments(home: Path) -> set[Path]:
-    return set(log_folder(home, FEEDBACK, "cancer").glob("*.parquet"))
+    return set(LogLayout.under(home).feedback_of("cancer").glob("*.parquet"))
 
 
 def recorded(home: Path, before: set[Path]) -> list[dict[str, Any]]:
@@ -158,7 +158,7 @@ def test_sensitive_inputs_are_hashed_with_the_workspace_salt(
 
     from modelcycle.core import Task
     from modelcycle.packaging import InputSpec, Signature
-    from modelcycle.serving import Redactor, workspace_salt
+    from modelcycle.serving._privacy import Redactor, workspace_salt
 
     home = tmp_path / "ws"
     signature = Signature(
@@ -179,7 +179,7 @@ def test_sensitive_inputs_are_hashed_with_the_workspace_salt(
     labels.write_text("mean radius,mean area,label\n14.1,600.5,19.25\n")
     code, _, err = run_cli(capsys, "-w", str(home), "feedback", "texture", str(labels))
     assert code == 0, err
-    [segment] = log_folder(home, FEEDBACK, "texture").glob("*.parquet")
+    [segment] = LogLayout.under(home).feedback_of("texture").glob("*.parquet")
     [row] = pq.read_table(segment).to_pylist()
     hashed = Redactor("hash", workspace_salt(home)).hash(600.5)
     assert row["inputs"] == inputs_json({"mean area": hashed, "mean radius": 14.1})

@@ -14,12 +14,10 @@ import pyarrow as pa
 
 import modelcycle as mc
 from modelcycle.store import (
-    FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTION_SCHEMA,
-    PREDICTIONS,
+    LogLayout,
     inputs_json,
-    log_folder,
     write_segment,
 )
 
@@ -72,9 +70,9 @@ def serve_and_label(
                 "source": "test",
             }
         )
-    folder = log_folder(home, PREDICTIONS, version.name)
+    folder = LogLayout.under(home).predictions_of(version.name)
     write_segment(folder, pa.Table.from_pylist(predictions, schema=PREDICTION_SCHEMA))
-    folder = log_folder(home, FEEDBACK, version.name)
+    folder = LogLayout.under(home).feedback_of(version.name)
     write_segment(folder, pa.Table.from_pylist(feedback, schema=FEEDBACK_SCHEMA))
 
 

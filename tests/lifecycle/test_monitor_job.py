@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import modelcycle as mc
-from modelcycle.lifecycle import DONE, Policy
+from modelcycle.lifecycle import Policy
 from modelcycle.monitoring import recent_alerts
+from modelcycle.records import DONE
 from tests.lifecycle.helpers import serve_and_label, source_file
 from tests.models import Data, log_logistic
 

@@ -38,7 +38,7 @@ every = "7d"
 new_labels = 1000
 source = "data/churn.csv"
 include_feedback = true
-budget_s = 60
+budget = 60
 mode = "promote"
 holdout_share = 0.3
 min_improvement = 0.0
@@ -78,7 +78,7 @@ def test_the_documented_example_reads_and_round_trips(tmp_path: Path) -> None:
     [
         (('every = "5m"', 'every = "soon"'), "monitoring.every = 'soon': duration 'soon'"),
         (("window_rows = 5000", "window_rows = -3"), "monitoring.window_rows = -3"),
-        (("budget_s = 60", "budget_s = 0"), "retraining.budget_s = 0: Input should be greater"),
+        (("budget = 60", "budget = 0"), "retraining.budget = 0: Input should be greater"),
         (('mode = "promote"', 'mode = "yolo"'), "retraining.mode = 'yolo'"),
         (("holdout_share = 0.3", "holdout_share = 1.5"), "retraining.holdout_share = 1.5"),
         (("confidence = 0.95", "confidence = 2"), "retraining.confidence = 2"),
@@ -129,7 +129,7 @@ def test_unknown_fields_list_the_known_ones() -> None:
 
 def test_missing_required_fields_and_bad_toml_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"retraining\.source is required"):
-        Policy.from_mapping({"model": "churn", "retraining": {"budget_s": 5}})
+        Policy.from_mapping({"model": "churn", "retraining": {"budget": 5}})
     with pytest.raises(ValidationError, match=r"model is required"):
         Policy.from_mapping({})
     broken = _write(tmp_path, "model = \n")

@@ -11,7 +11,8 @@ import pytest
 
 import modelcycle as mc
 from modelcycle.core import now_ms
-from modelcycle.lifecycle import DONE, QUEUED, Policy, Worker
+from modelcycle.lifecycle import Policy, Worker
+from modelcycle.records import DONE, QUEUED
 from modelcycle.security import list_events, verify
 from tests.lifecycle.helpers import serve_and_label, source_file
 from tests.models import Data, log_logistic
@@ -43,7 +44,7 @@ def test_retrain_promotes_a_better_challenger_and_the_check_confirms_it(
     source = tmp_path / "cancer.csv"
     cancer.x_train.assign(target=cancer.y_train).to_csv(source, index=False)
     serve_and_label(ws, home, "cancer@champion", cancer.x_test, cancer.y_test)
-    retraining = {"source": str(source), "target": "target", "budget_s": 6, "holdout_share": 0.5}
+    retraining = {"source": str(source), "target": "target", "budget": 6, "holdout_share": 0.5}
     rollback = {"min_labelled_rows": 50, "check_every": "1h"}
     ws.policies.set(_policy("cancer", retraining=retraining, rollback=rollback), actor="alice")
     job = ws.jobs.enqueue("retrain", "cancer", {"trigger": "manual"})
@@ -97,7 +98,7 @@ def test_propose_mode_keeps_a_champion_that_is_not_beaten(
     retraining = {
         "source": str(source),
         "target": "target",
-        "budget_s": 6,
+        "budget_s": 6,  # the name before 0.2 is still read
         "mode": "propose",
         "include_feedback": False,
         "min_improvement": 0.02,

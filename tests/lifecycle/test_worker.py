@@ -16,7 +16,8 @@ import pytest
 
 import modelcycle as mc
 from modelcycle.core import ValidationError
-from modelcycle.lifecycle import DONE, FAILED, QUEUED, Defer, JobContext, Policy, Worker
+from modelcycle.lifecycle import Defer, JobContext, Policy, Worker
+from modelcycle.records import DONE, FAILED, QUEUED
 from tests.lifecycle.helpers import register_small_model, source_file
 from tests.models import run_cli
 
@@ -121,10 +122,7 @@ def test_errors_retry_then_fail_and_defer_does_not_count(workspace: mc.Workspace
     queue = workspace.jobs
     queue.backoff_s = 0.0
     worker = Worker(
-        db=workspace.db,
-        registry=workspace.registry,
-        home=workspace.settings.home,
-        queue=queue,
+        workspace.services,
         handlers={"flaky": flaky, "waiting": waiting},
         on_event=lambda event, job, detail: events.append((event, job.kind)),
     )

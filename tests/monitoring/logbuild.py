@@ -11,12 +11,10 @@ import orjson
 import pyarrow as pa
 
 from modelcycle.store import (
-    FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTION_SCHEMA,
-    PREDICTIONS,
+    LogLayout,
     inputs_json,
-    log_folder,
     write_segment,
 )
 
@@ -83,10 +81,10 @@ def label(
 def write_predictions(home: Path, rows: list[dict[str, Any]], model: str = "m") -> Path:
     """Write ``rows`` as one prediction segment of ``model``."""
     table = pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA)
-    return write_segment(log_folder(home, PREDICTIONS, model), table)
+    return write_segment(LogLayout.under(home).predictions_of(model), table)
 
 
 def write_feedback(home: Path, rows: list[dict[str, Any]], model: str = "m") -> Path:
     """Write ``rows`` as one feedback segment of ``model``."""
     table = pa.Table.from_pylist(rows, schema=FEEDBACK_SCHEMA)
-    return write_segment(log_folder(home, FEEDBACK, model), table)
+    return write_segment(LogLayout.under(home).feedback_of(model), table)

@@ -14,12 +14,10 @@ import pytest
 
 import modelcycle as mc
 from modelcycle.store import (
-    FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTION_SCHEMA,
-    PREDICTIONS,
+    LogLayout,
     inputs_json,
-    log_folder,
     write_segment,
 )
 from tests.models import Data, load_cancer
@@ -37,9 +35,9 @@ def train_cancer(folder: Path) -> tuple[mc.Workspace, Data]:
 
 def top_feature(ws: mc.Workspace) -> str:
     """The most important feature of ``cancer/1`` (permutation importance)."""
-    from modelcycle.monitoring import load_reference
+    from modelcycle.monitoring._reference import load_reference
 
-    importance = load_reference(ws.registry, "cancer/1").importance
+    importance = load_reference(ws.services, "cancer/1").importance
     return max(importance, key=lambda name: importance[name])
 
 
@@ -103,7 +101,7 @@ def log_predictions(
         for i in range(errors)
     ]
     table = pa.Table.from_pylist(records, schema=PREDICTION_SCHEMA)
-    write_segment(log_folder(home, PREDICTIONS, model), table)
+    write_segment(LogLayout.under(home).predictions_of(model), table)
     return ids
 
 
@@ -124,4 +122,4 @@ def log_labels(home: Path, request_ids: list[str], labels: list[int]) -> None:
         for request_id, label in zip(request_ids, labels, strict=True)
     ]
     table = pa.Table.from_pylist(records, schema=FEEDBACK_SCHEMA)
-    write_segment(log_folder(home, FEEDBACK, "cancer"), table)
+    write_segment(LogLayout.under(home).feedback_of("cancer"), table)

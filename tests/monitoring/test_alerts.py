@@ -28,13 +28,12 @@ from modelcycle.monitoring import (
     DatabaseSink,
     LogSink,
     WebhookSink,
-    check_rules,
-    deliver,
     drift_report,
-    evaluate,
     parse_rules,
     recent_alerts,
 )
+from modelcycle.monitoring._alerts import check_rules, evaluate
+from modelcycle.monitoring._sinks import deliver
 
 
 @pytest.mark.parametrize("module", ["_rules", "_alerts", "_sinks"])

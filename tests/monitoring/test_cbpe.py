@@ -18,15 +18,11 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 import modelcycle as mc
 from modelcycle.core import Task, ValidationError
-from modelcycle.monitoring import (
-    CBPE,
-    VersionReference,
-    estimated_performance,
-    load_reference,
-    read_predictions,
-)
+from modelcycle.monitoring import CBPE, estimated_performance, read_predictions
 from modelcycle.monitoring._cbpe import expected_auc
+from modelcycle.monitoring._reference import VersionReference, load_reference
 from modelcycle.packaging import Signature
+from modelcycle.store import LogLayout
 from tests.models import load_cancer, log_logistic
 from tests.monitoring.logbuild import prediction, write_predictions
 
@@ -121,7 +117,7 @@ def test_estimated_performance_over_a_logged_window(tmp_path: Path) -> None:
     rows += [prediction(2000 + i, version=2, probabilities=[0.5, 0.5]) for i in range(100)]
     rows.append(prediction(3000, version=1, probabilities=None))  # skipped
     write_predictions(tmp_path, rows)
-    window = read_predictions(tmp_path, "m")
+    window = read_predictions(LogLayout.under(tmp_path), "m")
     result = estimated_performance(window, cbpe, bucket_rows=200)
     assert result.columns.tolist() == ["version", "start", "end", "rows", "metric", "value"]
     assert result["version"].tolist() == [1] * 5 + [2] and result["rows"].iloc[0] == 200
@@ -182,7 +178,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[mc.Workspace]:
 
 
 def test_load_reference_of_a_trained_version(trained: mc.Workspace) -> None:
-    reference = load_reference(trained.registry, "cancer/1")
+    reference = load_reference(trained.services, "cancer/1")
     assert (reference.name, reference.version, reference.task) == ("cancer", 1, Task.BINARY)
     assert reference.classes == (0, 1) and reference.metric == "roc_auc"
     holdout = reference.holdout
@@ -201,7 +197,7 @@ def test_load_reference_of_a_trained_version(trained: mc.Workspace) -> None:
 
 
 def test_a_user_logged_version_has_no_holdout(trained: mc.Workspace) -> None:
-    reference = load_reference(trained.registry, "logged/1")
+    reference = load_reference(trained.services, "logged/1")
     assert reference.holdout is None and reference.profile is None
     assert reference.importance == {} and reference.holdout_metrics == {}
     assert reference.task is Task.BINARY  # from the classes of its signature

@@ -19,8 +19,8 @@ from modelcycle.monitoring import (
     NewCategoryDetector,
     PSIDetector,
     WassersteinDetector,
-    adjust_pvalues,
 )
+from modelcycle.monitoring.drift import adjust_pvalues
 from modelcycle.monitoring.drift._ks import sketch_distance
 
 FIRST = [0.1, 0.4, 0.7, 1.2, 1.9, 2.5, 3.1, 3.3, 4.0, 5.2]

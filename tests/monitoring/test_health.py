@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from modelcycle.core import ValidationError
-from modelcycle.monitoring import latency_over_time, service_health
+from modelcycle.monitoring import service_health
+from modelcycle.monitoring._health import latency_over_time
+from modelcycle.store import LogLayout
 from tests.monitoring.logbuild import T0, at, prediction, write_predictions
 
 
@@ -39,7 +41,7 @@ def latencies(tmp_path: Path) -> dict[int, np.ndarray]:
 
 
 def test_health_per_version_matches_numpy(tmp_path: Path, latencies: dict[int, np.ndarray]) -> None:
-    health = service_health(tmp_path, "m")
+    health = service_health(LogLayout.under(tmp_path), "m")
     assert [h.version for h in health] == [1, 2]
     one, two = health
     assert (one.requests, one.rows, one.errors) == (312, 360, 12)
@@ -56,25 +58,27 @@ def test_health_per_version_matches_numpy(tmp_path: Path, latencies: dict[int, n
 
 
 def test_health_windows(tmp_path: Path, latencies: dict[int, np.ndarray]) -> None:
-    late = service_health(tmp_path, "m", since=at(150))
+    late = service_health(LogLayout.under(tmp_path), "m", since=at(150))
     assert [h.version for h in late] == [2] and late[0].requests == 100
-    early = service_health(tmp_path, "m", until=at(5))
+    early = service_health(LogLayout.under(tmp_path), "m", until=at(5))
     assert early[0].requests == 10
     assert early[0].p50_ms == pytest.approx(float(np.median(latencies[1][:10])))
-    last = service_health(tmp_path, "m", last_rows=12)  # the last 10 requests, 2 with 3 rows
+    last = service_health(
+        LogLayout.under(tmp_path), "m", last_rows=12
+    )  # the last 10 requests, 2 with 3 rows
     assert [(h.version, h.requests, h.rows) for h in last] == [(2, 10, 12)]
-    assert service_health(tmp_path / "nowhere", "m") == []
+    assert service_health(LogLayout.under(tmp_path / "nowhere"), "m") == []
 
 
 def test_one_request_has_no_throughput(tmp_path: Path) -> None:
     write_predictions(tmp_path, [prediction(0, request_id="a", latency_ms=4.0)])
-    (health,) = service_health(tmp_path, "m")
+    (health,) = service_health(LogLayout.under(tmp_path), "m")
     assert math.isnan(health.throughput_rps) and health.p99_ms == 4.0
     assert health.to_dict()["throughput_rps"] is None
 
 
 def test_latency_over_time(tmp_path: Path, latencies: dict[int, np.ndarray]) -> None:
-    chart = latency_over_time(tmp_path, "m", freq="1min")
+    chart = latency_over_time(LogLayout.under(tmp_path), "m", freq="1min")
     assert chart.columns.tolist() == ["time", "version", "requests", "p50", "p99", "errors"]
     assert chart["time"].iloc[0] == pd.Timestamp(T0)
     first = chart.iloc[0]
@@ -83,6 +87,6 @@ def test_latency_over_time(tmp_path: Path, latencies: dict[int, np.ndarray]) -> 
     assert first["p50"] == pytest.approx(float(np.median(latencies[1][:120])))
     assert first["p99"] == pytest.approx(float(np.percentile(latencies[1][:120], 99)))
     assert chart.groupby("version")["requests"].sum().to_dict() == {1: 312, 2: 100}
-    assert latency_over_time(tmp_path / "nowhere", "m").empty
+    assert latency_over_time(LogLayout.under(tmp_path / "nowhere"), "m").empty
     with pytest.raises(ValidationError, match="fixed time span"):
-        latency_over_time(tmp_path, "m", freq="W")
+        latency_over_time(LogLayout.under(tmp_path), "m", freq="W")

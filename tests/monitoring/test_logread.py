@@ -10,15 +10,10 @@ import pyarrow as pa
 import pytest
 
 from modelcycle.core import Task, ValidationError
-from modelcycle.monitoring import (
-    count_feedback,
-    probability_matrix,
-    read_feedback,
-    read_labelled,
-    read_predictions,
-)
+from modelcycle.monitoring import count_feedback, read_feedback, read_labelled, read_predictions
+from modelcycle.monitoring._logread import probability_matrix
 from modelcycle.packaging import InputSpec, Signature
-from modelcycle.store import PREDICTIONS, log_folder, write_segment
+from modelcycle.store import LogLayout, write_segment
 from tests.monitoring.logbuild import (
     at,
     label,
@@ -74,7 +69,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def test_reads_every_answered_row_in_time_order(home: Path) -> None:
-    frame = read_predictions(home, "m")
+    frame = read_predictions(LogLayout.under(home), "m")
     assert frame["request_id"].tolist() == [f"r{i}" for i in range(20)]
     assert frame.columns.tolist() == [
         "request_id",
@@ -98,48 +93,48 @@ def test_reads_every_answered_row_in_time_order(home: Path) -> None:
 
 
 def test_filters_by_version_time_and_last_rows(home: Path) -> None:
-    version_2 = read_predictions(home, "m", versions=[2])
+    version_2 = read_predictions(LogLayout.under(home), "m", versions=[2])
     assert version_2["request_id"].tolist() == [f"r{i}" for i in range(1, 20, 2)]
-    window = read_predictions(home, "m", since=at(5), until=at(8))
+    window = read_predictions(LogLayout.under(home), "m", since=at(5), until=at(8))
     assert window["request_id"].tolist() == ["r5", "r6", "r7"]
-    iso = read_predictions(home, "m", since="2025-03-01T12:00:18Z")
+    iso = read_predictions(LogLayout.under(home), "m", since="2025-03-01T12:00:18Z")
     assert iso["request_id"].tolist() == ["r18", "r19"]
-    last = read_predictions(home, "m", versions=[1], last_rows=3)
+    last = read_predictions(LogLayout.under(home), "m", versions=[1], last_rows=3)
     assert last["request_id"].tolist() == ["r14", "r16", "r18"]
-    assert read_predictions(home, "m", versions=[]).empty
-    assert len(read_predictions(home, "m", last_rows=1000)) == 20
+    assert read_predictions(LogLayout.under(home), "m", versions=[]).empty
+    assert len(read_predictions(LogLayout.under(home), "m", last_rows=1000)) == 20
 
 
 def test_last_rows_breaks_ties_within_a_request(tmp_path: Path) -> None:
     batch = [prediction(1, request_id="big", row=r, prediction=r) for r in range(5)]
     write_predictions(tmp_path, [prediction(0, request_id="early"), *batch])
-    frame = read_predictions(tmp_path, "m", last_rows=3)
+    frame = read_predictions(LogLayout.under(tmp_path), "m", last_rows=3)
     assert frame["row"].tolist() == [2, 3, 4]
     assert frame["prediction"].tolist() == [2, 3, 4]
 
 
 def test_routes_and_errors(home: Path) -> None:
     everything = read_predictions(
-        home, "m", routes=("primary", "canary", "shadow"), include_errors=True
+        LogLayout.under(home), "m", routes=("primary", "canary", "shadow"), include_errors=True
     )
     assert len(everything) == 22
     refused = everything[everything["error"].notna()]
     assert refused["request_id"].tolist() == ["bad"]
     assert refused["error"].tolist() == ["invalid_input"]
-    shadow = read_predictions(home, "m", routes=["shadow"])
+    shadow = read_predictions(LogLayout.under(home), "m", routes=["shadow"])
     assert shadow["request_id"].tolist() == ["r3"] and shadow["version"].tolist() == [3]
-    canary = read_predictions(home, "m", routes=["canary"])
+    canary = read_predictions(LogLayout.under(home), "m", routes=["canary"])
     assert set(canary["route"]) == {"canary"} and len(canary) == 5
     with pytest.raises(ValidationError, match="routes"):
-        read_predictions(home, "m", routes="primary")
+        read_predictions(LogLayout.under(home), "m", routes="primary")
     with pytest.raises(ValidationError, match="last_rows"):
-        read_predictions(home, "m", last_rows=0)
+        read_predictions(LogLayout.under(home), "m", last_rows=0)
     with pytest.raises(ValidationError, match="since"):
-        read_predictions(home, "m", since="yesterday-ish")
+        read_predictions(LogLayout.under(home), "m", since="yesterday-ish")
 
 
 def test_decodes_inputs_by_signature(home: Path) -> None:
-    frame = read_predictions(home, "m", signature=SIGNATURE)
+    frame = read_predictions(LogLayout.under(home), "m", signature=SIGNATURE)
     assert frame.columns.tolist()[9:] == ["x", "n", "plan", "active", "email", "inputs.time"]
     assert frame["x"].dtype == np.float64 and frame["x"].tolist()[:3] == [0.0, 0.5, 1.0]
     assert frame["n"].dtype == np.float64 and frame["n"].iloc[7] == 7.0
@@ -159,12 +154,12 @@ def test_decodes_inputs_by_signature(home: Path) -> None:
 def test_values_of_the_wrong_type_become_missing(tmp_path: Path) -> None:
     write_predictions(tmp_path, [prediction(0, inputs={"x": "oops", "plan": 3})])
     signature = Signature((InputSpec("x", "double"), InputSpec("plan", "string")))
-    frame = read_predictions(tmp_path, "m", signature=signature)
+    frame = read_predictions(LogLayout.under(tmp_path), "m", signature=signature)
     assert frame["x"].isna().all() and frame["plan"].tolist() == ["3"]
 
 
 def test_no_segments_gives_an_empty_frame_with_the_columns(tmp_path: Path) -> None:
-    frame = read_predictions(tmp_path, "m", signature=SIGNATURE)
+    frame = read_predictions(LogLayout.under(tmp_path), "m", signature=SIGNATURE)
     assert frame.empty
     assert frame.columns.tolist()[:9] == [
         "request_id",
@@ -178,17 +173,17 @@ def test_no_segments_gives_an_empty_frame_with_the_columns(tmp_path: Path) -> No
         "error",
     ]
     assert "plan" in frame.columns
-    assert read_labelled(tmp_path, "m").empty
-    assert read_feedback(tmp_path, "m").empty
+    assert read_labelled(LogLayout.under(tmp_path), "m").empty
+    assert read_feedback(LogLayout.under(tmp_path), "m").empty
 
 
 def test_sample_rows_draws_a_seeded_subset(home: Path) -> None:
-    sample = read_predictions(home, "m", sample_rows=7, signature=SIGNATURE)
-    again = read_predictions(home, "m", sample_rows=7, signature=SIGNATURE)
+    sample = read_predictions(LogLayout.under(home), "m", sample_rows=7, signature=SIGNATURE)
+    again = read_predictions(LogLayout.under(home), "m", sample_rows=7, signature=SIGNATURE)
     assert len(sample) == 7 and sample["request_id"].tolist() == again["request_id"].tolist()
     assert sample["time"].is_monotonic_increasing
     assert set(sample["request_id"]) <= {f"r{i}" for i in range(20)}
-    assert len(read_predictions(home, "m", sample_rows=100)) == 20
+    assert len(read_predictions(LogLayout.under(home), "m", sample_rows=100)) == 20
 
 
 def test_older_segments_without_route_read_as_primary(tmp_path: Path) -> None:
@@ -203,12 +198,17 @@ def test_older_segments_without_route_read_as_primary(tmp_path: Path) -> None:
             "latency_ms": [2.0],
         }
     )
-    write_segment(log_folder(tmp_path, PREDICTIONS, "m"), old)
-    frame = read_predictions(tmp_path, "m", signature=Signature((InputSpec("x", "double"),)))
+    write_segment(LogLayout.under(tmp_path).predictions_of("m"), old)
+    frame = read_predictions(
+        LogLayout.under(tmp_path), "m", signature=Signature((InputSpec("x", "double"),))
+    )
     assert frame["route"].tolist() == ["primary"] and frame["row"].tolist() == [0]
     assert frame["x"].tolist() == [1.0] and frame["prediction"].tolist() == [1]
     write_predictions(tmp_path, [prediction(1, inputs={"x": 2.0}, route="canary")])
-    assert read_predictions(tmp_path, "m")["route"].tolist() == ["primary", "canary"]
+    assert read_predictions(LogLayout.under(tmp_path), "m")["route"].tolist() == [
+        "primary",
+        "canary",
+    ]
 
 
 # -- labels ------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_labels_join_by_request_id_and_row(tmp_path: Path) -> None:
         tmp_path,
         [label(10, 1, request_id="a", row=2), label(11, 0, request_id="b", row=None)],
     )
-    labelled = read_labelled(tmp_path, "m")
+    labelled = read_labelled(LogLayout.under(tmp_path), "m")
     assert list(zip(labelled["request_id"], labelled["row"], strict=True)) == [("a", 2), ("b", 0)]
     assert labelled["label"].tolist() == [1, 0]
     assert labelled["prediction"].tolist() == [0, 1]
@@ -245,7 +245,7 @@ def test_labels_join_by_inputs_to_the_latest_earlier_prediction(tmp_path: Path) 
     )
     # Keys arrive in another order: the canonical JSON still matches.
     write_feedback(tmp_path, [label(20, "yes", inputs={"plan": "a", "x": 1.5})])
-    labelled = read_labelled(tmp_path, "m", signature=SIGNATURE)
+    labelled = read_labelled(LogLayout.under(tmp_path), "m", signature=SIGNATURE)
     assert labelled["request_id"].tolist() == ["second"]
     assert labelled["label"].tolist() == ["yes"] and labelled["x"].tolist() == [1.5]
 
@@ -254,14 +254,14 @@ def test_latest_label_wins(tmp_path: Path) -> None:
     write_predictions(tmp_path, [prediction(0, request_id="a", inputs={"x": 1}, prediction=0)])
     write_feedback(tmp_path, [label(5, 0, request_id="a"), label(7, 1, request_id="a")])
     write_feedback(tmp_path, [label(6, 0, inputs={"x": 1})])
-    labelled = read_labelled(tmp_path, "m")
+    labelled = read_labelled(LogLayout.under(tmp_path), "m")
     assert labelled["label"].tolist() == [1]
     assert labelled["label_time"].tolist() == [pd.Timestamp(at(7))]
-    assert len(read_feedback(tmp_path, "m")) == 3
-    assert count_feedback(tmp_path, "m") == 3
-    assert count_feedback(tmp_path, "m", since=at(6)) == 2  # labels at 6 s and 7 s
-    assert count_feedback(tmp_path, "m", since=at(8)) == 0
-    assert count_feedback(tmp_path, "other") == 0
+    assert len(read_feedback(LogLayout.under(tmp_path), "m")) == 3
+    assert count_feedback(LogLayout.under(tmp_path), "m") == 3
+    assert count_feedback(LogLayout.under(tmp_path), "m", since=at(6)) == 2  # labels at 6 s and 7 s
+    assert count_feedback(LogLayout.under(tmp_path), "m", since=at(8)) == 0
+    assert count_feedback(LogLayout.under(tmp_path), "other") == 0
 
 
 def test_shadow_and_refused_rows_are_never_labelled(tmp_path: Path) -> None:
@@ -278,7 +278,7 @@ def test_shadow_and_refused_rows_are_never_labelled(tmp_path: Path) -> None:
         tmp_path,
         [label(5, 1, request_id="a"), label(5, 1, request_id="bad"), label(5, 1, inputs={"x": 5})],
     )
-    labelled = read_labelled(tmp_path, "m")
+    labelled = read_labelled(LogLayout.under(tmp_path), "m")
     assert labelled["request_id"].tolist() == ["a"] and labelled["version"].tolist() == [1]
 
 
@@ -297,9 +297,14 @@ def test_labelled_filters_apply_after_matching(tmp_path: Path) -> None:
         [label(9, 1, inputs=same)] + [label(20, i % 2, request_id=f"k{i}") for i in range(5)],
     )
     # The label belongs to version 2's later prediction, not to version 1's.
-    assert "v1" not in read_labelled(tmp_path, "m", versions=[1])["request_id"].tolist()
-    assert read_labelled(tmp_path, "m", versions=[2])["request_id"].tolist() == ["v2"]
-    last = read_labelled(tmp_path, "m", last_rows=2)
+    assert (
+        "v1"
+        not in read_labelled(LogLayout.under(tmp_path), "m", versions=[1])["request_id"].tolist()
+    )
+    assert read_labelled(LogLayout.under(tmp_path), "m", versions=[2])["request_id"].tolist() == [
+        "v2"
+    ]
+    last = read_labelled(LogLayout.under(tmp_path), "m", last_rows=2)
     assert last["request_id"].tolist() == ["k3", "k4"]
-    since = read_labelled(tmp_path, "m", since=at(5))
+    since = read_labelled(LogLayout.under(tmp_path), "m", since=at(5))
     assert since["request_id"].tolist() == ["k3", "k4"]

@@ -21,18 +21,18 @@ import modelcycle as mc
 from modelcycle.core import NotFound, Task, ValidationError
 from modelcycle.data import Profile, infer_schema
 from modelcycle.monitoring import (
-    DatabaseSink,
     MonitorReport,
     MonitorWindow,
-    VersionReference,
     drift_report,
     monitor,
     parse_rules,
     recent_alerts,
+    run_monitoring,
 )
 from modelcycle.monitoring._monitor import prediction_values
+from modelcycle.monitoring._reference import VersionReference
 from modelcycle.packaging import Signature
-from tests.models import Data, log_logistic
+from tests.models import Data, log_logistic, logs_at
 from tests.monitoring.served import (
     bootstrap,
     log_labels,
@@ -89,7 +89,7 @@ def test_a_shifted_window_fires_the_psi_alert_naming_the_feature(
 ) -> None:
     ws, _ = served
     home, feature = shifted
-    report = monitor(ws.registry, home, "cancer", rules=parse_rules([PSI_RULE]))
+    report = monitor(logs_at(ws, home), "cancer", rules=parse_rules([PSI_RULE]))
     assert (report.model, report.version, report.ref, report.rows) == (
         "cancer",
         1,
@@ -113,14 +113,14 @@ def test_a_window_larger_than_sample_rows_is_sampled_for_drift(
     ws, _ = served
     home, feature = shifted
     window = MonitorWindow(sample_rows=600)
-    report = monitor(ws.registry, home, "cancer", window=window, rules=parse_rules([PSI_RULE]))
-    again = monitor(ws.registry, home, "cancer", window=window)
+    report = monitor(logs_at(ws, home), "cancer", window=window, rules=parse_rules([PSI_RULE]))
+    again = monitor(logs_at(ws, home), "cancer", window=window)
     assert report.rows == 600 and report.drift is not None and report.drift.rows == 600
     assert report.drift[feature].drifted and [a.rule for a in report.alerts] == [PSI_RULE]
     assert "a seeded sample of 600 of the window's 1,500 rows" in " ".join(report.notes)
     assert again.drift is not None
     assert again.drift[feature]["psi"].statistic == report.drift[feature]["psi"].statistic
-    whole = monitor(ws.registry, home, "cancer", window=MonitorWindow(sample_rows=None))
+    whole = monitor(logs_at(ws, home), "cancer", window=MonitorWindow(sample_rows=None))
     assert whole.rows == 1500 and not any("sample" in note for note in whole.notes)
 
 
@@ -130,7 +130,7 @@ def test_a_steady_window_does_not_fire(
     ws, _ = served
     home, _ = steady
     window = MonitorWindow(last_rows=1500)
-    report = monitor(ws.registry, home, "cancer", window=window, rules=parse_rules([PSI_RULE]))
+    report = monitor(logs_at(ws, home), "cancer", window=window, rules=parse_rules([PSI_RULE]))
     assert report.alerts == [] and report.checks[0].state == "ok"
     assert report.checks[0].value is not None and report.checks[0].value < 0.2
     assert report.rows == 1500 and report.window == "last 1500 rows"
@@ -150,7 +150,7 @@ def test_realized_performance_waits_for_min_rows(
     rules = parse_rules(
         ["realized.roc_auc < 0.8 min 100", "realized.roc_auc < 0.8 min 500", "labelled_rows < 1"]
     )
-    report = monitor(ws.registry, home, "cancer", rules=rules)
+    report = monitor(logs_at(ws, home), "cancer", rules=rules)
     proba = ws.registry.load("cancer/1").predict_proba(data.x_test)[:, 1]
     expected = roc_auc_score(1 - truth, proba)
     assert report.metrics["labelled_rows"] == len(truth)
@@ -169,7 +169,7 @@ def test_service_health_and_error_rate(
 ) -> None:
     ws, data = served
     home, _ = steady
-    report = monitor(ws.registry, home, "cancer", window=MonitorWindow(last_rows=None, hours=3))
+    report = monitor(logs_at(ws, home), "cancer", window=MonitorWindow(last_rows=None, hours=3))
     health = report.health_of()
     assert health is not None
     requests = 1500 + len(data.x_test) + 10
@@ -186,20 +186,29 @@ def test_alerts_go_to_the_sinks(
 ) -> None:
     ws, _ = served
     home, feature = shifted
-    report = monitor(
-        ws.registry, home, "cancer", rules=parse_rules([PSI_RULE]), sinks=[DatabaseSink(ws.db)]
-    )
+    services = logs_at(ws, home)
+    done = run_monitoring(services, "cancer", rules=parse_rules([PSI_RULE]))
+    report = done.report
     assert report.delivery is not None and report.delivery["delivered"] == 1
     stored = recent_alerts(ws.db, model="cancer", limit=1)[0]
     assert stored["rule"] == PSI_RULE and stored["version"] == 1
     assert feature in stored["message"] and stored["severity"] == "critical"
+    # The report is the model's latest in the workspace, and links one plotly.js beside it.
+    folder = services.layout.reports_of("cancer")
+    assert done.saved["html"] == folder / "monitor.html"
+    assert (folder / "plotly.min.js").stat().st_size > 3_000_000
+    # The same alert again within repeat_after is listed but not delivered twice.
+    again = run_monitoring(services, "cancer", rules=parse_rules([PSI_RULE]), repeat_after_s=3600)
+    assert [a.rule for a in again.withheld] == [PSI_RULE] and not again.delivered
+    assert len(recent_alerts(ws.db, model="cancer", limit=10)) == 1
+    assert again.report.alerts and again.report.delivery is None
 
 
 def test_an_empty_log_gives_a_report_not_an_error(
     served: tuple[mc.Workspace, Data], tmp_path: Path
 ) -> None:
     ws, _ = served
-    report = monitor(ws.registry, tmp_path / "nothing", "cancer", rules=parse_rules([PSI_RULE]))
+    report = monitor(logs_at(ws, tmp_path / "nothing"), "cancer", rules=parse_rules([PSI_RULE]))
     assert report.rows == 0 and report.drift is None and report.health == []
     assert report.notes[0] == "no predictions logged yet for model 'cancer' in the window"
     assert report.status == "no data"
@@ -213,7 +222,7 @@ def test_too_few_rows_skip_drift_with_a_reason(
 ) -> None:
     ws, data = served
     log_predictions(ws, tmp_path, data.x_test.head(12))
-    report = monitor(ws.registry, tmp_path, "cancer")
+    report = monitor(logs_at(ws, tmp_path), "cancer")
     assert report.rows == 12 and report.drift is None
     assert (
         "drift skipped: 12 rows of version 1 in the window; at least 30 are needed" in report.notes
@@ -225,7 +234,7 @@ def test_the_report_saves_html_with_charts_and_json_that_round_trips(
 ) -> None:
     ws, _ = served
     home, _ = steady
-    report = monitor(ws.registry, home, "cancer", rules=parse_rules([PSI_RULE, "rows < 10"]))
+    report = monitor(logs_at(ws, home), "cancer", rules=parse_rules([PSI_RULE, "rows < 10"]))
     paths = report.save(tmp_path / "out")
     assert sorted(p.name for p in paths.values()) == ["monitor.html", "monitor.json"]
     # Private (issue 11): the report shows model inputs' statistics.
@@ -239,8 +248,13 @@ def test_the_report_saves_html_with_charts_and_json_that_round_trips(
     for chart in ("chart-drift", "chart-performance", "chart-latency", "chart-errors"):
         assert f'id="{chart}"' in page
     assert page.count("Plotly.newPlot") == 4
-    assert "https://" not in page.split("<body>")[0].split("<script")[1][:200]  # inlined, offline
-    assert len(page) > 3_000_000  # plotly.js is in the page
+    # Saved pages link the one plotly.js written beside them (issue 12: 4.9 MB per page).
+    assert '<script src="plotly.min.js">' in page and len(page) < 500_000
+    assert (tmp_path / "out" / "plotly.min.js").stat().st_size > 3_000_000
+    assert stat.S_IMODE((tmp_path / "out" / "plotly.min.js").stat().st_mode) == 0o600
+    alone = report.to_html()  # a page on its own inlines it and opens offline
+    assert "https://" not in alone.split("<body>")[0].split("<script")[1][:200]
+    assert len(alone) > 3_000_000
 
 
 def test_html_escapes_hostile_names() -> None:
@@ -278,11 +292,11 @@ def test_the_reference_defaults_to_the_champion_then_the_latest(
     served: tuple[mc.Workspace, Data], tmp_path: Path
 ) -> None:
     ws, _ = served
-    assert monitor(ws.registry, tmp_path, "cancer").ref == "cancer/1"  # no champion yet
+    assert monitor(logs_at(ws, tmp_path), "cancer").ref == "cancer/1"  # no champion yet
     with pytest.raises(ValidationError, match="names model 'cancer', not 'other'"):
-        monitor(ws.registry, tmp_path, "other", ref="cancer/1")
+        monitor(logs_at(ws, tmp_path), "other", ref="cancer/1")
     with pytest.raises(NotFound):
-        monitor(ws.registry, tmp_path, "missing")
+        monitor(logs_at(ws, tmp_path), "missing")
 
 
 @pytest.mark.parametrize(
@@ -308,7 +322,7 @@ def test_a_model_logged_by_a_user_is_monitored_without_its_missing_parts(
     ws, data = served
     ws.registry.register(log_logistic(ws, data, 1.0), name="logged")
     log_predictions(ws, tmp_path, bootstrap(data.x_test, 200, seed=4), model="logged")
-    report = monitor(ws.registry, tmp_path, "logged", rules=parse_rules(["psi > 0.2"]))
+    report = monitor(logs_at(ws, tmp_path), "logged", rules=parse_rules(["psi > 0.2"]))
     assert (report.ref, report.rows, report.drift, report.estimated) == (
         "logged/1",
         200,

@@ -11,12 +11,9 @@ from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
 from modelcycle.core import ValidationError
 from modelcycle.evaluation import default_metric
-from modelcycle.monitoring import (
-    read_labelled,
-    realized_performance,
-    summarize_realized,
-)
-from modelcycle.monitoring._performance import class_codes
+from modelcycle.monitoring import read_labelled, realized_performance
+from modelcycle.monitoring._performance import class_codes, summarize_realized
+from modelcycle.store import LogLayout
 from tests.monitoring.logbuild import at, label, prediction, write_feedback, write_predictions
 
 CLASSES = ["no", "yes"]
@@ -45,7 +42,7 @@ def labelled(tmp_path: Path) -> pd.DataFrame:
         labels.append(label(1000 + i, CLASSES[truth], request_id=f"r{i}"))
     write_predictions(tmp_path, predictions)
     write_feedback(tmp_path, labels)
-    return read_labelled(tmp_path, "m")
+    return read_labelled(LogLayout.under(tmp_path), "m")
 
 
 def _expected(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,9 @@ from sqlalchemy.engine import Connection
 
 import modelcycle as mc
 from modelcycle.core import ValidationError
-from modelcycle.security import GENESIS, AuditKey, append, canonical_json, list_events, verify
-from modelcycle.security._audit import event_mac, unkeyed_hash
+from modelcycle.security import list_events, verify
+from modelcycle.security._audit import GENESIS, append, canonical_json, event_mac, unkeyed_hash
+from modelcycle.security._audit_key import AuditKey
 from modelcycle.store import Database, tables
 
 

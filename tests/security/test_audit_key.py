@@ -18,18 +18,10 @@ from alembic.config import Config
 
 import modelcycle as mc
 from modelcycle.core import Conflict, IntegrityError, Settings, ValidationError, WorkspaceError
-from modelcycle.security import (
-    GENESIS,
-    AuditKey,
-    ChainHead,
-    append,
-    audit_head,
-    list_events,
-    open_audit_chain,
-    verify,
-)
-from modelcycle.security._audit import unkeyed_hash
-from modelcycle.security._audit_key import create_key_file
+from modelcycle.security import ChainHead, audit_head, list_events, verify
+from modelcycle.security._audit import GENESIS, append, unkeyed_hash
+from modelcycle.security._audit_key import AuditKey, create_key_file
+from modelcycle.security._reseal import open_audit_chain
 from modelcycle.serving import ServeSettings
 from modelcycle.serving._workers import WorkerConfig
 from modelcycle.store import Database, tables, upgrade
@@ -490,9 +482,7 @@ def test_the_key_setting_takes_precedence_over_the_key_file(
 def test_worker_processes_receive_the_key_setting() -> None:
     # 'serve --workers N' hands the settings to its workers as JSON.
     settings = Settings(home=Path("/srv/ws"), audit_key=KEY_B)
-    config = WorkerConfig(
-        workspace=settings, serve=ServeSettings(), log_dir=Path("/l"), feedback_dir=Path("/f")
-    )
+    config = WorkerConfig(workspace=settings, serve=ServeSettings())
     restored = WorkerConfig.from_env(config.to_env()).workspace.audit_key
     assert restored is not None and restored.get_secret_value() == KEY_B
 

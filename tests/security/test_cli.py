@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import modelcycle as mc
-from modelcycle.security import default_actor
+from modelcycle.security._roles import default_actor
 from tests.models import run_cli
 
 

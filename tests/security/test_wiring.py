@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 import modelcycle as mc
 from modelcycle.core import Conflict, PermissionDenied
 from modelcycle.registry import PromotionRefused
-from modelcycle.security import append, default_actor, list_events, verify
+from modelcycle.security import list_events, verify
+from modelcycle.security._audit import append
+from modelcycle.security._roles import default_actor
 from tests.models import Data, log_logistic
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,9 @@ from sklearn.linear_model import LinearRegression
 import modelcycle as mc
 from modelcycle.core import Task
 from modelcycle.packaging import InputSpec, Signature
+from modelcycle.services import Services
 from modelcycle.serving import ServeSettings, create_app
+from modelcycle.store import LogLayout
 from tests.models import Data, log_logistic
 
 STRICT = Signature(
@@ -91,22 +94,14 @@ def make_app(
         "auth_failure_limit": 100_000,
     }
     settings = ServeSettings(**{**defaults, **options})  # type: ignore[arg-type]
-    feedback_dir = feedback_dir_of(log_dir)
-    if secure:
-        return create_app(
-            ws.registry,
-            settings=settings,
-            log_dir=log_dir,
-            feedback_dir=feedback_dir,
-            security=ws.security,
-        )
-    return create_app(
-        ws.registry,
-        settings=settings,
-        log_dir=log_dir,
-        feedback_dir=feedback_dir,
-        auth_required=False,
-    )
+    return create_app(logging_to(ws, log_dir), settings, auth_required=secure)
+
+
+def logging_to(ws: mc.Workspace, log_dir: Path) -> Services:
+    """``ws``'s services logging predictions to ``log_dir``, labels to ``<log_dir>-feedback``
+    and reading monitoring reports from ``reports/`` beside ``log_dir``."""
+    layout = LogLayout(log_dir, feedback_dir_of(log_dir), log_dir.parent / "reports")
+    return replace(ws.services, layout=layout)
 
 
 def feedback_dir_of(log_dir: Path) -> Path:

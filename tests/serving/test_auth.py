@@ -249,14 +249,6 @@ def test_auth_off_allows_everything(served: mc.Workspace, tmp_path: Path) -> Non
         assert test_client.get("/v1/models").status_code == 200
 
 
-def test_create_app_needs_security_unless_auth_is_off(served: mc.Workspace, tmp_path: Path) -> None:
-    from modelcycle.core import ValidationError
-    from modelcycle.serving import ServeSettings, create_app
-
-    with pytest.raises(ValidationError, match="security="):
-        create_app(served.registry, settings=ServeSettings(models=("churn",)), log_dir=tmp_path)
-
-
 @pytest.mark.parametrize(("ttl", "after_disable"), [(30.0, 200), (0.0, 401)])
 def test_users_disable_takes_effect_within_the_cache_ttl(
     served: mc.Workspace,

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 import modelcycle as mc
 from modelcycle.core import Task, ValidationError
 from modelcycle.packaging import InputSpec, Signature
-from modelcycle.serving import InputValidator, LoggedRequest, ServedModel, load_served
+from modelcycle.serving import ServedModel, load_served
 from modelcycle.serving._columnar import ColumnChecks, Columns
 from modelcycle.serving._log_columns import ARROW_MIN_ROWS, inputs_chunk, inputs_texts, json_texts
-from modelcycle.serving._log_request import Segment
-from modelcycle.serving._validate import COLUMNAR_MIN_ROWS
+from modelcycle.serving._log_request import LoggedRequest, Segment
+from modelcycle.serving._validate import COLUMNAR_MIN_ROWS, InputValidator
 from modelcycle.store import PREDICTION_SCHEMA, inputs_json
 from tests.models import Data
 from tests.serving.conftest import make_app, wait_ready

@@ -54,11 +54,12 @@ def server(
     port = free_port()
     command = [sys.executable, "-m", "modelcycle", "-w", str(ws.settings.home), "serve"]
     command += [*targets, "fine", "--no-auth", "--port", str(port)]
-    command += ["--log-dir", str(tmp_path / "log"), "--poll-interval", "0.2"]
+    command += ["--poll-interval", "0.2"]
     output = tmp_path / "serve.out"
+    environment = {**os.environ, "MODELCYCLE_LOG_ROOT": str(tmp_path / "logs")}
     with open(output, "wb") as sink:
         process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, env=environment
         )
     try:
         yield f"http://127.0.0.1:{port}"

@@ -16,7 +16,8 @@ from sklearn.linear_model import LinearRegression
 import modelcycle as mc
 from modelcycle.core import NotFound, Task, ValidationError
 from modelcycle.packaging import InputSpec, Signature
-from modelcycle.serving import FeedbackValidator, Redactor
+from modelcycle.serving._feedback import FeedbackValidator
+from modelcycle.serving._privacy import Redactor
 from modelcycle.store import inputs_json
 from tests.models import Data
 from tests.serving.conftest import STRICT, feedback_dir_of, make_app, wait_ready

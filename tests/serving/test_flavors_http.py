@@ -52,7 +52,7 @@ FLAVORS = {
 def _register(ws: mc.Workspace, name: str, model: Any, sample: pd.DataFrame, **how: Any) -> None:
     with ws.start_run(experiment="flavors", name=name) as run:
         run.log_model(model, signature=sample.head(50), **how)
-    ws.registry.register(run, name=name)
+    ws.registry.register(run, name=name, trusted=bool(how.get("trusted")))
     ws.registry.promote(name, 1, force=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from fastapi.testclient import TestClient
 
 import modelcycle as mc
 from modelcycle.core import ValidationError
-from modelcycle.serving import MonitoringReader, ServeSettings, WorkerConfig, create_app
-from modelcycle.store import tables
+from modelcycle.serving import ServeSettings, create_app
+from modelcycle.serving._monitoring import MonitoringReader
+from modelcycle.serving._workers import WorkerConfig
+from modelcycle.store import LogLayout, tables
 from tests.serving.conftest import make_app, wait_ready
 
 #: 2030-01-01T00:00:00Z in ms; alerts are an hour apart after it.
@@ -170,35 +173,25 @@ def test_the_reader_never_reads_outside_the_reports_folder(
         reader.alerts(name)
 
 
-def test_the_reports_folder_defaults_beside_the_log_and_can_be_given(
+def test_the_server_reads_the_reports_where_the_layout_says(
     served: mc.Workspace, tmp_path: Path, home: Path
 ) -> None:
+    """Issue 13: the server, the worker and 'modelcycle monitor' share one log layout."""
     settings = ServeSettings(models=("churn",))
-    given = create_app(
-        served.registry,
-        settings=settings,
-        log_dir=tmp_path / "elsewhere" / "log",
-        reports_dir=home / "reports",
-        auth_required=False,
-    )
-    default = create_app(
-        served.registry, settings=settings, log_dir=tmp_path / "log", auth_required=False
-    )
+    layout = LogLayout(tmp_path / "elsewhere" / "log", tmp_path / "labels", home / "reports")
+    given = create_app(replace(served.services, layout=layout), settings, auth_required=False)
+    default = create_app(served.services, settings, auth_required=False)
     assert given.state.monitoring.reports_dir == home / "reports"
-    assert default.state.monitoring.reports_dir == tmp_path / "reports"
+    assert default.state.monitoring.reports_dir == served.services.layout.reports
     with TestClient(given) as test_client:
         assert test_client.get("/v1/models/watched/monitoring").json() == REPORT
 
 
 def test_worker_processes_get_the_reports_folder(served: mc.Workspace, home: Path) -> None:
-    config = WorkerConfig(
-        workspace=served.settings,
-        serve=ServeSettings(models=("churn",)),
-        log_dir=home / "predictions",
-        feedback_dir=home / "feedback",
-        reports_dir=home / "reports",
-    )
-    assert WorkerConfig.from_env(config.to_env()).reports_dir == home / "reports"
+    settings = served.settings.model_copy(update={"log_root": home})
+    config = WorkerConfig(workspace=settings, serve=ServeSettings(models=("churn",)))
+    received = WorkerConfig.from_env(config.to_env()).workspace
+    assert LogLayout.of(received).reports == home / "reports"
 
 
 def test_openapi_documents_the_monitoring_routes(client: TestClient) -> None:

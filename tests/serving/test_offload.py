@@ -68,7 +68,7 @@ def gated(served: mc.Workspace) -> str:
     sample = pd.DataFrame({"x": [1.0, 2.0]})
     with served.start_run(experiment="serving", name="gated") as run:
         run.log_model(GatedModel(), signature=sample, flavor="trusted", trusted=True)
-    served.registry.register(run, name="gated")
+    served.registry.register(run, name="gated", trusted=True)
     served.registry.promote("gated", 1, force=True)
     return "gated"
 

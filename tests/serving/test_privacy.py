@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 import modelcycle as mc
 from modelcycle.packaging import InputSpec, Signature
-from modelcycle.serving import Redactor, workspace_salt
+from modelcycle.serving._privacy import Redactor, workspace_salt
 from tests.serving.conftest import STRICT, make_app, wait_ready
 
 PRIVATE = replace(

@@ -14,7 +14,8 @@ import pytest
 from uvicorn.logging import AccessFormatter
 
 import modelcycle as mc
-from modelcycle.serving import SecretFilter, log_config, redact
+from modelcycle.serving import log_config
+from modelcycle.serving._redact import SecretFilter, redact
 from tests.serving.conftest import free_port
 from tests.serving.keys import Keys, make_keys
 from tests.serving.test_workers import _ready
@@ -122,10 +123,11 @@ def test_modelcycle_serve_logs_no_credential(
     """The real command: its access log and messages name requests, never their secrets."""
     port = free_port()
     command = [sys.executable, "-m", "modelcycle", "-w", str(served.settings.home), "serve"]
-    command += ["churn", "--port", str(port), "--log-dir", str(tmp_path / "log")]
+    command += ["churn", "--port", str(port)]
     output = tmp_path / "serve.out"
+    environment = {**os.environ, "MODELCYCLE_LOG_ROOT": str(tmp_path / "logs")}
     with open(output, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=os.environ)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}"
     valid = keys.by_role["admin"]["valid"]
     wrong = keys.by_role["admin"]["wrong"]

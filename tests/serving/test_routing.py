@@ -11,7 +11,7 @@ import pytest
 
 import modelcycle as mc
 from modelcycle.core import ValidationError
-from modelcycle.serving import parse_canary, parse_shadow
+from modelcycle.serving._routing import parse_canary, parse_shadow
 from tests.serving.conftest import make_app, running
 
 ROW = {"age": 60, "income": 52.5, "plan": "b"}

@@ -23,15 +23,10 @@ from fastapi.testclient import TestClient
 
 import modelcycle as mc
 from modelcycle.core import Settings, ValidationError
-from modelcycle.serving import (
-    WORKER_CONFIG_ENV,
-    NoDelayHttpToolsProtocol,
-    ServeSettings,
-    WorkerConfig,
-    create_app,
-)
-from modelcycle.store import FEEDBACK, log_folder
-from tests.serving.conftest import free_port
+from modelcycle.serving import ServeSettings, create_app
+from modelcycle.serving._workers import WORKER_CONFIG_ENV, NoDelayHttpToolsProtocol, WorkerConfig
+from modelcycle.store import LogLayout
+from tests.serving.conftest import free_port, logging_to
 
 ROW = {"age": 60, "income": 52.5, "plan": "b"}
 
@@ -40,8 +35,6 @@ def test_worker_config_travels_in_one_environment_variable(tmp_path: Path) -> No
     config = WorkerConfig(
         workspace=Settings(home=tmp_path, db_url="sqlite:////srv/ws.db"),
         serve=ServeSettings(models=("churn@champion",), max_rows=7, canary=("churn@b=0.1",)),
-        log_dir=tmp_path / "predictions",
-        feedback_dir=tmp_path / "feedback",
         auth_required=False,
     )
     environment = config.to_env()
@@ -57,9 +50,7 @@ def test_a_worker_loads_its_models_before_serving_and_names_itself(
     served: mc.Workspace, tmp_path: Path
 ) -> None:
     settings = ServeSettings(models=("churn",), poll_interval_s=60)
-    app = create_app(
-        served.registry, settings=settings, log_dir=tmp_path, auth_required=False, worker=True
-    )
+    app = create_app(logging_to(served, tmp_path), settings, auth_required=False, worker=True)
     with TestClient(app) as client:
         ready = client.get("/health/ready")  # no waiting: start-up loaded the models
         assert ready.status_code == 200, ready.text
@@ -123,13 +114,19 @@ def test_keep_alive_connections_of_a_pre_bound_socket_have_no_delay() -> None:
 
 
 @contextmanager
-def two_workers(ws: mc.Workspace, log_dir: Path, output: Path) -> Iterator[str]:
-    """``modelcycle serve churn --workers 2`` in a subprocess until the block ends (Ctrl-C)."""
+def two_workers(ws: mc.Workspace, log_root: Path, output: Path) -> Iterator[str]:
+    """``modelcycle serve churn --workers 2`` in a subprocess until the block ends (Ctrl-C).
+
+    The workspace's logs go under ``log_root`` (``MODELCYCLE_LOG_ROOT``).
+    """
     port = free_port()
     command = [sys.executable, "-m", "modelcycle", "-w", str(ws.settings.home), "serve"]
-    command += ["churn", "--workers", "2", "--port", str(port), "--log-dir", str(log_dir)]
-    command += ["--auth-cache-ttl", "0"]
-    environment = {**os.environ, "MODELCYCLE_SERVE_LOG_FLUSH_INTERVAL_S": "30"}
+    command += ["churn", "--workers", "2", "--port", str(port), "--auth-cache-ttl", "0"]
+    environment = {
+        **os.environ,
+        "MODELCYCLE_SERVE_LOG_FLUSH_INTERVAL_S": "60",  # only the shutdown flushes
+        "MODELCYCLE_LOG_ROOT": str(log_root),
+    }
     with open(output, "wb") as sink:
         process = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, env=environment, start_new_session=True
@@ -157,10 +154,18 @@ def _ready(url: str) -> None:
 
 
 def _predict_until_both_answer(url: str, headers: dict[str, str]) -> dict[str, str]:
-    """Request ids answered, each with the worker (pid) that answered it."""
+    """Request ids answered, each with the worker (pid) that answered it.
+
+    The second worker may still be loading its models when the first answers (each loads
+    before it accepts a connection), so this keeps asking, at a gentle pace, for up to
+    two minutes.
+    """
     answered: dict[str, str] = {}
+    deadline = time.monotonic() + 120
     while len(set(answered.values())) < 2:
-        assert len(answered) < 400, f"only worker(s) {set(answered.values())} answered"
+        assert time.monotonic() < deadline, f"only worker(s) {set(answered.values())} answered"
+        if len(answered) >= 100:
+            time.sleep(0.05)
         response = httpx.post(  # a new connection each time: the kernel picks a worker
             f"{url}/v1/models/churn/predict", json={"rows": [ROW]}, headers=headers
         )
@@ -176,8 +181,9 @@ def test_two_workers_answer_and_both_flush_their_logs(served: mc.Workspace, tmp_
     served.security.grant(user, "predictor", actor="test")
     key, _ = served.security.create_key(user, "predictor")
     headers = {"Authorization": f"Bearer {key}"}
-    log_dir, output = tmp_path / "log", tmp_path / "serve.out"
-    with two_workers(served, log_dir, output) as url:
+    log_root, output = tmp_path / "logs", tmp_path / "serve.out"
+    log_dir = LogLayout.under(log_root).predictions
+    with two_workers(served, log_root, output) as url:
         _ready(url)
         answered = _predict_until_both_answer(url, headers)
         refused = httpx.post(
@@ -199,7 +205,7 @@ def test_two_workers_answer_and_both_flush_their_logs(served: mc.Workspace, tmp_
     ).fetchall()
     assert sorted(r[0] for r in logged if r[1] is None) == sorted(answered)
     assert [r[1] for r in logged if r[1] is not None] == ["invalid"]
-    feedback = log_folder(served.settings.home, FEEDBACK, "churn")
+    feedback = LogLayout.under(log_root).feedback_of("churn")
     recorded = duckdb.sql(
         f"select request_id from read_parquet('{feedback}/*.parquet') where source = 'api'"
     ).fetchall()
@@ -214,9 +220,9 @@ def test_serve_options_left_out_yield_to_their_environment_variables(
     port = free_port()
     command = [sys.executable, "-m", "modelcycle", "-w", str(served.settings.home), "serve"]
     command += ["churn", "--port", str(port), "--no-auth", "--explain-top-k", "3"]
-    command += ["--log-dir", str(tmp_path / "log")]
     environment = {
         **os.environ,
+        "MODELCYCLE_LOG_ROOT": str(tmp_path / "logs"),
         "MODELCYCLE_SERVE_MAX_ROWS": "2",
         "MODELCYCLE_SERVE_EXPLAIN_TOP_K": "1",
     }

@@ -12,11 +12,8 @@ import pytest
 
 import modelcycle as mc
 from modelcycle.store import (
-    FEEDBACK,
     PREDICTION_SCHEMA,
-    PREDICTIONS,
-    REPORTS,
-    log_folder,
+    LogLayout,
     private_folder,
     private_writer,
     write_private,
@@ -54,9 +51,9 @@ def _use_everything(home: Path, tmp_path: Path) -> None:
             (source / "deep" / "er" / "card.md").write_text("# card")
             run.log_artifact(source)
         table = pa.Table.from_pylist([], schema=PREDICTION_SCHEMA)
-        write_segment(log_folder(home, PREDICTIONS, "churn"), table)
-        write_segment(log_folder(home, FEEDBACK, "churn"), table)
-        write_private(log_folder(home, REPORTS, "churn") / "monitor.html", "<html>")
+        write_segment(LogLayout.under(home).predictions_of("churn"), table)
+        write_segment(LogLayout.under(home).feedback_of("churn"), table)
+        write_private(LogLayout.under(home).reports_of("churn") / "monitor.html", "<html>")
         assert ensure_admin_key(ws.security, home) == home / "admin.key"
         modes = _modes(home)  # while open: the -wal and -shm files exist
     assert {"modelcycle.db-wal", "modelcycle.db-shm"} <= set(modes)

@@ -20,6 +20,7 @@ from modelcycle.data import (
     ValidationReport,
     as_pandas,
     as_pandas_series,
+    check_target,
     detect_task,
     infer_schema,
     validate,
@@ -39,8 +40,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
 
     Parameters
     ----------
-    time_budget_s:
-        Wall time for :meth:`fit`, including the final refit on all rows.
+    budget:
+        Seconds of wall time for the whole of :meth:`fit`: checks, search, ensemble
+        selection and the refit on all rows (see :mod:`modelcycle.automl._budget`).
     task:
         ``"binary"``, ``"multiclass"`` or ``"regression"``; detected from the target if omitted.
     metric:
@@ -68,7 +70,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        time_budget_s: float = 60.0,
+        budget: float = 60.0,
         task: Task | str | None = None,
         metric: str | None = None,
         learners: Sequence[str] | None = None,
@@ -77,7 +79,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         ensemble: bool = True,
         on_trial: OnTrial | None = None,
     ) -> None:
-        self.time_budget_s = time_budget_s
+        self.budget = budget
         self.task = task
         self.metric = metric
         self.learners = learners
@@ -86,7 +88,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.ensemble = ensemble
         self.on_trial = on_trial
 
-    def fit(self, X: Any, y: Any, *, schema: Schema | None = None) -> AutoML:
+    def fit(
+        self, X: Any, y: Any, *, schema: Schema | None = None, budget: Budget | None = None
+    ) -> AutoML:
         """Check the data, search, blend and refit on all rows.
 
         Parameters
@@ -98,17 +102,21 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             the target values, one per row (``fit(X, y)`` as in scikit-learn).
         schema:
             The table's schema (inferred when omitted).
+        budget:
+            The caller's running :class:`Budget` (a train job's, minus the time it keeps
+            for later steps); default: a new one of :attr:`budget` seconds.
 
         Examples
         --------
         >>> from sklearn.datasets import load_breast_cancer
         >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-        >>> AutoML(time_budget_s=5).fit(X, y).leaderboard_frame().shape[0] > 0  # doctest: +SKIP
+        >>> AutoML(budget=5).fit(X, y).leaderboard_frame().shape[0] > 0  # doctest: +SKIP
         True
         """
-        budget = Budget(self.time_budget_s)
+        self._check_budget()
+        budget = budget if budget is not None else Budget(self.budget)
         frame, target = _table_and_target(X, y)
-        self._check_arguments(frame, target)
+        check_target(frame, target)
         y_raw = frame[target]
         self.task_ = detect_task(y_raw, override=Task(self.task) if self.task else None)
         self.schema_ = schema or infer_schema(frame, target=target)
@@ -142,16 +150,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
 
     # -- steps ---------------------------------------------------------------------
 
-    def _check_arguments(self, frame: pd.DataFrame, target: str) -> None:
-        if target not in frame.columns:
-            raise ValidationError(
-                f"target column {target!r} is not in the data; "
-                f"columns are {list(frame.columns)[:20]}"
-            )
-        if not isinstance(self.time_budget_s, int | float) or self.time_budget_s <= 0:
-            raise ValidationError(
-                f"time budget {self.time_budget_s!r} is not valid; expected seconds > 0"
-            )
+    def _check_budget(self) -> None:
+        valid = isinstance(self.budget, int | float) and not isinstance(self.budget, bool)
+        if not valid or not self.budget > 0:
+            raise ValidationError(f"budget {self.budget!r} is not valid; expected seconds > 0")
 
     def _encode_target(self, y_raw: pd.Series) -> NDArray[Any]:
         if self.task_ is Task.REGRESSION:

@@ -1,4 +1,12 @@
-"""Wall-clock budgets: how long the search may run, measured with a monotonic clock."""
+"""The time budget of a training job: one object, one meaning, measured on a monotonic clock.
+
+**The budget covers the whole job.** For ``modelcycle train --budget S`` and
+``ws.train(budget=S)`` that is reading and checking the data, the search, ensemble
+selection, the refit of the chosen models on all training rows, the holdout evaluation
+and packaging; for :meth:`AutoML.fit` on its own, everything ``fit`` does. Steps that
+come after the search keep their time with :meth:`Budget.keep`, which hands the search
+a view of the same deadline ending that much earlier — never a second clock.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,21 @@ from collections.abc import Callable
 
 
 class Budget:
-    """A deadline ``seconds`` from creation.
+    """``seconds`` of wall-clock time from creation.
+
+    Parameters
+    ----------
+    seconds:
+        The whole job's time.
+    clock:
+        Seconds on a monotonic clock (injectable for tests).
 
     Examples
     --------
     >>> budget = Budget(60)
     >>> 59 < budget.remaining() <= 60
+    True
+    >>> 49 < budget.keep(10).remaining() <= 50
     True
     """
 
@@ -22,9 +39,19 @@ class Budget:
         self.started = clock()
 
     def elapsed(self) -> float:
-        """Seconds since the budget started."""
+        """Seconds since the job started."""
         return self._clock() - self.started
 
     def remaining(self) -> float:
         """Seconds left (negative once overdrawn)."""
         return self.seconds - self.elapsed()
+
+    def keep(self, seconds: float) -> Budget:
+        """The same deadline, ``seconds`` earlier: what an earlier step may use.
+
+        The train job keeps time for evaluation and packaging and gives the rest to
+        the search; the view shares this budget's clock and start.
+        """
+        view = Budget.__new__(Budget)
+        view.seconds, view._clock, view.started = self.seconds - seconds, self._clock, self.started
+        return view

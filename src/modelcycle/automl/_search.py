@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,6 @@ from modelcycle.automl._metric import SearchMetric
 from modelcycle.automl._trial import Fold, Matrix, TrialResult, run_trial
 from modelcycle.core import Task
 from modelcycle.learners import get_learner
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 OnTrial = Callable[[TrialResult, TrialResult | None], None]
 
@@ -80,7 +79,8 @@ class Search:
             if self.search_left() <= 0:
                 return self.results
             self._evaluate(TrialResult(len(self.results), learner, params, "portfolio", weight))
-        self._tune()
+        with _quiet_optuna():
+            self._tune()
         return self.results
 
     def _portfolio(self) -> Iterator[tuple[str, dict[str, Any], str | None]]:
@@ -137,10 +137,11 @@ class Search:
     def _evaluate(
         self, result: TrialResult, should_prune: Callable[[int, float], bool] | None = None
     ) -> TrialResult:
-        folds_left = len(self.space.folds)
+        folds = len(self.space.folds)
 
-        def fold_deadline() -> float:
-            return max(0.5, self.search_left() / max(folds_left, 1))
+        def fold_deadline(fold: int) -> float:
+            """Seconds fold ``fold`` may take: the search's time left over the folds left."""
+            return max(0.5, self.search_left() / (folds - fold))
 
         run_trial(
             result,
@@ -158,6 +159,20 @@ class Search:
         if self.on_trial is not None:
             self.on_trial(result, self.best)
         return result
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines off while the search runs, the caller's level after.
+
+    Optuna's verbosity is process-wide; importing modelcycle never changes it.
+    """
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def imbalance(y: NDArray[Any], task: Task) -> bool:

@@ -60,6 +60,8 @@ class TrialResult:
     oof: NDArray[np.float64] | None = None
     iterations: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    #: When the trial began (seconds since the epoch), for its tracked run.
+    started_at: float = 0.0
     status: str = "COMPLETE"
     error: str | None = None
 
@@ -82,18 +84,19 @@ def run_trial(
     metric: SearchMetric,
     random_state: int,
     n_jobs: int,
-    deadline: Callable[[], float],
+    deadline: Callable[[int], float],
     should_prune: Prune | None = None,
 ) -> TrialResult:
     """Fit and score ``result``'s configuration on every fold, filling ``result`` in."""
     started = time.perf_counter()
+    result.started_at = time.time()
     cls = get_learner(result.learner)
     n_classes = int(y.max()) + 1 if task is not Task.REGRESSION else 0
     oof = np.zeros((len(y), n_classes)) if n_classes else np.zeros(len(y))
     try:
         for index, (train, valid) in enumerate(folds):
             learner = _fit(
-                cls, result, matrix, y, train, valid, task, random_state, n_jobs, deadline()
+                cls, result, matrix, y, train, valid, task, random_state, n_jobs, deadline(index)
             )
             predicted = (
                 learner.predict_proba(matrix.X[valid])

@@ -7,7 +7,7 @@ import typer
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import IntegrityError, Settings
-from modelcycle.security import SealStatus, open_audit_chain
+from modelcycle.security._reseal import SealStatus, open_audit_chain
 from modelcycle.store import Database, current_revision, head_revision, upgrade
 from modelcycle.workspace import resolve_settings
 

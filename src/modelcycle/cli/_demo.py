@@ -168,13 +168,12 @@ def _tidy(demo: Demo) -> None:
 def _logged(demo: Demo) -> None:
     """Every acknowledged prediction is in the log once the server has stopped."""
     from modelcycle.monitoring import service_health
-    from modelcycle.store import PREDICTIONS, log_folder
 
     with demo.step("log", "every answered row is in the prediction log after shutdown") as result:
-        home = demo.ws.settings.home
-        logged = sum(health.rows for health in service_health(home, demo.model))
+        layout = demo.ws.services.layout
+        logged = sum(health.rows for health in service_health(layout, demo.model))
         answered = demo.facts["rows_answered"]
-        folder = log_folder(home, PREDICTIONS, demo.model)
+        folder = demo.ws.services.layout.predictions_of(demo.model)
         if logged != answered:
             raise DemoFailed(f"{answered:,} rows were answered but {logged:,} are in {folder}")
         result.append(f"{logged:,} rows in {folder} (Parquet, read with DuckDB)")
@@ -268,7 +267,7 @@ def _set_policy(demo: Demo, source: Path) -> None:
                 "new_labels": 3000,
                 "source": str(source.resolve()),
                 "include_feedback": True,
-                "budget_s": demo.budget,
+                "budget": demo.budget,
                 "mode": "promote",
                 "holdout_share": 0.3,
                 "seed": SEED,
@@ -358,7 +357,7 @@ def _champion(demo: Demo) -> int:
 
 def _finished_job(demo: Demo, kind: str) -> Any:
     """The first finished job of ``kind`` for the demo's model (a failed one fails the step)."""
-    from modelcycle.lifecycle import DONE, FAILED, JobQueue
+    from modelcycle.records import DONE, FAILED, JobQueue
 
     for job in JobQueue(demo.ws.db).list(model=demo.model):
         if job.kind == kind and job.state == FAILED:
@@ -501,8 +500,7 @@ def _reports(demo: Demo) -> None:
         policy = PolicyStore(demo.ws.db).get(demo.model)
         rules = parse_rules(policy.monitoring.alerts) if policy else []
         report = monitor(
-            demo.ws.registry,
-            demo.ws.settings.home,
+            demo.ws.services,
             demo.model,
             ref=f"{demo.model}/1",
             window=MonitorWindow(last_rows=3000),
@@ -510,10 +508,11 @@ def _reports(demo: Demo) -> None:
         )
         paths = {"monitor": report.save(demo.output / "monitor")["html"]}
         for version in (1, _champion(demo)):
-            run_id = demo.ws.registry.get_version(demo.model, version).run_id
-            if run_id is not None:
-                target = demo.output / f"evaluation-v{version}.html"
-                demo.ws.get_run(run_id).download_artifact("evaluation/evaluation.html", target)
+            record = demo.ws.registry.training_record(
+                demo.ws.registry.get_version(demo.model, version)
+            )
+            if record is not None:
+                target = record.evaluation_page(demo.output / f"evaluation-v{version}.html")
                 paths[f"evaluation v{version}"] = target
         demo.facts["reports"] = {key: str(path) for key, path in paths.items()}
         result.append(", ".join(str(path) for path in paths.values()))

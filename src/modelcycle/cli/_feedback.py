@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import typer
@@ -23,7 +23,7 @@ from modelcycle.core import ValidationError
 
 if TYPE_CHECKING:
     from modelcycle.packaging import Signature
-    from modelcycle.serving import FeedbackProblem
+    from modelcycle.serving._feedback import FeedbackProblem
 
 
 class LabelFile:
@@ -282,11 +282,15 @@ def feedback(
     ] = "hash",
 ) -> None:
     """Record delayed labels (true targets of earlier predictions) from a file."""
-    from modelcycle.cli._serve import sensitive_mode
-    from modelcycle.serving import FeedbackValidator, Redactor, feedback_table, workspace_salt
-    from modelcycle.store import FEEDBACK, log_folder, write_segment
+    from modelcycle.serving._feedback import FeedbackValidator, feedback_table
+    from modelcycle.serving._privacy import Redactor, workspace_salt
+    from modelcycle.store import write_segment
 
-    mode = sensitive_mode(sensitive_inputs)
+    if sensitive_inputs not in ("hash", "drop"):
+        raise ValidationError(
+            f"--sensitive-inputs {sensitive_inputs!r} is not known; expected 'hash' or 'drop'"
+        )
+    mode: Literal["hash", "drop"] = "hash" if sensitive_inputs == "hash" else "drop"
     ws = state(ctx).open()
     version = ws.registry.resolve(model)
     labels = LabelFile(
@@ -314,7 +318,7 @@ def feedback(
             sensitive=validator.sensitive,
             redactor=Redactor(mode, workspace_salt(ws.settings.home)),
         )
-        segment = write_segment(log_folder(ws.settings.home, FEEDBACK, version.name), table)
+        segment = write_segment(ws.services.layout.feedback_of(version.name), table)
         written = f"written to {segment}"
     rejected = f"; {len(problems)} rejected (see {reject_file})" if problems else ""
     out.console.print(

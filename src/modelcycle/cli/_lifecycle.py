@@ -19,7 +19,8 @@ from modelcycle.cli._context import state
 from modelcycle.core import ValidationError
 
 if TYPE_CHECKING:
-    from modelcycle.lifecycle import Job, RetrainingPolicy, Worker
+    from modelcycle.lifecycle import RetrainingPolicy, Worker
+    from modelcycle.records import Job
 
 policy_app = typer.Typer(
     help="Monitoring and retraining policies, one per model (TOML).", no_args_is_help=True

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.store import REPORTS, log_folder
 
 if TYPE_CHECKING:  # monitoring loads SciPy and scikit-learn: only when the command runs
     from modelcycle.monitoring import AlertSink, ColumnDrift, MonitorReport
@@ -101,31 +100,28 @@ def monitor_command(
     realized.<metric>, estimated.<metric>, latency.p50_ms, latency.p95_ms,
     latency.p99_ms, error_rate, throughput_rps, labelled_rows, rows, requests.
     """
-    from modelcycle.monitoring import (
-        AlertRule,
-        DatabaseSink,
-        MonitorWindow,
-        WebhookSink,
-        monitor,
-    )
+    from modelcycle.monitoring import AlertRule, MonitorWindow, WebhookSink, run_monitoring
 
     rules = [AlertRule.parse(text) for text in rule or []]
     sinks: list[AlertSink] = [WebhookSink(webhook)] if webhook else []
     default_rows = None if hours is not None else MonitorWindow().last_rows
     window = MonitorWindow(last_rows=rows if rows is not None else default_rows, hours=hours)
     ws = state(ctx).open()
-    if not rules:
-        policy = ws.policies.get(model)
-        rules = policy.monitoring.rules() if policy is not None else []
-    if record:
-        sinks.append(DatabaseSink(ws.db))
-    report = monitor(
-        ws.registry, ws.settings.home, model, ref=ref, window=window, rules=rules, sinks=sinks
+    policy = ws.policies.get(model)
+    if not rules and policy is not None:
+        rules = policy.monitoring.rules()
+    done = run_monitoring(
+        ws.services,
+        model,
+        ref=ref,
+        window=window,
+        rules=rules,
+        sinks=sinks,
+        record=record,
+        copies=[output if output is not None else Path("modelcycle-monitor") / model],
+        repeat_after_s=policy.monitoring.repeat_after_s if policy is not None else None,
     )
-    workspace_copy = [log_folder(ws.settings.home, REPORTS, model)] if record else []
-    paths = report.save(
-        output if output is not None else Path("modelcycle-monitor") / model, *workspace_copy
-    )
+    report, paths = done.report, done.saved
     if json:
         out.print_json(report.to_dict())
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelcycle.cli._app import build_command
+from modelcycle.cli._settings_options import setting_options
 from modelcycle.core import Settings
 from modelcycle.serving import ServeSettings
 
@@ -51,26 +52,6 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
-#: The ``modelcycle serve`` option (or argument) that sets each server setting.
-SERVE_OPTIONS = {
-    "models": "REFS...",
-    "max_rows": "--max-rows",
-    "poll_interval_s": "--poll-interval",
-    "log_predictions": "--no-log",
-    "batch_window_ms": "--batch-window-ms",
-    "max_batch_rows": "--max-batch-rows",
-    "explain_top_k": "--explain-top-k",
-    "model_threads": "--model-threads",
-    "canary": "--canary",
-    "shadow": "--shadow",
-    "auth_cache_ttl_s": "--auth-cache-ttl",
-    "rate_limit_per_s": "--rate-limit",
-    "rate_limit_burst": "--rate-burst",
-    "auth_failure_limit": "--auth-failure-limit",
-    "auth_failure_window_s": "--auth-failure-window",
-    "sensitive_inputs": "--sensitive-inputs",
-}
-
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
 
@@ -93,15 +74,8 @@ def _default(field: Any) -> str:
 
 
 def _serve_options() -> dict[str, str]:
-    """:data:`SERVE_OPTIONS`, checked against the ``serve`` command (a renamed option fails)."""
-    root = build_command()
-    ctx = root.make_context("modelcycle", ["--help"], resilient_parsing=True)
-    serve = root.get_command(ctx, "serve")
-    known = {opt for param in serve.params for opt in param.opts} | {"REFS..."}
-    unknown = sorted(set(SERVE_OPTIONS.values()) - known)
-    if unknown:
-        raise RuntimeError(f"SERVE_OPTIONS names options 'modelcycle serve' lacks: {unknown}")
-    return SERVE_OPTIONS
+    """The ``modelcycle serve`` option (or argument) of each server setting."""
+    return {"models": "REFS...", **setting_options(ServeSettings)}
 
 
 def settings_reference() -> str:

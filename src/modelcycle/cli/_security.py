@@ -19,12 +19,12 @@ from modelcycle.security import (
     Security,
     User,
     audit_head,
-    canonical_json,
     list_events,
     parse_duration,
-    seal_chain,
     verify,
 )
+from modelcycle.security._audit import canonical_json
+from modelcycle.security._reseal import seal_chain
 
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)

@@ -6,20 +6,22 @@ import importlib.util
 import ipaddress
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import Conflict, NotFound, PermissionDenied, Settings, ValidationError
+from modelcycle.cli._settings_options import settings_from, with_setting_options
+from modelcycle.core import Conflict, NotFound, PermissionDenied, Settings
+from modelcycle.serving._settings import ServeSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from rich.console import Console
 
     from modelcycle.security import Security
-    from modelcycle.serving import WorkerConfig
+    from modelcycle.serving._workers import WorkerConfig
 
 ADMIN_KEY_FILE = "admin.key"
 
@@ -101,6 +103,7 @@ def _fastest(module: str, name: str) -> str:
     return name if importlib.util.find_spec(module) is not None else "auto"
 
 
+@with_setting_options(ServeSettings)
 def serve(
     ctx: typer.Context,
     refs: Annotated[
@@ -118,89 +121,6 @@ def serve(
             help="Do not require API keys (every caller may do everything); loopback only.",
         ),
     ] = False,
-    auth_cache_ttl: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=3600,
-            help="Seconds a key check is cached; a revoked key is refused within this time.",
-        ),
-    ] = 30.0,
-    rate_limit: Annotated[
-        float, typer.Option(min=0.001, help="Requests per second per API key (average).")
-    ] = 1000.0,
-    rate_burst: Annotated[
-        int, typer.Option(min=1, help="Requests per API key allowed at once above the rate.")
-    ] = 2000,
-    auth_failure_limit: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Failed authentications one client address may make at once before 429.",
-        ),
-    ] = 30,
-    auth_failure_window: Annotated[
-        float,
-        typer.Option(
-            min=0.001,
-            max=86_400,
-            help="Seconds in which an address's allowance of failed authentications refills.",
-        ),
-    ] = 60.0,
-    sensitive_inputs: Annotated[
-        str,
-        typer.Option(
-            help="Sensitive input columns in the prediction log: 'hash' (salted) or 'drop'."
-        ),
-    ] = "hash",
-    max_rows: Annotated[int, typer.Option(min=1, help="Most rows per request.")] = 10_000,
-    poll_interval: Annotated[
-        float, typer.Option(min=0.05, help="Seconds between checks for alias moves.")
-    ] = 1.0,
-    log_dir: Annotated[
-        Path | None,
-        typer.Option(help="Prediction log folder (default: <workspace>/predictions)."),
-    ] = None,
-    no_log: Annotated[
-        bool, typer.Option("--no-log", help="Do not write the prediction log.")
-    ] = False,
-    batch_window_ms: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=100,
-            help="Longest wait (ms) gathering concurrent small requests into one model call.",
-        ),
-    ] = 1.0,
-    max_batch_rows: Annotated[
-        int, typer.Option(min=1, help="Most rows per micro-batched model call (1: no batching).")
-    ] = 64,
-    explain_top_k: Annotated[
-        int, typer.Option(min=1, max=1000, help="Feature contributions per row with ?explain=true.")
-    ] = 5,
-    model_threads: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=256,
-            help="Threads running model calls and large validations off the event loop "
-            "(1 for a model that is not thread-safe).",
-        ),
-    ] = 4,
-    canary: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Send a share of a model's traffic to a challenger: 'churn@challenger=0.1' "
-            "(repeatable)."
-        ),
-    ] = None,
-    shadow: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Mirror a model's traffic to a challenger after answering: 'churn@challenger' "
-            "(repeatable)."
-        ),
-    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -210,59 +130,28 @@ def serve(
             "log segments).",
         ),
     ] = 1,
+    **options: Any,
 ) -> None:
-    """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks."""
+    """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks.
+
+    Every server option is also a setting (MODELCYCLE_SERVE_<NAME>, see docs/settings.md);
+    an option given here wins over its variable. The logs go where the workspace's
+    log_root says, so the workers and 'modelcycle monitor' read what this server writes.
+    """
     import uvicorn
 
-    from modelcycle.serving import (
-        NoDelayHttpToolsProtocol,
-        ServeSettings,
-        WorkerConfig,
-        create_app,
-        log_config,
-        missing_refs,
-        parse_canary,
-        parse_shadow,
-        workspace_salt,
-    )
-    from modelcycle.store import FEEDBACK, REPORTS, log_folder
+    from modelcycle.serving import create_app, log_config
+    from modelcycle.serving._hub import missing_refs
+    from modelcycle.serving._privacy import workspace_salt
+    from modelcycle.serving._workers import NoDelayHttpToolsProtocol, WorkerConfig
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
-    mode = sensitive_mode(sensitive_inputs)
-    challengers = [parse_canary(text).ref for text in canary or ()] + [
-        parse_shadow(text).ref for text in shadow or ()
-    ]
+    settings = settings_from(ServeSettings, options, models=tuple(refs))
     ws = state(ctx).open()
+    challengers = [c.split("=")[0] for c in settings.canary] + list(settings.shadow)
     problems = missing_refs(ws.registry, tuple(refs) + tuple(challengers))
     if problems:
         raise NotFound("cannot serve: " + "; ".join(problems))
-    values: dict[str, tuple[str, Any]] = {
-        "max_rows": ("max_rows", max_rows),
-        "poll_interval_s": ("poll_interval", poll_interval),
-        "log_predictions": ("no_log", not no_log),
-        "batch_window_ms": ("batch_window_ms", batch_window_ms),
-        "max_batch_rows": ("max_batch_rows", max_batch_rows),
-        "explain_top_k": ("explain_top_k", explain_top_k),
-        "model_threads": ("model_threads", model_threads),
-        "canary": ("canary", tuple(canary or ())),
-        "shadow": ("shadow", tuple(shadow or ())),
-        "auth_cache_ttl_s": ("auth_cache_ttl", auth_cache_ttl),
-        "rate_limit_per_s": ("rate_limit", rate_limit),
-        "rate_limit_burst": ("rate_burst", rate_burst),
-        "auth_failure_limit": ("auth_failure_limit", auth_failure_limit),
-        "auth_failure_window_s": ("auth_failure_window", auth_failure_window),
-        "sensitive_inputs": ("sensitive_inputs", mode),
-    }
-    # An option left at its default yields to MODELCYCLE_SERVE_<NAME> (ServeSettings reads it).
-    given: dict[str, Any] = {
-        field: value for field, (option, value) in values.items() if _given(ctx, option)
-    }
-    settings = ServeSettings(models=tuple(refs), **given)
-    folder = log_dir if log_dir is not None else ws.settings.home / "predictions"
-    feedback_dir = log_folder(ws.settings.home, FEEDBACK)
-    reports_dir = log_folder(
-        ws.settings.home, REPORTS
-    )  # where monitoring saves (even with --log-dir)
     if not no_auth:
         ensure_admin_key(ws.security, ws.settings.home)
     salt = workspace_salt(ws.settings.home)  # created once, before any worker reads it
@@ -273,25 +162,11 @@ def serve(
     )
     if workers > 1:
         worker_config = WorkerConfig(
-            workspace=_absolute(ws.settings),
-            serve=settings,
-            log_dir=folder.resolve(),
-            feedback_dir=feedback_dir.resolve(),
-            reports_dir=reports_dir.resolve(),
-            auth_required=not no_auth,
+            workspace=_absolute(ws.settings), serve=settings, auth_required=not no_auth
         )
         _run_workers(worker_config, workers, host=host, port=port)
         return
-    app = create_app(
-        ws.registry,
-        settings=settings,
-        log_dir=folder,
-        feedback_dir=feedback_dir,
-        reports_dir=reports_dir,
-        security=ws.security,
-        auth_required=not no_auth,
-        log_salt=salt,
-    )
+    app = create_app(ws.services, settings, auth_required=not no_auth, log_salt=salt)
     config = uvicorn.Config(
         app,
         host=host,
@@ -309,6 +184,7 @@ def _absolute(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
             "home": settings.home.resolve(),
+            "log_root": (settings.log_root or settings.home).resolve(),
             "db_url": settings.resolved_db_url(),
             "artifact_root": settings.resolved_artifact_root(),
         }
@@ -319,7 +195,8 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
     """Run ``workers`` processes building their app with :func:`worker_app` (until stopped)."""
     import uvicorn
 
-    from modelcycle.serving import NoDelayHttpToolsProtocol, log_config
+    from modelcycle.serving import log_config
+    from modelcycle.serving._workers import NoDelayHttpToolsProtocol
 
     environment = config.to_env()
     os.environ.update(environment)  # spawned workers inherit it; see serving/_workers.py
@@ -347,36 +224,20 @@ def worker_app() -> FastAPI:
     environment: the same workspace, settings and log folders; the models load before
     the worker accepts connections.
     """
-    from modelcycle.serving import WorkerConfig, create_app, workspace_salt
+    from modelcycle.serving import create_app
+    from modelcycle.serving._privacy import workspace_salt
+    from modelcycle.serving._workers import WorkerConfig
     from modelcycle.workspace import Workspace
 
     config = WorkerConfig.from_env()
     ws = Workspace(settings=config.workspace, upgrade=False)
     return create_app(
-        ws.registry,
-        settings=config.serve,
-        log_dir=config.log_dir,
-        feedback_dir=config.feedback_dir,
-        reports_dir=config.reports_dir,
-        security=ws.security,
+        ws.services,
+        config.serve,
         auth_required=config.auth_required,
         log_salt=workspace_salt(ws.settings.home),
         worker=True,
     )
-
-
-def _given(ctx: typer.Context, option: str) -> bool:
-    """Whether ``option`` was set on the command line (or by a default map), not defaulted."""
-    source = ctx.get_parameter_source(option)
-    return source is not None and source.name != "DEFAULT"
-
-
-def sensitive_mode(text: str) -> Literal["hash", "drop"]:
-    if text == "hash":
-        return "hash"
-    if text == "drop":
-        return "drop"
-    raise ValidationError(f"--sensitive-inputs {text!r} is not known; expected 'hash' or 'drop'")
 
 
 def score(

@@ -7,7 +7,6 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,7 +29,13 @@ def train(
         str | None, typer.Option("--name", "-n", help="Register the model under this name.")
     ] = None,
     budget: Annotated[
-        float, typer.Option("--budget", "-b", min=1, help="Seconds for the search, refit included.")
+        float,
+        typer.Option(
+            "--budget",
+            "-b",
+            min=1,
+            help="Seconds for the whole job: data checks, search, refit, evaluation.",
+        ),
     ] = 60,
     task: Annotated[
         str | None, typer.Option(help="binary, multiclass or regression (default: detected).")
@@ -83,12 +88,12 @@ def train(
     with Progress(*columns, console=out.err_console, transient=True) as progress:
         bar = progress.add_task("searching", total=budget, best="")
 
-        def on_trial(result: TrialResult, best: TrialResult | None, _: float) -> None:
+        def on_trial(result: TrialResult, best: TrialResult | None, elapsed: float) -> None:
             shown = f"best {best.value:.5g} ({best.learner})" if best else ""
             label = f"trial {result.number + 1}: {result.learner} {result.status.lower()}"
             progress.update(
                 bar,
-                completed=min(budget, time.perf_counter() - started),
+                completed=min(budget, elapsed),
                 description=label,
                 best=shown,
             )
@@ -208,18 +213,19 @@ def report(
     json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
 ) -> None:
     """Write (or open) the evaluation report of a training run."""
+    from modelcycle.records import TrainingRecord
+
     ws = state(ctx).open()
-    run = ws.get_run(ws.tracker.resolve_run_id(run_id))
-    paths = {a["path"] for a in run.artifacts}
-    if "evaluation/evaluation.html" not in paths:
-        raise NotFound(
-            f"run {run.run_id[:8]} has no evaluation report; it was not made by 'modelcycle train'"
-        )
+    record = TrainingRecord(ws.get_run(ws.tracker.resolve_run_id(run_id)))
     if json:  # written raw: a console would wrap long strings and break the JSON
-        out.print_json(orjson.loads(run.read_artifact("evaluation/evaluation.json")))
+        if record.evaluation is None:
+            raise NotFound(
+                f"run {record.run.run_id[:8]} has no evaluation report; it was not made by "
+                "'modelcycle train'"
+            )
+        out.print_json(record.evaluation.to_dict())
         return
-    target = output or Path(f"report-{run.run_id[:8]}.html")
-    run.download_artifact("evaluation/evaluation.html", target)
-    out.console.print(f"report written to {target}")
+    target = record.evaluation_page(output or Path(f"report-{record.run.run_id[:8]}.html"))
+    out.console.print(f"report written to {target} (a single file; it opens offline)")
     if open_browser:
         webbrowser.open(target.resolve().as_uri())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelcycle.core._clock import ms_to_datetime, new_id, now_ms
+from modelcycle.core._clock import datetime_to_ms, ms_to_datetime, new_id, now_ms
 from modelcycle.core._errors import (
     Conflict,
     IntegrityError,
@@ -44,6 +44,7 @@ __all__ = [
     "Task",
     "ValidationError",
     "WorkspaceError",
+    "datetime_to_ms",
     "is_conninfo",
     "looks_like_database",
     "ms_to_datetime",

@@ -19,6 +19,12 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def datetime_to_ms(moment: datetime) -> int:
+    """Epoch milliseconds of an aware ``datetime`` (a naive one is taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
+
+
 def new_id() -> str:
     """Return a new random 32-character hexadecimal identifier."""
     return uuid.uuid4().hex

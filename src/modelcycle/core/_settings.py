@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         description="Database URL (sqlite:///path or postgresql://...) or libpq connection "
         "string (host=... dbname=...); default is home/modelcycle.db. Shown with passwords hidden.",
     )
+    log_root: Path | None = Field(
+        default=None,
+        description="Folder holding the prediction and feedback logs and the monitoring "
+        "reports (predictions/, feedback/, reports/); default is home. Every server, worker "
+        "and monitor of a workspace must see the same one.",
+    )
     artifact_root: str | None = Field(
         default=None,
         description="Folder (or file:// URL) of the content-addressed artifact store; "

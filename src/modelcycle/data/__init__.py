@@ -33,7 +33,7 @@ from modelcycle.data._profile import (
 from modelcycle.data._read import TableSource, iter_batches, read_table
 from modelcycle.data._report import Issue, Severity, ValidationReport
 from modelcycle.data._split import train_test_split_frame
-from modelcycle.data._task import detect_task
+from modelcycle.data._task import check_target, detect_task
 from modelcycle.data._validate import ValidationRules, validate
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "ValidationRules",
     "as_pandas",
     "as_pandas_series",
+    "check_target",
     "detect_task",
     "fingerprint",
     "infer_schema",

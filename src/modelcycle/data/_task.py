@@ -14,6 +14,29 @@ MAX_CLASSES = 20
 _TASKS = [t.value for t in Task]
 
 
+def check_target(frame: pd.DataFrame, target: str, *, source: str = "the data") -> pd.Series:
+    """The target column of ``frame``; names ``source`` and its columns when it is absent.
+
+    Raises
+    ------
+    ValidationError
+        ``target`` is not a column of ``frame``.
+
+    Examples
+    --------
+    >>> check_target(pd.DataFrame({"y": [1]}), "y").tolist()
+    [1]
+    """
+    if target not in frame.columns:
+        raise ValidationError(
+            f"target column {target!r} is not in {source}; its columns are "
+            f"{[str(c) for c in frame.columns[:20]]}",
+            details={"field": "target", "value": target},
+        )
+    column: pd.Series = frame[target]
+    return column
+
+
 def detect_task(
     target: pd.Series, override: Task | str | None = None, *, max_classes: int = MAX_CLASSES
 ) -> Task:

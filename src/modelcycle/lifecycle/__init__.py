@@ -3,7 +3,8 @@
 A :class:`Policy` per model says how often to monitor it, which alerts retrain it, where
 its training data is, and how a retrained model (the *challenger*) must beat the
 *champion* on recent labelled rows before it replaces it. A :class:`Worker` carries this
-out by running jobs from a :class:`JobQueue` in the workspace database, with leases, so
+out by running jobs from the workspace's job queue (:class:`modelcycle.records.JobQueue`),
+with leases, so
 several workers share the work and a dead worker's job is taken over by another.
 
 Examples
@@ -12,7 +13,7 @@ Examples
 >>> policy = Policy.from_mapping({
 ...     "model": "churn",
 ...     "monitoring": {"every": "5m", "alerts": [{"name": "drift", "rule": "psi > 0.2"}]},
-...     "retraining": {"source": "churn.csv", "on_alerts": ["drift"], "budget_s": 60},
+...     "retraining": {"source": "churn.csv", "on_alerts": ["drift"], "budget": 60},
 ... })
 >>> policy.retraining.mode, policy.monitoring.alert_names
 ('promote', ['drift'])
@@ -27,10 +28,9 @@ from modelcycle.lifecycle._context import (
     Handler,
     JobContext,
     LeaseLost,
-    Services,
+    Loop,
     TrainFn,
 )
-from modelcycle.lifecycle._jobs import DONE, FAILED, QUEUED, RUNNING, STATES, Job, JobQueue
 from modelcycle.lifecycle._policy import MonitoringPolicy, Policy, RetrainingPolicy, RollbackPolicy
 from modelcycle.lifecycle._policy_store import PolicyStore, StoredPolicy
 from modelcycle.lifecycle._tasks import DEFAULT_HANDLERS
@@ -38,26 +38,19 @@ from modelcycle.lifecycle._worker import EventHook, Worker, default_owner
 
 __all__ = [
     "DEFAULT_HANDLERS",
-    "DONE",
-    "FAILED",
-    "QUEUED",
-    "RUNNING",
-    "STATES",
     "WORKER_ACTOR",
     "Comparison",
     "Defer",
     "EventHook",
     "Handler",
-    "Job",
     "JobContext",
-    "JobQueue",
     "LeaseLost",
+    "Loop",
     "MonitoringPolicy",
     "Policy",
     "PolicyStore",
     "RetrainingPolicy",
     "RollbackPolicy",
-    "Services",
     "StoredPolicy",
     "TrainFn",
     "Worker",

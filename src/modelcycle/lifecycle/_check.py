@@ -34,8 +34,8 @@ def run_check(context: JobContext) -> dict[str, Any]:
     if not policy.rollback.enabled:
         return {"outcome": "skipped", "version": version, "reason": "rollback is disabled"}
     since = int(payload.get("promoted_at", 0)) or None
-    home, model = context.services.home, context.model
-    rows = labelled_rows(home, model, champion.signature, versions=[version], since_ms=since)
+    layout, model = context.services.layout, context.model
+    rows = labelled_rows(layout, model, champion.signature, versions=[version], since_ms=since)
     needed = policy.rollback.min_labelled_rows
     if len(rows) < needed:
         raise Defer(

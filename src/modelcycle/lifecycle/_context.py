@@ -13,16 +13,14 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from modelcycle.core import Conflict, NotFound, ValidationError
-from modelcycle.lifecycle._jobs import Job, JobQueue
 from modelcycle.lifecycle._policy import Policy, RetrainingPolicy
 from modelcycle.lifecycle._policy_store import PolicyStore
-from modelcycle.registry import Registry
-from modelcycle.security import append
-from modelcycle.store import Database
+from modelcycle.records import Job
+from modelcycle.security._audit import append
+from modelcycle.services import Services
 
 #: The actor recorded in the audit log for what the worker does.
 WORKER_ACTOR = "worker"
@@ -39,13 +37,14 @@ class TrainFn(Protocol):
 
 
 @dataclass(frozen=True)
-class Services:
-    """The parts of a workspace the worker uses (lifecycle does not import the workspace)."""
+class Loop:
+    """What the closed loop works with: a workspace's services, its policies, how to train.
 
-    db: Database
-    registry: Registry
-    home: Path
-    queue: JobQueue
+    Training is injected (``train_fn``, a workspace's ``train``) because lifecycle sits
+    below the workspace.
+    """
+
+    services: Services
     policies: PolicyStore
     train_fn: TrainFn | None = None
 
@@ -72,8 +71,13 @@ class JobContext:
     """One running job with the services it may use."""
 
     job: Job
-    services: Services
+    loop: Loop
     lease_lost: threading.Event
+
+    @property
+    def services(self) -> Services:
+        """The workspace's services."""
+        return self.loop.services
 
     @property
     def model(self) -> str:
@@ -90,7 +94,7 @@ class JobContext:
         NotFound
             The model has no policy.
         """
-        found = self.services.policies.get(self.model)
+        found = self.loop.policies.get(self.model)
         if found is None:
             raise NotFound(
                 f"model {self.model!r} has no policy; set one with "

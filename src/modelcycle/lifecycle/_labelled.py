@@ -22,10 +22,11 @@ from modelcycle.lifecycle._compare import Comparison, paired_bootstrap
 from modelcycle.monitoring import read_labelled
 from modelcycle.packaging import LoadedModel, Signature
 from modelcycle.registry import ModelVersion, Registry
+from modelcycle.store import LogLayout
 
 
 def labelled_rows(
-    home: Any,
+    layout: LogLayout,
     model: str,
     signature: Signature | None,
     *,
@@ -36,7 +37,7 @@ def labelled_rows(
 
     Without ``signature`` the inputs are not decoded (enough to count rows).
     """
-    frame = read_labelled(home, model, signature=signature, versions=versions, since=since_ms)
+    frame = read_labelled(layout, model, signature=signature, versions=versions, since=since_ms)
     return frame[frame["label"].notna()].reset_index(drop=True)
 
 

@@ -1,7 +1,8 @@
 """The ``monitor`` job: monitor a model as its policy says, and retrain on chosen alerts.
 
-The report is saved under ``<home>/reports/<model>/``; fired alerts go to the log, the
-workspace database and (when the policy names one) a webhook. A rule that keeps firing is
+The report is saved as the model's latest (``services.layout.reports_of(model)``); fired
+alerts go to the log, the workspace database and (when the policy names one) a webhook,
+through :func:`~modelcycle.monitoring.run_monitoring`. A rule that keeps firing is
 delivered again only after ``monitoring.repeat_after`` (the report of every pass still
 lists it), so a lasting drift does not page anyone every five minutes. An alert whose
 rule is listed in ``retraining.on_alerts`` enqueues a ``retrain`` job carrying the alerts
@@ -10,64 +11,42 @@ rule is listed in ``retraining.on_alerts`` enqueues a ``retrain`` job carrying t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelcycle.lifecycle._context import JobContext, json_safe
 from modelcycle.lifecycle._policy import Policy
-from modelcycle.monitoring import (
-    AlertSink,
-    DatabaseSink,
-    LogSink,
-    MonitorWindow,
-    WebhookSink,
-    deliver,
-    monitor,
-    recent_alerts,
-)
-from modelcycle.store import REPORTS, log_folder
+from modelcycle.monitoring import AlertSink, LogSink, MonitorWindow, WebhookSink, run_monitoring
 
 
 def run_monitor(context: JobContext) -> dict[str, Any]:
     """Handler of ``monitor`` jobs (see the module docs)."""
     policy = context.policy()
     settings = policy.monitoring
-    services = context.services
-    sinks: list[AlertSink] = [LogSink(), DatabaseSink(services.db)]
+    sinks: list[AlertSink] = [LogSink()]
     if settings.webhook:
         sinks.append(WebhookSink(settings.webhook))
-    window = MonitorWindow(last_rows=settings.window_rows, hours=settings.window_hours)
-    report = monitor(
-        services.registry,
-        services.home,
+    done = run_monitoring(
+        context.services,
         context.model,
-        window=window,
+        window=MonitorWindow(last_rows=settings.window_rows, hours=settings.window_hours),
         rules=settings.rules(),
+        sinks=sinks,
+        repeat_after_s=settings.repeat_after_s,
     )
-    saved = report.save(log_folder(services.home, REPORTS, context.model))  # the latest pass
-    repeated = _delivered_lately(context, settings.repeat_after_s)
-    fresh = [alert for alert in report.alerts if alert.rule not in repeated]
-    delivery = deliver(fresh, sinks)
+    report = done.report
     alerts = [_alert(alert) for alert in report.alerts]
     return {
         "version": report.version,
         "status": report.status,
         "rows": report.rows,
         "alerts": alerts,
-        "delivered": [alert.rule for alert in fresh],
-        "delivery": delivery,
+        "delivered": [alert.rule for alert in done.delivered],
+        "delivery": report.delivery,
         "metrics": dict(report.metrics),
         "notes": list(report.notes),
-        "report": {kind: str(path) for kind, path in saved.items()},
+        "report": {kind: str(path) for kind, path in done.saved.items()},
         "retrain_job": _retrain_on(context, policy, alerts),
     }
-
-
-def _delivered_lately(context: JobContext, seconds: float) -> set[str]:
-    """Rules of this model whose alert was stored (delivered) within ``seconds``."""
-    since = datetime.now(UTC) - timedelta(seconds=seconds)
-    stored = recent_alerts(context.services.db, model=context.model, since=since, limit=10_000)
-    return {str(alert["rule"]) for alert in stored}
 
 
 def _alert(alert: Any) -> dict[str, Any]:
@@ -86,7 +65,7 @@ def _retrain_on(context: JobContext, policy: Policy, alerts: list[dict[str, Any]
     triggers = [a for a in alerts if a["rule"] in policy.retraining.on_alerts]
     if not triggers:
         return None
-    job = context.services.queue.enqueue(
+    job = context.services.jobs.enqueue(
         "retrain",
         context.model,
         {"trigger": "alerts", "alerts": json_safe(triggers)},

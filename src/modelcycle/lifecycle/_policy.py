@@ -24,7 +24,7 @@ model in the workspace database (:class:`~modelcycle.lifecycle.PolicyStore`)::
     new_labels = 1000         # optional: retrain after this many new labelled rows
     source = "data/churn.csv" # the original training data (file, or SQL URL with `query`)
     include_feedback = true   # add labelled logged rows (inputs + label) to the training data
-    budget_s = 60
+    budget = 60              # seconds for the whole training job (see modelcycle train)
     mode = "promote"          # or "propose" (register as @challenger only)
     holdout_share = 0.3       # most recent labelled rows kept out of training for the comparison
     min_improvement = 0.0     # the challenger must beat the champion by this (metric units)
@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelcycle.core import ModelcycleError, ValidationError
 from modelcycle.evaluation import METRIC_TABLE
@@ -157,7 +157,12 @@ class RetrainingPolicy(_Strict):
     query: str | None = None
     target: str | None = Field(None, description="Target column (default: the champion's).")
     include_feedback: bool = True
-    budget_s: float = Field(60.0, gt=0)
+    budget: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=AliasChoices("budget", "budget_s"),  # budget_s: before 0.2
+        description="Seconds for the whole training job (data checks, search, refit, evaluation).",
+    )
     mode: Literal["promote", "propose"] = "promote"
     holdout_share: float = Field(0.3, gt=0, lt=1)
     metric: str | None = Field(

@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelcycle.core import NotFound, ms_to_datetime, now_ms
-from modelcycle.lifecycle._locks import lock_key
 from modelcycle.lifecycle._policy import Policy
-from modelcycle.security import append, default_actor
+from modelcycle.records import lock_key
+from modelcycle.security._audit import append
+from modelcycle.security._roles import default_actor
 from modelcycle.store import Database, tables
 
 _policies = tables.policies

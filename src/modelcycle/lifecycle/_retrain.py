@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from modelcycle.core import NotFound, ValidationError, now_ms
-from modelcycle.data import read_table
+from modelcycle.data import check_target, read_table
 from modelcycle.lifecycle._context import WORKER_ACTOR, JobContext
 from modelcycle.lifecycle._labelled import (
     compare_versions,
@@ -28,6 +28,7 @@ from modelcycle.lifecycle._labelled import (
     training_rows,
 )
 from modelcycle.lifecycle._policy import RetrainingPolicy
+from modelcycle.records import TrainingRecord
 from modelcycle.registry import CHAMPION, ModelVersion, PromotionRefused
 
 CHALLENGER = "challenger"
@@ -72,9 +73,9 @@ def _target(context: JobContext, policy: RetrainingPolicy, champion: ModelVersio
     if policy.target:
         return policy.target
     if champion is not None and champion.run_id is not None:
-        params = context.services.registry.tracker.get_run(champion.run_id).params
-        if "target" in params:
-            return str(params["target"])
+        target = TrainingRecord(context.services.tracker.get_run(champion.run_id)).target
+        if target is not None:
+            return target
     raise ValidationError(
         f"the target column of model {context.model!r} is not known (its champion was not "
         "trained by modelcycle train); set 'target' in the policy's retraining section"
@@ -87,7 +88,7 @@ def _labelled_parts(
     """``(held-out recent rows, older rows as training rows)`` of the labelled log."""
     if champion is None:
         return pd.DataFrame(), pd.DataFrame()
-    rows = labelled_rows(context.services.home, context.model, champion.signature)
+    rows = labelled_rows(context.services.layout, context.model, champion.signature)
     older, recent = split_recent(rows, policy.holdout_share)
     if not policy.include_feedback or older.empty:
         return recent, pd.DataFrame()
@@ -98,11 +99,7 @@ def _training_frame(
     policy: RetrainingPolicy, target: str, older: pd.DataFrame, champion: ModelVersion | None
 ) -> pd.DataFrame:
     base = read_table(policy.source, sql=policy.query)
-    if target not in base.columns:
-        raise ValidationError(
-            f"target column {target!r} is not in the retraining source {policy.source!r}; "
-            f"its columns are {list(base.columns)[:20]}"
-        )
+    check_target(base, target, source=f"the retraining source {policy.source!r}")
     if older.empty or champion is None:
         return base
     rows = _feedback(training_rows(older, champion.signature, target), base, target)
@@ -121,13 +118,13 @@ def _feedback(rows: pd.DataFrame, base: pd.DataFrame, target: str) -> pd.DataFra
 def _train(
     context: JobContext, frame: pd.DataFrame, target: str, policy: RetrainingPolicy
 ) -> ModelVersion:
-    train_fn = context.services.train_fn
+    train_fn = context.loop.train_fn
     if train_fn is None:
         raise ValidationError(
             "this worker has no train function; start it from a workspace "
             "(Workspace.worker or 'modelcycle worker') to run retrain jobs"
         )
-    result = train_fn(frame, target=target, name=context.model, budget=policy.budget_s)
+    result = train_fn(frame, target=target, name=context.model, budget=policy.budget)
     version = getattr(result, "version", None)
     if not isinstance(version, ModelVersion):
         raise ValidationError(
@@ -203,7 +200,7 @@ def _watch(
         "previous": champion.version,
         "promoted_at": now_ms(),
     }
-    job = context.services.queue.enqueue(
+    job = context.services.jobs.enqueue(
         "check",
         context.model,
         payload,

@@ -12,27 +12,28 @@ from __future__ import annotations
 import logging
 
 from modelcycle.core import NotFound, now_ms
-from modelcycle.lifecycle._context import Services
-from modelcycle.lifecycle._jobs import QUEUED, RUNNING, Job
+from modelcycle.lifecycle._context import Loop
 from modelcycle.lifecycle._labelled import labelled_rows
 from modelcycle.lifecycle._policy import Policy
 from modelcycle.monitoring import count_feedback
+from modelcycle.records import QUEUED, RUNNING, Job
 from modelcycle.registry import CHAMPION, ModelVersion
+from modelcycle.services import Services
 
 _LOG = logging.getLogger("modelcycle.worker")
 
 
-def schedule(services: Services) -> list[Job]:
+def schedule(loop: Loop) -> list[Job]:
     """Enqueue every job the stored policies make due now; return the new ones.
 
     A policy whose scheduling fails (an unreadable log) is skipped with a warning, so one
     model never stops the others' work.
     """
     created: list[Job] = []
-    for policy in services.policies.list():
+    for policy in loop.policies.list():
         for due in (monitor_due, retrain_due):
             try:
-                job = due(services, policy)
+                job = due(loop.services, policy)
             except Exception:
                 _LOG.warning(
                     "scheduling %s for %r failed", due.__name__, policy.model, exc_info=True
@@ -45,7 +46,7 @@ def schedule(services: Services) -> list[Job]:
 
 def monitor_due(services: Services, policy: Policy) -> Job | None:
     """The next ``monitor`` job, ``every`` after the last one was due (or now)."""
-    queue, model = services.queue, policy.model
+    queue, model = services.jobs, policy.model
     last = queue.latest("monitor", model)
     if last is not None and last.state in (QUEUED, RUNNING):
         return None
@@ -68,7 +69,7 @@ def retrain_due(services: Services, policy: Policy) -> Job | None:
     retraining = policy.retraining
     if retraining is None or (retraining.every is None and retraining.new_labels is None):
         return None
-    queue, model = services.queue, policy.model
+    queue, model = services.jobs, policy.model
     last = queue.latest("retrain", model)
     if last is not None and last.state in (QUEUED, RUNNING):
         return None
@@ -82,9 +83,9 @@ def retrain_due(services: Services, policy: Policy) -> Job | None:
     elif retraining.new_labels is not None and champion is not None:
         # Labels logged since then bound the labelled rows predicted since then from
         # above: count them first, and join with the prediction log only when it matters.
-        count = count_feedback(services.home, model, since=since)
+        count = count_feedback(services.layout, model, since=since)
         if count >= retraining.new_labels:
-            count = len(labelled_rows(services.home, model, None, since_ms=since))
+            count = len(labelled_rows(services.layout, model, None, since_ms=since))
         if count >= retraining.new_labels:
             payload = {"trigger": "new_labels", "labelled_rows": count}
     if payload is None:

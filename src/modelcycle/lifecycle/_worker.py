@@ -20,17 +20,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from modelcycle.core import Conflict, ModelcycleError, ValidationError, new_id
-from modelcycle.lifecycle._context import Defer, Handler, JobContext, Services, TrainFn, json_safe
-from modelcycle.lifecycle._jobs import Job, JobQueue
+from modelcycle.lifecycle._context import Defer, Handler, JobContext, Loop, TrainFn, json_safe
 from modelcycle.lifecycle._policy_store import PolicyStore
 from modelcycle.lifecycle._schedule import schedule
 from modelcycle.lifecycle._tasks import DEFAULT_HANDLERS
-from modelcycle.registry import Registry
-from modelcycle.store import Database
+from modelcycle.records import Job
+from modelcycle.services import Services
 
 _LOG = logging.getLogger("modelcycle.worker")
 
@@ -47,8 +45,8 @@ class Worker:
 
     Parameters
     ----------
-    db, registry, home:
-        The workspace database, registry and folder (prediction logs, reports).
+    services:
+        The workspace's services (its job queue, registry, logs...).
     train_fn:
         Trains and registers a model (the workspace's ``train``); needed by ``retrain`` jobs.
     owner:
@@ -70,10 +68,8 @@ class Worker:
 
     def __init__(
         self,
+        services: Services,
         *,
-        db: Database,
-        registry: Registry,
-        home: str | os.PathLike[str],
         train_fn: TrainFn | None = None,
         owner: str | None = None,
         lease_s: float = 30.0,
@@ -82,19 +78,11 @@ class Worker:
         keep_jobs_s: float | None = 7 * 86400.0,
         handlers: Mapping[str, Handler] | None = None,
         on_event: EventHook | None = None,
-        queue: JobQueue | None = None,
     ) -> None:
         if not lease_s > 0 or not poll_s > 0:
             raise ValidationError(f"lease_s={lease_s!r}, poll_s={poll_s!r}; both must be > 0")
-        self.queue = queue or JobQueue(db)
-        self.services = Services(
-            db=db,
-            registry=registry,
-            home=Path(home),
-            queue=self.queue,
-            policies=PolicyStore(db),
-            train_fn=train_fn,
-        )
+        self.queue = services.jobs
+        self.loop = Loop(services, PolicyStore(services.db), train_fn)
         self.owner = owner or default_owner()
         self.lease_s = lease_s
         self.poll_s = poll_s
@@ -147,7 +135,7 @@ class Worker:
             return []
         self._last_schedule = now
         self._prune(now)
-        created = schedule(self.services)
+        created = schedule(self.loop)
         for job in created:
             self._emit("scheduled", job, job.payload.get("trigger", ""))
         return created
@@ -193,7 +181,7 @@ class Worker:
         self._emit("started", job, f"attempt {job.attempts}/{job.max_attempts}")
         beat.start()
         try:
-            outcome = self._call(job, JobContext(job, self.services, lost))
+            outcome = self._call(job, JobContext(job, self.loop, lost))
         except BaseException:  # Ctrl-C or exit: hand the job back unfinished
             stop_beat.set()
             beat.join()

@@ -21,39 +21,26 @@ Examples
 
 from __future__ import annotations
 
-from modelcycle.monitoring._alerts import (
-    Alert,
-    FeatureValue,
-    Observed,
-    RuleCheck,
-    check_rules,
-    evaluate,
-    feature_metric,
-)
+from modelcycle.monitoring._alerts import Alert
 from modelcycle.monitoring._cbpe import CBPE, estimated_performance
-from modelcycle.monitoring._health import VersionHealth, latency_over_time, service_health
+from modelcycle.monitoring._health import VersionHealth, service_health
 from modelcycle.monitoring._labels import count_feedback, read_feedback, read_labelled
-from modelcycle.monitoring._logread import probability_matrix, read_predictions
+from modelcycle.monitoring._logread import read_predictions
 from modelcycle.monitoring._monitor import monitor
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
-from modelcycle.monitoring._performance import (
-    realized_performance,
-    summarize_realized,
-)
-from modelcycle.monitoring._reference import VersionReference, load_reference
+from modelcycle.monitoring._performance import realized_performance
 from modelcycle.monitoring._rules import AlertRule, parse_rules
+from modelcycle.monitoring._run import MonitoringPass, run_monitoring
 from modelcycle.monitoring._sinks import (
     AlertSink,
     DatabaseSink,
     LogSink,
     WebhookSink,
-    deliver,
     recent_alerts,
 )
 from modelcycle.monitoring.drift import (
     ChiSquareDetector,
     ColumnDrift,
-    ColumnWindow,
     DriftDetector,
     DriftReport,
     DriftResult,
@@ -63,7 +50,6 @@ from modelcycle.monitoring.drift import (
     NewCategoryDetector,
     PSIDetector,
     WassersteinDetector,
-    adjust_pvalues,
     drift_report,
 )
 
@@ -74,44 +60,32 @@ __all__ = [
     "AlertSink",
     "ChiSquareDetector",
     "ColumnDrift",
-    "ColumnWindow",
     "DatabaseSink",
     "DriftDetector",
     "DriftReport",
     "DriftResult",
-    "FeatureValue",
     "JensenShannonDetector",
     "KSDetector",
     "LogSink",
     "MissingRateDetector",
     "MonitorReport",
     "MonitorWindow",
+    "MonitoringPass",
     "NewCategoryDetector",
-    "Observed",
     "PSIDetector",
-    "RuleCheck",
     "VersionHealth",
-    "VersionReference",
     "WassersteinDetector",
     "WebhookSink",
-    "adjust_pvalues",
-    "check_rules",
     "count_feedback",
-    "deliver",
     "drift_report",
     "estimated_performance",
-    "evaluate",
-    "feature_metric",
-    "latency_over_time",
-    "load_reference",
     "monitor",
     "parse_rules",
-    "probability_matrix",
     "read_feedback",
     "read_labelled",
     "read_predictions",
     "realized_performance",
     "recent_alerts",
+    "run_monitoring",
     "service_health",
-    "summarize_realized",
 ]

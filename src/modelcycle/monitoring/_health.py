@@ -30,7 +30,7 @@ from modelcycle.monitoring._logsql import (
     positive,
     to_frame,
 )
-from modelcycle.store import PREDICTIONS, log_folder
+from modelcycle.store import LogLayout
 
 _PERCENTILES = "[0.5, 0.95, 0.99]"
 
@@ -66,7 +66,7 @@ class VersionHealth:
 
 
 def service_health(
-    home: Path | str,
+    layout: LogLayout,
     model: str,
     *,
     since: TimeLike | None = None,
@@ -77,8 +77,8 @@ def service_health(
 
     Parameters
     ----------
-    home, model:
-        The workspace folder and the model name.
+    layout, model:
+        The workspace's log layout (``services.layout``) and the model name.
     since, until, last_rows:
         The window, as in :func:`read_predictions` (``last_rows`` counts log rows).
 
@@ -93,7 +93,7 @@ def service_health(
     >>> service_health(tempfile.mkdtemp(), "churn")
     []
     """
-    folder = log_folder(home, PREDICTIONS, model)
+    folder = layout.predictions_of(model)
     if not has_segments(folder):
         return []
     with connect() as connection:
@@ -123,7 +123,7 @@ def service_health(
 
 
 def latency_over_time(
-    home: Path | str,
+    layout: LogLayout,
     model: str,
     *,
     freq: str = "1min",
@@ -143,11 +143,12 @@ def latency_over_time(
     Examples
     --------
     >>> import tempfile
-    >>> latency_over_time(tempfile.mkdtemp(), "churn").columns.tolist()
+    >>> from modelcycle.store import LogLayout
+    >>> latency_over_time(LogLayout.under(tempfile.mkdtemp()), "churn").columns.tolist()
     ['time', 'version', 'requests', 'p50', 'p99', 'errors']
     """
     width_ms = _width_ms(freq)
-    folder = log_folder(home, PREDICTIONS, model)
+    folder = layout.predictions_of(model)
     with connect() as connection:
         if not has_segments(folder):
             return to_frame(connection.sql(_EMPTY_LATENCY))

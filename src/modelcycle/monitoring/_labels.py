@@ -10,7 +10,6 @@ runs in DuckDB; only the labelled rows are decoded and returned.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -34,12 +33,12 @@ from modelcycle.monitoring._logsql import (
     to_frame,
 )
 from modelcycle.packaging import Signature
-from modelcycle.store import FEEDBACK, FEEDBACK_SCHEMA, PREDICTIONS, log_folder
+from modelcycle.store import FEEDBACK_SCHEMA, LogLayout
 
 _FEEDBACK_COLUMNS = ", ".join(f'"{name}"' for name in FEEDBACK_SCHEMA.names if name != "model")
 
 
-def read_feedback(home: Path | str, model: str) -> pd.DataFrame:
+def read_feedback(layout: LogLayout, model: str) -> pd.DataFrame:
     """Every delayed label logged for ``model``, oldest first.
 
     Returns
@@ -54,7 +53,7 @@ def read_feedback(home: Path | str, model: str) -> pd.DataFrame:
     >>> read_feedback(tempfile.mkdtemp(), "churn").columns.tolist()
     ['feedback_id', 'time', 'request_id', 'row', 'inputs', 'label', 'source']
     """
-    folder = log_folder(home, FEEDBACK, model)
+    folder = layout.feedback_of(model)
     with connect() as connection:
         if not has_segments(folder):
             empty = ", ".join(
@@ -76,7 +75,7 @@ def read_feedback(home: Path | str, model: str) -> pd.DataFrame:
         )
 
 
-def count_feedback(home: Path | str, model: str, *, since: TimeLike | None = None) -> int:
+def count_feedback(layout: LogLayout, model: str, *, since: TimeLike | None = None) -> int:
     """How many labels were logged for ``model`` (at or after ``since``), counted in DuckDB.
 
     Cheap next to :func:`read_labelled` (no join with the prediction log), and an upper
@@ -88,7 +87,7 @@ def count_feedback(home: Path | str, model: str, *, since: TimeLike | None = Non
     >>> count_feedback(tempfile.mkdtemp(), "churn")
     0
     """
-    folder = log_folder(home, FEEDBACK, model)
+    folder = layout.feedback_of(model)
     if not has_segments(folder):
         return 0
     with connect() as connection:
@@ -102,7 +101,7 @@ def count_feedback(home: Path | str, model: str, *, since: TimeLike | None = Non
 
 
 def read_labelled(
-    home: Path | str,
+    layout: LogLayout,
     model: str,
     *,
     signature: Signature | None = None,
@@ -115,7 +114,7 @@ def read_labelled(
 
     Parameters
     ----------
-    home, model, signature:
+    layout, model, signature:
         As in :func:`read_predictions`.
     versions, since, until:
         Filter the predictions (by version and prediction time). Labels are matched
@@ -138,8 +137,8 @@ def read_labelled(
     >>> read_labelled(tempfile.mkdtemp(), "churn").columns[-2:].tolist()
     ['label', 'label_time']
     """
-    predictions = log_folder(home, PREDICTIONS, model)
-    feedback = log_folder(home, FEEDBACK, model)
+    predictions = layout.predictions_of(model)
+    feedback = layout.feedback_of(model)
     specs = input_types(signature)
     if not (has_segments(predictions) and has_segments(feedback)):
         return empty_predictions(specs).assign(

@@ -12,7 +12,6 @@ window instead, chosen before any input is decoded.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from modelcycle.monitoring._logsql import (
     to_frame,
 )
 from modelcycle.packaging import Signature
-from modelcycle.store import PREDICTIONS, log_folder
+from modelcycle.store import LogLayout
 
 #: Routes whose rows answered callers (``shadow`` rows only repeat a request for comparison).
 ANSWERED_ROUTES = ("primary", "canary")
@@ -48,7 +47,7 @@ _SEED = 0
 
 
 def read_predictions(
-    home: Path | str,
+    layout: LogLayout,
     model: str,
     *,
     signature: Signature | None = None,
@@ -65,8 +64,9 @@ def read_predictions(
 
     Parameters
     ----------
-    home:
-        The workspace folder; the log is ``<home>/predictions/<model>/*.parquet``.
+    layout:
+        The workspace's log layout (``services.layout``); the log is
+        ``<root>/predictions/<model>/*.parquet``.
     model:
         The model name.
     signature:
@@ -110,7 +110,7 @@ def read_predictions(
     >>> read_predictions(tempfile.mkdtemp(), "churn").columns[:4].tolist()
     ['request_id', 'row', 'time', 'version']
     """
-    folder = log_folder(home, PREDICTIONS, model)
+    folder = layout.predictions_of(model)
     specs = input_types(signature)
     _check_routes(routes)
     if not has_segments(folder):

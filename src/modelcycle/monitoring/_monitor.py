@@ -6,17 +6,17 @@ that version's rows; realized performance (delayed labels) and service health fo
 every version of the model; CBPE-estimated performance of the version when it is a
 classifier with holdout predictions. It flattens the results into ``metrics`` (the
 names alert rules use, see :mod:`modelcycle.monitoring._rules`), evaluates the rules
-and hands the fired alerts to the sinks. It never fails on missing data: an empty
+and lists the alerts that fired (:func:`~modelcycle.monitoring.run_monitoring` saves the
+report and delivers them). It never fails on missing data: an empty
 log, a window too small for drift or a model without labels give notes instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,11 +33,12 @@ from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
 from modelcycle.monitoring._performance import class_key, realized_performance, summarize_realized
 from modelcycle.monitoring._reference import VersionReference, load_reference
 from modelcycle.monitoring._rules import AlertRule
-from modelcycle.monitoring._sinks import AlertSink, deliver
 from modelcycle.monitoring.drift import DriftReport, drift_report
 
 if TYPE_CHECKING:
     from modelcycle.registry import Registry
+    from modelcycle.services import Services
+    from modelcycle.store import LogLayout
 
 #: Fewest rows of the monitored version for a drift report.
 MIN_DRIFT_ROWS = 30
@@ -47,25 +48,24 @@ _POINTS = 40
 
 
 def monitor(
-    registry: Registry,
-    home: Path | str,
+    services: Services,
     model: str,
     *,
     ref: str | None = None,
     window: MonitorWindow | None = None,
     rules: Iterable[AlertRule] = (),
-    sinks: Sequence[AlertSink] = (),
     bucket_rows: int | None = None,
     alpha: float = 0.05,
 ) -> MonitorReport:
-    """Monitor a model version on a window of its prediction log; evaluate and deliver alerts.
+    """Monitor a model version on a window of its prediction log and evaluate alert rules.
+
+    The report lists the alerts that fired; :func:`run_monitoring` also saves it and
+    delivers them.
 
     Parameters
     ----------
-    registry:
-        The workspace's registry (``ws.registry``).
-    home:
-        The workspace folder holding ``predictions/`` and ``feedback/``.
+    services:
+        The workspace's services (``ws.services``): its registry, runs and log layout.
     model:
         The model name.
     ref:
@@ -73,8 +73,8 @@ def monitor(
         else the latest version.
     window:
         Which rows to read (default: the latest 5000 rows).
-    rules, sinks:
-        Alert rules to evaluate, and where fired alerts go (:func:`deliver`).
+    rules:
+        Alert rules to evaluate.
     bucket_rows:
         Rows per bucket of the performance-over-time series (default: about ten).
     alpha:
@@ -93,12 +93,12 @@ def monitor(
     """
     window = window or MonitorWindow()
     rules = list(rules)
-    reference = load_reference(registry, _resolve(registry, model, ref))
+    reference = load_reference(services, _resolve(services.registry, model, ref))
     since, until = window.bounds(datetime.now(UTC))
-    scope = _Scope(home, model, reference, window, since, until)
+    scope = _Scope(services.layout, model, reference, window, since, until)
     notes: list[str] = []
     frame = read_predictions(
-        home,
+        services.layout,
         model,
         signature=reference.signature,
         versions=[reference.version],
@@ -107,7 +107,9 @@ def monitor(
         until=until,
         sample_rows=window.sample_rows,
     )
-    health = service_health(home, model, since=since, until=until, last_rows=window.last_rows)
+    health = service_health(
+        services.layout, model, since=since, until=until, last_rows=window.last_rows
+    )
     _note_sample(frame, health, reference.version, window, notes)
     drift = _drift(frame, reference, alpha, notes)
     realized, summary = _realized(scope, rules, bucket_rows, notes)
@@ -136,13 +138,12 @@ def monitor(
     report = replace(report, metrics=flat_metrics(report, summary, estimates))
     checks = check_rules(rules, report)
     alerts = [c.alert for c in checks if c.alert is not None]
-    delivery = deliver(alerts, sinks) if alerts and sinks else None
-    return replace(report, alerts=alerts, checks=checks, delivery=delivery)
+    return replace(report, alerts=alerts, checks=checks)
 
 
 @dataclass(frozen=True)
 class _Scope:
-    home: Path | str
+    layout: LogLayout
     model: str
     reference: VersionReference
     window: MonitorWindow
@@ -254,7 +255,7 @@ def _realized(
 ) -> tuple[pd.DataFrame, dict[int, dict[str, dict[str, Any]]]]:
     reference = scope.reference
     labelled = read_labelled(
-        scope.home,
+        scope.layout,
         scope.model,
         signature=reference.signature,
         last_rows=scope.window.last_rows,
@@ -310,7 +311,7 @@ def _latency(scope: _Scope, health: list[VersionHealth]) -> pd.DataFrame:
     span = max(h.last for h in health) - min(h.first for h in health) if health else timedelta()
     freq = next((f for f in _FREQUENCIES if pd.Timedelta(f) * _POINTS >= span), _FREQUENCIES[-1])
     return latency_over_time(
-        scope.home,
+        scope.layout,
         scope.model,
         freq=freq,
         since=scope.since,

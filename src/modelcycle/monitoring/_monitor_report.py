@@ -17,7 +17,7 @@ from modelcycle.monitoring._alerts import Alert, RuleCheck
 from modelcycle.monitoring._health import VersionHealth
 from modelcycle.monitoring._html import render
 from modelcycle.monitoring.drift import DriftReport
-from modelcycle.reports import notebook_frame
+from modelcycle.reports import PLOTLY_FILE, notebook_frame, write_assets
 from modelcycle.store import write_private
 
 
@@ -198,17 +198,20 @@ class MonitorReport:
     def save(self, folder: Path | str, *copies: Path | str) -> dict[str, Path]:
         """Write ``monitor.html`` and ``monitor.json`` into ``folder`` (and each of ``copies``).
 
-        The page is rendered once, whatever the number of folders. Each file is written
-        under a temporary name and renamed, so a reader (the server's
-        ``GET /v1/models/{name}/monitoring``) sees the previous pass or this one, never
-        half of a file. Returns the paths in ``folder``.
+        The page is rendered once, whatever the number of folders, and links
+        ``plotly.min.js``, written once into each folder beside it (a page saved every
+        few minutes does not carry 5 MB each time; :meth:`to_html` gives a page that
+        stands alone). Each file is written under a temporary name and renamed, so a
+        reader (the server's ``GET /v1/models/{name}/monitoring``) sees the previous
+        pass or this one, never half of a file. Returns the paths in ``folder``.
         """
-        texts = {"html": self.to_html(), "json": self.to_json() + "\n"}
+        texts = {"html": self.to_html(plotly_js_src=PLOTLY_FILE), "json": self.to_json() + "\n"}
         saved: list[dict[str, Path]] = []
         for target in (Path(folder), *map(Path, copies)):
             paths = {kind: target / f"monitor.{kind}" for kind in texts}
             for kind, path in paths.items():
                 write_private(path, texts[kind])  # folder 0700, file 0600, renamed into place
+            write_assets(target)
             saved.append(paths)
         return saved[0]
 

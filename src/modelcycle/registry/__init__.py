@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from modelcycle.registry._card import (
-    EVALUATION_ARTIFACT,
     ModelCard,
     card_data,
     model_card,
@@ -24,7 +23,6 @@ from modelcycle.registry._version import (
 __all__ = [
     "ARCHIVED",
     "CHAMPION",
-    "EVALUATION_ARTIFACT",
     "MODEL_NAME_PATTERN",
     "READY",
     "AliasEvent",

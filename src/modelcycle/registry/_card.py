@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelcycle.core import NotFound
+from modelcycle.records import Validation
 from modelcycle.registry._registry import Registry
-from modelcycle.registry._version import ModelVersion
 from modelcycle.reports import notebook_frame, render_page
-
-#: Artifact an evaluation step may log; its intervals and worst slices go on the card.
-EVALUATION_ARTIFACT = "evaluation/evaluation.json"
 
 
 @dataclass(frozen=True)
@@ -47,20 +42,21 @@ def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) 
     """Everything a model card shows, as plain data."""
     version = registry.resolve(ref)
     lineage = registry.lineage(version.ref)
-    evaluation = _evaluation(registry, version)
+    record = registry.training_record(version)
+    evaluation = record.evaluation if record is not None else None
+    validation = record.validation if record is not None else Validation("not recorded")
     run = lineage.get("run") or {}
-    status, failures = registry.validation_of(version.name, version.version)
     return {
         "version": version.to_dict(),
         "intended_use": intended_use or registry.description(version.name) or "Not stated.",
         "datasets": run.get("datasets", []) or (lineage.get("parent") or {}).get("datasets", []),
         "metrics": dict(version.metrics),
-        "intervals": evaluation.get("intervals", {}),
-        "slices": evaluation.get("slices", [])[:10],
+        "intervals": {k: list(v) for k, v in evaluation.intervals.items()} if evaluation else {},
+        "slices": [s.to_dict() for s in evaluation.slices[:10]] if evaluation else [],
         "validation": {
-            "status": status or "not recorded",
-            "failures": failures,
-            "warnings": list(evaluation.get("notes", [])),
+            "status": validation.status,
+            "failures": "; ".join(validation.failures) or None,
+            "warnings": [issue.message for issue in validation.warnings],
         },
         "lineage": {
             "run_id": version.run_id,
@@ -76,17 +72,6 @@ def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) 
             if version.version in (e.from_version, e.to_version)
         ],
     }
-
-
-def _evaluation(registry: Registry, version: ModelVersion) -> dict[str, Any]:
-    if version.run_id is None:
-        return {}
-    try:
-        data = registry.tracker.read_artifact(version.run_id, EVALUATION_ARTIFACT)
-    except NotFound:
-        return {}
-    loaded = json.loads(data)
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _metric_rows(data: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcycle.core import Conflict, ValidationError
-from modelcycle.evaluation import greater_is_better
 from modelcycle.packaging import breaking_changes
+from modelcycle.records import Validation
 from modelcycle.registry._version import ModelVersion
 
 
@@ -28,7 +28,7 @@ class Gates:
         Refuse a breaking change of inputs or outputs against the champion, unless the
         promotion says ``allow_breaking``.
     validation_passed:
-        Refuse a version whose source run recorded ``tags.validation = 'failed'``.
+        Refuse a version whose training run's data checks failed (a leakage suspect).
 
     Examples
     --------
@@ -102,13 +102,12 @@ def gate_reasons(
     champion: ModelVersion | None,
     *,
     allow_breaking: bool,
-    validation_status: str | None,
-    validation_failures: str | None = None,
+    validation: Validation | None,
 ) -> list[str]:
     """Every reason the candidate may not become champion (empty: it passes)."""
     reasons = _bound_reasons(gates, candidate)
-    if gates.validation_passed and validation_status == "failed":
-        found = f" ({validation_failures})" if validation_failures else ""
+    if gates.validation_passed and validation is not None and validation.failed:
+        found = f" ({'; '.join(validation.failures)})" if validation.failures else ""
         reasons.append(
             f"the data validation of run {candidate.run_id} failed{found}; train again "
             "without the suspect column ('modelcycle train ... --drop COLUMN')"
@@ -154,6 +153,8 @@ def _beat_reasons(gates: Gates, candidate: ModelVersion, champion: ModelVersion)
             f"this version and champion {champion.version} were not evaluated on the same holdout "
             "data set, so their metrics cannot be compared"
         ]
+    from modelcycle.evaluation import greater_is_better  # SciPy: load on use
+
     gain = ours - theirs if greater_is_better(metric) else theirs - ours
     if gain < gates.beat_by:
         return [

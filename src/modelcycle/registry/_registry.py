@@ -20,6 +20,7 @@ from modelcycle.core import (
     now_ms,
 )
 from modelcycle.packaging import MANIFEST, LoadedModel, Manifest, load_model
+from modelcycle.records import TrainingRecord
 from modelcycle.registry import _store as sql
 from modelcycle.registry._gates import Gates, PromotionRefused, gate_reasons
 from modelcycle.registry._version import (
@@ -30,7 +31,8 @@ from modelcycle.registry._version import (
     check_alias,
     check_model_name,
 )
-from modelcycle.security import append, default_actor
+from modelcycle.security._audit import append
+from modelcycle.security._roles import default_actor
 from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
@@ -45,9 +47,9 @@ class Registry:
     """
 
     def __init__(self, db: Database, artifacts: ArtifactStore, tracker: Tracker) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.tracker = tracker
+        self._db = db
+        self._artifacts = artifacts
+        self._tracker = tracker
 
     # -- registering -------------------------------------------------------------
 
@@ -82,7 +84,7 @@ class Registry:
         run_id = run if isinstance(run, str) else run.run_id
         if isinstance(run, ActiveRun):
             run.flush()
-        source = self.tracker.get_run(run_id)
+        source = self._tracker.get_run(run_id)
         manifest, manifest_row = self._verified_manifest(source, artifact)
         if manifest.trusted and not trusted:
             raise PermissionDenied(
@@ -118,7 +120,7 @@ class Registry:
             _audit(connection, actor, action, f"{name}/{version}", after=after)
             return version
 
-        version = self.db.transaction(work)
+        version = self._db.transaction(work)
         return self.get_version(name, version)
 
     def _verified_manifest(self, run: Run, artifact: str) -> tuple[Manifest, dict[str, Any]]:
@@ -130,7 +132,7 @@ class Registry:
                 "artifact); log one with run.log_model(model, signature=sample)"
             )
         manifest_row = stored[manifest_path]
-        data = self.artifacts.read_bytes(
+        data = self._artifacts.read_bytes(
             manifest_row["sha256"], size=manifest_row["size"], name=manifest_path
         )
         manifest = Manifest.from_bytes(data, source=manifest_path)
@@ -144,7 +146,7 @@ class Registry:
                 raise IntegrityError(
                     f"model package file {artifact}/{file} does not match its manifest entry"
                 )
-            self.artifacts.verify(logged["sha256"], size=logged["size"], name=f"{artifact}/{file}")
+            self._artifacts.verify(logged["sha256"], size=logged["size"], name=f"{artifact}/{file}")
         return manifest, manifest_row
 
     def _datasets(self, run: Run) -> dict[str, str]:
@@ -152,7 +154,7 @@ class Registry:
         if ("train" not in found or "test" not in found) and run.parent_run_id:
             parent = {
                 d["role"]: d["dataset_hash"]
-                for d in self.tracker.get_run(run.parent_run_id).datasets
+                for d in self._tracker.get_run(run.parent_run_id).datasets
             }
             found = {**parent, **found}
         return found
@@ -162,7 +164,7 @@ class Registry:
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a reference names: ``name/3``, ``name@alias`` or ``name`` (= champion)."""
         parsed = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             if parsed.version is not None:
                 return sql.get_version(connection, parsed.name, parsed.version)
             model = sql.model_id(connection, parsed.name)
@@ -184,22 +186,22 @@ class Registry:
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         """One version by number."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return sql.get_version(connection, name, version)
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of a model, newest first."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return sql.list_versions(connection, name)
 
     def models(self) -> list[dict[str, Any]]:
         """Every registered model with its version count, latest version and aliases."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return sql.list_models(connection)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return sql.alias_events(connection, sql.model_id(connection, name), alias)
 
     def load(self, ref: str | ModelRef) -> LoadedModel:
@@ -211,14 +213,14 @@ class Registry:
                 "served; "
                 f"restore it with 'modelcycle models restore {version.name} {version.version}'"
             )
-        manifest_bytes = self.artifacts.read_bytes(
+        manifest_bytes = self._artifacts.read_bytes(
             version.manifest_sha256, size=version.manifest_size, name=f"{version.ref} {MANIFEST}"
         )
         manifest = Manifest.from_bytes(manifest_bytes, source=f"{version.ref} {MANIFEST}")
         with tempfile.TemporaryDirectory(prefix="modelcycle-load-") as folder:
             root = Path(folder)
             for file, entry in manifest.files.items():
-                self.artifacts.copy_to(
+                self._artifacts.copy_to(
                     entry["sha256"], root / file, size=entry["size"], name=f"{version.ref}:{file}"
                 )
             (root / MANIFEST).write_bytes(manifest_bytes)
@@ -245,12 +247,12 @@ class Registry:
                 after=json.loads(parsed.to_json()),
             )
 
-        self.db.transaction(work)
+        self._db.transaction(work)
         return parsed
 
     def gates(self, name: str) -> Gates:
         """The model's gate configuration (defaults when none was set)."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return Gates.from_json(sql.gates_json(connection, sql.model_id(connection, name)))
 
     def promote(
@@ -274,7 +276,8 @@ class Registry:
         """
         check_alias(alias)
         actor = actor or default_actor()
-        validation, failures = self.validation_of(name, version)
+        record = self.training_record(self.get_version(name, version))
+        validation = record.validation if record is not None else None
 
         def work(connection: Connection) -> None:
             model = sql.lock_model(connection, name)
@@ -296,8 +299,7 @@ class Registry:
                     candidate,
                     champion,
                     allow_breaking=allow_breaking,
-                    validation_status=validation,
-                    validation_failures=failures,
+                    validation=validation,
                 )
                 if reasons and not force:
                     raise PromotionRefused(candidate.ref, alias, reasons)
@@ -316,19 +318,17 @@ class Registry:
             target = f"{name}@{alias}"
             _audit(connection, actor, "alias.promote", target, {"version": current}, after)
 
-        self.db.transaction(work)
+        self._db.transaction(work)
         return self.get_version(name, version)
 
-    def validation_of(self, name: str, version: int) -> tuple[str | None, str | None]:
-        """The source run's data validation verdict and what failed it (or ``None``)."""
-        run_id = self.get_version(name, version).run_id
-        if run_id is None:
-            return None, None
+    def training_record(self, version: ModelVersion) -> TrainingRecord | None:
+        """The training record of the run that made ``version`` (``None`` without a run)."""
+        if version.run_id is None:
+            return None
         try:
-            tags = self.tracker.get_run(run_id).tags
+            return TrainingRecord(self._tracker.get_run(version.run_id))
         except NotFound:
-            return None, None
-        return tags.get("validation"), tags.get("validation_failures")
+            return None
 
     def rollback(
         self, name: str, alias: str = CHAMPION, *, actor: str | None = None
@@ -367,7 +367,7 @@ class Registry:
             _audit(connection, actor, "alias.rollback", f"{name}@{alias}", before, after)
             return previous
 
-        return self.get_version(name, self.db.transaction(work))
+        return self.get_version(name, self._db.transaction(work))
 
     def archive(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
         """Archive a version: kept for audit, never served; refused while an alias points at it."""
@@ -386,7 +386,7 @@ class Registry:
                 )
             _change_status(connection, (name, model, version), ARCHIVED, actor, "version.archive")
 
-        self.db.transaction(work)
+        self._db.transaction(work)
         return self.get_version(name, version)
 
     def restore(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
@@ -396,7 +396,7 @@ class Registry:
             model = sql.lock_model(connection, name)
             _change_status(connection, (name, model, version), READY, actor, "version.restore")
 
-        self.db.transaction(work)
+        self._db.transaction(work)
         return self.get_version(name, version)
 
     def delete_version(self, name: str, version: int, *, actor: str | None = None) -> None:
@@ -418,7 +418,7 @@ class Registry:
             before = {"status": found.status, "manifest_sha256": found.manifest_sha256}
             _audit(connection, actor, "version.delete", f"{name}/{version}", before, None)
 
-        self.db.transaction(work)
+        self._db.transaction(work)
 
     def describe(self, name: str, description: str, *, actor: str | None = None) -> None:
         """Set a model's description (its intended use, shown on model cards)."""
@@ -431,11 +431,11 @@ class Registry:
             sql.set_description(connection, model, description)
             _audit(connection, actor, "model.describe", name, before, description)
 
-        self.db.transaction(work)
+        self._db.transaction(work)
 
     def description(self, name: str) -> str | None:
         """A model's description."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             return sql.description(connection, sql.model_id(connection, name))
 
     # -- lineage -------------------------------------------------------------------------
@@ -451,9 +451,9 @@ class Registry:
         }
         if version.run_id is None:
             return result
-        run = self.tracker.get_run(version.run_id)
+        run = self._tracker.get_run(version.run_id)
         result["run"] = {**run.to_dict(), "datasets": run.datasets}
-        head = self.tracker.get_run(run.parent_run_id) if run.parent_run_id else run
+        head = self._tracker.get_run(run.parent_run_id) if run.parent_run_id else run
         if run.parent_run_id:
             result["parent"] = {**head.to_dict(), "datasets": head.datasets}
         result["trials"] = [child.to_dict() for child in head.children]
@@ -461,7 +461,7 @@ class Registry:
 
     def versions_trained_on(self, dataset_hash: str) -> list[ModelVersion]:
         """Every version trained or evaluated on a data set (by its fingerprint hash)."""
-        with self.db.read() as connection:
+        with self._db.read() as connection:
             pairs = sql.versions_on_dataset(connection, dataset_hash)
             return [sql.get_version(connection, name, number) for name, number in pairs]
 

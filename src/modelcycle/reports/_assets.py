@@ -29,15 +29,19 @@ def write_assets(folder: Path | str) -> Path:
     """Write ``plotly.min.js`` into ``folder`` unless the same file is already there.
 
     Written under a temporary name and renamed, so a page opened meanwhile finds the
-    old copy or the new one, never half of one. Returns the file's path.
+    old copy or the new one, never half of one; mode 0600 like every workspace file
+    (the folder is the caller's). Returns the file's path.
     """
     target = Path(folder) / PLOTLY_FILE
     data = plotly_js().encode()
     with contextlib.suppress(OSError):
         if target.stat().st_size == len(data) and target.read_bytes() == data:
             return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_name(f".{PLOTLY_FILE}.{os.getpid()}.tmp")
-    partial.write_bytes(data)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+        handle.write(data)
     partial.replace(target)
     return target

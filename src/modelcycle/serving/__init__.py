@@ -7,112 +7,52 @@ with NumPy only; other flavors get one DataFrame built from those columns.
 Concurrent small requests for one version are micro-batched into one model call; a
 served model may have a canary or shadow challenger; ``?explain=true`` adds feature
 contributions. Delayed labels arrive by ``POST /v1/models/{ref}/feedback`` (checked
-by the same :class:`FeedbackValidator` as ``modelcycle feedback``). Every route but
-the health probes and ``/metrics`` needs an API key with the right role; viewers read a
-model's alerts and latest monitoring report (:class:`MonitoringReader`). Several
-worker processes can serve one port (:class:`WorkerConfig`). Model calls run in a thread
-pool, off the event loop; keys are checked before a body is read; :func:`log_config`
-keeps credentials out of the logs.
+as ``modelcycle feedback`` checks them). Every route but the health probes and
+``/metrics`` needs an API key with the right role; viewers read a model's alerts and
+latest monitoring report. Several worker processes can serve one port. Model calls
+run in a thread pool, off the event loop; keys are checked before a body is read;
+:func:`log_config` keeps credentials out of the logs. :func:`score_file` scores files
+in batch with the same checks.
 """
 
 from __future__ import annotations
 
-from modelcycle.serving._app import create_app
-from modelcycle.serving._auth import (
-    AccessControl,
-    Authenticator,
-    Gatekeeper,
-    PrincipalCache,
-    TokenBuckets,
-    permission,
-)
-from modelcycle.serving._batch import ScoreSummary, score_file
-from modelcycle.serving._batcher import MicroBatcher
-from modelcycle.serving._columnar import Columns
-from modelcycle.serving._errors import (
-    ModelFailed,
-    NotExplainable,
-    NotReady,
-    PayloadTooLarge,
-    RateLimited,
-    Unauthenticated,
-)
-from modelcycle.serving._feedback import (
-    FeedbackProblem,
-    FeedbackService,
-    FeedbackValidator,
-    Label,
-    feedback_table,
-)
-from modelcycle.serving._hub import ModelHub, missing_refs
-from modelcycle.serving._log import BufferedLog, FeedbackLog, PredictionLog
-from modelcycle.serving._log_request import LoggedRequest
-from modelcycle.serving._model import ServedModel, load_served
-from modelcycle.serving._monitoring import MonitoringReader
-from modelcycle.serving._privacy import Redactor, workspace_salt
-from modelcycle.serving._redact import SecretFilter, log_config, redact
-from modelcycle.serving._routing import Challenger, Router, parse_canary, parse_shadow
-from modelcycle.serving._settings import ServeSettings
-from modelcycle.serving._validate import Checked, InputValidator
-from modelcycle.serving._workers import (
-    WORKER_CONFIG_ENV,
-    WORKER_HEADER,
-    NoDelayHttpToolsProtocol,
-    WorkerConfig,
-    WorkerHeader,
-    no_delay,
-)
-from modelcycle.store import PREDICTION_SCHEMA as PREDICTION_LOG_SCHEMA
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelcycle.serving._app import create_app
+    from modelcycle.serving._batch import ScoreSummary, score_file
+    from modelcycle.serving._model import ServedModel, load_served
+    from modelcycle.serving._redact import log_config
+    from modelcycle.serving._settings import ServeSettings
+
+# Loaded on first use: the CLI reads ServeSettings to build its options without paying
+# for FastAPI, the models and the logs at every start.
+_WHERE = {
+    "ScoreSummary": "modelcycle.serving._batch",
+    "ServeSettings": "modelcycle.serving._settings",
+    "ServedModel": "modelcycle.serving._model",
+    "create_app": "modelcycle.serving._app",
+    "load_served": "modelcycle.serving._model",
+    "log_config": "modelcycle.serving._redact",
+    "score_file": "modelcycle.serving._batch",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
-    "PREDICTION_LOG_SCHEMA",
-    "WORKER_CONFIG_ENV",
-    "WORKER_HEADER",
-    "AccessControl",
-    "Authenticator",
-    "BufferedLog",
-    "Challenger",
-    "Checked",
-    "Columns",
-    "FeedbackLog",
-    "FeedbackProblem",
-    "FeedbackService",
-    "FeedbackValidator",
-    "Gatekeeper",
-    "InputValidator",
-    "Label",
-    "LoggedRequest",
-    "MicroBatcher",
-    "ModelFailed",
-    "ModelHub",
-    "MonitoringReader",
-    "NoDelayHttpToolsProtocol",
-    "NotExplainable",
-    "NotReady",
-    "PayloadTooLarge",
-    "PredictionLog",
-    "PrincipalCache",
-    "RateLimited",
-    "Redactor",
-    "Router",
     "ScoreSummary",
-    "SecretFilter",
     "ServeSettings",
     "ServedModel",
-    "TokenBuckets",
-    "Unauthenticated",
-    "WorkerConfig",
-    "WorkerHeader",
     "create_app",
-    "feedback_table",
     "load_served",
     "log_config",
-    "missing_refs",
-    "no_delay",
-    "parse_canary",
-    "parse_shadow",
-    "permission",
-    "redact",
     "score_file",
-    "workspace_salt",
 ]

@@ -7,17 +7,15 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from modelcycle._version import __version__
-from modelcycle.core import ValidationError
-from modelcycle.registry import Registry
+from modelcycle.services import Services
 from modelcycle.serving._auth import (
     OPEN_PATHS,
-    AccessControl,
     Authenticator,
     Gatekeeper,
     PrincipalCache,
@@ -44,27 +42,23 @@ _LOG = logging.getLogger("modelcycle.serving")
 
 
 def create_app(
-    registry: Registry,
-    *,
+    services: Services,
     settings: ServeSettings,
-    log_dir: Path,
-    feedback_dir: Path | None = None,
-    reports_dir: Path | None = None,
-    security: AccessControl | None = None,
+    *,
     auth_required: bool = True,
     log_salt: bytes | None = None,
     worker: bool = False,
 ) -> FastAPI:
-    """Build the prediction server for ``settings.models``.
+    """Build the prediction server of ``services``' workspace for ``settings.models``.
 
     Every route but ``/health/*``, ``/v2/health/*``, ``/metrics`` and the documentation
-    (``/docs``, ``/openapi.json``) needs ``Authorization: Bearer <key>`` checked by
-    ``security`` (the workspace's :class:`~modelcycle.security.Security`) before the
-    body is read: 401 without a valid key, 403 without the permission, 429 past the
-    key's rate or after ``settings.auth_failure_limit`` failed authentications from one
-    client address. ``auth_required=False`` lets every
-    caller do everything (serve on loopback only). Key checks are cached for
-    ``settings.auth_cache_ttl_s`` seconds, so a revoked key works until then.
+    (``/docs``, ``/openapi.json``) needs ``Authorization: Bearer <key>``, checked against
+    the workspace's users and keys before the body is read: 401 without a valid key,
+    403 without the permission, 429 past the key's rate or after
+    ``settings.auth_failure_limit`` failed authentications from one client address.
+    ``auth_required=False`` lets every caller do everything (serve on loopback only).
+    Key checks are cached for ``settings.auth_cache_ttl_s`` seconds, so a revoked key
+    works until then.
 
     Inputs the signature marks sensitive are hashed (with ``log_salt``; a random
     salt per app when ``None``) or dropped in the prediction log.
@@ -74,12 +68,11 @@ def create_app(
     included). Concurrent small requests are micro-batched per version. Model calls, and the
     validation of large requests, run in ``settings.model_threads`` threads, never on the
     event loop, so health probes answer during any request. Aliases are followed every
-    ``settings.poll_interval_s`` seconds; answered predictions, and requests refused for
-    their inputs or failed in the model, are logged under ``log_dir/<model>/`` as Parquet.
-    Delayed labels (``POST /v1/models/{ref}/feedback``) go to ``feedback_dir/<model>/``
-    (default: ``feedback`` beside ``log_dir``, i.e. ``<home>/feedback``). A model's
-    alerts and latest monitoring report are read from the workspace database and
-    ``reports_dir/<model>/monitor.json`` (default: ``reports`` beside ``log_dir``).
+    ``settings.poll_interval_s`` seconds. Answered predictions, and requests refused for
+    their inputs or failed in the model, go to the workspace's prediction log, delayed
+    labels (``POST /v1/models/{ref}/feedback``) to its feedback log, both where
+    ``services.layout`` says; a model's alerts and latest monitoring report are read
+    from the workspace database and the layout's reports.
 
     ``worker=True`` builds the app of one of several processes serving one port
     (``modelcycle serve --workers N``): its models load before it accepts a
@@ -89,61 +82,100 @@ def create_app(
     --------
     >>> import modelcycle as mc, uvicorn  # doctest: +SKIP
     >>> ws = mc.Workspace()  # doctest: +SKIP
-    >>> app = create_app(ws.registry, settings=ServeSettings(models=("churn",)),
-    ...                  log_dir=ws.settings.home / "predictions",
-    ...                  security=ws.security)  # doctest: +SKIP
+    >>> app = create_app(ws.services, ServeSettings(models=("churn",)))  # doctest: +SKIP
     >>> uvicorn.run(app)  # doctest: +SKIP
     """
-    if auth_required and security is None:
-        raise ValidationError(
-            "create_app needs security= (e.g. workspace.security) to check API keys; pass "
-            "auth_required=False only for a server nobody else can reach"
+    parts = _Parts.build(services, settings, log_salt or os.urandom(32))
+    app = FastAPI(
+        title="modelcycle prediction server",
+        version=__version__,
+        lifespan=_lifespan(parts, settings, worker=worker),
+    )
+    app.state.service = parts.predictor
+    app.state.feedback = parts.receiver
+    app.state.monitoring = MonitoringReader(services.db, services.layout.reports)
+    app.state.gatekeeper = gate = _gatekeeper(services, settings, parts.metrics, auth_required)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (v1, monitoring, health, v2, mlflow):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=parts.metrics.failed)
+    if auth_required:  # outside BodyLimit: a caller without a key learns nothing else
+        app.add_middleware(Authenticator, gatekeeper=gate, open_paths=_open_paths(app))
+    if worker:
+        app.add_middleware(WorkerHeader)
+    return app
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What one app runs: the models, the logs, the model threads, the services on them."""
+
+    hub: ModelHub
+    metrics: ServingMetrics
+    log: PredictionLog | None
+    labels: FeedbackLog
+    threads: ModelThreads
+    predictor: PredictionService
+    receiver: FeedbackService
+
+    @classmethod
+    def build(cls, services: Services, settings: ServeSettings, salt: bytes) -> _Parts:
+        canaries = tuple(parse_canary(text) for text in settings.canary)
+        shadows = tuple(parse_shadow(text) for text in settings.shadow)
+        refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
+        hub = ModelHub(services.registry, refs, max_rows=settings.max_rows)
+        redactor = Redactor(settings.sensitive_inputs, salt)
+        metrics = ServingMetrics()
+        flush, most = settings.log_flush_interval_s, settings.log_max_buffer
+        log = (
+            PredictionLog(
+                services.layout.predictions,
+                flush_interval_s=flush,
+                max_buffer=most,
+                redactor=redactor,
+                on_drop=metrics.log_dropped,
+            )
+            if settings.log_predictions
+            else None
         )
-    canaries = tuple(parse_canary(text) for text in settings.canary)
-    shadows = tuple(parse_shadow(text) for text in settings.shadow)
-    refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
-    hub = ModelHub(registry, refs, max_rows=settings.max_rows)
-    router = Router(hub, canaries, shadows, seed=settings.route_seed)
-    redactor = Redactor(settings.sensitive_inputs, log_salt or os.urandom(32))
-    metrics = ServingMetrics()
-    log = (
-        PredictionLog(
-            log_dir,
-            flush_interval_s=settings.log_flush_interval_s,
-            max_buffer=settings.log_max_buffer,
-            redactor=redactor,
+        labels = FeedbackLog(
+            services.layout.feedback,
+            flush_interval_s=flush,
+            max_buffer=most,
             on_drop=metrics.log_dropped,
         )
-        if settings.log_predictions
-        else None
-    )
-    labels = FeedbackLog(
-        feedback_dir if feedback_dir is not None else Path(log_dir).parent / "feedback",
-        flush_interval_s=settings.log_flush_interval_s,
-        max_buffer=settings.log_max_buffer,
-        on_drop=metrics.log_dropped,
-    )
-    threads = ModelThreads(settings.model_threads)
-    batcher = MicroBatcher(
-        window_s=settings.batch_window_ms / 1000.0,
-        max_rows=settings.max_batch_rows,
-        metrics=metrics,
-        threads=threads,
-    )
-    predictor = PredictionService(
-        hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
-    )
-    receiver = FeedbackService(hub, labels, metrics, redactor=redactor, max_items=settings.max_rows)
+        threads = ModelThreads(settings.model_threads)
+        batcher = MicroBatcher(
+            window_s=settings.batch_window_ms / 1000.0,
+            max_rows=settings.max_batch_rows,
+            metrics=metrics,
+            threads=threads,
+        )
+        router = Router(hub, canaries, shadows, seed=settings.route_seed)
+        predictor = PredictionService(
+            hub, log, metrics, batcher, router, explain_top_k=settings.explain_top_k
+        )
+        receiver = FeedbackService(
+            hub, labels, metrics, redactor=redactor, max_items=settings.max_rows
+        )
+        return cls(hub, metrics, log, labels, threads, predictor, receiver)
+
+
+def _lifespan(
+    parts: _Parts, settings: ServeSettings, *, worker: bool
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start the logs and the alias watcher; on shutdown, finish answers, then flush."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if log is not None:
-            log.start()
-        labels.start()
+        if parts.log is not None:
+            parts.log.start()
+        parts.labels.start()
         if worker:  # accept connections only once the models are in (see _workers.py)
-            await _first_load(hub, freeze_gc=settings.freeze_gc)
+            await _first_load(parts.hub, freeze_gc=settings.freeze_gc)
         watcher = asyncio.create_task(
-            hub.watch(settings.poll_interval_s, freeze_gc=settings.freeze_gc)
+            parts.hub.watch(settings.poll_interval_s, freeze_gc=settings.freeze_gc)
         )
         try:
             yield
@@ -151,24 +183,20 @@ def create_app(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await asyncio.to_thread(threads.close)  # answers in flight reach the log first
-            if log is not None:
-                await asyncio.to_thread(log.close)
-            await asyncio.to_thread(labels.close)
+            await asyncio.to_thread(parts.threads.close)  # answers in flight reach the log
+            if parts.log is not None:
+                await asyncio.to_thread(parts.log.close)
+            await asyncio.to_thread(parts.labels.close)
 
-    app = FastAPI(
-        title="modelcycle prediction server",
-        version=__version__,
-        lifespan=lifespan,
-    )
-    app.state.service = predictor
-    app.state.feedback = receiver
-    app.state.monitoring = MonitoringReader(
-        registry.db, reports_dir if reports_dir is not None else Path(log_dir).parent / "reports"
-    )
-    gate = Gatekeeper(
-        security,
-        required=auth_required,
+    return lifespan
+
+
+def _gatekeeper(
+    services: Services, settings: ServeSettings, metrics: ServingMetrics, required: bool
+) -> Gatekeeper:
+    return Gatekeeper(
+        services.security,
+        required=required,
         cache=PrincipalCache(settings.auth_cache_ttl_s),
         buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
         metrics=metrics,
@@ -177,20 +205,6 @@ def create_app(
             settings.auth_failure_limit,
         ),
     )
-    app.state.gatekeeper = gate
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(v1)
-    app.include_router(monitoring)
-    app.include_router(health)
-    app.include_router(v2)
-    app.include_router(mlflow)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=metrics.failed)
-    if auth_required:  # outside BodyLimit: a caller without a key learns nothing else
-        app.add_middleware(Authenticator, gatekeeper=gate, open_paths=_open_paths(app))
-    if worker:
-        app.add_middleware(WorkerHeader)
-    return app
 
 
 def _open_paths(app: FastAPI) -> frozenset[str]:

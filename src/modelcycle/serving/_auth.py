@@ -47,7 +47,8 @@ from starlette._utils import get_route_path  # what the router matches: one path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelcycle.core import ModelcycleError, ModelRef, PermissionDenied
-from modelcycle.security import AuditEvent, Principal, key_prefix, looks_like_key
+from modelcycle.security import AuditEvent, Principal
+from modelcycle.security._keys import key_prefix, looks_like_key
 from modelcycle.serving._errors import (
     RateLimited,
     Unauthenticated,

@@ -39,13 +39,7 @@ import pyarrow as pa
 
 from modelcycle.serving._log_request import ENCODING_ERRORS, LoggedRequest, Segment
 from modelcycle.serving._privacy import Redactor
-from modelcycle.store import (
-    FEEDBACK,
-    FEEDBACK_SCHEMA,
-    PREDICTION_SCHEMA,
-    PREDICTIONS,
-    write_segment,
-)
+from modelcycle.store import FEEDBACK_SCHEMA, PREDICTION_SCHEMA, write_segment
 
 _LOG = logging.getLogger("modelcycle.serving")
 
@@ -188,7 +182,7 @@ class PredictionLog(BufferedLog[LoggedRequest]):
     """
 
     thread_name = "prediction-log"
-    kind = PREDICTIONS
+    kind = "predictions"  # the metrics' label of this log
 
     def __init__(
         self,
@@ -231,7 +225,7 @@ class FeedbackLog(BufferedLog[pa.Table]):
     """
 
     thread_name = "feedback-log"
-    kind = FEEDBACK
+    kind = "feedback"
 
     def _write(self, entries: list[pa.Table]) -> int:
         by_model: dict[str, list[pa.Table]] = defaultdict(list)

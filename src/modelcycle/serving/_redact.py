@@ -26,7 +26,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
-from modelcycle.security import mask_keys
+from modelcycle.security._keys import mask_keys
 
 #: What a credential's value is replaced by.
 REDACTED = "<redacted>"

@@ -7,11 +7,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from modelcycle.serving._routing import parse_canary, parse_shadow
+from modelcycle.serving._challengers import parse_canary, parse_shadow
 
 
 class ServeSettings(BaseSettings):
     """Options of ``modelcycle serve``; ``MODELCYCLE_SERVE_<NAME>`` sets each from the environment.
+
+    Each field is also an option of ``modelcycle serve``, generated from its declaration
+    (``json_schema_extra={"cli": ...}`` names the option when the field's name would not).
 
     Examples
     --------
@@ -26,6 +29,7 @@ class ServeSettings(BaseSettings):
     models: tuple[str, ...] = Field(
         default=(),
         description="Model references served ('name', 'name@alias' or 'name/version').",
+        json_schema_extra={"cli": None},  # 'modelcycle serve REFS...'
     )
     max_rows: int = Field(
         default=10_000, ge=1, description="Most rows accepted in one prediction request."
@@ -55,6 +59,7 @@ class ServeSettings(BaseSettings):
     )
     log_predictions: bool = Field(
         default=True,
+        json_schema_extra={"cli": "--log/--no-log"},
         description=(
             "Write every answered request, and every request refused for its inputs or "
             "failed in the model, to the prediction log."
@@ -127,11 +132,13 @@ class ServeSettings(BaseSettings):
     )
     rate_limit_per_s: float = Field(
         default=1000.0,
+        json_schema_extra={"cli": "--rate-limit"},
         gt=0,
         description="Requests per second each API key may send on average (token bucket).",
     )
     rate_limit_burst: int = Field(
         default=2000,
+        json_schema_extra={"cli": "--rate-burst"},
         ge=1,
         description="Requests an API key may send at once before its rate limit applies.",
     )
@@ -163,6 +170,7 @@ class ServeSettings(BaseSettings):
     )
     route_seed: int | None = Field(
         default=None,
+        json_schema_extra={"cli": None},
         description="Seed of the canary traffic split (for reproducible routing in tests).",
     )
 

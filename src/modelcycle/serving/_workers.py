@@ -27,7 +27,6 @@ import contextlib
 import os
 import socket
 from collections.abc import Mapping
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,9 +59,6 @@ class WorkerConfig(BaseModel):
 
     workspace: Settings
     serve: ServeSettings
-    log_dir: Path
-    feedback_dir: Path
-    reports_dir: Path | None = None
     auth_required: bool = True
 
     def to_env(self) -> dict[str, str]:

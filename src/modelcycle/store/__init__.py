@@ -20,29 +20,24 @@ from modelcycle.store._files import (
     write_private,
 )
 from modelcycle.store._logs import (
-    FEEDBACK,
     FEEDBACK_SCHEMA,
     PREDICTION_SCHEMA,
-    PREDICTIONS,
-    REPORTS,
+    LogLayout,
     inputs_json,
-    log_folder,
     segment_glob,
     write_segment,
 )
 from modelcycle.store._migrate import current_revision, ensure_current, head_revision, upgrade
 
 __all__ = [
-    "FEEDBACK",
     "FEEDBACK_SCHEMA",
     "FILE_MODE",
     "FOLDER_MODE",
-    "PREDICTIONS",
     "PREDICTION_SCHEMA",
-    "REPORTS",
     "ArtifactStore",
     "Database",
     "LocalArtifactStore",
+    "LogLayout",
     "StoredBlob",
     "create_private",
     "current_revision",
@@ -50,7 +45,6 @@ __all__ = [
     "ensure_folder",
     "head_revision",
     "inputs_json",
-    "log_folder",
     "normalize_url",
     "open_artifact_store",
     "private_folder",

@@ -1,13 +1,15 @@
 """Where the operation logs live and what their Parquet segments hold.
 
-Two append-only logs sit beside the workspace database, one folder per model, one
-Parquet file ("segment") per write, each written under a temporary name and renamed
-so readers never see half a file:
+Two append-only logs and the latest monitoring reports sit under one root (the
+workspace folder unless ``log_root`` moves them), one folder per model; each log is
+one Parquet file ("segment") per write, written under a temporary name and renamed
+so readers never see half a file. :class:`LogLayout` is the one owner of the folders:
 
-- ``<home>/predictions/<model>/*.parquet``: every answered (or refused) prediction,
+- ``<root>/predictions/<model>/*.parquet``: every answered (or refused) prediction,
   one row per input row (:data:`PREDICTION_SCHEMA`), written by the server.
-- ``<home>/feedback/<model>/*.parquet``: delayed labels (:data:`FEEDBACK_SCHEMA`),
+- ``<root>/feedback/<model>/*.parquet``: delayed labels (:data:`FEEDBACK_SCHEMA`),
   from ``POST /v1/models/{ref}/feedback`` and ``modelcycle feedback``.
+- ``<root>/reports/<model>/monitor.{html,json}``: the latest monitoring report.
 
 Inputs are stored as JSON objects with sorted keys (:func:`inputs_json`), so a label
 sent with the inputs instead of a request id finds its prediction by equal text.
@@ -18,6 +20,7 @@ may lack newer columns).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,12 +29,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from modelcycle.core import MODEL_NAME, Settings
 from modelcycle.store._files import private_writer
-
-PREDICTIONS = "predictions"
-FEEDBACK = "feedback"
-#: The latest monitoring report of each model: ``<home>/reports/<model>/monitor.{html,json}``.
-REPORTS = "reports"
 
 #: One row per predicted input row. ``route``: ``primary``, ``canary`` or ``shadow``
 #: (a shadow row repeats the answered request's id). ``error``: ``None`` for an
@@ -70,11 +69,47 @@ FEEDBACK_SCHEMA = pa.schema(
 )
 
 
-def log_folder(home: Path | str, kind: str, model: str | None = None) -> Path:
-    """The folder of ``kind`` (:data:`PREDICTIONS`, :data:`FEEDBACK` or :data:`REPORTS`), or of
-    one model in it."""
-    folder = Path(home) / kind
-    return folder / model if model is not None else folder
+@dataclass(frozen=True)
+class LogLayout:
+    """The folders of a workspace's prediction log, feedback log and monitoring reports.
+
+    Every process on a workspace — servers, workers, ``modelcycle monitor`` — builds
+    its layout from the same settings (:meth:`of`), so what a server writes is what
+    monitoring reads. Each folder holds one sub-folder per model.
+
+    Examples
+    --------
+    >>> layout = LogLayout.under(Path("/srv/ws"))
+    >>> str(layout.predictions_of("churn")), str(layout.reports)
+    ('/srv/ws/predictions/churn', '/srv/ws/reports')
+    """
+
+    predictions: Path
+    feedback: Path
+    reports: Path
+
+    @classmethod
+    def under(cls, root: Path | str) -> LogLayout:
+        """``predictions/``, ``feedback/`` and ``reports/`` in ``root``."""
+        folder = Path(root)
+        return cls(folder / "predictions", folder / "feedback", folder / "reports")
+
+    @classmethod
+    def of(cls, settings: Settings) -> LogLayout:
+        """The layout of the workspace ``settings`` open (under ``log_root``, else ``home``)."""
+        return cls.under(settings.log_root or settings.home)
+
+    def predictions_of(self, model: str) -> Path:
+        """One model's prediction log folder (the name is checked: no path can climb out)."""
+        return self.predictions / MODEL_NAME.check(model)
+
+    def feedback_of(self, model: str) -> Path:
+        """One model's feedback log folder."""
+        return self.feedback / MODEL_NAME.check(model)
+
+    def reports_of(self, model: str) -> Path:
+        """One model's monitoring report folder."""
+        return self.reports / MODEL_NAME.check(model)
 
 
 def segment_glob(folder: Path | str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.core import Conflict, ValidationError, ms_to_datetime, now_ms
+from modelcycle.core import Conflict, ValidationError, datetime_to_ms, ms_to_datetime, now_ms
 from modelcycle.data import DatasetFingerprint, fingerprint
 from modelcycle.tracking._validation import (
     check_key,
@@ -254,16 +254,29 @@ class ActiveRun:
         self._check_open()
         return self._tracker.log_artifact_bytes(self.run_id, text.encode(), name)
 
-    def start_child(self, name: str | None = None) -> ActiveRun:
-        """Start a child run in the same experiment."""
-        return self._tracker.start_run(experiment=self.experiment, name=name, parent=self.run_id)
+    def start_child(
+        self, name: str | None = None, *, start_time: datetime | None = None
+    ) -> ActiveRun:
+        """Start a child run in the same experiment (``start_time``: work begun earlier)."""
+        return self._tracker.start_run(
+            experiment=self.experiment, name=name, parent=self.run_id, start_time=start_time
+        )
 
     def flush(self) -> None:
         """Write everything logged so far."""
         self._tracker.writer.flush()
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """Flush and end the run with ``status``; ending twice does nothing."""
+    def end(
+        self,
+        status: str = "FINISHED",
+        error: str | None = None,
+        *,
+        end_time: datetime | None = None,
+    ) -> None:
+        """Flush and end the run with ``status`` at ``end_time`` (default: now).
+
+        Ending twice does nothing.
+        """
         if self._ended:
             return
         self._ended = True
@@ -272,7 +285,8 @@ class ActiveRun:
         try:
             self._tracker.writer.flush()
         finally:
-            self._tracker.store.end_run(self.run_id, status, error)
+            ended = datetime_to_ms(end_time) if end_time is not None else None
+            self._tracker.store.end_run(self.run_id, status, error, ended)
 
     def _metric(self, key: str, value: object, step: object, timestamp: int | None) -> MetricRecord:
         check_key(key, what="metric", max_length=self._tracker.settings.max_key_length)

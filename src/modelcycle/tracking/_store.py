@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 
 from modelcycle.core import NotFound, ms_to_datetime, now_ms
 from modelcycle.data import DatasetFingerprint
-from modelcycle.security import append, default_actor
+from modelcycle.security._audit import append
+from modelcycle.security._roles import default_actor
 from modelcycle.store import Database, tables
 from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
 from modelcycle.tracking._status import RunStatus
@@ -182,12 +183,14 @@ class TrackingStore:
         with self.db.read() as connection:
             yield connection
 
-    def end_run(self, run_id: str, status: str, error: str | None) -> None:
-        """Mark a run ended with ``status``."""
+    def end_run(
+        self, run_id: str, status: str, error: str | None, end_ms: int | None = None
+    ) -> None:
+        """Mark a run ended with ``status`` at ``end_ms`` (default: now)."""
         update = (
             tables.runs.update()
             .where(tables.runs.c.run_id == run_id)
-            .values(status=status, end_time=now_ms(), error=error)
+            .values(status=status, end_time=end_ms if end_ms is not None else now_ms(), error=error)
         )
         self.db.transaction(lambda connection: connection.execute(update))
 

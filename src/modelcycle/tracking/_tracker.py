@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -15,6 +16,7 @@ from modelcycle.core import (
     NotFound,
     Settings,
     ValidationError,
+    datetime_to_ms,
     ms_to_datetime,
     new_id,
     now_ms,
@@ -76,11 +78,13 @@ class Tracker:
         parent: str | ActiveRun | Run | None = None,
         tags: dict[str, Any] | None = None,
         actor: str | None = None,
+        start_time: datetime | None = None,
     ) -> ActiveRun:
         """Create a run (status ``RUNNING``) and return it for logging.
 
         A child run (``parent=``) defaults to its parent's experiment. ``actor``
         (default: the operating-system user) is recorded in the audit log.
+        ``start_time`` records work that began earlier (default: now).
         """
         parent_id = parent.run_id if isinstance(parent, ActiveRun | Run) else parent
         if experiment is None:
@@ -93,7 +97,7 @@ class Tracker:
         experiment_id = self.store.get_or_create_experiment(experiment)
         run_id = new_id()
         name = name or f"run-{run_id[:8]}"
-        started = now_ms()
+        started = now_ms() if start_time is None else datetime_to_ms(start_time)
         self.store.create_run(
             {
                 "run_id": run_id,

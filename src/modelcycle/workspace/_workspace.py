@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import pandas as pd
 from pydantic import ValidationError as PydanticValidationError
 
-from modelcycle.core import NotFound, Settings, ValidationError, looks_like_database
+from modelcycle.core import Settings, ValidationError, looks_like_database
+from modelcycle.records import JobQueue
 from modelcycle.registry import Registry
-from modelcycle.security import Security, open_audit_chain
-from modelcycle.store import ArtifactStore, Database, ensure_current, open_artifact_store
+from modelcycle.security import Security
+from modelcycle.services import Services
+from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking import ActiveRun, Run, Tracker
 
 if TYPE_CHECKING:
-    from modelcycle.lifecycle import JobQueue, PolicyStore, Worker
+    from modelcycle.lifecycle import PolicyStore, Worker
     from modelcycle.workspace._train import Progress, TrainResult
 
 
@@ -65,30 +67,18 @@ class Workspace:
         create: bool = True,
     ) -> None:
         self.settings = resolve_settings(settings, home, db_url, artifact_root)
-        if not create:
-            _refuse_missing_file(self.settings)
-        self.db = Database(
-            self.settings.resolved_db_url(), busy_timeout_s=self.settings.sqlite_busy_timeout_s
-        )
-        if not create:
-            _refuse_empty(self.db, self.settings)
-        if upgrade:
-            ensure_current(self.db)
-        else:
-            _refuse_outdated(self.db)
-        # Right after the migrations: seal a new chain, re-seal one from before 0006.
-        open_audit_chain(self.db, self.settings)
-        self.artifacts: ArtifactStore = open_artifact_store(self.settings.resolved_artifact_root())
-        self.tracker = Tracker(self.db, self.artifacts, self.settings)
-        self.registry = Registry(self.db, self.artifacts, self.tracker)
-        self.security = Security(self.db)
+        #: The workspace's services, as every operation takes them (``create_app``...).
+        self.services = Services.open(self.settings, upgrade=upgrade, create=create)
+        self.db: Database = self.services.db
+        self.artifacts: ArtifactStore = self.services.artifacts
+        self.tracker: Tracker = self.services.tracker
+        self.registry: Registry = self.services.registry
+        self.security: Security = self.services.security
 
     @property
     def location(self) -> str:
         """Where this workspace is, for people: its folder, or its database URL (no password)."""
-        if self.settings.db_url:
-            return self.db.display_url
-        return str(self.settings.home.resolve())
+        return self.services.location
 
     def __repr__(self) -> str:
         artifacts = self.settings.resolved_artifact_root()
@@ -161,7 +151,7 @@ class Workspace:
         options = TrainOptions(
             target=target,
             name=name,
-            budget_s=budget,
+            budget=budget,
             task=task,
             metric=metric,
             learners=tuple(learners) if learners else None,
@@ -185,9 +175,7 @@ class Workspace:
     @property
     def jobs(self) -> JobQueue:
         """The worker's job queue."""
-        from modelcycle.lifecycle import JobQueue
-
-        return JobQueue(self.db)
+        return self.services.jobs
 
     def worker(self, **options: Any) -> Worker:
         """A :class:`~modelcycle.lifecycle.Worker` on this workspace, retraining with :meth:`train`.
@@ -203,7 +191,7 @@ class Workspace:
         from modelcycle.lifecycle import Worker
 
         options.setdefault("train_fn", self.train)
-        return Worker(db=self.db, registry=self.registry, home=self.settings.home, **options)
+        return Worker(self.services, **options)
 
     def get_run(self, run_id: str) -> Run:
         """Read one run by id."""
@@ -257,8 +245,7 @@ class Workspace:
 
     def close(self) -> None:
         """Flush buffered logging and release database connections."""
-        self.tracker.close()
-        self.db.dispose()
+        self.services.close()
 
 
 def resolve_settings(
@@ -290,40 +277,3 @@ def _validated(build: Callable[[], Settings]) -> Settings:
         return build()
     except PydanticValidationError as exc:  # it lists every bad field (never their values)
         raise ValidationError(f"workspace settings are not valid: {exc}") from None
-
-
-def _no_workspace(where: str) -> NotFound:
-    return NotFound(
-        f"no workspace at {where}; create one by training a model "
-        "('modelcycle train data.csv --target y --name m') or with 'modelcycle db upgrade', "
-        "or point at an existing one with --workspace / MODELCYCLE_HOME"
-    )
-
-
-def _refuse_missing_file(settings: Settings) -> None:
-    """Refuse a SQLite workspace whose database file does not exist (without creating it)."""
-    url = settings.resolved_db_url()
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise _no_workspace(repr(str(settings.home if not settings.db_url else path)))
-
-
-def _refuse_empty(db: Database, settings: Settings) -> None:
-    """Refuse a database that no modelcycle has set up (e.g. a new PostgreSQL database)."""
-    from modelcycle.store import current_revision
-
-    if current_revision(db) is None:
-        db.dispose()
-        raise _no_workspace(repr(db.display_url))
-
-
-def _refuse_outdated(db: Database) -> None:
-    from modelcycle.store import current_revision, head_revision
-
-    current, head = current_revision(db), head_revision()
-    if current != head:
-        raise ValidationError(
-            f"workspace database {db.display_url!r} is at schema revision {current!r}, "
-            f"expected {head!r}; run 'modelcycle db upgrade'"
-        )

@@ -1,6 +1,6 @@
 """The contract every drift detector follows, and the result it returns.
 
-A detector is an estimator (STYLE.md rule 7): its keyword-only constructor only stores
+A detector is an estimator (scikit-learn's contract): its keyword-only constructor only stores
 its arguments; :meth:`DriftDetector.fit` learns from a reference — a column of the
 training profile (:class:`~modelcycle.data.ColumnProfile`) or the reference values
 themselves — and returns the detector; learned state ends in ``_``. Then

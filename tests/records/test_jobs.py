@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import modelcycle as mc
 from modelcycle.core import NotFound, ValidationError, now_ms
-from modelcycle.lifecycle import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from modelcycle.records import DONE, FAILED, QUEUED, RUNNING, JobQueue
 from modelcycle.store import tables
 
 

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelcycle.core import NotFound, ValidationError, ms_to_datetime, new_id, now_ms
-from modelcycle.lifecycle._locks import lock_key
-from modelcycle.security import canonical_json
+from modelcycle.records._locks import lock_key
+from modelcycle.security._audit import canonical_json
 from modelcycle.store import Database, tables
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
