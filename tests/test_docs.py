@@ -29,3 +29,18 @@ def test_readme_opens_with_the_two_commands() -> None:
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)[:2]
     assert blocks[0].endswith("modelcycle demo")
     assert blocks[1] in ci, "'.ci/run' must run exactly the README's test command"
+
+
+def test_the_readme_lists_every_exit_code() -> None:
+    """Scripts branch on exit codes: each one the CLI can return is documented."""
+    from modelcycle.cli._output import ALERT_EXIT_CODE, REJECTED_EXIT_CODE
+    from modelcycle.core import ModelcycleError
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls, *(s for c in cls.__subclasses__() for s in subclasses(c))]
+
+    codes = {c.exit_code for c in subclasses(ModelcycleError)}
+    codes |= {0, ALERT_EXIT_CODE, REJECTED_EXIT_CODE, 130}
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = set(re.findall(r"^\| (\d+) \|", readme, flags=re.M))
+    assert {str(code) for code in codes} <= table

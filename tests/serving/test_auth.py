@@ -16,6 +16,7 @@ from modelcycle.security import ROLES, list_events
 from tests.models import run_cli
 from tests.serving.conftest import make_app, wait_ready
 from tests.serving.keys import STATES, Keys, make_keys
+from tests.serving.shapes import refusal
 
 ROW = {"age": 60, "income": 52.5, "plan": "b"}
 V2_INPUTS = [
@@ -62,6 +63,36 @@ ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         None,
         {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 200},
     ),
+    "v2_version_infer": (
+        "POST",
+        "/v2/models/churn/versions/1/infer",
+        {"inputs": V2_INPUTS},
+        {"admin": 200, "maintainer": 403, "viewer": 403, "predictor": 200},
+    ),
+    "v2_version_metadata": (
+        "GET",
+        "/v2/models/churn/versions/1",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 200},
+    ),
+    "v2_version_ready": (
+        "GET",
+        "/v2/models/churn/versions/1/ready",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 200},
+    ),
+    "v2_server": (
+        "GET",
+        "/v2",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 200},
+    ),
+    "mlflow_version": (
+        "GET",
+        "/version",
+        None,
+        {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 200},
+    ),
     "models": (
         "GET",
         "/v1/models",
@@ -87,14 +118,27 @@ ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         {"admin": 200, "maintainer": 200, "viewer": 200, "predictor": 403},
     ),
 }
-OPEN = ("/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/metrics")
+OPEN = (
+    "/health/live",
+    "/health/ready",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/metrics",
+    "/ready",
+    "/ping",
+    "/health",
+)
+#: Routes any valid key may call, whatever model it is scoped to (issue 18).
+ANY_KEY = frozenset({"v2_server", "mlflow_version"})
 
 
 def expected_status(route: str, role: str, state: str) -> int:
     if state in ("none", "wrong", "expired", "revoked"):
         return 401
     if state == "other_model":
-        return 403  # a key scoped to 'cancer' may do nothing on 'churn' or workspace-wide
+        return (
+            200 if route in ANY_KEY else 403
+        )  # a key scoped to 'cancer' may do nothing on 'churn' or workspace-wide
     return ROUTES[route][3][role]
 
 
@@ -140,11 +184,11 @@ def test_authorization_matrix(
     assert response.status_code == expected, response.text
     if expected == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-        assert response.json()["error"]["code"] == "unauthenticated"
+        assert refusal(response).is_code("unauthenticated")
     if expected == 403:
-        error = response.json()["error"]
-        assert error["code"] == "permission_denied" and "may not" in error["message"]
-        assert error["details"]["action"] in error["message"]
+        error = refusal(response)
+        assert error.is_code("permission_denied") and "may not" in error.message
+        assert not error.details or error.details["action"] in error.message
     for key in keys.texts():
         assert key not in response.text
 

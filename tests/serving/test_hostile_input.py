@@ -19,6 +19,7 @@ from fastapi import FastAPI
 import modelcycle as mc
 from tests.serving.conftest import make_app, running
 from tests.serving.keys import Keys, make_keys
+from tests.serving.shapes import refusal
 
 ROW = {"age": 60, "income": 52.5, "plan": "b"}
 JSON = {"content-type": "application/json"}
@@ -81,9 +82,9 @@ def test_a_lone_surrogate_is_422_naming_where_and_the_connection_lives(
     with httpx.Client(base_url=base) as http:
         refused = http.post(route, content=body, headers=JSON)
         assert refused.status_code == 422, refused.text
-        error = refused.json()["error"]
-        assert error["code"] == "invalid" and error["message"].startswith(where), error
-        assert "lone UTF-16 surrogate" in error["message"]
+        error = refusal(refused)
+        assert error.is_code("invalid") and error.message.startswith(where), error
+        assert "lone UTF-16 surrogate" in error.message
         after = http.post("/v1/models/churn/predict", json={"rows": [ROW]})
         assert after.status_code == 200 and _port(after) == _port(refused)
 

@@ -14,6 +14,7 @@ from modelcycle.cli._context import state
 from modelcycle.cli._db import db_app
 from modelcycle.cli._demo import demo
 from modelcycle.cli._feedback import feedback
+from modelcycle.cli._import import import_app
 from modelcycle.cli._lifecycle import jobs, policy_app, retrain, worker
 from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._monitor import monitor_command
@@ -39,6 +40,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(import_app, name="import")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("demo")(demo)

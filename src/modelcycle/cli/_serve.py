@@ -107,8 +107,12 @@ def _fastest(module: str, name: str) -> str:
 def serve(
     ctx: typer.Context,
     refs: Annotated[
-        list[str], typer.Argument(help="Models to serve: 'name', 'name@alias' or 'name/version'.")
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Models to serve: 'name', 'name@alias' or 'name/version' (none: only the "
+            "MLflow tracking API and the probes)."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     allow_remote: Annotated[
@@ -132,11 +136,13 @@ def serve(
     ] = 1,
     **options: Any,
 ) -> None:
-    """Serve models over HTTP (REST /v1, OpenAPI at /docs); follow promotions and rollbacks.
+    """Serve models over HTTP (REST /v1, Open Inference V2, MLflow's /invocations; OpenAPI at
+    /docs), and MLflow's tracking API for MLflow clients; follow promotions and rollbacks.
 
-    Every server option is also a setting (MODELCYCLE_SERVE_<NAME>, see docs/settings.md);
-    an option given here wins over its variable. The logs go where the workspace's
-    log_root says, so the workers and 'modelcycle monitor' read what this server writes.
+    Without REFS it serves only the tracking API and the probes. Every server option is
+    also a setting (MODELCYCLE_SERVE_<NAME>, see docs/settings.md); an option given here
+    wins over its variable. The logs go where the workspace's log_root says, so the
+    workers and 'modelcycle monitor' read what this server writes.
     """
     import uvicorn
 
@@ -146,6 +152,7 @@ def serve(
     from modelcycle.serving._workers import NoDelayHttpToolsProtocol, WorkerConfig
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
+    refs = list(refs or ())
     settings = settings_from(ServeSettings, options, models=tuple(refs))
     ws = state(ctx).open()
     challengers = [c.split("=")[0] for c in settings.canary] + list(settings.shadow)
@@ -157,8 +164,10 @@ def serve(
     salt = workspace_salt(ws.settings.home)  # created once, before any worker reads it
     keys = "API keys required" if not no_auth else "NO API keys required (--no-auth)"
     processes = f" in {workers} worker processes" if workers > 1 else ""
+    served = ", ".join(refs) or "no model"
     out.console.print(
-        f"serving {', '.join(refs)} at http://{host}:{port}{processes} (docs at /docs; {keys})"
+        f"serving {served} at http://{host}:{port}{processes} (docs at /docs; MLflow tracking "
+        f"URI http://{host}:{port}; {keys})"
     )
     if workers > 1:
         worker_config = WorkerConfig(

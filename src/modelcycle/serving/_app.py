@@ -27,12 +27,14 @@ from modelcycle.serving._feedback import FeedbackService
 from modelcycle.serving._hub import ModelHub
 from modelcycle.serving._log import FeedbackLog, PredictionLog
 from modelcycle.serving._metrics import ServingMetrics
+from modelcycle.serving._mlflow import Artifacts, MlflowTracking, mlflow_tracking
 from modelcycle.serving._monitoring import MonitoringReader
 from modelcycle.serving._offload import ModelThreads
 from modelcycle.serving._privacy import Redactor
 from modelcycle.serving._routes import health, v1
-from modelcycle.serving._routes_ecosystem import mlflow, v2
+from modelcycle.serving._routes_ecosystem import mlflow, probes
 from modelcycle.serving._routes_monitoring import monitoring
+from modelcycle.serving._routes_v2 import v2
 from modelcycle.serving._routing import Router, parse_canary, parse_shadow
 from modelcycle.serving._service import PredictionService
 from modelcycle.serving._settings import ServeSettings
@@ -51,14 +53,15 @@ def create_app(
 ) -> FastAPI:
     """Build the prediction server of ``services``' workspace for ``settings.models``.
 
-    Every route but ``/health/*``, ``/v2/health/*``, ``/metrics`` and the documentation
-    (``/docs``, ``/openapi.json``) needs ``Authorization: Bearer <key>``, checked against
-    the workspace's users and keys before the body is read: 401 without a valid key,
-    403 without the permission, 429 past the key's rate or after
-    ``settings.auth_failure_limit`` failed authentications from one client address.
-    ``auth_required=False`` lets every caller do everything (serve on loopback only).
-    Key checks are cached for ``settings.auth_cache_ttl_s`` seconds, so a revoked key
-    works until then.
+    Every route but the probes (``/health/*``, ``/v2/health/*``, ``/ready``, ``/ping``,
+    ``/health``), ``/metrics`` and the documentation (``/docs``, ``/openapi.json``) needs
+    ``Authorization: Bearer <key>``, checked against the workspace's users and keys before
+    the body is read: 401 without a valid key, 403 without the permission, 429 past the
+    key's rate or after ``settings.auth_failure_limit`` failed authentications from one
+    client address. ``auth_required=False`` lets every caller do everything (serve on
+    loopback only). Key checks are cached for ``settings.auth_cache_ttl_s`` seconds, so a
+    revoked key works until then. MLflow's client logs runs into the workspace through
+    MLflow's tracking REST API on the same server (``/api/2.0/mlflow/...``).
 
     Inputs the signature marks sensitive are hashed (with ``log_salt``; a random
     salt per app when ``None``) or dropped in the prediction log.
@@ -95,9 +98,11 @@ def create_app(
     app.state.feedback = parts.receiver
     app.state.monitoring = MonitoringReader(services.db, services.layout.reports)
     app.state.gatekeeper = gate = _gatekeeper(services, settings, parts.metrics, auth_required)
+    app.state.mlflow_tracking = MlflowTracking(services.tracker)  # MLflow's client logs here
+    app.state.mlflow_artifacts = Artifacts(services.tracker)
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (v1, monitoring, health, v2, mlflow):
+    for router in (v1, monitoring, health, v2, mlflow, probes, mlflow_tracking):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=parts.metrics.failed)
     if auth_required:  # outside BodyLimit: a caller without a key learns nothing else

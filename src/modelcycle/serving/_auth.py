@@ -64,7 +64,16 @@ _MAX_ENTRIES = 10_000
 BEARER_SCHEME = HTTPBearer(auto_error=False, description="An API key: 'Bearer mc_...'.")
 #: Paths of our routes answered without a key (the app adds its documentation's).
 OPEN_PATHS = frozenset(
-    {"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/metrics"}
+    {
+        "/health/live",
+        "/health/ready",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/metrics",
+        "/ready",  # the probes of load balancers and MLflow's scoring-server clients
+        "/ping",
+        "/health",
+    }
 )
 #: Where :class:`Authenticator` leaves the principal in ``scope["state"]``.
 _PRINCIPAL = "modelcycle.principal"
@@ -396,6 +405,7 @@ class Authenticator:
                 refused.message,
                 refused.details,
                 headers_of(refused),
+                path=get_route_path(scope),
             )
             await response(scope, receive, send)
             return

@@ -1,4 +1,6 @@
-"""One JSON error shape for every HTTP error: ``{"error": {"code", "message", "details"}}``."""
+"""One JSON error shape for every HTTP error of our API: ``{"error": {"code", "message",
+"details"}}``; a protocol's routes answer in that protocol's shape (see
+:mod:`modelcycle.serving._error_shapes`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +24,7 @@ from modelcycle.core import (
     ValidationError,
 )
 from modelcycle.serving._encode import json_bytes, shown_text
+from modelcycle.serving._error_shapes import shape_of
 
 _LOG = logging.getLogger("modelcycle.serving")
 BEARER = 'Bearer realm="modelcycle"'
@@ -31,6 +35,12 @@ class PayloadTooLarge(ValidationError):
     """A request carries more rows or bytes than the server accepts."""
 
     code = "too_large"
+
+
+class UnsupportedMediaType(ValidationError):
+    """A request body of a content type the route does not read (answered 415)."""
+
+    code = "unsupported_media_type"
 
 
 class NotExplainable(ValidationError):
@@ -82,6 +92,7 @@ class RateLimited(ModelcycleError):
 #: HTTP status of each error class; the first match in order wins.
 _STATUS: tuple[tuple[type[ModelcycleError], int], ...] = (
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (NotExplainable, 400),
     (Unauthenticated, 401),
     (RateLimited, 429),
@@ -114,9 +125,11 @@ def error_response(
     message: str,
     details: Any = None,
     headers: dict[str, str] | None = None,
+    *,
+    path: str = "",
 ) -> JSONBody:
-    """The one error body every route returns."""
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    """The error body of a request to ``path``: ours, or its protocol's shape."""
+    status, body = shape_of(path)(status, code, message, details)
     return JSONBody(body, status_code=status, headers=headers)
 
 
@@ -150,7 +163,12 @@ async def _modelcycle_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ModelcycleError)
     _count(request, error.code)
     return error_response(
-        status_of(error), error.code, error.message, error.details, headers_of(error)
+        status_of(error),
+        error.code,
+        error.message,
+        error.details,
+        headers_of(error),
+        path=get_route_path(request.scope),
     )
 
 
@@ -160,10 +178,18 @@ async def _http_error(request: Request, error: Exception) -> Response:
         return await _modelcycle_error(request, error.error)
     if isinstance(error, BodyTooLarge):
         _count(request, PayloadTooLarge.code)
-        return error_response(413, PayloadTooLarge.code, error.detail, {"limit": error.limit})
+        return error_response(
+            413,
+            PayloadTooLarge.code,
+            error.detail,
+            {"limit": error.limit},
+            path=get_route_path(request.scope),
+        )
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     _count(request, code)
-    return error_response(error.status_code, code, str(error.detail))
+    return error_response(
+        error.status_code, code, str(error.detail), path=get_route_path(request.scope)
+    )
 
 
 async def _request_invalid(request: Request, error: Exception) -> Response:
@@ -175,7 +201,9 @@ async def _request_invalid(request: Request, error: Exception) -> Response:
     first = problems[0] if problems else {"field": "body", "expected": "a valid request"}
     message = f"the request is not valid: {first['field']}: {first['expected']}"
     _count(request, "invalid")
-    return error_response(422, "invalid", message, {"errors": problems})
+    return error_response(
+        422, "invalid", message, {"errors": problems}, path=get_route_path(request.scope)
+    )
 
 
 def _said(problem: dict[str, Any]) -> str:
@@ -188,7 +216,12 @@ def _said(problem: dict[str, Any]) -> str:
 async def _unexpected(request: Request, error: Exception) -> Response:
     _LOG.exception("unexpected error answering %s %s", request.method, request.url.path)
     _count(request, "internal")
-    return error_response(500, "internal", f"internal error ({type(error).__name__})")
+    return error_response(
+        500,
+        "internal",
+        f"internal error ({type(error).__name__})",
+        path=get_route_path(request.scope),
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -307,6 +340,10 @@ class BodyLimit:
         if self.count is not None:
             self.count(PayloadTooLarge.code)
         response = error_response(
-            413, PayloadTooLarge.code, self._message(size), {"limit": self.max_bytes}
+            413,
+            PayloadTooLarge.code,
+            self._message(size),
+            {"limit": self.max_bytes},
+            path=get_route_path(scope),
         )
         await response(scope, receive, send)

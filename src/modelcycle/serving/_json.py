@@ -30,7 +30,7 @@ from starlette.responses import Response
 
 from modelcycle.core import ValidationError
 from modelcycle.serving._encode import quoted, shown_text
-from modelcycle.serving._errors import BodyRefused
+from modelcycle.serving._errors import BodyRefused, UnsupportedMediaType
 
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
@@ -162,10 +162,78 @@ class OrjsonRequest(Request):
 class OrjsonRoute(APIRoute):
     """A route that hands its handler an :class:`OrjsonRequest`."""
 
+    #: The request class handed to the handler (a subclass may decode more).
+    request_class: type[OrjsonRequest] = OrjsonRequest
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        request_class = self.request_class
 
         async def decode_with_orjson(request: Request) -> Response:
-            return await handler(OrjsonRequest(request.scope, request.receive))
+            return await handler(request_class(request.scope, request.receive))
 
         return decode_with_orjson
+
+
+#: Media types read as JSON besides ``application/json`` and ``application/*+json``.
+JSON_MEDIA = frozenset({"text/json"})
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` value, lower case, without parameters."""
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
+def is_json_media(media: str) -> bool:
+    """Whether a media type names JSON (``""``: no ``Content-Type`` was sent)."""
+    return (
+        media in ("", "application/json")
+        or media in JSON_MEDIA
+        or (media.startswith("application/") and media.endswith("+json"))
+    )
+
+
+class LenientJsonRoute(OrjsonRoute):
+    """A route whose JSON body may come without a ``Content-Type`` or with any JSON type.
+
+    Protocol clients differ (``tritonclient`` sends none); FastAPI reads a body as JSON
+    only when it is labelled ``application/json``. Any type in ``other_media`` is read
+    as well (the subclass decides how); others are refused with 415 naming what is read.
+    """
+
+    #: Media types, besides JSON's, that this route reads.
+    other_media: frozenset[str] = frozenset()
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        other_media = self.other_media
+
+        async def read_as_json(request: Request) -> Response:
+            if request.method in ("GET", "HEAD"):  # no body to read: any headers will do
+                return await handler(request)
+            encoding = media_type(request.headers.get("content-encoding"))
+            if encoding not in ("", "identity"):  # a compressed body could be a bomb
+                raise UnsupportedMediaType(
+                    f"the request body is encoded {quoted(encoding, 40)}; expected it "
+                    "uncompressed (no Content-Encoding)",
+                    details={"content_encoding": shown_text(encoding, 40)},
+                )
+            media = media_type(request.headers.get("content-type"))
+            if not is_json_media(media) and media not in other_media:
+                raise UnsupportedMediaType(
+                    f"the request body is {quoted(media, 60)}; expected JSON "
+                    f"(application/json, or no Content-Type{_also(other_media)})",
+                    details={"content_type": shown_text(media, 60)},
+                )
+            if media != "application/json":  # FastAPI reads only a body labelled JSON
+                headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+                scope = {**request.scope, "headers": [*headers, _JSON_HEADER]}
+                request = Request(scope, request.receive)
+            return await handler(request)
+
+        return read_as_json
+
+
+def _also(media: frozenset[str]) -> str:
+    return "".join(f", or {name}" for name in sorted(media))

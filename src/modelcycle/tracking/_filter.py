@@ -79,6 +79,7 @@ _ATTRIBUTES = {
     "parent_run_id": tables.runs.c.parent_run_id,
     "git_commit": tables.runs.c.git_commit,
     "user": tables.runs.c.user_name,
+    "user_id": tables.runs.c.user_name,  # MLflow's name for it
     "experiment": tables.experiments.c.name,
 }
 _NUMERIC_ATTRIBUTES = {"start_time", "end_time"}

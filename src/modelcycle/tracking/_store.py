@@ -194,6 +194,11 @@ class TrackingStore:
         )
         self.db.transaction(lambda connection: connection.execute(update))
 
+    def update_run(self, run_id: str, values: dict[str, Any]) -> None:
+        """Set columns of a run's row (``status``, ``end_time``, ``name``...)."""
+        update = tables.runs.update().where(tables.runs.c.run_id == run_id).values(**values)
+        self.db.transaction(lambda connection: connection.execute(update))
+
     def get_run_row(self, run_id: str) -> dict[str, Any]:
         """The run's own row, joined with its experiment name."""
         rows = self.run_rows([run_id])
@@ -294,6 +299,23 @@ class TrackingStore:
         )
         with self.db.read() as connection:
             return [(int(s), float(v), int(t)) for s, v, t in connection.execute(query)]
+
+    def latest_metrics(
+        self, run_ids: Sequence[str]
+    ) -> dict[str, list[tuple[str, float, int, int]]]:
+        """``{run_id: [(key, value, step, timestamp)]}``: each metric's latest value, by key."""
+        m = tables.latest_metrics
+        found: dict[str, list[tuple[str, float, int, int]]] = {run_id: [] for run_id in run_ids}
+        for chunk in _chunks(run_ids):
+            query = (
+                sa.select(m.c.run_id, m.c.key, m.c.value, m.c.step, m.c.timestamp)
+                .where(m.c.run_id.in_(chunk))
+                .order_by(m.c.run_id, m.c.key)
+            )
+            with self.db.read() as connection:
+                for run_id, key, value, step, timestamp in connection.execute(query):
+                    found[run_id].append((key, float(value), int(step), int(timestamp)))
+        return found
 
     def params_of(self, run_id: str) -> dict[str, str]:
         """The params already stored for one run."""
@@ -413,6 +435,20 @@ class TrackingStore:
 
         self.db.transaction(work)
 
+    def artifacts_under(self, run_ids: Sequence[str], folder: str) -> list[dict[str, Any]]:
+        """``run_id``, ``path``, ``sha256`` and ``size`` of these runs' artifacts in ``folder``."""
+        a = tables.artifacts
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(run_ids):
+            query = (
+                sa.select(a.c.run_id, a.c.path, a.c.sha256, a.c.size)
+                .where(a.c.run_id.in_(chunk), a.c.path.startswith(f"{folder}/", autoescape=True))
+                .order_by(a.c.run_id, a.c.path)
+            )
+            with self.db.read() as connection:
+                found.extend(dict(row._mapping) for row in connection.execute(query))
+        return found
+
     def artifacts_of(self, run_id: str) -> list[dict[str, Any]]:
         """Artifacts logged by a run, by path."""
         a = tables.artifacts
@@ -473,7 +509,8 @@ def _kill(run_id: str, heartbeat: int | None, timeout_ms: int) -> sa.Update:
         unchanged.append(runs.c.heartbeat_at.is_(None))
         end: Any = sa.func.coalesce(_last_metric_time(), runs.c.start_time)
         error = (
-            "started by a modelcycle without heartbeats and silent for more than "
+            "started without heartbeats (by an MLflow client, or a modelcycle before them) "
+            "and silent for more than "
             f"{LEGACY_RUN_TIMEOUT_MS // 3_600_000} hours; its process is presumed gone"
         )
     else:

@@ -24,6 +24,7 @@ from modelcycle.core import (
 from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking._git import caller_git_commit, caller_source
 from modelcycle.tracking._heartbeat import Heartbeat
+from modelcycle.tracking._recorder import RunRecorder
 from modelcycle.tracking._run import ActiveRun, Run
 from modelcycle.tracking._status import RunStatus
 from modelcycle.tracking._store import Logged, TrackingStore
@@ -69,6 +70,8 @@ class Tracker:
             max_buffer=settings.tracking_max_buffer,
         )
         self.heartbeat = Heartbeat(self.store.beat, interval_s=settings.run_heartbeat_interval_s)
+        #: Records runs logged elsewhere (an MLflow client, an MLflow store) as given.
+        self.recorder = RunRecorder(self.store, settings)
 
     def start_run(
         self,
