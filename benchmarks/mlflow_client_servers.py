@@ -5,7 +5,8 @@ one HTTP request answered after the value is written. Both servers run on 127.0.
 their own processes with a SQLite database in a fresh temporary folder:
 
 * the peer: ``mlflow server --backend-store-uri sqlite:///...`` (needs the full ``mlflow``
-  package, whose server needs Flask); where only ``mlflow-skinny`` is installed there is
+  package, whose server needs Flask; ``MLFLOW_PYTHON=<env>/bin/python`` runs the server from
+  another environment that has it); where only ``mlflow-skinny`` is installed there is
   no MLflow server to run, and the peer is MLflow's client writing to its SQLite store
   in-process instead (no HTTP at all: a floor, not a server), and the table says so;
 * modelcycle: ``modelcycle serve`` without a model (the MLflow tracking API and the
@@ -20,6 +21,7 @@ Run::
     .venv/bin/python benchmarks/mlflow_client_servers.py            # 2,000 calls, 3 times
     .venv/bin/python benchmarks/mlflow_client_servers.py --quick    # 200 calls, once
     .venv/bin/python benchmarks/mlflow_client_servers.py --json
+    MLFLOW_PYTHON=/opt/mlflow/bin/python .venv/bin/python benchmarks/mlflow_client_servers.py
 """
 
 from __future__ import annotations
@@ -74,20 +76,24 @@ def process(command: list[str], folder: Path, ready_url: str) -> Iterator[None]:
         log.close()
 
 
-def mlflow_server_installed() -> bool:
-    return importlib.util.find_spec("flask") is not None
+def mlflow_python() -> str | None:
+    """The Python that runs ``mlflow server``: ``MLFLOW_PYTHON``, else ours if it has Flask."""
+    if os.environ.get("MLFLOW_PYTHON"):
+        return os.environ["MLFLOW_PYTHON"]
+    return sys.executable if importlib.util.find_spec("flask") is not None else None
 
 
 @contextlib.contextmanager
 def mlflow_side(folder: Path) -> Iterator[tuple[str, str | None, str]]:
     """``(tracking uri, token, what it is)`` of the peer."""
     database = f"sqlite:///{folder / 'mlflow.db'}"
-    if not mlflow_server_installed():
+    python = mlflow_python()
+    if python is None:
         yield database, None, "MLflow client -> its SQLite store in-process (no mlflow server)"
         return
     port = free_port()
     command = [
-        sys.executable, "-m", "mlflow", "server", "--backend-store-uri", database,
+        python, "-m", "mlflow", "server", "--backend-store-uri", database,
         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
         "--port", str(port), "--workers", "1",
     ]  # fmt: skip
