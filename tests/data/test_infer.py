@@ -180,7 +180,16 @@ def test_whole_floats_with_missing_values_are_integers() -> None:
 def test_missing_target_names_the_column_and_the_columns() -> None:
     df = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
 
-    with pytest.raises(ValidationError, match=r"target 'y' is not a column.*\['a', 'b'\]"):
+    with pytest.raises(
+        ValidationError, match=r"target column 'y' is not in the table.*\['a', 'b'\]"
+    ):
+        infer_schema(df, target="y")
+
+
+def test_a_missing_target_in_a_wide_table_names_twenty_columns_and_the_count() -> None:
+    df = pd.DataFrame({f"c{i}": [0] for i in range(50)})
+
+    with pytest.raises(ValidationError, match=r"'c18'\] and 31 more$"):
         infer_schema(df, target="y")
 
 

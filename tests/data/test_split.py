@@ -65,5 +65,5 @@ def test_test_size_out_of_range_is_refused(size: object) -> None:
 
 
 def test_absent_target_is_named() -> None:
-    with pytest.raises(ValidationError, match=r"target 'y' is not a column.*\['x'\]"):
+    with pytest.raises(ValidationError, match=r"target column 'y' is not in the table.*\['x'\]"):
         train_test_split_frame(pd.DataFrame({"x": [1, 2]}), "y", Task.BINARY)

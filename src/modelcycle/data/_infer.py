@@ -24,6 +24,7 @@ from modelcycle.data._overrides import (
     SchemaOverrides,
     as_overrides,
 )
+from modelcycle.data._task import check_target
 from modelcycle.data._values import (
     describe_examples,
     guess_date_format,
@@ -150,11 +151,8 @@ def _resolve_target(
 ) -> str | None:
     if target is None and declared is not None:
         target = declared.target
-    if target is not None and target not in df.columns:
-        raise ValidationError(
-            f"target {target!r} is not a column of the table; columns are {_names(df)}",
-            details={"column": target},
-        )
+    if target is not None:
+        check_target(df, target, source="the table")
     return target
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from modelcycle.core import Task, ValidationError
-from modelcycle.data._task import detect_task, parse_task
+from modelcycle.data._task import check_target, detect_task, parse_task
 from modelcycle.data._values import describe_examples
 
 
@@ -75,12 +75,7 @@ def train_test_split_frame(
 def _labels(df: pd.DataFrame, target: str) -> pd.Series:
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame; got a {type(df).__name__}")
-    if target not in df.columns:
-        raise ValidationError(
-            f"target {target!r} is not a column of the table; columns are {list(df.columns)[:20]}",
-            details={"column": target},
-        )
-    labels = df[target]
+    labels = check_target(df, target, source="the table")
     missing = int(labels.isna().sum())
     if missing:
         raise ValidationError(

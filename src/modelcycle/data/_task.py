@@ -28,9 +28,10 @@ def check_target(frame: pd.DataFrame, target: str, *, source: str = "the data") 
     [1]
     """
     if target not in frame.columns:
+        names = [str(c) for c in frame.columns]
+        shown = str(names) if len(names) <= 20 else f"{names[:19]} and {len(names) - 19} more"
         raise ValidationError(
-            f"target column {target!r} is not in {source}; its columns are "
-            f"{[str(c) for c in frame.columns[:20]]}",
+            f"target column {target!r} is not in {source}; its columns are {shown}",
             details={"field": "target", "value": target},
         )
     column: pd.Series = frame[target]
