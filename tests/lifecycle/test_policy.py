@@ -9,7 +9,7 @@ import pytest
 import modelcycle as mc
 from modelcycle.core import NotFound, ValidationError
 from modelcycle.lifecycle import Policy, PolicyStore
-from modelcycle.security import list_events, verify
+from modelcycle.security import list_events, verify_audit
 from tests.lifecycle.helpers import register_small_model, source_file
 from tests.models import run_cli
 
@@ -167,7 +167,7 @@ def test_store_set_get_list_delete_are_audited(workspace: mc.Workspace, tmp_path
     )
     with pytest.raises(NotFound, match="model 'churn' has no policy"):
         store.delete("churn")
-    assert verify(workspace.db).ok
+    assert verify_audit(workspace.db).ok
 
 
 def test_policy_cli_set_show_list_and_audit_verify(

@@ -13,7 +13,7 @@ import modelcycle as mc
 from modelcycle.core import now_ms
 from modelcycle.lifecycle import Policy, Worker
 from modelcycle.records import DONE, QUEUED
-from modelcycle.security import list_events, verify
+from modelcycle.security import list_events, verify_audit
 from tests.lifecycle.helpers import serve_and_label, source_file
 from tests.models import Data, log_logistic
 
@@ -82,7 +82,7 @@ def test_retrain_promotes_a_better_challenger_and_the_check_confirms_it(
     assert confirmed.result["comparison"]["n"] == len(cancer.x_test)
     assert ws.registry.resolve("cancer@champion").version == 2
     assert list_events(ws.db, action="lifecycle.check")[-1].after["outcome"] == "confirmed"
-    assert verify(ws.db).ok
+    assert verify_audit(ws.db).ok
 
 
 @pytest.mark.slow
@@ -153,7 +153,7 @@ def test_a_promotion_that_labels_prove_worse_is_rolled_back(
     )
     event = list_events(ws.db, action="lifecycle.check")[-1]
     assert (event.target, event.after["outcome"]) == (f"cancer/{bad.version}", "rolled_back")
-    assert verify(ws.db).ok
+    assert verify_audit(ws.db).ok
 
 
 def test_new_labels_schedule_a_retrain(workspace: mc.Workspace, cancer: Data) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 import modelcycle as mc
 from modelcycle.core import ValidationError
-from modelcycle.security import list_events, verify
+from modelcycle.security import list_events, verify_audit
 from modelcycle.security._audit import GENESIS, append, canonical_json, event_mac, unkeyed_hash
 from modelcycle.security._audit_key import AuditKey
 from modelcycle.store import Database, tables
@@ -44,10 +44,10 @@ def _sql(db: Database, *statements: str) -> None:
 
 
 def test_a_clean_chain_verifies_and_lists(db: Database) -> None:
-    assert verify(db).ok and verify(db).head == GENESIS
+    assert verify_audit(db).ok and verify_audit(db).head == GENESIS
     _append(db, 3, before={"v": 1}, after={"v": 2, "why": ["gates ✓"]}, request_id="r-1")
     _append(db, 1, actor="bob", action="alias.promote", target="churn@champion")
-    result = verify(db)
+    result = verify_audit(db)
     assert (result.ok, result.events, result.broken_seq) == (True, 4, None)
     events = list_events(db)
     assert [e.seq for e in events] == [1, 2, 3, 4]
@@ -170,7 +170,7 @@ def test_tampering_is_caught_and_the_first_broken_event_named(db: Database, kind
     _append(db, 6)
     tamper, seq, reason = TAMPERING[kind]
     tamper(db)
-    result = verify(db)
+    result = verify_audit(db)
     assert not result.ok and result.broken_seq == seq
     assert result.reason is not None and reason in result.reason
 
@@ -182,7 +182,7 @@ def test_event_rolls_back_with_its_transaction(db: Database) -> None:
 
     with pytest.raises(RuntimeError):
         db.transaction(work)
-    assert list_events(db) == [] and verify(db).ok
+    assert list_events(db) == [] and verify_audit(db).ok
 
 
 def test_bad_events_are_refused(db: Database) -> None:
@@ -208,7 +208,7 @@ def test_concurrent_appends_never_fork_the_chain(db: Database) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    result = verify(db)
+    result = verify_audit(db)
     assert result.ok and result.events == 40
     assert [e.seq for e in list_events(db)] == list(range(1, 41))
 
@@ -253,10 +253,10 @@ def test_any_sequence_of_appends_round_trips_and_verifies(
         sqlite_db.transaction(lambda c, e=event: append(c, **e))  # type: ignore[misc]
     stored = list_events(sqlite_db)
     assert [{k: getattr(e, k) for k in batch[0]} for e in stored] == batch
-    assert verify(sqlite_db).ok
+    assert verify_audit(sqlite_db).ok
     seq = victim % len(batch) + 1
     _sql(sqlite_db, f"UPDATE audit_events SET actor = actor || '!' WHERE seq = {seq}")
-    assert verify(sqlite_db).broken_seq == seq
+    assert verify_audit(sqlite_db).broken_seq == seq
 
 
 def _text(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
@@ -341,7 +341,7 @@ def test_any_single_field_edit_of_any_event_is_detected(
             row["prev_hash"] = prev
             row["hash"] = prev = mac(row)
     _rewrite(db, rows)
-    result = verify(db)
+    result = verify_audit(db)
     assert not result.ok
     if field != "seq":
         assert result.broken_seq == victim, result.reason

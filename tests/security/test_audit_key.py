@@ -18,7 +18,7 @@ from alembic.config import Config
 
 import modelcycle as mc
 from modelcycle.core import Conflict, IntegrityError, Settings, ValidationError, WorkspaceError
-from modelcycle.security import ChainHead, audit_head, list_events, verify
+from modelcycle.security import ChainHead, audit_head, list_events, verify_audit
 from modelcycle.security._audit import GENESIS, append, unkeyed_hash
 from modelcycle.security._audit_key import AuditKey, create_key_file
 from modelcycle.security._reseal import open_audit_chain
@@ -155,9 +155,9 @@ def test_an_unkeyed_chain_is_resealed_on_open_keeping_every_event(
     assert (seal_event.seq, seal_event.action, seal_event.target) == (6, "audit.seal", "audit")
     assert seal_event.after["resealed_events"] == 5
     assert seal_event.after["unkeyed_head"] == legacy[-1]["hash"]
-    assert verify(ws.db).ok and verify(ws.db).events == 6
+    assert verify_audit(ws.db).ok and verify_audit(ws.db).events == 6
     ws.security.create_user("bob")
-    assert reopen().db and verify(ws.db).events == 7  # opening again changes nothing
+    assert reopen().db and verify_audit(ws.db).events == 7  # opening again changes nothing
     assert [r["hash"] for r in _rows(ws.db)[:6]] == [r["hash"] for r in rows]
 
 
@@ -174,7 +174,7 @@ def test_workspace_0_1_0_asset_is_sealed_on_upgrade(
         assert [r.name for r in ws.runs("asset", order_by="name")] == ["run-a", "run-b"]
         assert [row["algorithm"] for row in _seal_rows(ws.db)] == ["hmac-sha256"]
         ws.security.create_user("alice")
-        assert verify(ws.db).ok and verify(ws.db).events == 1
+        assert verify_audit(ws.db).ok and verify_audit(ws.db).events == 1
 
 
 def test_a_tampered_unkeyed_chain_is_refused_and_nothing_changes(
@@ -190,7 +190,7 @@ def test_a_tampered_unkeyed_chain_is_refused_and_nothing_changes(
     with pytest.raises(IntegrityError, match=r"unkeyed audit chain .* is broken at event 3"):
         ws.security.create_user("bob")
     assert ws.security.users() == []  # the change rolled back with its refused event
-    result = verify(ws.db)
+    result = verify_audit(ws.db)
     assert not result.ok and result.broken_seq == 1 and "not sealed" in (result.reason or "")
     for command_line in (("db", "upgrade"), ("audit", "seal")):
         code, _, err = run_cli(capsys, "-w", backend_url, *command_line)
@@ -210,14 +210,14 @@ def test_an_unkeyed_chain_with_a_key_already_set_is_sealed_only_on_request(
     ws = reopen()
     with pytest.raises(IntegrityError, match=r"a key already exists .* 'modelcycle audit seal'"):
         ws.security.create_user("bob")
-    assert not verify(ws.db).ok
+    assert not verify_audit(ws.db).ok
     code, out, err = run_cli(capsys, "-w", backend_url, "audit", "seal")
     key_id = AuditKey(bytes.fromhex(KEY_B), "test").key_id
     assert code == 0 and f"sealed with key {key_id}: 4 event(s) re-sealed" in out, err
     assert not key_file.exists()  # the environment's key, no file
     ws = reopen()
     ws.security.create_user("bob")
-    assert verify(ws.db).ok and verify(ws.db).events == 6
+    assert verify_audit(ws.db).ok and verify_audit(ws.db).events == 6
     code, _, err = run_cli(capsys, "-w", backend_url, "audit", "seal")
     assert code == Conflict.exit_code and "sealed already" in err
 
@@ -228,17 +228,17 @@ def test_an_unkeyed_chain_with_a_key_already_set_is_sealed_only_on_request(
 def test_a_chain_rewritten_as_unkeyed_is_caught(workspace: mc.Workspace, reopen: Any) -> None:
     _append(workspace.db, 5)
     _unkeyed_rewrite(workspace.db)
-    result = verify(workspace.db)  # the seal row still says keyed
+    result = verify_audit(workspace.db)  # the seal row still says keyed
     assert (result.ok, result.broken_seq) == (False, 1)
     assert "event 1 does not match its MAC" in (result.reason or "")
     _sql(workspace.db, "DELETE FROM audit_seal")  # and now the seal too: a full downgrade
-    result = verify(workspace.db)
+    result = verify_audit(workspace.db)
     assert (result.ok, result.broken_seq) == (False, 1)
     assert "not sealed with a key" in (result.reason or "")
     with pytest.raises(IntegrityError, match="not sealed with a key"):
         workspace.security.create_user("bob")
     ws = reopen()  # the key exists, so opening again does not re-seal the forgery
-    assert _seal_rows(ws.db) == [] and not verify(ws.db).ok
+    assert _seal_rows(ws.db) == [] and not verify_audit(ws.db).ok
 
 
 @pytest.mark.parametrize(
@@ -258,9 +258,9 @@ def test_an_edited_seal_is_refused(
         workspace.security.create_user("bob")
     if error is WorkspaceError:
         with pytest.raises(error, match=message):
-            verify(workspace.db)
+            verify_audit(workspace.db)
     else:
-        assert not verify(workspace.db).ok
+        assert not verify_audit(workspace.db).ok
 
 
 # -- heads kept elsewhere ------------------------------------------------------------------
@@ -268,23 +268,23 @@ def test_an_edited_seal_is_refused(
 
 def test_expected_head_catches_removal_of_the_newest_events(workspace: mc.Workspace) -> None:
     db = workspace.db
-    assert str(audit_head(db)) == f"0:{GENESIS}" and verify(db, expect_head=f"0:{GENESIS}").ok
+    assert str(audit_head(db)) == f"0:{GENESIS}" and verify_audit(db, expect_head=f"0:{GENESIS}").ok
     _append(db, 6)
     kept, older = audit_head(db), ChainHead(3, _rows(db)[2]["hash"])
-    assert kept.seq == 6 and verify(db).chain_head == kept
+    assert kept.seq == 6 and verify_audit(db).chain_head == kept
     for form in (kept, str(kept), kept.mac, f" {kept}\n", str(kept).upper()):
-        assert verify(db, expect_head=form).ok, form
+        assert verify_audit(db, expect_head=form).ok, form
     _sql(db, "DELETE FROM audit_events WHERE seq >= 5")
-    assert verify(db).ok  # the limit: a shorter chain verifies on its own
-    cut = verify(db, expect_head=kept)
+    assert verify_audit(db).ok  # the limit: a shorter chain verifies on its own
+    cut = verify_audit(db, expect_head=kept)
     assert (cut.ok, cut.broken_seq) == (False, 6)
     assert "ends at event 4 but the expected head is event 6" in (cut.reason or "")
-    assert "no event has" in (verify(db, expect_head=kept.mac).reason or "")
+    assert "no event has" in (verify_audit(db, expect_head=kept.mac).reason or "")
     _append(db, 2)  # the workspace goes on: new events 5 and 6 replace the removed ones
-    replaced = verify(db, expect_head=kept)
+    replaced = verify_audit(db, expect_head=kept)
     assert (replaced.ok, replaced.broken_seq) == (False, 6)
     assert "event 6 does not have the expected head's MAC" in (replaced.reason or "")
-    assert verify(db, expect_head=older).ok  # a head from before the cut still holds
+    assert verify_audit(db, expect_head=older).ok  # a head from before the cut still holds
 
 
 @pytest.mark.parametrize(
@@ -353,12 +353,12 @@ def test_a_missing_key_is_refused_and_never_replaced(
         caught.value
     )
     with pytest.raises(WorkspaceError, match="no key was found"):
-        verify(ws.db)
+        verify_audit(ws.db)
     assert not key_file.exists() and ws.security.users() == []
     key_file.write_bytes(saved)  # restored from the backup
     ws = reopen()
     ws.security.create_user("bob")
-    assert verify(ws.db).ok and verify(ws.db).events == 4
+    assert verify_audit(ws.db).ok and verify_audit(ws.db).events == 4
 
 
 def test_a_wrong_key_is_refused_without_showing_either_key(
@@ -370,7 +370,7 @@ def test_a_wrong_key_is_refused_without_showing_either_key(
     with pytest.raises(WorkspaceError, match="is not the key this chain was sealed with") as caught:
         ws.security.create_user("bob")
     with pytest.raises(WorkspaceError, match="is not the key this chain was sealed with"):
-        verify(ws.db)
+        verify_audit(ws.db)
     assert KEY_B not in str(caught.value) and AuditKey(bytes.fromhex(KEY_B), "x").key_id in str(
         caught.value
     )
@@ -457,7 +457,7 @@ def test_concurrent_first_opens_agree_on_one_key(tmp_path: Path) -> None:
         thread.join()
     assert errors == [] and len(set(keys)) == 1
     with mc.Workspace(home) as ws:
-        assert verify(ws.db).ok and verify(ws.db).events == 4
+        assert verify_audit(ws.db).ok and verify_audit(ws.db).events == 4
 
 
 def test_the_key_setting_takes_precedence_over_the_key_file(
@@ -473,10 +473,10 @@ def test_the_key_setting_takes_precedence_over_the_key_file(
     (home / "audit.key").write_text("c" * 64)
     with mc.Workspace(home) as ws:
         ws.security.create_user("bob")  # still the setting's key
-        assert verify(ws.db).events == 2
+        assert verify_audit(ws.db).events == 2
     monkeypatch.delenv("MODELCYCLE_AUDIT_KEY")
     with mc.Workspace(home) as ws, pytest.raises(WorkspaceError, match="not the key"):
-        verify(ws.db)
+        verify_audit(ws.db)
 
 
 def test_worker_processes_receive_the_key_setting() -> None:
@@ -502,7 +502,7 @@ def test_two_workspaces_in_one_process_keep_their_own_keys(tmp_path: Path) -> No
         first.security.create_user("alice")
         second.security.create_user("bob")
         first.security.create_user("carol")
-        assert verify(first.db).events == 2 and verify(second.db).events == 1
+        assert verify_audit(first.db).events == 2 and verify_audit(second.db).events == 1
     keys = {(tmp_path / n / "audit.key").read_bytes() for n in "ab"}
     assert len(keys) == 2
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 import modelcycle as mc
 from modelcycle.core import Conflict, PermissionDenied
 from modelcycle.registry import PromotionRefused
-from modelcycle.security import list_events, verify
+from modelcycle.security import list_events, verify_audit
 from modelcycle.security._audit import append
 from modelcycle.security._roles import default_actor
 from tests.models import Data, log_logistic
@@ -69,7 +69,7 @@ def test_lifecycle_of_a_model_is_audited(workspace: mc.Workspace, cancer: Data) 
     )
     runs = list_events(workspace.db, action="run.create")
     assert {e.target for e in runs} == {f"run:{first}", f"run:{second}"}
-    assert verify(workspace.db).ok
+    assert verify_audit(workspace.db).ok
 
 
 def test_trusted_registration_and_deletion_are_audited(workspace: mc.Workspace) -> None:
@@ -121,4 +121,4 @@ def test_a_failed_audit_append_undoes_the_change(
         workspace.registry.set_gates("cancer", {"min_metrics": {"test_roc_auc": 0.5}})
     assert workspace.registry.resolve("cancer/1").aliases == ()
     assert workspace.registry.gates("cancer").min_metrics == {}
-    assert len(list_events(workspace.db)) == events and verify(workspace.db).ok
+    assert len(list_events(workspace.db)) == events and verify_audit(workspace.db).ok

@@ -49,7 +49,7 @@ from modelcycle.cli._demo_services import (
 from modelcycle.cli._serve import ensure_admin_key
 from modelcycle.core import NotFound
 from modelcycle.registry import PromotionRefused
-from modelcycle.security import verify
+from modelcycle.security import verify_audit
 from modelcycle.workspace import Workspace
 
 MODEL = "health-insurance"
@@ -485,7 +485,7 @@ def _audit_over_http(demo: Demo, ops: Client) -> None:
             raise DemoFailed(f"GET /v1/audit answered {answer.status}: {answer.body}")
         events = answer.body.get("events", [])
         actions = sorted({event["action"] for event in events})
-        verified = verify(demo.ws.db)
+        verified = verify_audit(demo.ws.db)
         if not verified.ok:
             raise DemoFailed(f"the audit chain does not verify: {verified}")
         demo.facts["audit_events"] = len(events)

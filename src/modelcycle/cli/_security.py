@@ -21,7 +21,7 @@ from modelcycle.security import (
     audit_head,
     list_events,
     parse_duration,
-    verify,
+    verify_audit,
 )
 from modelcycle.security._audit import canonical_json
 from modelcycle.security._reseal import seal_chain
@@ -271,7 +271,7 @@ def audit_verify(
     not this chain's key; 2 the --expect-head value is not a head.
     """
     expected = ChainHead.parse(expect_head) if expect_head is not None else None
-    result = verify(state(ctx).open().db, expect_head=expected)
+    result = verify_audit(state(ctx).open().db, expect_head=expected)
     if not result.ok:
         where = f"at event {result.broken_seq}" if result.broken_seq is not None else "at its head"
         raise IntegrityError(

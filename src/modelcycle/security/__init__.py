@@ -8,7 +8,7 @@ from modelcycle.security._audit import (
     VerifyResult,
     audit_head,
     list_events,
-    verify,
+    verify_audit,
 )
 from modelcycle.security._keys import KeyInfo, parse_duration
 from modelcycle.security._roles import ROLES, Grant, Principal
@@ -27,5 +27,5 @@ __all__ = [
     "audit_head",
     "list_events",
     "parse_duration",
-    "verify",
+    "verify_audit",
 ]

@@ -321,7 +321,7 @@ def chain_problem(row: dict[str, Any], expected_seq: int, prev: str, mac: str) -
     return None
 
 
-def verify(db: Database, *, expect_head: ChainHead | str | None = None) -> VerifyResult:
+def verify_audit(db: Database, *, expect_head: ChainHead | str | None = None) -> VerifyResult:
     """Recompute the chain from the first event; name the first event that fails.
 
     With ``expect_head`` (a :class:`ChainHead` kept from earlier, or its text), the
@@ -337,7 +337,7 @@ def verify(db: Database, *, expect_head: ChainHead | str | None = None) -> Verif
 
     Examples
     --------
-    >>> result = verify(workspace.db)  # doctest: +SKIP
+    >>> result = verify_audit(workspace.db)  # doctest: +SKIP
     >>> result.ok, result.broken_seq  # doctest: +SKIP
     (True, None)
     """

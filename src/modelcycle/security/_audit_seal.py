@@ -2,7 +2,7 @@
 
 The ``audit_seal`` row names the chain's MAC algorithm and its key's public id. It is
 not secret and needs no MAC of its own: deleting it, or naming another algorithm or
-key, makes every append and :func:`~modelcycle.security.verify` refuse, so rewriting
+key, makes every append and :func:`~modelcycle.security.verify_audit` refuse, so rewriting
 the chain as unkeyed (a downgrade) is caught rather than trusted.
 
 The key itself never enters the database. :func:`attach_keyring` hangs the key a
