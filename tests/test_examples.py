@@ -197,6 +197,14 @@ def _stop_group(pid: int) -> None:
     os.killpg(pid, signal.SIGKILL)
 
 
+def run_block(block: Block, folder: Path, namespace: dict[str, object], port: int) -> None:
+    """Run a Python block in ``namespace``, a shell block in ``folder`` (servers on ``port``)."""
+    if block.language == "python":
+        run_python(block, namespace)
+    else:
+        run_shell(block, folder, port)
+
+
 def run_python(block: Block, namespace: dict[str, object]) -> None:
     try:
         exec(compile(block.code, block.where, "exec"), namespace)  # our own docs
@@ -212,8 +220,25 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.timeout(900)  # the README trains three times and starts a server
+def runnable(path: Path) -> bool:
+    """Whether ``path`` has an example that is not skipped (the others have nothing to run)."""
+    try:
+        return any(block.skip is None for block in blocks_of(path))
+    except pytest.fail.Exception:
+        return True  # a bad mark: test_every_mark_has_a_reason names it, and so does the run
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_every_mark_has_a_reason(path: Path) -> None:
+    for block in blocks_of(path):
+        assert block.skip is None or block.skip.strip(), block.where
+
+
+RUNNABLE = [path for path in FILES if runnable(path)]
+
+
+@pytest.mark.timeout(900)  # the README trains three times and starts a server
+@pytest.mark.parametrize("path", RUNNABLE, ids=[p.name for p in RUNNABLE])
 def test_the_examples_run(path: Path, folder: Path) -> None:
     INPUTS.get(path.name, lambda _: None)(folder)
     namespace: dict[str, object] = {"__name__": "__example__"}
@@ -222,10 +247,7 @@ def test_the_examples_run(path: Path, folder: Path) -> None:
         for block in blocks_of(path):
             if block.skip is not None:
                 continue
-            if block.language == "python":
-                run_python(block, namespace)
-            else:
-                run_shell(block, folder, port)
+            run_block(block, folder, namespace, port)
     finally:
         workspace = namespace.get("ws")
         if workspace is not None:
@@ -237,3 +259,27 @@ def test_a_skip_needs_a_reason(tmp_path: Path) -> None:
     page.write_text("<!-- example: skip -->\n```bash\nfalse\n```\n")
     with pytest.raises(pytest.fail.Exception, match="needs its reason"):
         blocks_of(page)
+
+
+def test_an_unknown_mark_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- example: maybe (later) -->\n```python\npass\n```\n")
+    with pytest.raises(pytest.fail.Exception, match="unknown mark"):
+        blocks_of(page)
+
+
+@pytest.mark.parametrize(
+    ("fence", "code", "expected"),
+    [
+        ("bash", "true\nexit 3", "exited 3"),
+        ("bash", "false | true", "exited 1"),  # pipefail
+        ("console", "$ false\nsome output", "exited 1"),
+        ("python", "undefined_name", "NameError"),
+    ],
+)
+def test_a_broken_example_fails(tmp_path: Path, fence: str, code: str, expected: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"text\n\n```{fence}\n{code}\n```\n")
+    (block,) = blocks_of(page)
+    with pytest.raises(pytest.fail.Exception, match=expected):
+        run_block(block, tmp_path, {}, free_port())
