@@ -22,6 +22,7 @@ from modelcycle.serving._auth import (
     TokenBuckets,
 )
 from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._docs_assets import DOCS_PATHS, install_offline_docs
 from modelcycle.serving._errors import BodyLimit, install_error_handlers
 from modelcycle.serving._feedback import FeedbackService
 from modelcycle.serving._hub import ModelHub
@@ -93,7 +94,10 @@ def create_app(
         title="modelcycle prediction server",
         version=__version__,
         lifespan=_lifespan(parts, settings, worker=worker),
+        docs_url=None,  # /docs and /redoc without a CDN: install_offline_docs
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.service = parts.predictor
     app.state.feedback = parts.receiver
     app.state.monitoring = MonitoringReader(services.db, services.layout.reports)
@@ -214,13 +218,7 @@ def _gatekeeper(
 
 def _open_paths(app: FastAPI) -> frozenset[str]:
     """The paths answered without a key: health probes, metrics, the API's documentation."""
-    documentation = (
-        app.docs_url,
-        app.redoc_url,
-        app.openapi_url,
-        app.swagger_ui_oauth2_redirect_url,
-    )
-    return OPEN_PATHS | {path for path in documentation if path}
+    return OPEN_PATHS | DOCS_PATHS | {path for path in (app.openapi_url,) if path}
 
 
 async def _first_load(hub: ModelHub, *, freeze_gc: bool) -> None:
