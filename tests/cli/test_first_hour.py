@@ -67,6 +67,22 @@ def test_every_json_output_parses_on_a_narrow_terminal(trained: Path) -> None:
     assert "metrics" in report
 
 
+def test_report_takes_a_model_version_for_its_training_run(trained: Path) -> None:
+    """A user who just promoted knows the model's name, not the run id."""
+    with mc.Workspace(trained) as ws:
+        run_id = ws.registry.resolve("cancer/1").run_id
+        assert run_id is not None
+    by_run = _cli(trained, "report", run_id[:8], "--json")
+    for ref in ("cancer@champion", "cancer/1", "cancer"):
+        done = _cli(trained, "report", ref, "--json")
+        assert done.returncode == 0, (ref, done.stderr)
+        assert done.stdout == by_run.stdout
+    missing = _cli(trained, "report", "cancer/9", "--json")
+    assert missing.returncode != 0 and "cancer" in missing.stderr and "9" in missing.stderr
+    unknown = _cli(trained, "report", "nothing-like-this")
+    assert unknown.returncode != 0 and "nothing-like-this" in unknown.stderr
+
+
 def test_the_workspace_option_works_after_the_sub_command(trained: Path, tmp_path: Path) -> None:
     done = _cli(tmp_path / "elsewhere", "models", "list", "--json", "-w", str(trained))
     assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ from modelcycle.core import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from modelcycle.automl import TrialResult
-    from modelcycle.workspace import TrainResult
+    from modelcycle.workspace import TrainResult, Workspace
 
 
 def train(
@@ -201,9 +201,37 @@ def _print_next_steps(result: TrainResult, *, promoted: bool) -> None:
         out.console.print(f"  {step}", markup=False, highlight=False)
 
 
+def _training_run_of(ws: Workspace, ref: str) -> str:
+    """The run id ``ref`` names: a run id or prefix, else a model version's training run.
+
+    ``name@alias`` and ``name/3`` are never run ids; a bare word is a run id (prefix)
+    first and the model's champion only when no run matches.
+    """
+    if "@" not in ref and "/" not in ref:
+        try:
+            return ws.tracker.resolve_run_id(ref)
+        except (NotFound, ValidationError):
+            if ref not in {m["name"] for m in ws.registry.models()}:
+                raise
+    version = ws.registry.resolve(ref)
+    if version.run_id is None:
+        raise NotFound(
+            f"{version.name}/{version.version} was registered from a file, not a training "
+            "run: it has no evaluation report"
+        )
+    return version.run_id
+
+
 def report(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="A training run id (or unique prefix).")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="A training run id (or unique prefix), or a model version: "
+            "churn@champion, churn/2, churn.",
+            metavar="RUN_OR_MODEL",
+        ),
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the HTML report here.")
     ] = None,
@@ -216,7 +244,7 @@ def report(
     from modelcycle.records import TrainingRecord
 
     ws = state(ctx).open()
-    record = TrainingRecord(ws.get_run(ws.tracker.resolve_run_id(run_id)))
+    record = TrainingRecord(ws.get_run(_training_run_of(ws, run_id)))
     if json:  # written raw: a console would wrap long strings and break the JSON
         if record.evaluation is None:
             raise NotFound(
