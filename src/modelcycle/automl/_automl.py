@@ -26,7 +26,7 @@ from modelcycle.automl._search import (
     imbalance,
     refit_estimate,
 )
-from modelcycle.automl._trial import Matrix, TrialResult, plan_folds
+from modelcycle.automl._trial import Matrix, TrialResult, plan_folds, scored_rows
 from modelcycle.core import ColumnKind, Schema, Task, ValidationError
 from modelcycle.data import (
     ValidationReport,
@@ -165,6 +165,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         )
         search = Search(space, matrix, y, budget, on_trial=self.on_trial)
         self.results_ = search.run()
+        self._scored = scored_rows(folds)
         members = self._choose(y, budget)
         self.pipeline_ = self._refit(members, matrix, y, budget)
         self.elapsed_s_ = budget.elapsed()
@@ -251,9 +252,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         rounds = self._affordable_rounds(candidates, len(y), budget)
         if rounds < 2:
             return [(best, 1.0)]
-        predictions = [np.asarray(r.oof) for r in candidates]
+        scored = self._scored  # out-of-fold predictions of the same rows, and only those
+        predictions = [np.asarray(r.oof)[scored] for r in candidates]
         weights, loss = select_ensemble(
-            predictions, y.astype(float), self.metric_.loss, rounds=rounds
+            predictions, y[scored].astype(float), self.metric_.loss, rounds=rounds
         )
         if loss >= best.loss - 1e-6 or len(weights) < 2:
             return [(best, 1.0)]

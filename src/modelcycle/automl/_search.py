@@ -45,7 +45,7 @@ Matrices = Callable[[str, str], Matrix]
 #: A categorical column with more levels than this is "many-valued" (see the module doc).
 MANY_LEVELS = 32
 #: Ways to encode the many-valued columns; the first is the default preprocessing.
-ENCODINGS = ("native", "target", "fine", "count", "drop")
+ENCODINGS = ("native", "fine", "target", "count", "drop")
 #: A refit on all rows, with more rounds, costs about this many fold fits of the trial.
 REFIT_FOLDS = 1.6
 #: Measured times are scaled by this before they are kept, for a busier machine later.
