@@ -55,7 +55,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ----------
     budget:
         Seconds of wall time for the whole of :meth:`fit`: checks, search, ensemble
-        selection and the refit on all rows (see :mod:`modelcycle.automl._budget`).
+        selection and the refit on all rows, with time kept for predicting as many rows
+        again (see :mod:`modelcycle.automl._budget`).
     task:
         ``"binary"``, ``"multiclass"`` or ``"regression"``; detected from the target if omitted.
     metric:
@@ -78,6 +79,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ----------
     task_, metric_, schema_, validation_, classes_, pipeline_, results_, leaderboard_,
     ensemble_, best_value_, elapsed_s_
+    many_valued_:
+        Categorical columns with more than 32 levels, whose encoding the search chooses
+        by validation (native codes, target means, frequencies or left out; see
+        :mod:`modelcycle.automl._search`).
     """
 
     def __init__(
