@@ -150,3 +150,25 @@ def test_no_many_valued_columns_means_one_encoding() -> None:
     frame["y"] = frame["x"] + (frame["size"] == "L")
     model = AutoML(budget=3, learners=["lightgbm"], ensemble=False).fit(frame, "y")
     assert model.many_valued_ == [] and {r.encoding for r in model.results_} == {"native"}
+
+
+def test_a_refit_out_of_time_keeps_the_heaviest_member_alone() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["y"] = (frame["x"] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    model = AutoML(budget=4, learners=["lightgbm"], ensemble=False).fit(frame, "y")
+    X = model.preprocessors_["native"].transform(frame.drop(columns="y"))
+    heavy, light = _measured(fit_seconds=50.0), _measured(fit_seconds=40.0)
+    heavy.params = {"num_iterations": 20, "num_leaves": 7}
+    clock = FakeClock()
+    spent = Budget(10, clock=clock)
+    clock.now = 9.9  # 0.1 s left: no time for a second member
+    pipeline = model._refit(
+        [(light, 0.4), (heavy, 0.6)],
+        lambda learner, encoding: Matrix(X, ()),
+        frame["y"].to_numpy(),
+        spent,
+    )
+    (member,) = pipeline.members
+    assert member.weight == 1.0 and member.learner.params_["num_leaves"] == 7
+    assert pipeline.predict_proba(frame.drop(columns="y").head(3)).shape == (3, 2)
