@@ -52,11 +52,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
 import statistics
 import sys
+import tempfile
 import traceback
 import warnings
 from collections.abc import Callable
@@ -308,7 +310,12 @@ def run_flaml(split: Split, task: str, budget_s: float, seed: int) -> Prediction
 
     automl = AutoML()
     train_features, train_labels = split.train_features, split.train_labels
-    with stopwatch(pause_collector=False) as watch:
+    # FLAML's CatBoost writes its training logs into the working directory: a scratch one.
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        contextlib.chdir(scratch),
+        stopwatch(pause_collector=False) as watch,
+    ):
         automl.fit(
             train_features,
             train_labels,
