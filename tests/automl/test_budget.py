@@ -117,7 +117,7 @@ def test_the_portfolio_tries_every_encoding_with_the_first_configuration() -> No
     planned = [(learner, encoding) for learner, _, _, encoding in search._portfolio()]
     assert planned[: len(ENCODINGS)] == [("lightgbm", e) for e in ENCODINGS]
     linear = [encoding for learner, encoding in planned if learner == "linear"]
-    assert linear[:4] == ["native", "target", "count", "drop"]
+    assert linear[:4] == ["target", "native", "count", "drop"]
 
 
 def test_learners_without_native_codes_skip_the_fine_encoding() -> None:

@@ -165,7 +165,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             imbalanced,
             self.random_state,
             self.threads_,
-            encodings=ENCODINGS if self.many_valued_ else ENCODINGS[:1],
+            encodings=ENCODINGS if self.many_valued_ else ("native",),
             ensemble=self.ensemble,
         )
         search = Search(space, matrix, y, budget, on_trial=self.on_trial)
