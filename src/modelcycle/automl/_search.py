@@ -213,7 +213,7 @@ class Search:
         )
         if result.complete:
             study.tell(trial, result.loss)
-        elif result.status == "PRUNED":
+        elif result.status in ("PRUNED", "TIMEOUT"):  # pruned by its score or by time
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
