@@ -172,3 +172,20 @@ def test_a_refit_out_of_time_keeps_the_heaviest_member_alone() -> None:
     (member,) = pipeline.members
     assert member.weight == 1.0 and member.learner.params_["num_leaves"] == 7
     assert pipeline.predict_proba(frame.drop(columns="y").head(3)).shape == (3, 2)
+
+
+def test_a_holdout_trial_out_of_time_keeps_its_own_model() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["y"] = (frame["x"] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    model = AutoML(budget=4, learners=["lightgbm"], ensemble=False).fit(frame, "y")
+    holdout = _measured(fit_seconds=50.0)
+    holdout.model = model.pipeline_.members[0].learner
+    clock = FakeClock()
+    spent = Budget(10, clock=clock)
+    clock.now = 9.9
+    X = model.preprocessors_["native"].transform(frame.drop(columns="y"))
+    pipeline = model._refit(
+        [(holdout, 1.0)], lambda learner, encoding: Matrix(X, ()), frame["y"].to_numpy(), spent
+    )
+    assert pipeline.members[0].learner is holdout.model

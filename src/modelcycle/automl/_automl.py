@@ -288,7 +288,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         What is left of the budget, less the time predicting as many rows again will take,
         is shared in proportion to the members' estimated refit times; a member that cannot
         have its share (after the first) is left out and the weights renormalised. Boosting
-        and forests stop growing at their share, so the refit ends within the budget.
+        and forests stop growing at their share, so the refit ends within the budget. A
+        holdout trial (large data) whose refit would not fit keeps the model it trained.
         """
         rows = len(y)
         ordered = sorted(members, key=lambda member: -member[1])
@@ -301,6 +302,11 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             if fitted and needed[0] > left:
                 continue
             share = left * needed[0] / sum(needed) if sum(needed) > 0 else left
+            if trial.model is not None and share < needed[0]:
+                # A holdout trial's model, fitted on 80% of the rows, beats one cut short.
+                key = _preprocessor_key(get_learner(trial.learner), trial.encoding)
+                fitted.append(Member(trial.model, key, weight))
+                continue
             fitted.append(self._refit_one(trial, weight, matrix, y, max(0.1, share)))
         total = sum(m.weight for m in fitted)
         fitted = [Member(m.learner, m.preprocessor, m.weight / total) for m in fitted]

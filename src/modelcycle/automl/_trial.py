@@ -14,7 +14,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from modelcycle.automl._metric import SearchMetric
 from modelcycle.core import ModelcycleError, Task
 from modelcycle.features import TargetCodes
-from modelcycle.learners import get_learner
+from modelcycle.learners import Learner, get_learner
 
 Fold = tuple[NDArray[np.intp], NDArray[np.intp]]
 
@@ -124,6 +124,9 @@ class TrialResult:
     started_at: float = 0.0
     status: str = "COMPLETE"
     error: str | None = None
+    #: The fitted model of a holdout trial (one fold): the final model when there is no
+    #: time left to refit on all rows.
+    model: Learner | None = None
 
     @property
     def complete(self) -> bool:
@@ -192,6 +195,8 @@ def run_trial(
             result.fit_rows += len(train)
             result.predict_rows += len(valid)
             oof[valid] = predicted
+            if len(folds) == 1:
+                result.model = learner
             result.fold_values.append(metric.value(y[valid], np.asarray(predicted, float)))
             result.iterations.append(
                 int(
