@@ -21,6 +21,7 @@ def test_folds_follow_data_size_and_stratify() -> None:
     covered = np.sort(np.concatenate([valid for _, valid in folds]))
     assert np.array_equal(covered, np.arange(100))
     assert len(plan_folds(np.zeros(20_000), Task.REGRESSION, random_state=0)) == 3
+    assert len(plan_folds(np.zeros(50_001), Task.REGRESSION, random_state=0)) == 1
     ((train, valid),) = plan_folds(np.arange(100_001) % 2, Task.BINARY, random_state=0)
     assert len(valid) == 20_001 and len(np.intersect1d(train, valid)) == 0
 

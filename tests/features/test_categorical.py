@@ -161,3 +161,70 @@ def test_males_every_encoding(males, males_schema, encoding: str) -> None:
         union = pre.feature_names_.index("union__target")
         assert len(np.unique(pre.transform(males)[:, union])) == 2  # one mean per category
         assert len(np.unique(out[:, union])) > 2  # out-of-fold: one per category and fold
+
+
+def test_count_encoding_is_each_levels_share_of_the_rows() -> None:
+    pre = Preprocessor(schema=COLOR, encoding="count").fit(COLORS)
+    assert pre.feature_names_ == ["color__count"] and pre.categorical_features_ == []
+    out = pre.transform({"color": ["red", "blue", "green", None, "purple"]})[:, 0]
+    np.testing.assert_allclose(out, [6 / 12, 3 / 12, 1 / 12, 2 / 12, 0.0])
+    again = Preprocessor.from_dict(pre.to_dict()).transform({"color": ["green", "purple"]})
+    np.testing.assert_array_equal(again[:, 0], [1 / 12, 0.0])
+
+
+def test_column_encodings_override_per_column_and_drop_columns() -> None:
+    schema = Schema(
+        (
+            Column("color", ColumnKind.CATEGORICAL),
+            Column("shop", ColumnKind.CATEGORICAL),
+            Column("size", ColumnKind.CATEGORICAL),
+        )
+    )
+    frame = COLORS.assign(shop=list("abcabcabcabc"), size=list("SMLSMLSMLSML"))
+    pre = Preprocessor(
+        schema=schema, rare_min_frequency=1, column_encodings={"shop": "count", "size": "drop"}
+    ).fit(frame)
+    assert pre.feature_names_ == ["color", "shop__count"]
+    assert pre.feature_names_in_ == ["color", "shop"] and pre.categorical_features_ == [0]
+    loaded = Preprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(loaded.transform(frame), pre.transform(frame))
+    # Without overrides the saved form does not mention them.
+    assert "column_encodings" not in Preprocessor(schema=COLOR).fit(COLORS).to_dict()["params"]
+
+
+@pytest.mark.parametrize(
+    ("column_encodings", "message"),
+    [
+        ({"colour": "count"}, "names 'colour', which is not a categorical feature"),
+        ({"color": "hash"}, r"column_encodings\['color'\] must be one of"),
+        (["color"], "must be a dict of column to encoding"),
+    ],
+)
+def test_column_encodings_are_checked(column_encodings: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Preprocessor(schema=COLOR, column_encodings=column_encodings).fit(COLORS)
+
+
+def test_target_codes_encode_a_fold_as_a_preprocessor_fitted_on_its_training_rows() -> None:
+    """What the AutoML search scores a validation fold with: only the fold's training rows."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"code": rng.choice([f"c{i}" for i in range(40)] + [None], size=600)})
+    y = rng.normal(size=600)
+    schema = Schema((Column("code", ColumnKind.CATEGORICAL),))
+    pre = Preprocessor(schema=schema, encoding="target", random_state=0).fit(frame, y)
+    (block,) = pre.target_codes(frame, y)
+    train, valid = np.arange(450), np.arange(450, 600)
+    encoded_train, encoded_valid = block.encode(
+        train, valid, smoothing=10.0, folds=5, random_state=0
+    )
+    on_train = Preprocessor(schema=schema, encoding="target").fit(frame.iloc[train], y[train])
+    np.testing.assert_allclose(encoded_valid, on_train.transform(frame.iloc[valid]), rtol=1e-12)
+    assert encoded_train.shape == (450, 1)
+    # The validation rows' own targets play no part.
+    changed = y.copy()
+    changed[valid] += 100.0
+    (moved,) = pre.target_codes(frame, changed)
+    np.testing.assert_array_equal(
+        moved.encode(train, valid, smoothing=10.0, folds=5, random_state=0)[1], encoded_valid
+    )
+    assert Preprocessor(schema=schema).fit(frame).target_codes(frame) == []

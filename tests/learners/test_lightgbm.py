@@ -160,3 +160,36 @@ def test_model_text_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
     rehash(tmp_path)
     with pytest.raises(IntegrityError, match="is not a LightGBM model"):
         LightGBMLearner.load(tmp_path)
+
+
+def test_the_deadline_callback_stops_training_on_its_clock() -> None:
+    """A fake clock that advances one second per round: a 5 s deadline stops after 5."""
+    import lightgbm as lgb
+
+    from modelcycle.learners._lightgbm import _Progress
+
+    X, y = easy_binary()
+    ticks = iter(range(1, 1_000))
+    progress = _Progress(deadline=5.0, clock=lambda: float(next(ticks)))
+    booster = lgb.train(
+        {"objective": "binary", "verbosity": -1, "num_threads": 1},
+        lgb.Dataset(X, label=y),
+        num_boost_round=100,
+        callbacks=[progress],
+    )
+    assert progress.iterations == 5 and booster.current_iteration() == 5
+
+
+def test_categorical_regularisation_is_drawn_and_accepted() -> None:
+    import optuna
+
+    trial = optuna.trial.FixedTrial(
+        {"cat_smooth": 20.0, "cat_l2": 5.0, "min_data_per_group": 10, "max_cat_threshold": 16}
+    )
+    params = LightGBMLearner.categorical_space(trial)
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 50, 400), rng.normal(size=400)]).astype(float)
+    y = (X[:, 0] % 3 == 0).astype(int)
+    learner = LightGBMLearner(task=Task.BINARY, params={**params, "num_iterations": 20})
+    learner.fit(X, y, categorical_features=[0])
+    assert learner.params_["max_cat_threshold"] == 16

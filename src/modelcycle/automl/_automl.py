@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -13,9 +14,20 @@ from sklearn.base import BaseEstimator
 from modelcycle.automl._budget import Budget
 from modelcycle.automl._ensemble import select_ensemble
 from modelcycle.automl._metric import SearchMetric
-from modelcycle.automl._search import OnTrial, Search, SearchSpace, imbalance
-from modelcycle.automl._trial import Matrix, TrialResult, plan_folds
-from modelcycle.core import Schema, Task, ValidationError
+from modelcycle.automl._search import (
+    ENCODINGS,
+    ENSEMBLE_CANDIDATES,
+    ENSEMBLE_ROUNDS,
+    MANY_LEVELS,
+    SAFETY,
+    OnTrial,
+    Search,
+    SearchSpace,
+    imbalance,
+    refit_estimate,
+)
+from modelcycle.automl._trial import Matrix, TrialResult, plan_folds, scored_rows
+from modelcycle.core import ColumnKind, Schema, Task, ValidationError
 from modelcycle.data import (
     ValidationReport,
     as_pandas,
@@ -29,7 +41,8 @@ from modelcycle.features import Preprocessor
 from modelcycle.learners import Learner, available_learners, get_learner
 from modelcycle.packaging import Member, ModelPipeline
 
-_ENSEMBLE_CANDIDATES = 10
+#: Native codes for every level seen this many times or more (the ``fine`` encoding).
+_FINE_MIN_COUNT = 5
 
 
 class AutoML(BaseEstimator):  # type: ignore[misc]
@@ -42,7 +55,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ----------
     budget:
         Seconds of wall time for the whole of :meth:`fit`: checks, search, ensemble
-        selection and the refit on all rows (see :mod:`modelcycle.automl._budget`).
+        selection and the refit on all rows, with time kept for predicting as many rows
+        again (see :mod:`modelcycle.automl._budget`).
     task:
         ``"binary"``, ``"multiclass"`` or ``"regression"``; detected from the target if omitted.
     metric:
@@ -65,6 +79,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ----------
     task_, metric_, schema_, validation_, classes_, pipeline_, results_, leaderboard_,
     ensemble_, best_value_, elapsed_s_
+    many_valued_:
+        Categorical columns with more than 32 levels, whose encoding the search chooses
+        by validation (native codes, target means, frequencies or left out; see
+        :mod:`modelcycle.automl._search`).
     """
 
     def __init__(
@@ -126,25 +144,35 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         inputs = frame.drop(columns=[target])
         y = self._encode_target(y_raw)
         names = self._learner_names()
+        self.many_valued_ = self._many_valued(inputs)
         self.preprocessors_: dict[str, Preprocessor] = {}
         matrices: dict[str, Matrix] = {}
 
-        def matrix(learner: str) -> Matrix:
-            key = _preprocessor_key(get_learner(learner))
+        def matrix(learner: str, encoding: str) -> Matrix:
+            key = _preprocessor_key(get_learner(learner), encoding)
             if key not in matrices:
-                matrices[key] = self._prepare(key, inputs)
+                matrices[key] = self._prepare(key, get_learner(learner), encoding, inputs, y_raw)
             return matrices[key]
 
         self.threads_ = _threads(self.n_jobs, inputs.shape)
         folds = plan_folds(y, self.task_, self.random_state)
         imbalanced = imbalance(y, self.task_)
         space = SearchSpace(
-            self.task_, self.metric_, names, folds, imbalanced, self.random_state, self.threads_
+            self.task_,
+            self.metric_,
+            names,
+            folds,
+            imbalanced,
+            self.random_state,
+            self.threads_,
+            encodings=ENCODINGS if self.many_valued_ else ("native",),
+            ensemble=self.ensemble,
         )
         search = Search(space, matrix, y, budget, on_trial=self.on_trial)
         self.results_ = search.run()
-        members = self._choose(y)
-        self.pipeline_ = self._refit(members, matrix, y, len(space.folds))
+        self._scored = scored_rows(folds)
+        members = self._choose(y, budget)
+        self.pipeline_ = self._refit(members, matrix, y, budget)
         self.elapsed_s_ = budget.elapsed()
         return self
 
@@ -174,19 +202,46 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             )
         return chosen
 
-    def _prepare(self, key: str, inputs: pd.DataFrame) -> Matrix:
-        encoding: Literal["native", "onehot"] = "onehot" if key.startswith("onehot") else "native"
+    def _many_valued(self, inputs: pd.DataFrame) -> list[str]:
+        """Categorical features with more than ``MANY_LEVELS`` levels in the training rows."""
+        return [
+            column.name
+            for column in self.schema_.features
+            if column.kind is ColumnKind.CATEGORICAL
+            and column.name in inputs.columns
+            and inputs[column.name].nunique() > MANY_LEVELS
+        ]
+
+    def _prepare(
+        self, key: str, cls: type[Learner], encoding: str, inputs: pd.DataFrame, y_raw: pd.Series
+    ) -> Matrix:
+        """Fit the preprocessing of ``key`` and encode every training row with it."""
+        started = time.perf_counter()
+        options: dict[str, Any] = {}
+        if encoding == "fine":
+            options["rare_min_frequency"] = _FINE_MIN_COUNT
+        elif encoding != "native":
+            options["column_encodings"] = dict.fromkeys(self.many_valued_, encoding)
         pre = Preprocessor(
             schema=self.schema_,
-            encoding=encoding,
-            scale=key.endswith("scaled"),
+            encoding=cls.encoding,
+            scale=cls.needs_scaling,
             random_state=self.random_state,
+            **options,
         )
-        X = pre.fit(inputs).transform(inputs)
+        X = pre.fit_transform(inputs, y_raw)  # target encodings out of fold
         self.preprocessors_[key] = pre
-        return Matrix(X, tuple(pre.categorical_features_))
+        return Matrix(
+            X,
+            tuple(pre.categorical_features_),
+            target_codes=tuple(pre.target_codes(inputs, y_raw)),
+            smoothing=float(pre.target_smoothing),
+            inner_folds=int(pre.target_folds),
+            random_state=self.random_state,
+            seconds=time.perf_counter() - started,
+        )
 
-    def _choose(self, y: NDArray[Any]) -> list[tuple[TrialResult, float]]:
+    def _choose(self, y: NDArray[Any], budget: Budget) -> list[tuple[TrialResult, float]]:
         complete = sorted((r for r in self.results_ if r.complete), key=lambda r: r.loss)
         if not complete:
             failures = "; ".join(sorted({r.error or r.status for r in self.results_}))[:500]
@@ -198,40 +253,88 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.ensemble_ = False
         if not self.ensemble or len(complete) < 2:
             return [(best, 1.0)]
-        candidates = complete[:_ENSEMBLE_CANDIDATES]
-        predictions = [np.asarray(r.oof) for r in candidates]
-        weights, loss = select_ensemble(predictions, y.astype(float), self.metric_.loss)
+        candidates = complete[:ENSEMBLE_CANDIDATES]
+        rounds = self._affordable_rounds(candidates, len(y), budget)
+        if rounds < 2:
+            return [(best, 1.0)]
+        scored = self._scored  # out-of-fold predictions of the same rows, and only those
+        predictions = [np.asarray(r.oof)[scored] for r in candidates]
+        weights, loss = select_ensemble(
+            predictions, y[scored].astype(float), self.metric_.loss, rounds=rounds
+        )
         if loss >= best.loss - 1e-6 or len(weights) < 2:
             return [(best, 1.0)]
         self.ensemble_ = True
         self.best_value_ = -loss if self.metric_.greater_is_better else loss
         return [(candidates[i], w) for i, w in weights.items()]
 
+    def _affordable_rounds(self, candidates: list[TrialResult], rows: int, budget: Budget) -> int:
+        """Rounds of ensemble selection that leave time to refit the best and predict."""
+        best = candidates[0]
+        after = SAFETY * (refit_estimate(best, rows) + best.predict_estimate(rows))
+        per_round = len(candidates) * max(r.metric_seconds for r in candidates) * SAFETY
+        left = budget.remaining() - after
+        return int(min(ENSEMBLE_ROUNDS, left / per_round if per_round > 0 else ENSEMBLE_ROUNDS))
+
     def _refit(
-        self, members: list[tuple[TrialResult, float]], matrix: Any, y: NDArray[Any], folds: int
+        self,
+        members: list[tuple[TrialResult, float]],
+        matrix: Any,
+        y: NDArray[Any],
+        budget: Budget,
     ) -> ModelPipeline:
-        fitted = []
-        for trial, weight in members:
-            cls = get_learner(trial.learner)
-            params = dict(trial.params)
-            if trial.learner == "lightgbm" and trial.iterations:
-                rounds = int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2)))
-                params.update(num_iterations=max(10, rounds), early_stopping_round=0)
-            data = matrix(trial.learner)
-            learner = cls(
-                task=self.task_,
-                params=params,
-                random_state=self.random_state,
-                class_weight=_weight(trial.class_weight),
-                n_jobs=self.threads_,
-            )
-            learner.fit(data.X, y, categorical_features=data.categorical)
-            fitted.append(Member(learner, _preprocessor_key(cls), weight))
+        """Refit the members on all rows, heaviest first, each within its share of the time.
+
+        What is left of the budget, less the time predicting as many rows again will take,
+        is shared in proportion to the members' estimated refit times; a member that cannot
+        have its share (after the first) is left out and the weights renormalised. Boosting
+        and forests stop growing at their share, so the refit ends within the budget. A
+        holdout trial (large data) whose refit would not fit keeps the model it trained.
+        """
+        rows = len(y)
+        ordered = sorted(members, key=lambda member: -member[1])
+        fitted: list[Member] = []
+        for index, (trial, weight) in enumerate(ordered):
+            rest = ordered[index:]
+            predicting = SAFETY * sum(t.predict_estimate(rows) for t, _ in rest)
+            left = budget.remaining() - predicting - 0.01 * budget.seconds
+            needed = [SAFETY * refit_estimate(t, rows) for t, _ in rest]
+            if fitted and needed[0] > left:
+                continue
+            share = left * needed[0] / sum(needed) if sum(needed) > 0 else left
+            if trial.model is not None and share < needed[0]:
+                # A holdout trial's model, fitted on 80% of the rows, beats one cut short.
+                key = _preprocessor_key(get_learner(trial.learner), trial.encoding)
+                fitted.append(Member(trial.model, key, weight))
+                continue
+            fitted.append(self._refit_one(trial, weight, matrix, y, max(0.1, share)))
+        total = sum(m.weight for m in fitted)
+        fitted = [Member(m.learner, m.preprocessor, m.weight / total) for m in fitted]
         used = {m.preprocessor for m in fitted}
         preprocessors = {k: p for k, p in self.preprocessors_.items() if k in used}
         return ModelPipeline(
             task=self.task_, preprocessors=preprocessors, members=fitted, classes=self.classes_
         )
+
+    def _refit_one(
+        self, trial: TrialResult, weight: float, matrix: Any, y: NDArray[Any], seconds: float
+    ) -> Member:
+        cls = get_learner(trial.learner)
+        params = dict(trial.params)
+        if trial.learner == "lightgbm" and trial.iterations:
+            folds = len(trial.iterations)
+            rounds = int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2)))
+            params.update(num_iterations=max(10, rounds), early_stopping_round=0)
+        data = matrix(trial.learner, trial.encoding)
+        learner = cls(
+            task=self.task_,
+            params=params,
+            random_state=self.random_state,
+            class_weight=_weight(trial.class_weight),
+            n_jobs=self.threads_,
+        )
+        learner.fit(data.X, y, categorical_features=data.categorical, time_limit_s=seconds)
+        return Member(learner, _preprocessor_key(cls, trial.encoding), weight)
 
     # -- results ---------------------------------------------------------------------
 
@@ -245,6 +348,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
                 "learner": r.learner,
                 "source": r.source,
                 "class_weight": r.class_weight,
+                "encoding": r.encoding,
                 self.metric_.name: r.value,
                 "seconds": round(r.seconds, 3),
                 "status": r.status,
@@ -301,5 +405,7 @@ def _threads(n_jobs: int, shape: tuple[int, int]) -> int:
     return 1 if shape[0] * max(shape[1], 1) < 2_000_000 else n_jobs
 
 
-def _preprocessor_key(cls: type[Learner]) -> str:
-    return f"{cls.encoding}{'-scaled' if cls.needs_scaling else ''}"
+def _preprocessor_key(cls: type[Learner], encoding: str = "native") -> str:
+    """``native``, ``onehot-scaled``, ``native-target``...: one preprocessor per need."""
+    key = f"{cls.encoding}{'-scaled' if cls.needs_scaling else ''}"
+    return key if encoding == "native" else f"{key}-{encoding}"

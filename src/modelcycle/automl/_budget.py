@@ -6,6 +6,13 @@ selection, the refit of the chosen models on all training rows, the holdout eval
 and packaging; for :meth:`AutoML.fit` on its own, everything ``fit`` does. Steps that
 come after the search keep their time with :meth:`Budget.keep`, which hands the search
 a view of the same deadline ending that much earlier — never a second clock.
+
+**It is wall time, and it is hard.** Within :meth:`AutoML.fit` the search keeps, from
+this same budget, what the steps after it will take, estimated from the trials' measured
+seconds per row: refitting the likely ensemble on all rows, ensemble selection, and
+transforming and predicting as many rows as it trained on (so ``fit`` plus predicting a
+test set no larger than the training set stays within the budget). Boosting and forests
+stop growing at their share of the time, in trials and in the refit alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,26 @@
-"""The search: a portfolio of known-good configurations, then Optuna's TPE, under a budget."""
+"""The search: a portfolio of known-good configurations, then Optuna's TPE, under a budget.
+
+**Encodings of many-valued categorical columns are part of the search.** A column with
+more than :data:`MANY_LEVELS` levels — people, places, organisations — carries signal
+in its level, but each level has few rows. How to feed it is chosen by validation on the
+same folds as every other choice, per learner, from :data:`ENCODINGS`:
+
+- ``fine``: native codes for every level seen 5 times or more, with LightGBM's
+  categorical regularisation (``cat_smooth``, ``cat_l2``, ``min_data_per_group``,
+  ``max_cat_threshold``) tuned — LightGBM's own way with categoricals, so tried first;
+- ``target``: out-of-fold smoothed target means (recomputed inside each fold);
+- ``native``: the default preprocessing (levels under 1% of the rows folded into "other");
+- ``count``: each level's share of the rows;
+- ``drop``: the columns left out.
+
+Columns with few levels keep the learner's own encoding.
+
+**The budget is hard.** Every trial's fit and prediction times are measured; the search
+keeps, from the one :class:`Budget`, what refitting the likely ensemble on all rows,
+selecting it and predicting as many rows again will take (:meth:`Search.reserve`); each
+fold may use only its share of what is left, and a trial whose first folds say the rest
+will not fit is stopped ("TIMEOUT").
+"""
 
 from __future__ import annotations
 
@@ -18,6 +40,20 @@ from modelcycle.core import Task
 from modelcycle.learners import get_learner
 
 OnTrial = Callable[[TrialResult, TrialResult | None], None]
+Matrices = Callable[[str, str], Matrix]
+
+#: A categorical column with more levels than this is "many-valued" (see the module doc).
+MANY_LEVELS = 32
+#: Ways to encode the many-valued columns, in the order the portfolio tries them (the
+#: order matters only when time runs out; the choice is by validation).
+ENCODINGS = ("fine", "target", "native", "count", "drop")
+#: A refit on all rows, with more rounds, costs about this many fold fits of the trial.
+REFIT_FOLDS = 1.6
+#: Measured times are scaled by this before they are kept, for a busier machine later.
+SAFETY = 1.3
+#: Rounds of ensemble selection at most, and candidates.
+ENSEMBLE_ROUNDS = 25
+ENSEMBLE_CANDIDATES = 10
 
 
 @dataclass
@@ -31,6 +67,16 @@ class SearchSpace:
     imbalanced: bool
     random_state: int
     n_jobs: int
+    #: Encodings of many-valued categorical columns to choose from (``("native",)``: none).
+    encodings: tuple[str, ...] = ("native",)
+    #: Whether ensemble selection runs after the search (its time is kept).
+    ensemble: bool = True
+
+    def encodings_for(self, learner: str) -> tuple[str, ...]:
+        """The encodings that differ for ``learner`` (``fine`` is native codes only)."""
+        if get_learner(learner).encoding == "native":
+            return self.encodings
+        return tuple(e for e in self.encodings if e != "fine")
 
 
 class Search:
@@ -39,7 +85,7 @@ class Search:
     def __init__(
         self,
         space: SearchSpace,
-        matrices: Callable[[str], Matrix],
+        matrices: Matrices,
         y: NDArray[Any],
         budget: Budget,
         *,
@@ -54,16 +100,31 @@ class Search:
 
     # -- time -----------------------------------------------------------------------
 
-    def refit_reserve(self) -> float:
-        """Seconds to keep for refitting the likely ensemble on all rows."""
+    def reserve(self) -> float:
+        """Seconds to keep for what follows the search, estimated from measured trials.
+
+        Refitting the three best trials on all rows (the likely ensemble), ensemble
+        selection over the out-of-fold predictions, and predicting as many rows as there
+        are training rows (transforming them included), times :data:`SAFETY`, plus a
+        margin of 1% of the budget.
+        """
         best = sorted((r for r in self.results if r.complete), key=lambda r: r.loss)[:3]
-        folds = len(self.space.folds)
-        per_fit = [r.seconds / folds * (1 + 1 / max(folds, 2)) for r in best]
-        return 0.5 + 1.3 * sum(per_fit)
+        rows = len(self.y)
+        refit = sum(refit_estimate(r, rows) for r in best)
+        predict = sum(r.predict_estimate(rows) for r in best)
+        transform = sum(
+            self.matrices(r.learner, r.encoding).seconds
+            for r in {(r.learner, r.encoding): r for r in best}.values()
+        )
+        selection = 0.0
+        if self.space.ensemble and best:
+            calls = ENSEMBLE_ROUNDS * min(ENSEMBLE_CANDIDATES, len(self.results))
+            selection = calls * max(r.metric_seconds for r in best)
+        return 0.3 + 0.01 * self.budget.seconds + SAFETY * (refit + predict + transform + selection)
 
     def search_left(self) -> float:
         """Seconds the search may still use."""
-        return self.budget.remaining() - self.refit_reserve()
+        return self.budget.remaining() - self.reserve()
 
     @property
     def best(self) -> TrialResult | None:
@@ -75,23 +136,37 @@ class Search:
 
     def run(self) -> list[TrialResult]:
         """Portfolio first, then TPE on the most promising learners, until time is up."""
-        for learner, params, weight in self._portfolio():
+        for learner, params, weight, encoding in self._portfolio():
             if self.search_left() <= 0:
                 return self.results
-            self._evaluate(TrialResult(len(self.results), learner, params, "portfolio", weight))
+            self._evaluate(
+                TrialResult(len(self.results), learner, params, "portfolio", weight, encoding)
+            )
         with _quiet_optuna():
             self._tune()
         return self.results
 
-    def _portfolio(self) -> Iterator[tuple[str, dict[str, Any], str | None]]:
-        n_rows, n_features = len(self.y), self.matrices(self.space.learners[0]).X.shape[1]
+    def _portfolio(self) -> Iterator[tuple[str, dict[str, Any], str | None, str]]:
+        """Each learner's first configuration with every encoding, the rest with the best."""
+        first = self.space.learners[0]
+        first_encoding = self.space.encodings_for(first)[0]
+        n_rows, n_features = len(self.y), self.matrices(first, first_encoding).X.shape[1]
         for name in self.space.learners:
-            for index, params in enumerate(
-                get_learner(name).portfolio(self.space.task, n_rows, n_features)
-            ):
-                yield name, params, None
+            configurations = get_learner(name).portfolio(self.space.task, n_rows, n_features)
+            for index, params in enumerate(configurations):
+                encodings = (
+                    self.space.encodings_for(name) if index == 0 else (self._best_encoding(name),)
+                )
+                for encoding in encodings:
+                    yield name, params, None, encoding
                 if self.space.imbalanced and index == 0:
-                    yield name, params, "balanced"
+                    yield name, params, "balanced", self._best_encoding(name)
+
+    def _best_encoding(self, learner: str) -> str:
+        complete = [r for r in self.results if r.complete and r.learner == learner]
+        if complete:
+            return min(complete, key=lambda r: r.loss).encoding
+        return self.space.encodings_for(learner)[0]
 
     def _tune(self) -> None:
         ranked = sorted((r for r in self.results if r.complete), key=lambda r: r.loss)
@@ -113,7 +188,16 @@ class Search:
 
     def _tell(self, study: optuna.Study, name: str) -> None:
         trial = study.ask()
-        params = get_learner(name).search_space(trial, self.space.task)
+        cls = get_learner(name)
+        params = cls.search_space(trial, self.space.task)
+        encodings = self.space.encodings_for(name)
+        encoding = (
+            str(trial.suggest_categorical("encoding", encodings))
+            if len(encodings) > 1
+            else "native"
+        )
+        if self.matrices(name, encoding).categorical:
+            params.update(cls.categorical_space(trial))
         weight: str | None = None
         if self.space.imbalanced:
             chosen = str(trial.suggest_categorical("class_weight", ["none", "balanced"]))
@@ -125,11 +209,11 @@ class Search:
             return bool(trial.should_prune())
 
         result = self._evaluate(
-            TrialResult(len(self.results), name, params, "tpe", weight), should_prune
+            TrialResult(len(self.results), name, params, "tpe", weight, encoding), should_prune
         )
         if result.complete:
             study.tell(trial, result.loss)
-        elif result.status == "PRUNED":
+        elif result.status in ("PRUNED", "TIMEOUT"):  # pruned by its score or by time
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -138,14 +222,19 @@ class Search:
         self, result: TrialResult, should_prune: Callable[[int, float], bool] | None = None
     ) -> TrialResult:
         folds = len(self.space.folds)
+        matrix = self.matrices(result.learner, result.encoding)
 
         def fold_deadline(fold: int) -> float:
-            """Seconds fold ``fold`` may take: the search's time left over the folds left."""
-            return max(0.5, self.search_left() / (folds - fold))
+            """Seconds fold ``fold`` may take: its share of the search's time left.
+
+            The folds left share it with the refit this trial would need if it won,
+            which costs about :data:`REFIT_FOLDS` of its fold fits.
+            """
+            return self.search_left() / (folds - fold + REFIT_FOLDS)
 
         run_trial(
             result,
-            matrix=self.matrices(result.learner),
+            matrix=matrix,
             y=self.y,
             folds=self.space.folds,
             task=self.space.task,
@@ -154,6 +243,7 @@ class Search:
             n_jobs=self.space.n_jobs,
             deadline=fold_deadline,
             should_prune=should_prune,
+            time_left=self.search_left,
         )
         self.results.append(result)
         if self.on_trial is not None:
@@ -173,6 +263,16 @@ def _quiet_optuna() -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(level)
+
+
+def refit_estimate(result: TrialResult, rows: int) -> float:
+    """Seconds refitting ``result``'s configuration on ``rows`` rows should take.
+
+    Linear in the rows, and boosting refits with a fifth more rounds than its folds
+    stopped at on average (see ``AutoML._refit``).
+    """
+    rounds = 1.0 + 1.0 / max(len(result.iterations), 2) if result.iterations else 1.0
+    return result.fit_estimate(rows) * rounds
 
 
 def imbalance(y: NDArray[Any], task: Task) -> bool:

@@ -13,6 +13,7 @@ from modelcycle.features._dates import PARTS as DATETIME_PARTS
 from modelcycle.features._numeric import NumericBlock
 from modelcycle.features._preprocessor import Preprocessor
 from modelcycle.features._table import TableLike
+from modelcycle.features._target import TargetCodes
 from modelcycle.features._text import TextEncoder
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "NumericBlock",
     "Preprocessor",
     "TableLike",
+    "TargetCodes",
     "TextEncoder",
 ]

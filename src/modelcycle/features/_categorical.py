@@ -1,7 +1,7 @@
-"""Categorical columns: native integer codes, one-hot columns or smoothed target means.
+"""Categorical columns: native integer codes, one-hot columns, target means or frequencies.
 
 Every cell is first turned into a *row* of a lookup table (its code), then the
-table row is copied out, so all three encodings cost one dict lookup per cell
+table row is copied out, so every encoding costs one dict lookup per cell
 and one NumPy gather per column:
 
 - row 0: missing value; row 1: unseen category (when there is no "other");
@@ -21,7 +21,12 @@ encoding      kept category             rare or unseen category     missing valu
 ``target``    its smoothed mean         the prior (overall mean)    the smoothed mean of the
                                                                     training rows with missing
                                                                     values (the prior if none)
+``count``     its share of the          0                           the share of training rows
+              training rows                                         with missing values
 ============  ========================  ==========================  ============================
+
+``count`` keeps every category: a level's frequency is a number a tree can split on however
+many levels there are, and it needs no target (so no out-of-fold care).
 """
 
 from __future__ import annotations
@@ -51,14 +56,16 @@ from modelcycle.features._values import (
 MISSING = 0
 UNKNOWN = 1
 OTHER_LABEL = "<other>"
-ENCODINGS = ("native", "onehot", "target")
+ENCODINGS = ("native", "onehot", "target", "count")
+#: Encodings whose output is a table of numbers per code, saved with the encoder.
+_TABLE_ENCODINGS = frozenset({"target", "count"})
 
 
 class CategoricalEncoder(Encoder):
     """Fitted encoding of one categorical column (see the module docstring).
 
-    ``table`` (target encoding only) holds the ``(2 + k, m)`` smoothed means and
-    ``suffixes`` the names of its ``m`` output columns.
+    ``table`` (target and count encodings) holds the ``(2 + k, m)`` smoothed means or the
+    ``(2 + k, 1)`` shares of the rows, and ``suffixes`` the names of its ``m`` output columns.
     """
 
     kind = "categorical"
@@ -97,10 +104,16 @@ class CategoricalEncoder(Encoder):
         built = np.array(table if table is not None else [], dtype=np.float64)
         if built.shape != (self._n_codes, len(self.suffixes)):
             raise ValidationError(
-                f"target encoding table of column {self.column!r} has shape {built.shape}; "
+                f"{self.encoding} encoding table of column {self.column!r} has shape "
+                f"{built.shape}; "
                 f"expected {(self._n_codes, len(self.suffixes))}"
             )
         return built
+
+    @property
+    def n_codes(self) -> int:
+        """Rows of the lookup table: missing, unknown, the kept categories and "other"."""
+        return self._n_codes
 
     @property
     def feature_names(self) -> list[str]:
@@ -164,7 +177,7 @@ class CategoricalEncoder(Encoder):
             "categories": list(self.categories),
             "folded": list(self.folded),
         }
-        if self.encoding == "target":
+        if self.encoding in _TABLE_ENCODINGS:
             data["table"] = [float_list(row) for row in self._table]
             data["suffixes"] = list(self.suffixes)
         return data
@@ -205,6 +218,20 @@ def _training_keys(column: str, values: ColumnValues, n_rows: int) -> list[str |
     return convert_all(column, as_objects(values), category_key)
 
 
+def _fit_count(column: str, keys: list[str | None], counts: Counter[str]) -> CategoricalEncoder:
+    categories = sorted(counts)
+    n_rows = max(len(keys), 1)
+    missing = sum(key is None for key in keys)
+    shares = [missing / n_rows, 0.0] + [counts[c] / n_rows for c in categories]
+    return CategoricalEncoder(
+        column=column,
+        encoding="count",
+        categories=categories,
+        table=[[share] for share in shares],
+        suffixes=("count",),
+    )
+
+
 def fit_categorical(
     table: Table,
     column: str,
@@ -219,10 +246,13 @@ def fit_categorical(
 
     Categories seen fewer than ``min_count`` times (and, for one-hot, all but the
     ``max_onehot`` most frequent) are folded into "other"; target encoding keeps
-    every category, as smoothing already shrinks rare ones towards the prior.
+    every category, as smoothing already shrinks rare ones towards the prior, and so does
+    count encoding, whose very point is how rare a category is.
     """
     keys = _training_keys(column, table.column(column), table.n_rows)
     counts = Counter(key for key in keys if key is not None)
+    if encoding == "count":
+        return _fit_count(column, keys, counts)
     if encoding == "target":
         if target is None:
             raise ValidationError(

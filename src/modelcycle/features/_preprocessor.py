@@ -19,7 +19,7 @@ from modelcycle.features._base import Encoder
 from modelcycle.features._categorical import ENCODINGS, CategoricalEncoder, fit_categorical
 from modelcycle.features._numeric import BLOCK_KINDS, NumericBlock, fit_numeric_block
 from modelcycle.features._table import FrameTable, TableLike, as_table
-from modelcycle.features._target import Target, fold_indices, prepare_target
+from modelcycle.features._target import Target, TargetCodes, fold_indices, prepare_target
 from modelcycle.features._text import TextEncoder, fit_text
 
 #: Name and version of the saved form; ``from_dict`` refuses anything else.
@@ -27,6 +27,8 @@ FORMAT = "modelcycle.features.Preprocessor"
 FORMAT_VERSION = 1
 #: Column kinds that carry no signal and are left out.
 SKIPPED_KINDS = frozenset({ColumnKind.IDENTIFIER, ColumnKind.CONSTANT})
+#: What ``column_encodings`` may say of a categorical column: an encoding, or leave it out.
+COLUMN_ENCODINGS = (*ENCODINGS, "drop")
 _ENCODER_TYPES: dict[str, type[Encoder]] = {
     cls.kind: cls for cls in (NumericBlock, CategoricalEncoder, TextEncoder)
 }
@@ -61,6 +63,8 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
          class for a multiclass target); unseen categories get the overall mean.
          :meth:`fit_transform` returns out-of-fold means so the training matrix
          does not leak the target;
+       - ``"count"``: the category's share of the training rows (``<name>__count``);
+         an unseen category is 0;
     4. text columns as TF-IDF (``<name>__tfidf_<word>``).
 
     At ``transform`` time a missing column is a column of missing values and an
@@ -70,8 +74,11 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
     ----------
     schema : Schema
         Column kinds; its ``target`` (if any) is the target for ``"target"`` encoding.
-    encoding : {"native", "onehot", "target"}
+    encoding : {"native", "onehot", "target", "count"}
         How categorical columns are encoded (see above).
+    column_encodings : dict or None
+        Per categorical column, an encoding overriding ``encoding``, or ``"drop"`` to leave
+        the column out (the AutoML search chooses these by validation).
     scale : bool
         Standardise numeric and datetime columns (for linear models).
     rare_min_frequency : int or float
@@ -116,7 +123,8 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
         self,
         *,
         schema: Schema,
-        encoding: Literal["native", "onehot", "target"] = "native",
+        encoding: Literal["native", "onehot", "target", "count"] = "native",
+        column_encodings: dict[str, str] | None = None,
         scale: bool = False,
         rare_min_frequency: float | int = 0.01,
         max_onehot: int = 32,
@@ -127,6 +135,7 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
     ) -> None:
         self.schema = schema
         self.encoding = encoding
+        self.column_encodings = column_encodings
         self.scale = scale
         self.rare_min_frequency = rare_min_frequency
         self.max_onehot = max_onehot
@@ -169,7 +178,7 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
         folds = fold_indices(target, self.target_folds, self.random_state)
         table = FrameTable(frame)
         for encoder, start, stop in self._layout_:
-            if isinstance(encoder, CategoricalEncoder):
+            if isinstance(encoder, CategoricalEncoder) and encoder.encoding == "target":
                 codes = encoder.codes(table)
                 matrix[:, start:stop] = encoder.out_of_fold(
                     codes, target, folds, float(self.target_smoothing)
@@ -180,7 +189,11 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
         self._check_params()
         if not isinstance(frame, pd.DataFrame):
             raise ValidationError(f"fit expects a pandas DataFrame; got a {type(frame).__name__}")
-        columns = [c for c in self.schema.features if c.kind not in SKIPPED_KINDS]
+        columns = [
+            c
+            for c in self.schema.features
+            if c.kind not in SKIPPED_KINDS and self._encoding_of(c.name) != "drop"
+        ]
         absent = [c.name for c in columns if c.name not in frame.columns]
         if absent:
             raise ValidationError(
@@ -189,7 +202,12 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
                 details={"missing": absent},
             )
         table = FrameTable(frame)
-        target = self._target(frame, y) if self.encoding == "target" else None
+        targeted = any(
+            self._encoding_of(c.name) == "target"
+            for c in columns
+            if c.kind is ColumnKind.CATEGORICAL
+        )
+        target = self._target(frame, y) if targeted else None
         encoders: list[Encoder] = []
         block_columns = [c for c in columns if c.kind in BLOCK_KINDS]
         if block_columns:
@@ -201,7 +219,7 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
                     fit_categorical(
                         table,
                         column.name,
-                        encoding=self.encoding,
+                        encoding=self._encoding_of(column.name),
                         min_count=min_count,
                         max_onehot=int(self.max_onehot),
                         target=target,
@@ -213,6 +231,27 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
                 encoders.append(fit_text(table, column.name, max_features=self.text_max_features))
         self._set_state([c.name for c in columns], encoders)
         return target
+
+    def _encoding_of(self, column: str) -> str:
+        return (self.column_encodings or {}).get(column, self.encoding)
+
+    def target_codes(self, frame: pd.DataFrame, y: Any = None) -> list[TargetCodes]:
+        """Every target-encoded column's output position, each row's code and the target.
+
+        With these a caller can recompute the encoding from any subset of the training
+        rows (``frame`` and ``y`` as given to :meth:`fit`) — the AutoML search does, on
+        each validation fold, so that the rows it scores never saw their own targets.
+        """
+        table = FrameTable(frame)
+        layout = self._fitted_layout()
+        if not any(getattr(encoder, "encoding", None) == "target" for encoder, _, _ in layout):
+            return []
+        target = self._target(frame, y).matrix
+        return [
+            TargetCodes(start, encoder.codes(table), encoder.n_codes, target)
+            for encoder, start, _ in layout
+            if isinstance(encoder, CategoricalEncoder) and encoder.encoding == "target"
+        ]
 
     def _target(self, frame: pd.DataFrame, y: Any) -> Target:
         if y is None and self.schema.target is not None and self.schema.target in frame:
@@ -241,6 +280,7 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
             problems.append(f"schema must be a modelcycle.core.Schema, got {self.schema!r}")
         if self.encoding not in ENCODINGS:
             problems.append(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        problems += self._column_encoding_problems()
         rare = self.rare_min_frequency
         if (
             isinstance(rare, bool)
@@ -260,6 +300,27 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
             problems.append(f"target_smoothing must be a finite number >= 0, got {smoothing!r}")
         if problems:
             raise ValidationError("invalid Preprocessor parameters: " + "; ".join(problems))
+
+    def _column_encoding_problems(self) -> list[str]:
+        given = self.column_encodings
+        if given is None:
+            return []
+        if not isinstance(given, dict):
+            return [f"column_encodings must be a dict of column to encoding, got {given!r}"]
+        categorical = {c.name for c in self.schema.features if c.kind is ColumnKind.CATEGORICAL}
+        problems = []
+        for column, encoding in given.items():
+            if column not in categorical:
+                problems.append(
+                    f"column_encodings names {column!r}, which is not a categorical feature "
+                    f"of the schema (categorical: {sorted(categorical)[:20]})"
+                )
+            elif encoding not in COLUMN_ENCODINGS:
+                problems.append(
+                    f"column_encodings[{column!r}] must be one of {COLUMN_ENCODINGS}, "
+                    f"got {encoding!r}"
+                )
+        return problems
 
     def _set_state(self, inputs: list[str], encoders: Sequence[Encoder]) -> None:
         self.feature_names_in_ = inputs
@@ -327,7 +388,7 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
         """
         self._fitted_layout()
         state = self.random_state
-        return {
+        saved: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "params": {
@@ -344,6 +405,9 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
             "feature_names_in": list(self.feature_names_in_),
             "encoders": [encoder.to_dict() for encoder in self.encoders_],
         }
+        if self.column_encodings:  # only when set: earlier saved forms stay byte-identical
+            saved["params"]["column_encodings"] = dict(self.column_encodings)
+        return saved
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:

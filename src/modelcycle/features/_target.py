@@ -93,6 +93,43 @@ def _missing_target(name: str, count: int) -> ValidationError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TargetCodes:
+    """A target-encoded column: where its output starts, each row's code, how many codes.
+
+    ``target`` is the training target as :class:`Target` holds it (one row per code).
+    """
+
+    start: int
+    codes: NDArray[np.intp]
+    n_codes: int
+    target: NDArray[np.float64]
+
+    def encode(
+        self,
+        train: NDArray[np.intp],
+        valid: NDArray[np.intp],
+        *,
+        smoothing: float,
+        folds: int,
+        random_state: Any,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The encoding of ``train`` and ``valid`` rows learnt from the ``train`` rows only.
+
+        What a :class:`Preprocessor` fitted on the ``train`` rows would give: the
+        ``train`` rows out of ``folds`` inner folds (as :meth:`Preprocessor.fit_transform`),
+        the ``valid`` rows from all ``train`` rows (as ``transform``).
+        """
+        codes, targets = self.codes[train], self.target[train]
+        encoded_train = np.empty((len(train), targets.shape[1]), dtype=np.float64)
+        splitter = KFold(n_splits=min(folds, len(train)), shuffle=True, random_state=random_state)
+        for inner, held_out in splitter.split(codes):
+            table = smoothed_means(codes[inner], targets[inner], self.n_codes, smoothing)
+            encoded_train[held_out] = table[codes[held_out]]
+        table = smoothed_means(codes, targets, self.n_codes, smoothing)
+        return encoded_train, table[self.codes[valid]]
+
+
 def smoothed_means(
     codes: NDArray[np.intp], matrix: NDArray[np.float64], n_codes: int, smoothing: float
 ) -> NDArray[np.float64]:

@@ -117,6 +117,14 @@ class Learner(BaseEstimator, ABC):  # type: ignore[misc]
         """
 
     @classmethod
+    def categorical_space(cls, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        """Draw the family's handling of native categorical features (none by default).
+
+        Asked only when the matrix has native categorical columns.
+        """
+        return {}
+
+    @classmethod
     @abstractmethod
     def portfolio(cls, task: Task, n_rows: int, n_features: int) -> list[dict[str, Any]]:
         """Return a few known-good ``params`` to try first, suited to the data's size."""

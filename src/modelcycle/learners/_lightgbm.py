@@ -8,6 +8,7 @@ explicit. Saved as LightGBM's own model text plus ``learner.json``; never pickle
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,29 @@ class LightGBMLearner(Learner):
             "bagging_freq": 1,
             "lambda_l1": trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
+        }
+
+    @classmethod
+    def categorical_space(cls, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        """Draw LightGBM's regularisation of categorical splits.
+
+        A many-valued column's levels have few rows each: smoothing of the per-level
+        statistics, L2 on categorical splits, the rows a group of levels needs and the most
+        levels one split may send left decide whether the column helps or overfits.
+
+        Examples
+        --------
+        >>> import optuna
+        >>> trial = optuna.trial.FixedTrial({"cat_smooth": 10.0, "cat_l2": 10.0,
+        ...     "min_data_per_group": 100, "max_cat_threshold": 32})
+        >>> LightGBMLearner.categorical_space(trial)["max_cat_threshold"]
+        32
+        """
+        return {
+            "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 100.0, log=True),
+            "cat_l2": trial.suggest_float("cat_l2", 1.0, 100.0, log=True),
+            "min_data_per_group": trial.suggest_int("min_data_per_group", 5, 200, log=True),
+            "max_cat_threshold": trial.suggest_int("max_cat_threshold", 8, 64, log=True),
         }
 
     @classmethod
@@ -326,8 +350,9 @@ class _Progress:
     order = 25
     before_iteration = False
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.deadline = deadline
+        self._clock = clock
         self.iterations = 0
         self._best_round = 0
         self._best_score: float | None = None
@@ -341,7 +366,7 @@ class _Progress:
         elif self._improves(results[0]):
             self._best_round, self._best_score = env.iteration, float(results[0][2])
             self._best_results = results
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if self.deadline is not None and self._clock() >= self.deadline:
             raise lgb.callback.EarlyStopException(self._best_round, self._best_results)
 
     def _improves(self, result: Any) -> bool:

@@ -223,7 +223,12 @@ def _log_trial(run: ActiveRun, metric: str, result: TrialResult) -> None:
     child = run.start_child(name=f"trial-{result.number}-{result.learner}", start_time=started)
     child.log_params(dict(result.params) | {"learner": result.learner})
     child.set_tags(
-        {"source": result.source, "status": result.status, "class_weight": str(result.class_weight)}
+        {
+            "source": result.source,
+            "status": result.status,
+            "class_weight": str(result.class_weight),
+            "encoding": result.encoding,
+        }
     )
     for step, value in enumerate(result.fold_values):
         child.log_metric(f"fold_{metric}", value, step=step)
