@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from modelcycle.core import NotFound, ValidationError
 from modelcycle.lifecycle import PolicyStore
 from modelcycle.records import TrainingRecord
-from modelcycle.registry import CHAMPION, card_data, render_html
+from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
 from modelcycle.reports import chart_div, style_axes
 from modelcycle.security import verify
 from modelcycle.services import Services
@@ -214,6 +214,7 @@ def model(request: Request, who: Who, name: str) -> Response:
             "gates": registry.gates(name).to_json(),
             "lineage": lineage,
             "champion": CHAMPION,
+            "archived": ARCHIVED,
         },
     )
 
