@@ -130,6 +130,14 @@ def build_workspace(ws: mc.Workspace, data: Data) -> list[str]:
     return [strong, weak]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test, so the browser fixture sees a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, cancer: Data) -> tuple[Path, list[str]]:
     """The workspace of :func:`build_workspace`, built once; each test works on a copy."""
