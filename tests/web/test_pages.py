@@ -84,6 +84,9 @@ def test_compare_shows_params_side_by_side_with_differences(site: Site) -> None:
     assert "Compare 3 runs" in response.text and 'class="text differ"' in response.text
     assert 'src="/static/plotly.min.js"' in response.text
     assert client.get("/compare").status_code == 422
+    many = client.get("/compare", params=[("run", i) for i in ids[:25]] * 2)
+    assert many.status_code == 200 and f"Compare {min(len(ids), 25)} runs" in many.text
+    assert client.get("/compare", params={"run": "x" * 33}).status_code == 422
     assert client.get("/compare?run=ffffffffffffffffffffffffffffffff").status_code == 404
 
 

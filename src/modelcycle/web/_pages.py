@@ -117,7 +117,7 @@ def evaluation(request: Request, who: Who, run_id: str) -> Response:
 def compare(
     request: Request,
     who: Who,
-    run: Annotated[list[str], Query(max_length=40)] = [],  # noqa: B006 - FastAPI's idiom
+    run: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI's idiom
     metric: str | None = None,
 ) -> Response:
     """Up to 500 runs side by side: params (differences marked), metrics, histories."""
@@ -127,6 +127,8 @@ def compare(
             f"compare takes 1 to {MAX_COMPARE} runs; {len(run)} were chosen (tick runs in the "
             "runs table)"
         )
+    if any(not 0 < len(run_id) <= 32 for run_id in run):
+        raise ValidationError("a run id has 1 to 32 characters; tick runs in the runs table")
     services = services_of(request)
     chosen = services.tracker.get_runs(list(dict.fromkeys(run)))
     if not chosen:
@@ -277,8 +279,10 @@ def _operation_charts(report: dict[str, Any]) -> dict[str, str]:
                 opacity=0.3,
             )
         )
-        figure.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "requests"})
         style_axes(figure, "time", "latency (ms)", height=320)
+        figure.update_layout(
+            yaxis2={"overlaying": "y", "side": "right", "title": {"text": "requests"}}
+        )
         charts["traffic"] = chart_div(figure, "traffic", height=320)
     columns = ((report.get("drift") or {}).get("columns")) or []
     if columns:
