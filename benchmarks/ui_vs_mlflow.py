@@ -68,7 +68,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, seconds: float = 120.0) -> None:
+def wait_for(url: str, seconds: float = 600.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
@@ -395,8 +395,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ui-bench-") as folder:
         root = Path(folder)
         console.print(f"filling both stores with {options.runs:,} runs ...")
-        ids, long_id = fill_modelcycle(root / "ws", options.runs)
-        experiment = fill_mlflow(python, root / "mlflow.db", options.runs)
+        with stopwatch(pause_collector=False) as filled:
+            ids, long_id = fill_modelcycle(root / "ws", options.runs)
+            experiment = fill_mlflow(python, root / "mlflow.db", options.runs)
+        console.print(f"filled in {filled.seconds:.0f} s; starting both servers ...")
         sample = random.Random(2).sample(ids, 500)
         ours_port, peer_port = free_port(), free_port()
         ours_base, peer_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"

@@ -139,7 +139,7 @@ def compare(
     keys = history_keys(services.db, [r.run_id for r in chosen])
     shown = metric if metric in keys else (keys[0] if keys else None)
     names = {r.run_id: r.name for r in chosen}
-    charts = _latest_chart(chosen, metrics[:12])
+    charts = _latest_chart(chosen, metrics[:6])
     if shown is not None:
         charts |= _history_charts(services, list(names)[:_CHARTED_RUNS], names, only=shown)
     return page(
@@ -179,7 +179,7 @@ def _history_charts(
         figure = go.Figure()
         for run_id, (steps, values) in histories(services.db, run_ids, key).items():
             label = f"{names.get(run_id, run_id)} ({run_id[:8]})"
-            figure.add_trace(go.Scattergl(x=steps, y=values, mode="lines", name=label))
+            figure.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label))
         style_axes(figure, "step", key, height=320)
         charts[f"history-{index}"] = chart_div(figure, f"history-{index}", height=320)
     return charts
