@@ -106,14 +106,7 @@ class Sessions:
                 .where(_users.c.user_id == row["user_id"])
                 .values(password_hash=hashed)
             )
-            ended = _end_all(connection, row["user_id"])
-            append(
-                connection,
-                actor=actor or default_actor(),
-                action="user.password",
-                target=f"user:{user}",
-                after={"sessions_ended": ended},
-            )
+            _end_recorded(connection, (user, row["user_id"]), "user.password", actor)
 
         self._db.transaction(work)
 
@@ -227,15 +220,8 @@ class Sessions:
         """End every open session of ``user`` (e.g. a lost laptop); return how many."""
 
         def work(connection: Connection) -> int:
-            ended = _end_all(connection, _user_row(connection, user)["user_id"])
-            append(
-                connection,
-                actor=actor or default_actor(),
-                action="session.revoke",
-                target=f"user:{user}",
-                after={"sessions_ended": ended},
-            )
-            return ended
+            user_id = _user_row(connection, user)["user_id"]
+            return _end_recorded(connection, (user, user_id), "session.revoke", actor)
 
         return self._db.transaction(work)
 
@@ -269,13 +255,25 @@ def _user_row(connection: Connection, user: str) -> dict[str, Any]:
     return row
 
 
-def _end_all(connection: Connection, user_id: int) -> int:
+def _end_recorded(
+    connection: Connection, user: tuple[str, int], action: str, actor: str | None
+) -> int:
+    """End every open session of ``user`` (name, id) and audit ``action``; return how many."""
+    name, user_id = user
     ended = connection.execute(
         sa.update(_sessions)
         .where(_sessions.c.user_id == user_id, _sessions.c.ended_at.is_(None))
         .values(ended_at=now_ms())
     )
-    return int(ended.rowcount or 0)
+    count = int(ended.rowcount or 0)
+    append(
+        connection,
+        actor=actor or default_actor(),
+        action=action,
+        target=f"user:{name}",
+        after={"sessions_ended": count},
+    )
+    return count
 
 
 def _principal(connection: Connection, row: dict[str, Any]) -> Principal:
