@@ -20,7 +20,7 @@ from modelcycle.cli._models import models_app, promote, rollback
 from modelcycle.cli._monitor import monitor_command
 from modelcycle.cli._runs import experiments_app, runs_app
 from modelcycle.cli._security import audit_app, keys_app, users_app
-from modelcycle.cli._serve import score, serve
+from modelcycle.cli._serve import score, serve, ui
 from modelcycle.cli._train import report, train
 from modelcycle.core import ModelcycleError
 
@@ -47,6 +47,7 @@ app.command("demo")(demo)
 app.command("train")(train)
 app.command("report")(report)
 app.command("serve")(serve)
+app.command("ui")(ui)
 app.command("score")(score)
 app.command("monitor")(monitor_command)
 app.command("feedback")(feedback)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -94,6 +96,35 @@ def enable_user(
     """Enable a disabled user again: their keys that are not revoked or expired work again."""
     user = _security(ctx).set_disabled(name, False)
     out.console.print(f"enabled user [bold]{user.name}[/]")
+
+
+@users_app.command("passwd")
+def passwd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Set a user's dashboard password (asked twice at a terminal; else one line of stdin).
+
+    Never taken from the command line, where other users of the machine and the shell
+    history would see it. The user's open dashboard sessions end.
+    """
+    security = _security(ctx)
+    security.user(name)  # an unknown user is refused before the password is asked
+    security.sessions.set_password(name, _read_password(name))
+    out.console.print(f"set the password of [bold]{name}[/]; their open sessions ended")
+
+
+def _read_password(name: str) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"new password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValidationError("the two passwords differ; nothing was changed")
+    return first
+
+
+@users_app.command("logout")
+def logout(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """End every open dashboard session of a user (e.g. after a lost laptop)."""
+    ended = _security(ctx).sessions.end_sessions(name)
+    out.console.print(f"ended {ended} open session(s) of [bold]{name}[/]")
 
 
 @users_app.command("grant")

@@ -17,13 +17,18 @@ from modelcycle.core import Conflict, NotFound, PermissionDenied, Settings
 from modelcycle.serving._settings import ServeSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from rich.console import Console
+    from starlette.types import ASGIApp
 
     from modelcycle.security import Security
     from modelcycle.serving._workers import WorkerConfig
 
 ADMIN_KEY_FILE = "admin.key"
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+AllowRemoteOption = Annotated[
+    bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
+]
 
 
 def _loopback(host: str) -> bool:
@@ -113,11 +118,9 @@ def serve(
             "MLflow tracking API and the probes)."
         ),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    allow_remote: Annotated[
-        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
-    ] = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    allow_remote: AllowRemoteOption = False,
     no_auth: Annotated[
         bool,
         typer.Option(
@@ -137,7 +140,8 @@ def serve(
     **options: Any,
 ) -> None:
     """Serve models over HTTP (REST /v1, Open Inference V2, MLflow's /invocations; OpenAPI at
-    /docs), and MLflow's tracking API for MLflow clients; follow promotions and rollbacks.
+    /docs), MLflow's tracking API for MLflow clients, and the dashboard at /; follow
+    promotions and rollbacks.
 
     Without REFS it serves only the tracking API and the probes. Every server option is
     also a setting (MODELCYCLE_SERVE_<NAME>, see docs/settings.md); an option given here
@@ -150,6 +154,7 @@ def serve(
     from modelcycle.serving._hub import missing_refs
     from modelcycle.serving._privacy import workspace_salt
     from modelcycle.serving._workers import NoDelayHttpToolsProtocol, WorkerConfig
+    from modelcycle.web import create_web_app, with_dashboard
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
     refs = list(refs or ())
@@ -166,7 +171,8 @@ def serve(
     processes = f" in {workers} worker processes" if workers > 1 else ""
     served = ", ".join(refs) or "no model"
     out.console.print(
-        f"serving {served} at http://{host}:{port}{processes} (docs at /docs; MLflow tracking "
+        f"serving {served} at http://{host}:{port}{processes} (dashboard at /, docs at /docs; "
+        "MLflow tracking "
         f"URI http://{host}:{port}; {keys})"
     )
     if workers > 1:
@@ -177,7 +183,7 @@ def serve(
         return
     app = create_app(ws.services, settings, auth_required=not no_auth, log_salt=salt)
     config = uvicorn.Config(
-        app,
+        with_dashboard(app, create_web_app(ws.services)),
         host=host,
         port=port,
         loop=_fastest("uvloop", "uvloop"),
@@ -226,7 +232,7 @@ def _run_workers(config: WorkerConfig, workers: int, *, host: str, port: int) ->
             os.environ.pop(name, None)
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> ASGIApp:
     """The app of one ``serve --workers N`` process (a uvicorn factory, called in the worker).
 
     Rebuilt from the :class:`~modelcycle.serving.WorkerConfig` the parent put in the
@@ -236,16 +242,54 @@ def worker_app() -> FastAPI:
     from modelcycle.serving import create_app
     from modelcycle.serving._privacy import workspace_salt
     from modelcycle.serving._workers import WorkerConfig
+    from modelcycle.web import create_web_app, with_dashboard
     from modelcycle.workspace import Workspace
 
     config = WorkerConfig.from_env()
     ws = Workspace(settings=config.workspace, upgrade=False)
-    return create_app(
+    api = create_app(
         ws.services,
         config.serve,
         auth_required=config.auth_required,
         log_salt=workspace_salt(ws.settings.home),
         worker=True,
+    )
+    return with_dashboard(api, create_web_app(ws.services))
+
+
+def ui(
+    ctx: typer.Context,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    allow_remote: AllowRemoteOption = False,
+    session_hours: Annotated[
+        float, typer.Option(min=0.01, max=720, help="How long a sign-in lasts, in hours.")
+    ] = 8.0,
+) -> None:
+    """Serve the dashboard alone (no model needed): runs, models, operation, audit.
+
+    Sign in with a password ('modelcycle users passwd NAME') or an API key. Behind a TLS
+    proxy the session cookie is marked Secure (start uvicorn's proxy headers with
+    FORWARDED_ALLOW_IPS naming the proxy).
+    """
+    from datetime import timedelta
+
+    import uvicorn
+
+    from modelcycle.serving import log_config
+    from modelcycle.web import WebSettings, create_web_app
+
+    check_host(host, allow_remote=allow_remote)
+    ws = state(ctx).open()
+    ensure_admin_key(ws.security, ws.settings.home)
+    settings = WebSettings(session_ttl=timedelta(hours=session_hours))
+    out.console.print(f"dashboard of {ws.services.location} at http://{host}:{port}/")
+    uvicorn.run(
+        create_web_app(ws.services, settings),
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
     )
 
 

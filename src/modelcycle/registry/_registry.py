@@ -20,7 +20,7 @@ from modelcycle.core import (
     now_ms,
 )
 from modelcycle.packaging import MANIFEST, LoadedModel, Manifest, load_model
-from modelcycle.records import TrainingRecord
+from modelcycle.records import TrainingRecord, Validation
 from modelcycle.registry import _store as sql
 from modelcycle.registry._gates import Gates, PromotionRefused, gate_reasons
 from modelcycle.registry._version import (
@@ -292,14 +292,8 @@ class Registry:
                 return
             reasons: list[str] = []
             if alias == CHAMPION:
-                champion = sql.get_version(connection, name, current) if current else None
-                gates = Gates.from_json(sql.gates_json(connection, model))
-                reasons = gate_reasons(
-                    gates,
-                    candidate,
-                    champion,
-                    allow_breaking=allow_breaking,
-                    validation=validation,
+                reasons = _gate_reasons(
+                    connection, (name, model), candidate, current, allow_breaking, validation
                 )
                 if reasons and not force:
                     raise PromotionRefused(candidate.ref, alias, reasons)
@@ -320,6 +314,19 @@ class Registry:
 
         self._db.transaction(work)
         return self.get_version(name, version)
+
+    def check_gates(self, name: str, version: int, *, allow_breaking: bool = False) -> list[str]:
+        """Why ``version`` could not become champion now (empty: it would pass), changing
+        nothing: what a person sees before confirming a promotion."""
+        candidate = self.get_version(name, version)
+        record = self.training_record(candidate)
+        validation = record.validation if record is not None else None
+        with self._db.read() as connection:
+            model = sql.model_id(connection, name)
+            current = sql.aliases_of(connection, model).get(CHAMPION)
+            return _gate_reasons(
+                connection, (name, model), candidate, current, allow_breaking, validation
+            )
 
     def training_record(self, version: ModelVersion) -> TrainingRecord | None:
         """The training record of the run that made ``version`` (``None`` without a run)."""
@@ -464,6 +471,23 @@ class Registry:
         with self._db.read() as connection:
             pairs = sql.versions_on_dataset(connection, dataset_hash)
             return [sql.get_version(connection, name, number) for name, number in pairs]
+
+
+def _gate_reasons(
+    connection: Connection,
+    model: tuple[str, int],
+    candidate: ModelVersion,
+    current: int | None,
+    allow_breaking: bool,
+    validation: Validation | None,
+) -> list[str]:
+    """The gates' reasons against the model's champion ``current`` (one place for both)."""
+    name, model_id = model
+    champion = sql.get_version(connection, name, current) if current else None
+    gates = Gates.from_json(sql.gates_json(connection, model_id))
+    return gate_reasons(
+        gates, candidate, champion, allow_breaking=allow_breaking, validation=validation
+    )
 
 
 def _change_status(

@@ -13,8 +13,10 @@ from modelcycle.security._audit import (
 from modelcycle.security._keys import KeyInfo, parse_duration
 from modelcycle.security._roles import ROLES, Grant, Principal
 from modelcycle.security._security import Security, User
+from modelcycle.security._sessions import DEFAULT_SESSION_TTL, Sessions, WebSession
 
 __all__ = [
+    "DEFAULT_SESSION_TTL",
     "ROLES",
     "AuditEvent",
     "ChainHead",
@@ -22,8 +24,10 @@ __all__ = [
     "KeyInfo",
     "Principal",
     "Security",
+    "Sessions",
     "User",
     "VerifyResult",
+    "WebSession",
     "audit_head",
     "list_events",
     "parse_duration",

@@ -37,6 +37,7 @@ from modelcycle.security._keys import (
     new_key,
 )
 from modelcycle.security._roles import Grant, Principal, authorize, check_role, default_actor
+from modelcycle.security._sessions import Sessions
 from modelcycle.store import Database
 
 _TOUCH_EVERY_MS = 60_000  # record last use at most once a minute per key
@@ -96,6 +97,8 @@ class Security:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Passwords and dashboard sessions (see :class:`~modelcycle.security.Sessions`).
+        self.sessions = Sessions(db, self.authenticate)
 
     # -- users and grants ---------------------------------------------------------
 

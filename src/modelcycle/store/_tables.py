@@ -197,6 +197,21 @@ users = Table(
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("disabled", Integer, nullable=False),
+    # An argon2id hash (migration 0007); NULL: the user signs in with API keys only.
+    Column("password_hash", Text, nullable=True),
+)
+
+#: Dashboard sessions (migration 0007): only the SHA-256 of a session id is stored.
+#: ``key_prefix`` names the API key a session was opened with (``NULL``: a password).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False, index=True),
+    Column("key_prefix", String(16), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
 )
 
 #: ``scope`` is a registered model name, or ``''`` for a workspace-wide grant.
@@ -307,5 +322,7 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("delivered", Text, nullable=True),
+    Column("acknowledged_at", BigInteger, nullable=True),
+    Column("acknowledged_by", String(250), nullable=True),
     Index("ix_alerts_model_created_at", "model", "created_at"),
 )

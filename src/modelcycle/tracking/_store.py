@@ -237,6 +237,7 @@ class TrackingStore:
         filter: str | None,
         order_by: str | Sequence[str] | None,
         limit: int | None,
+        offset: int = 0,
     ) -> tuple[list[dict[str, Any]], Logged]:
         """Matching run rows, ordered and limited, with their logged values: one read."""
         query = _search_statement(
@@ -245,10 +246,22 @@ class TrackingStore:
             tuple(_as_list(order_by) or ()) if order_by is not None else None,
             limit,
         )
+        if offset:
+            query = query.offset(offset)
         with self._read_runs() as connection:
             rows = [dict(row._mapping) for row in connection.execute(query)]
             logged = self._logged(connection, [row["run_id"] for row in rows])
         return rows, logged
+
+    def count(self, *, experiments: Sequence[str] | None, filter: str | None) -> int:
+        """How many runs match (for paging: counted in SQL, no run is read)."""
+        query = sa.select(sa.func.count()).select_from(_runs_join())
+        if experiments is not None:
+            query = query.where(tables.experiments.c.name.in_(list(experiments)))
+        if filter and filter.strip():
+            query = query.where(compile_filter(parse_filter(filter.strip())))
+        with self._read_runs() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def logged(self, run_ids: Sequence[str]) -> Logged:
         """Params, latest metrics and tags of these runs."""

@@ -159,6 +159,7 @@ class Tracker:
         filter: str | None = ...,
         order_by: str | Sequence[str] | None = ...,
         limit: int | None = ...,
+        offset: int = ...,
         as_frame: Literal[False] = ...,
     ) -> list[Run]: ...
 
@@ -170,6 +171,7 @@ class Tracker:
         filter: str | None = ...,
         order_by: str | Sequence[str] | None = ...,
         limit: int | None = ...,
+        offset: int = ...,
         as_frame: Literal[True],
     ) -> pd.DataFrame: ...
 
@@ -180,6 +182,7 @@ class Tracker:
         filter: str | None = None,
         order_by: str | Sequence[str] | None = None,
         limit: int | None = 1000,
+        offset: int = 0,
         as_frame: bool = False,
     ) -> list[Run] | pd.DataFrame:
         """Find runs.
@@ -194,6 +197,8 @@ class Tracker:
             E.g. ``"metrics.auc DESC"`` or a list of such clauses; default newest first.
         limit:
             Most runs returned (``None``: no limit).
+        offset:
+            Skip this many matching runs first (paging, with :meth:`count_runs`).
         as_frame:
             Return a pandas DataFrame with ``params.*``, ``metrics.*``, ``tags.*`` columns.
         """
@@ -201,14 +206,26 @@ class Tracker:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise ValidationError(f"limit {limit!r} is not valid; expected a non-negative integer")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(
+                f"offset {offset!r} is not valid; expected a non-negative integer"
+            )
         experiments = [experiment] if isinstance(experiment, str) else experiment
         self.writer.flush()
         rows, logged = self.store.search(
-            experiments=experiments, filter=filter, order_by=order_by, limit=limit
+            experiments=experiments, filter=filter, order_by=order_by, limit=limit, offset=offset
         )
         if as_frame:
             return self._frame(rows, logged)
         return self._build_runs(rows, logged)
+
+    def count_runs(
+        self, experiment: str | Sequence[str] | None = None, *, filter: str | None = None
+    ) -> int:
+        """How many runs :meth:`runs` finds with no limit (counted in SQL)."""
+        experiments = [experiment] if isinstance(experiment, str) else experiment
+        self.writer.flush()
+        return self.store.count(experiments=experiments, filter=filter)
 
     def experiments(self) -> list[dict[str, Any]]:
         """Every experiment with its run count and the start of its latest run."""

@@ -1,0 +1,15 @@
+"""Layer 5 web: the dashboard, the whole lifecycle in a browser.
+
+Server-rendered pages (Jinja, the reports' shell and style, plotly.js served from the
+installed ``plotly`` package: no CDN, works offline) for runs, compare, training runs,
+registered models, models in operation, retraining, the audit log and users. Sign-in
+with a password or an API key opens a session cookie; every action is confirmed,
+authorized again on the server, CSRF-checked and audited. ``modelcycle ui`` serves it
+alone; ``modelcycle serve`` serves it at ``/`` beside the API (:func:`with_dashboard`).
+"""
+
+from __future__ import annotations
+
+from modelcycle.web._app import PREFIXES, WebSettings, create_web_app, with_dashboard
+
+__all__ = ["PREFIXES", "WebSettings", "create_web_app", "with_dashboard"]

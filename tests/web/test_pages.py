@@ -1,0 +1,156 @@
+"""The pages over HTTP: runs paged, sorted and filtered in SQL, compare, models, operation,
+the dashboard mounted beside the API by ``modelcycle serve`` (issue 14)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from modelcycle.reports import plotly_js
+from modelcycle.serving import ServeSettings, create_app
+from modelcycle.web import create_web_app, with_dashboard
+from modelcycle.web._queries import _downsample
+from tests.web.conftest import Site, page_text, running
+
+
+def _names(response: httpx.Response) -> list[str]:
+    return re.findall(r'<a href="/runs/[0-9a-f]+">([^<]+)</a>', response.text)
+
+
+def test_the_runs_table_pages_in_sql(site: Site) -> None:
+    client = site.signed_in("vic")
+    first = client.get("/runs?experiment=sweep&sort=name&order=asc&size=25")
+    second = client.get("/runs?experiment=sweep&sort=name&order=asc&size=25&page=2")
+    assert "30 run(s)" in page_text(first) and "page 1 of 2" in page_text(first)
+    assert _names(first) == [f"sweep-{i:02d}" for i in range(25)]
+    assert _names(second) == [f"sweep-{i:02d}" for i in range(25, 30)]
+    assert 'rel="next"' in first.text and 'rel="prev"' in second.text
+
+
+def test_sort_by_a_metric_and_filter_with_the_runs_language(site: Site) -> None:
+    client = site.signed_in("vic")
+    ranked = client.get("/runs?sort=metrics.score&order=desc&size=25")
+    assert _names(ranked)[:3] == ["sweep-29", "sweep-28", "sweep-27"]
+    chosen = client.get(
+        "/runs",
+        params={"filter": "params.lr = '0.1' and metrics.score >= 0.2", "sort": "name"},
+    )
+    assert sorted(_names(chosen)) == ["sweep-21", "sweep-24", "sweep-27"]
+
+
+def test_columns_are_chosen_in_the_url(site: Site) -> None:
+    client = site.signed_in("vic")
+    response = client.get("/runs?experiment=sweep&columns=params.depth,metrics.loss")
+    assert "params.depth" in response.text and "metrics.loss" in response.text
+    assert "metrics.score</a>" not in response.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter=metrics.score >>> 1",
+        "filter=" + "(" * 40 + "metrics.a > 1" + ")" * 40,
+        "sort=metrics.score; DROP TABLE runs",
+        "sort=../etc",
+        "size=1000000",
+        "page=-1",
+        "columns=metrics.a,evil<script>",
+    ],
+)
+def test_a_bad_table_request_says_why_with_400(site: Site, query: str) -> None:
+    response = site.signed_in("vic").get("/runs?" + query)
+    assert response.status_code == 400
+    assert 'class="error"' in response.text and "<script>" not in response.text
+
+
+def test_names_from_users_are_escaped(site: Site) -> None:
+    with site.ws.start_run(experiment="x", name="<script>alert(1)</script>") as run:
+        run.log_param("p", '"><img src=x onerror=alert(1)>')
+        run_id = run.run_id
+    site.ws.tracker.flush()
+    client = site.signed_in("vic")
+    for path in ("/runs", f"/runs/{run_id}", f"/compare?run={run_id}"):
+        text = client.get(path).text
+        assert "<script>alert(1)" not in text and "<img src=x" not in text
+
+
+def test_compare_shows_params_side_by_side_with_differences(site: Site) -> None:
+    client = site.signed_in("vic")
+    ids = re.findall(r'name="run" value="([0-9a-f]+)"', client.get("/runs?sort=name").text)
+    response = client.get("/compare", params=[("run", i) for i in ids[:3]])
+    assert response.status_code == 200
+    assert "Compare 3 runs" in response.text and 'class="text differ"' in response.text
+    assert 'src="/static/plotly.min.js"' in response.text
+    assert client.get("/compare").status_code == 422
+    many = client.get("/compare", params=[("run", i) for i in ids[:25]] * 2)
+    assert many.status_code == 200 and f"Compare {min(len(ids), 25)} runs" in many.text
+    assert client.get("/compare", params={"run": "x" * 33}).status_code == 422
+    assert client.get("/compare?run=ffffffffffffffffffffffffffffffff").status_code == 404
+
+
+def test_a_long_history_is_cut_to_a_charts_width_keeping_its_extremes() -> None:
+    series = [(step, float(step % 97)) for step in range(10_000)]
+    series[5_000] = (5_000, 1e6)
+    steps, values = _downsample(series, 300)
+    assert len(steps) <= 302 and steps[0] == 0 and steps[-1] == 9_999
+    assert 1e6 in values and steps == sorted(steps)
+
+
+def test_a_training_run_shows_its_evaluation(site: Site) -> None:
+    client = site.signed_in("vic")
+    response = client.get(f"/runs/{site.runs[0]}")
+    assert response.status_code == 200 and "test_roc_auc" in response.text
+    assert client.get(f"/runs/{site.runs[0][:8]}").status_code == 200  # a prefix works
+    assert client.get("/runs/ffffffff").status_code == 404
+
+
+def test_models_show_versions_aliases_gates_and_lineage(site: Site) -> None:
+    client = site.signed_in("vic")
+    assert "cancer" in client.get("/models").text
+    text = page_text(client.get("/models/cancer"))
+    assert "@champion → version 1" in text and "test_roc_auc" in text
+    assert "check gates" in text and "Roll back" not in text  # a viewer acts on nothing
+    assert "Lineage of @champion" in text
+    assert client.get("/models/cancer/card").status_code == 200
+    assert client.get("/models/unknown").status_code == 404
+    maintainer = page_text(site.signed_in("max").get("/models/cancer"))
+    assert "promote" in maintainer and "archive" in maintainer
+
+
+def test_the_operation_page_without_a_report_says_how_to_get_one(site: Site) -> None:
+    text = page_text(site.signed_in("vic").get("/models/cancer/operation"))
+    assert "modelcycle monitor cancer" in text and "mean radius" in text
+
+
+def test_retraining_audit_and_users_pages(site: Site) -> None:
+    ada = site.signed_in("ada")
+    assert "No policy" in page_text(ada.get("/retraining"))
+    audit = page_text(ada.get("/audit"))
+    assert "verifies" in audit and "session.login" in audit
+    assert "pia" in page_text(ada.get("/users"))
+
+
+def test_pages_have_titles_and_security_headers(site: Site) -> None:
+    response = site.signed_in("vic").get("/models/cancer")
+    assert "<title>Model cancer · modelcycle</title>" in response.text
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_plotly_is_served_from_the_installed_package(site: Site) -> None:
+    response = site.client().get("/static/plotly.min.js")
+    assert response.status_code == 200 and response.text == plotly_js()
+
+
+def test_serve_mounts_the_dashboard_beside_the_api(site: Site) -> None:
+    api = create_app(site.ws.services, ServeSettings())
+    with running(with_dashboard(api, create_web_app(site.ws.services))) as base:
+        client = httpx.Client(base_url=base, follow_redirects=False)
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/v1/models").status_code == 401  # the API keeps its keys
+        assert client.get("/api/2.0/mlflow/experiments/search").status_code == 401
+        assert client.get("/").headers["location"] == "/runs"
+        assert client.get("/runs").headers["location"].startswith("/login")
