@@ -16,7 +16,7 @@ from modelcycle.lifecycle import PolicyStore
 from modelcycle.records import TrainingRecord
 from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
 from modelcycle.reports import chart_div, style_axes
-from modelcycle.security import verify
+from modelcycle.security import verify_audit
 from modelcycle.services import Services
 from modelcycle.store import read_alerts
 from modelcycle.web._auth import Viewer, viewer
@@ -341,7 +341,7 @@ def audit(
     if before is not None:
         events = [e for e in events if e.seq < before]
     shown = list(reversed(events))[:100]
-    status = verify(services.db)
+    status = verify_audit(services.db)
     return page("audit.html.j2", {"viewer": who, "events": shown, "status": status})
 
 
