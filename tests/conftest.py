@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,44 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 def cancer() -> Data:
     """Breast-cancer data, split once per test session."""
     return load_cancer()
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """A bucket on the session's S3-compatible server, with the environment that reaches it."""
+
+    url: str
+    environment: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's standalone S3 server on 127.0.0.1 for the session (its endpoint URL)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def object_store(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    """A fresh bucket, reached as a user reaches AWS or MinIO: credentials in the environment."""
+    import fsspec
+
+    environment = {
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": "modelcycle-test",
+        "AWS_SECRET_ACCESS_KEY": "test-secret-never-logged",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"mc-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(bucket)
+    return ObjectStore(f"s3://{bucket}/team/artifacts", environment)

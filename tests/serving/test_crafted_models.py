@@ -5,9 +5,6 @@ written, and a legitimate model beside them is served."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from sklearn.linear_model import LinearRegression
 import modelcycle as mc
 from tests.crafted_skops import PAYLOADS, Target
 from tests.registry.test_crafted_models import register_crafted
-from tests.serving.conftest import free_port
+from tests.serving.conftest import free_port, serve_process
 
 PLACES = ("top", "column_transformer")
 
@@ -52,24 +49,11 @@ def server(
     """``modelcycle serve`` for every crafted version and "fine", until the test ends."""
     ws, targets = crafted_workspace
     port = free_port()
-    command = [sys.executable, "-m", "modelcycle", "-w", str(ws.settings.home), "serve"]
-    command += [*targets, "fine", "--no-auth", "--port", str(port)]
-    command += ["--poll-interval", "0.2"]
-    output = tmp_path / "serve.out"
+    args = ["-w", str(ws.settings.home), "serve", *targets, "fine", "--no-auth"]
+    args += ["--port", str(port), "--poll-interval", "0.2"]
     environment = {**os.environ, "MODELCYCLE_LOG_ROOT": str(tmp_path / "logs")}
-    with open(output, "wb") as sink:
-        process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, env=environment
-        )
-    try:
+    with serve_process(args, tmp_path / "serve.out", environment):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _first_refresh(url: str) -> httpx.Response:

@@ -26,7 +26,7 @@ from modelcycle.core import Settings, ValidationError
 from modelcycle.serving import ServeSettings, create_app
 from modelcycle.serving._workers import WORKER_CONFIG_ENV, NoDelayHttpToolsProtocol, WorkerConfig
 from modelcycle.store import LogLayout
-from tests.serving.conftest import free_port, logging_to
+from tests.serving.conftest import free_port, http_ready, logging_to
 
 ROW = {"age": 60, "income": 52.5, "plan": "b"}
 
@@ -141,18 +141,6 @@ def two_workers(ws: mc.Workspace, log_root: Path, output: Path) -> Iterator[str]
             process.wait()
 
 
-def _ready(url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("no worker became ready in 120 s")
-
-
 def _predict_until_both_answer(url: str, headers: dict[str, str]) -> dict[str, str]:
     """Request ids answered, each with the worker (pid) that answered it.
 
@@ -184,7 +172,7 @@ def test_two_workers_answer_and_both_flush_their_logs(served: mc.Workspace, tmp_
     log_root, output = tmp_path / "logs", tmp_path / "serve.out"
     log_dir = LogLayout.under(log_root).predictions
     with two_workers(served, log_root, output) as url:
-        _ready(url)
+        http_ready(url)
         answered = _predict_until_both_answer(url, headers)
         refused = httpx.post(
             f"{url}/v1/models/churn/predict", json={"rows": [{"age": "x"}]}, headers=headers
@@ -231,7 +219,7 @@ def test_serve_options_left_out_yield_to_their_environment_variables(
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}"
     try:
-        _ready(url)
+        http_ready(url)
         three = httpx.post(f"{url}/v1/models/churn/predict", json={"rows": [ROW] * 3})
         assert three.status_code == 413, three.text  # the variable's 2 rows, not the default
         explained = httpx.post(f"{url}/v1/models/churn/predict?explain=true", json={"rows": [ROW]})

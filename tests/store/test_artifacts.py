@@ -78,8 +78,8 @@ def test_bad_inputs(store: LocalArtifactStore, tmp_path: Path) -> None:
         store.put_file(tmp_path)
     with pytest.raises(ValidationError, match="not a lowercase hex SHA-256"):
         store.read_bytes("../../etc/passwd")
-    with pytest.raises(ValidationError, match="scheme 's3'"):
-        open_artifact_store("s3://bucket/prefix")
+    with pytest.raises(ValidationError, match="scheme 'ftp'"):
+        open_artifact_store("ftp://host/prefix")
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(WorkspaceError, match="cannot create artifact folder"):

@@ -74,6 +74,15 @@ def root(
             show_default=False,
         ),
     ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Artifact store: a folder or s3://bucket/prefix (default: "
+            "$MODELCYCLE_ARTIFACTS_URL or the workspace's artifacts/ folder).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
     version: Annotated[
         bool,
@@ -83,17 +92,18 @@ def root(
     """modelcycle command line."""
     cli_state = state(ctx)
     cli_state.workspace = workspace
+    cli_state.artifacts = artifacts
     cli_state.debug = debug
     ctx.call_on_close(cli_state.close)
 
 
 #: Options of the root command that may also be written after the sub-command.
-_GLOBAL_WITH_VALUE = ("-w", "--workspace")
+_GLOBAL_WITH_VALUE = ("-w", "--workspace", "--artifacts")
 _GLOBAL_FLAGS = ("--debug",)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """Move ``-w/--workspace X`` and ``--debug`` written after the sub-command to the front.
+    """Move ``-w X``, ``--artifacts X`` and ``--debug`` written after the command to the front.
 
     ``modelcycle runs list -w ws`` then means ``modelcycle -w ws runs list``, as users
     expect; nothing after ``--`` moves.
@@ -115,7 +125,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
             front.extend(args[index : index + 2])
             index += 2
             continue
-        if token.startswith("--workspace=") or token in _GLOBAL_FLAGS:
+        if token.startswith(("--workspace=", "--artifacts=")) or token in _GLOBAL_FLAGS:
             front.append(token)
         else:
             rest.append(token)

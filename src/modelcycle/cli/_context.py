@@ -12,9 +12,10 @@ from modelcycle.workspace import Workspace
 
 @dataclass
 class CliState:
-    """Options given before the command (``--workspace``, ``--debug``)."""
+    """Options given before the command (``--workspace``, ``--artifacts``, ``--debug``)."""
 
     workspace: str | None = None
+    artifacts: str | None = None
     debug: bool = False
     _opened: Workspace | None = field(default=None, repr=False)
 
@@ -26,7 +27,9 @@ class CliState:
         make one, instead of creating an empty workspace there.
         """
         if self._opened is None:
-            self._opened = Workspace(self.workspace, upgrade=upgrade, create=create)
+            self._opened = Workspace(
+                self.workspace, artifact_root=self.artifacts, upgrade=upgrade, create=create
+            )
             out.err_console.print(
                 f"workspace: {self._opened.location}", style="dim", highlight=False
             )

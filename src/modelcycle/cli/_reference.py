@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import AliasChoices
+
 from modelcycle.cli._app import build_command
 from modelcycle.cli._settings_options import setting_options
 from modelcycle.core import Settings
@@ -78,12 +80,19 @@ def _serve_options() -> dict[str, str]:
     return {"models": "REFS...", **setting_options(ServeSettings)}
 
 
+def _environment_names(name: str, field: Any) -> str:
+    """The variables a setting is read from: its aliases, else ``MODELCYCLE_<NAME>``."""
+    alias = field.validation_alias
+    names = alias.choices if isinstance(alias, AliasChoices) else [f"MODELCYCLE_{name.upper()}"]
+    return " or ".join(f"`{n}`" for n in names)
+
+
 def settings_reference() -> str:
     """Markdown tables of every setting: the workspace's, then the prediction server's."""
     rows = ["| environment variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         rows.append(
-            f"| `MODELCYCLE_{name.upper()}` | {_type(field)} | {_default(field)} "
+            f"| {_environment_names(name, field)} | {_type(field)} | {_default(field)} "
             f"| {field.description} |"
         )
     intro = [

@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelcycle.core._redact import looks_like_database, redact_url
@@ -33,6 +40,7 @@ class Settings(BaseSettings):
         extra="forbid",
         validate_default=True,
         hide_input_in_errors=True,  # a refused value may be a database URL with a password
+        populate_by_name=True,  # Settings(artifact_root=...) beside its environment aliases
     )
 
     home: Path = Field(
@@ -52,8 +60,11 @@ class Settings(BaseSettings):
     )
     artifact_root: str | None = Field(
         default=None,
-        description="Folder (or file:// URL) of the content-addressed artifact store; "
-        "default is home/artifacts.",
+        validation_alias=AliasChoices("MODELCYCLE_ARTIFACTS_URL", "MODELCYCLE_ARTIFACT_ROOT"),
+        description="Where the content-addressed artifact store lives: a folder, a file:// "
+        "URL or an object-store URL (s3://bucket/prefix, credentials from the environment: "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL...); default is "
+        "home/artifacts. The CLI option is --artifacts.",
     )
     sqlite_busy_timeout_s: float = Field(
         default=60.0, gt=0, description="How long a SQLite writer waits for the lock, in seconds."
@@ -124,7 +135,7 @@ class Settings(BaseSettings):
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
-            if name == "db_url" and isinstance(value, str):
+            if name in ("db_url", "artifact_root") and isinstance(value, str):
                 yield name, redact_url(value)
             else:
                 yield name, value

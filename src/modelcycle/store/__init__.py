@@ -28,6 +28,7 @@ from modelcycle.store._logs import (
     write_segment,
 )
 from modelcycle.store._migrate import current_revision, ensure_current, head_revision, upgrade
+from modelcycle.store._objects import ObjectArtifactStore
 
 __all__ = [
     "FEEDBACK_SCHEMA",
@@ -38,6 +39,7 @@ __all__ = [
     "Database",
     "LocalArtifactStore",
     "LogLayout",
+    "ObjectArtifactStore",
     "StoredBlob",
     "create_private",
     "current_revision",

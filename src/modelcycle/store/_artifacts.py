@@ -1,7 +1,7 @@
 """Content-addressed artifact storage: blobs named by their SHA-256, verified on read.
 
 The contract (:class:`ArtifactStore`) is written against a handful of primitive
-blob operations so an object store can implement it later; :class:`LocalArtifactStore`
+blob operations, which an object store implements too (``_objects.py``); :class:`LocalArtifactStore`
 keeps blobs in a private folder (mode 0700, blobs 0400), writing each to a temporary
 file first and renaming it into place, so a reader never sees half a blob.
 
@@ -218,13 +218,12 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 
 def open_artifact_store(root: str) -> ArtifactStore:
-    """Open the artifact store at ``root`` (a folder path or ``file://`` URL)."""
+    """Open the artifact store at ``root``: a folder, a ``file://`` URL or ``s3://bucket/prefix``."""
     if "://" in root:
         scheme, _, rest = root.partition("://")
         if scheme != "file":
-            raise ValidationError(
-                f"artifact root {root!r} uses scheme {scheme!r}; this release stores artifacts "
-                "in a local or mounted folder (a path or file:// URL)"
-            )
+            from modelcycle.store._objects import ObjectArtifactStore
+
+            return ObjectArtifactStore(root)
         root = rest
     return LocalArtifactStore(root)
