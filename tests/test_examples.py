@@ -234,6 +234,17 @@ def test_every_mark_has_a_reason(path: Path) -> None:
         assert block.skip is None or block.skip.strip(), block.where
 
 
+_INSTALLS = re.compile(r"\b(?:pip3?|uv|apt-get|apt|docker|kubectl)\s+(?:install|build|run|apply)\b")
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_no_runnable_example_installs_or_deploys(path: Path) -> None:
+    """A block that installs packages or starts containers would change the test machine."""
+    for block in blocks_of(path):
+        if block.skip is None:
+            assert not _INSTALLS.search(block.code), f"{block.where}: mark it as skipped"
+
+
 RUNNABLE = [path for path in FILES if runnable(path)]
 
 
