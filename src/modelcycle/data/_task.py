@@ -28,13 +28,17 @@ def check_target(frame: pd.DataFrame, target: str, *, source: str = "the data") 
     [1]
     """
     if target not in frame.columns:
-        raise ValidationError(
-            f"target column {target!r} is not in {source}; its columns are "
-            f"{[str(c) for c in frame.columns[:20]]}",
-            details={"field": "target", "value": target},
-        )
+        raise target_missing(target, source, [str(c) for c in frame.columns])
     column: pd.Series = frame[target]
     return column
+
+
+def target_missing(target: str, source: str, columns: list[str]) -> ValidationError:
+    """The error for a target that is not among ``columns`` of ``source`` (names 20 of them)."""
+    return ValidationError(
+        f"target column {target!r} is not in {source}; its columns are {columns[:20]}",
+        details={"field": "target", "value": target},
+    )
 
 
 def detect_task(
