@@ -240,3 +240,22 @@ def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
     assert "target column 'boght' is not in 'd.csv'" in err and "'bought'" in err
     assert not {"sqlalchemy", "sklearn", "optuna", "modelcycle.automl"} & set(loaded), loaded
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_server_loads_no_training_machinery() -> None:
+    """``modelcycle serve`` starts in seconds: what only training needs stays unloaded.
+
+    skops imports every scikit-learn estimator as it loads (and dask and pytest with
+    them); Optuna draws search spaces. A model without skops files needs neither.
+    """
+    code = (
+        "import json, sys, uvicorn\n"
+        "from modelcycle.serving import create_app\n"
+        "from modelcycle.serving._model import load_served\n"
+        "from modelcycle.packaging import ModelPipeline\n"
+        "training = ('skops.io', 'optuna', 'dask', 'pytest')\n"
+        "print(json.dumps([m for m in training if m in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

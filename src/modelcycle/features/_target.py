@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from modelcycle.core import ColumnKind, Schema, ValidationError
 from modelcycle.features._values import as_objects, category_key, convert_all, float_column
@@ -116,6 +115,9 @@ def fold_indices(
     target: Target, folds: int, random_state: Any
 ) -> Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]]:
     """Return shuffled (train, held-out) row indices, stratified for classes when possible."""
+    # Only fitting splits rows: scikit-learn (and SciPy behind it) stay out of a server.
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     n_rows = target.matrix.shape[0]
     if n_rows < folds:
         raise ValidationError(
