@@ -198,10 +198,64 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
         assert ws.policies.get("health-insurance") is None  # no 2-second schedule left behind
 
 
-def test_the_command_line_starts_without_loading_monitoring_or_training() -> None:
-    """Every command pays for what the CLI imports at start-up: heavy stages load on use."""
-    heavy = ["modelcycle.monitoring", "modelcycle.lifecycle", "modelcycle.automl", "scipy.stats"]
-    code = f"import sys, modelcycle.cli; print([m for m in {heavy!r} if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+#: What start-up must not load: each costs from 0.1 to 1 s at every command.
+HEAVY = [
+    "pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "sklearn", "lightgbm", "optuna",
+    "scipy", "plotly", "fastapi", "uvicorn", "modelcycle.monitoring", "modelcycle.lifecycle",
+    "modelcycle.automl", "modelcycle.workspace", "modelcycle.store",
+]  # fmt: skip
+
+
+def _loaded_after(*args: str, cwd: Path | None = None) -> tuple[str, list[str]]:
+    """Run ``modelcycle ARGS`` in a new interpreter: its stderr and the heavy modules it loaded."""
+    code = (
+        "import json, sys\n"
+        "from modelcycle.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stderr, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--help"], ["serve", "--help"], ["train", "--help"], ["runs"]]
+)
+def test_version_and_help_load_no_heavy_module(args: list[str]) -> None:
+    """``--version`` and ``--help`` answer in a fraction of a second: nothing heavy loads."""
+    _, loaded = _loaded_after(*args)
+    assert loaded == []
+
+
+def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
+    """Before the workspace is created, AutoML loads and the file is read whole."""
+    (tmp_path / "d.csv").write_text("age,income,bought\n31,4.5,yes\n45,3.1,no\n")
+    err, loaded = _loaded_after("-w", "ws", "train", "d.csv", "--target", "boght", cwd=tmp_path)
+    assert "target column 'boght' is not in 'd.csv'" in err and "'bought'" in err
+    assert not {"sqlalchemy", "sklearn", "optuna", "modelcycle.automl"} & set(loaded), loaded
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_server_loads_no_training_machinery() -> None:
+    """``modelcycle serve`` starts in seconds: what only training needs stays unloaded.
+
+    skops imports every scikit-learn estimator as it loads (and dask and pytest with
+    them); Optuna draws search spaces. A model without skops files needs neither.
+    """
+    code = (
+        "import json, sys, uvicorn\n"
+        "from modelcycle.serving import create_app\n"
+        "from modelcycle.serving._model import load_served\n"
+        "from modelcycle.packaging import ModelPipeline\n"
+        "training = ('skops.io', 'optuna', 'dask', 'pytest')\n"
+        "print(json.dumps([m for m in training if m in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 from modelcycle.cli import _output as out
-from modelcycle.workspace import Workspace
+
+if TYPE_CHECKING:
+    from modelcycle.workspace import Workspace
 
 
 @dataclass
@@ -27,6 +30,8 @@ class CliState:
         make one, instead of creating an empty workspace there.
         """
         if self._opened is None:
+            from modelcycle.workspace import Workspace
+
             self._opened = Workspace(
                 self.workspace, artifact_root=self.artifacts, upgrade=upgrade, create=create
             )

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import IntegrityError, Settings
-from modelcycle.security._reseal import SealStatus, open_audit_chain
-from modelcycle.store import Database, current_revision, head_revision, upgrade
-from modelcycle.workspace import resolve_settings
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic: only when a command runs
+    from modelcycle.security._reseal import SealStatus
+    from modelcycle.store import Database
 
 db_app = typer.Typer(help="Manage the workspace database schema.", no_args_is_help=True)
 
 
 def _settings(ctx: typer.Context) -> Settings:
+    from modelcycle.workspace import resolve_settings
+
     return resolve_settings(None, state(ctx).workspace, None, None)
 
 
 def _database(settings: Settings) -> Database:
     # Opened without the automatic upgrade a Workspace does, so these commands can report it.
+    from modelcycle.store import Database
+
     return Database(settings.resolved_db_url(), busy_timeout_s=settings.sqlite_busy_timeout_s)
 
 
@@ -30,6 +37,9 @@ def upgrade_db(ctx: typer.Context) -> None:
     Safe to run any time. An unkeyed audit chain from before revision 0006 is verified
     and re-sealed with the workspace's audit key; exits 6 if it was left unsealed.
     """
+    from modelcycle.security._reseal import open_audit_chain
+    from modelcycle.store import upgrade
+
     settings = _settings(ctx)
     db = _database(settings)
     try:
@@ -59,6 +69,8 @@ def _report_seal(status: SealStatus) -> None:
 @db_app.command("status")
 def db_status(ctx: typer.Context) -> None:
     """Show the database's schema revision and the newest this modelcycle knows."""
+    from modelcycle.store import current_revision, head_revision
+
     db = _database(_settings(ctx))
     try:
         current = current_revision(db)

@@ -30,9 +30,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from modelcycle.cli import _output as out
@@ -48,9 +47,11 @@ from modelcycle.cli._demo_services import (
 )
 from modelcycle.cli._serve import ensure_admin_key
 from modelcycle.core import NotFound
-from modelcycle.registry import PromotionRefused
-from modelcycle.security import verify_audit
-from modelcycle.workspace import Workspace
+
+if TYPE_CHECKING:  # pandas, SQLAlchemy and the models: only when the demo runs
+    import pandas as pd
+
+    from modelcycle.workspace import Workspace
 
 MODEL = "health-insurance"
 SEED = 7
@@ -451,6 +452,8 @@ def _refused(demo: Demo, data: DemoData) -> None:
     from sklearn.preprocessing import OrdinalEncoder
     from sklearn.tree import DecisionTreeClassifier
 
+    from modelcycle.registry import PromotionRefused
+
     ws, name = demo.ws, demo.model
     with demo.step("gate", "a hand-made one-split tree tries to become champion") as result:
         signature = ws.registry.load(f"{name}@champion").signature
@@ -478,6 +481,8 @@ def _refused(demo: Demo, data: DemoData) -> None:
 
 
 def _audit_over_http(demo: Demo, ops: Client) -> None:
+    from modelcycle.security import verify_audit
+
     with demo.step("audit", "the audit log over HTTP (admin key) and its hash chain") as result:
         answer = ops.request("GET", "/v1/audit?limit=1000")
         ops.close()

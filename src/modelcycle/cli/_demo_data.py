@@ -15,8 +15,10 @@ later; retraining on them fixes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the CLI imports this module to build its help
+    import pandas as pd
 
 TARGET = "whi"
 #: Weekly hours at or above which an applicant is in the launch population.
@@ -51,6 +53,8 @@ def mixed(
     first: pd.DataFrame, second: pd.DataFrame, share_second: float, rows: int, seed: int
 ) -> pd.DataFrame:
     """``rows`` rows, ``share_second`` of them from ``second``, shuffled together."""
+    import pandas as pd
+
     from_second = round(rows * share_second)
     parts = [first.head(rows - from_second), second.head(from_second)]
     return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)

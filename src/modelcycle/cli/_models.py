@@ -5,14 +5,16 @@ from __future__ import annotations
 import json as json_module
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import ModelRef, ValidationError
-from modelcycle.registry import ModelVersion, card_data, render_html, render_markdown
+
+if TYPE_CHECKING:
+    from modelcycle.registry import ModelVersion
 
 models_app = typer.Typer(
     help="Registered models: versions, aliases, gates, cards, lineage.", no_args_is_help=True
@@ -239,6 +241,8 @@ def card(
     ] = None,
 ) -> None:
     """Print the model card as Markdown, or write it as Markdown or HTML."""
+    from modelcycle.registry import card_data, render_html, render_markdown
+
     data = card_data(state(ctx).open().registry, ref, intended_use=intended_use)
     if output is None:
         out.console.print(render_markdown(data), markup=False, highlight=False)

@@ -6,27 +6,17 @@ import getpass
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import IntegrityError, NotFound, ValidationError
-from modelcycle.security import (
-    ROLES,
-    AuditEvent,
-    ChainHead,
-    KeyInfo,
-    Security,
-    User,
-    audit_head,
-    list_events,
-    parse_duration,
-    verify_audit,
-)
-from modelcycle.security._audit import canonical_json
-from modelcycle.security._reseal import seal_chain
+from modelcycle.security import ROLES, KeyInfo, parse_duration
+
+if TYPE_CHECKING:  # the audit chain and the users load SQLAlchemy: only when a command runs
+    from modelcycle.security import AuditEvent, Security, User
 
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -263,6 +253,8 @@ def audit_list(
 ) -> None:
     """List audit events, oldest first."""
     when = parse_since(since) if since is not None else None  # a bad option before the database
+    from modelcycle.security import list_events
+
     db = state(ctx).open().db
     events = list_events(db, since=when, actor=actor, target=target, action=action, limit=limit)
     if json:
@@ -279,6 +271,8 @@ def _event_row(event: AuditEvent) -> list[str]:
 
 
 def _short(value: object) -> str:
+    from modelcycle.security._audit import canonical_json
+
     text = "-" if value is None else canonical_json(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -301,6 +295,8 @@ def audit_verify(
     the expected head is gone (newest events removed); 7 the audit key is missing or is
     not this chain's key; 2 the --expect-head value is not a head.
     """
+    from modelcycle.security import ChainHead, verify_audit
+
     expected = ChainHead.parse(expect_head) if expect_head is not None else None
     result = verify_audit(state(ctx).open().db, expect_head=expected)
     if not result.ok:
@@ -319,6 +315,8 @@ def audit_verify(
 @audit_app.command("head")
 def audit_head_command(ctx: typer.Context) -> None:
     """Print the chain's head as SEQ:MAC; keep it elsewhere for 'audit verify --expect-head'."""
+    from modelcycle.security import audit_head
+
     typer.echo(str(audit_head(state(ctx).open().db)))
 
 
@@ -330,6 +328,8 @@ def audit_seal(ctx: typer.Context) -> None:
     when a key already existed as the workspace was upgraded (e.g. MODELCYCLE_AUDIT_KEY
     set for PostgreSQL); a workspace opened without a key re-seals itself.
     """
+    from modelcycle.security._reseal import seal_chain
+
     ws = state(ctx).open()
     status = seal_chain(ws.db, ws.settings)
     out.console.print(

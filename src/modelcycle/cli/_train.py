@@ -77,6 +77,8 @@ def train(
     """Check the data, search models within the budget, evaluate on a holdout, track, register."""
     if promote and not name:
         raise ValidationError("--promote needs --name: a version is promoted within a model")
+    if data is not None and sql is None:
+        _check_target(data, target)
     ws = state(ctx).open(create=True)
     started = time.perf_counter()
     columns = (
@@ -115,6 +117,20 @@ def train(
             out.console.print(f"{result.version.ref} is now @champion")
     if not json:
         _print_next_steps(result, promoted=promote)
+
+
+def _check_target(data: str, target: str) -> None:
+    """Refuse a misspelt ``--target`` from the file's header, in about a second.
+
+    Before the workspace is opened (or created), AutoML is loaded and the file is read
+    whole and profiled; the training job checks the target again on the frame it read.
+    """
+    from modelcycle.data._read import read_columns
+    from modelcycle.data._task import target_missing
+
+    columns = read_columns(data)
+    if target not in columns:
+        raise target_missing(target, repr(data), columns)
 
 
 def _summary(result: TrainResult, seconds: float) -> dict[str, object]:

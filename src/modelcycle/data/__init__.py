@@ -15,26 +15,63 @@ Examples
 
 from __future__ import annotations
 
-from modelcycle.data._fingerprint import DatasetFingerprint, fingerprint
-from modelcycle.data._frames import as_pandas, as_pandas_series, is_data_frame
-from modelcycle.data._infer import infer_schema
-from modelcycle.data._overrides import ColumnOverride, SchemaOverrides, load_schema_overrides
-from modelcycle.data._profile import (
-    QUANTILE_LEVELS,
-    CategorySummary,
-    ColumnProfile,
-    DatetimeSummary,
-    Histogram,
-    NumericSummary,
-    Profile,
-    TextSummary,
-    profile,
+from typing import TYPE_CHECKING
+
+from modelcycle._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from modelcycle.data._fingerprint import DatasetFingerprint, fingerprint
+    from modelcycle.data._frames import as_pandas, as_pandas_series, is_data_frame
+    from modelcycle.data._infer import infer_schema
+    from modelcycle.data._overrides import ColumnOverride, SchemaOverrides, load_schema_overrides
+    from modelcycle.data._profile import (
+        QUANTILE_LEVELS,
+        CategorySummary,
+        ColumnProfile,
+        DatetimeSummary,
+        Histogram,
+        NumericSummary,
+        Profile,
+        TextSummary,
+        profile,
+    )
+    from modelcycle.data._read import TableSource, iter_batches, read_table
+    from modelcycle.data._report import Issue, Severity, ValidationReport
+    from modelcycle.data._split import train_test_split_frame
+    from modelcycle.data._task import check_target, detect_task
+    from modelcycle.data._validate import ValidationRules, validate
+
+# Loaded on first use: 'train --target' is checked against the file's header without loading
+# the profile, the fingerprints and SQLAlchemy.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "modelcycle.data._fingerprint": ("DatasetFingerprint", "fingerprint"),
+        "modelcycle.data._frames": ("as_pandas", "as_pandas_series", "is_data_frame"),
+        "modelcycle.data._infer": ("infer_schema",),
+        "modelcycle.data._overrides": (
+            "ColumnOverride",
+            "SchemaOverrides",
+            "load_schema_overrides",
+        ),
+        "modelcycle.data._profile": (
+            "QUANTILE_LEVELS",
+            "CategorySummary",
+            "ColumnProfile",
+            "DatetimeSummary",
+            "Histogram",
+            "NumericSummary",
+            "Profile",
+            "TextSummary",
+            "profile",
+        ),
+        "modelcycle.data._read": ("TableSource", "iter_batches", "read_table"),
+        "modelcycle.data._report": ("Issue", "Severity", "ValidationReport"),
+        "modelcycle.data._split": ("train_test_split_frame",),
+        "modelcycle.data._task": ("check_target", "detect_task"),
+        "modelcycle.data._validate": ("ValidationRules", "validate"),
+    },
 )
-from modelcycle.data._read import TableSource, iter_batches, read_table
-from modelcycle.data._report import Issue, Severity, ValidationReport
-from modelcycle.data._split import train_test_split_frame
-from modelcycle.data._task import check_target, detect_task
-from modelcycle.data._validate import ValidationRules, validate
 
 __all__ = [
     "QUANTILE_LEVELS",

@@ -20,7 +20,6 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from modelcycle.core import ValidationError
-from modelcycle.data._sql import iter_sql_batches, read_sql
 
 #: A file path, a database URL, or ``None`` (with ``sql=``: DuckDB over the files it names).
 TableSource = str | os.PathLike[str] | None
@@ -86,6 +85,8 @@ def read_table(
     if chunksize is not None:
         return iter_batches(source, sql=sql, batch_rows=chunksize)
     if sql is not None:
+        from modelcycle.data._sql import read_sql  # SQLAlchemy: only for queries
+
         return read_sql(source, sql)
     path = _existing_file(source)
     if file_format(path) == "csv":
@@ -113,11 +114,39 @@ def iter_batches(
     """
     rows = _check_batch_rows(batch_rows)
     if sql is not None:
+        from modelcycle.data._sql import iter_sql_batches
+
         return _numbered(iter_sql_batches(source, sql, rows))
     path = _existing_file(source)
     if file_format(path) == "csv":
         return _iter_csv(path, rows)
     return _iter_parquet(path, rows)
+
+
+def read_columns(source: TableSource) -> list[str]:
+    """The column names of a CSV or Parquet file, from its header and schema alone.
+
+    Lets a caller refuse a misspelt column (``train --target``) in a moment, before it
+    reads and checks the whole file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.tsv"
+    >>> _ = path.write_text("a\tb\n1\tx\n")
+    >>> read_columns(path)
+    ['a', 'b']
+    """
+    path = _existing_file(source)
+    kind = file_format(path)
+    try:
+        if kind == "csv":
+            parse = pacsv.ParseOptions(delimiter=_delimiter(path))
+            with pacsv.open_csv(path, parse_options=parse, convert_options=_CONVERT) as reader:
+                return list(reader.schema.names)
+        return list(pads.dataset(path, format="parquet").schema.names)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unparseable(path, "CSV" if kind == "csv" else "Parquet", exc) from exc
 
 
 def file_format(path: Path) -> FileFormat:

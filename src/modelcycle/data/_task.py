@@ -28,14 +28,18 @@ def check_target(frame: pd.DataFrame, target: str, *, source: str = "the data") 
     [1]
     """
     if target not in frame.columns:
-        names = [str(c) for c in frame.columns]
-        shown = str(names) if len(names) <= 20 else f"{names[:19]} and {len(names) - 19} more"
-        raise ValidationError(
-            f"target column {target!r} is not in {source}; its columns are {shown}",
-            details={"field": "target", "value": target},
-        )
+        raise target_missing(target, source, [str(c) for c in frame.columns])
     column: pd.Series = frame[target]
     return column
+
+
+def target_missing(target: str, source: str, columns: list[str]) -> ValidationError:
+    """The error for a target that is not among ``columns`` of ``source`` (names 20 of them)."""
+    shown = str(columns) if len(columns) <= 20 else f"{columns[:19]} and {len(columns) - 19} more"
+    return ValidationError(
+        f"target column {target!r} is not in {source}; its columns are {shown}",
+        details={"field": "target", "value": target},
+    )
 
 
 def detect_task(

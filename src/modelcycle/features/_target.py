@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from modelcycle.core import ColumnKind, Schema, ValidationError
 from modelcycle.features._values import as_objects, category_key, convert_all, float_column
@@ -120,6 +119,8 @@ class TargetCodes:
         ``train`` rows out of ``folds`` inner folds (as :meth:`Preprocessor.fit_transform`),
         the ``valid`` rows from all ``train`` rows (as ``transform``).
         """
+        from sklearn.model_selection import KFold  # not on the serving path
+
         codes, targets = self.codes[train], self.target[train]
         encoded_train = np.empty((len(train), targets.shape[1]), dtype=np.float64)
         splitter = KFold(n_splits=min(folds, len(train)), shuffle=True, random_state=random_state)
@@ -153,6 +154,9 @@ def fold_indices(
     target: Target, folds: int, random_state: Any
 ) -> Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]]:
     """Return shuffled (train, held-out) row indices, stratified for classes when possible."""
+    # Only fitting splits rows: scikit-learn (and SciPy behind it) stay out of a server.
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     n_rows = target.matrix.shape[0]
     if n_rows < folds:
         raise ValidationError(

@@ -15,10 +15,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 
 import numpy as np
-import optuna
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unused-ignore]
@@ -26,6 +25,9 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unus
 from modelcycle.core import Task, ValidationError
 from modelcycle.learners import _checks
 from modelcycle.learners._files import read_meta, require, write_meta
+
+if TYPE_CHECKING:  # search spaces are drawn while training; a server loads none
+    import optuna
 
 #: A validation set after checking: (X_valid, y_valid).
 ValidationSet = tuple[NDArray[np.float64], NDArray[Any]]

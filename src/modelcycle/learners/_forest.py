@@ -15,10 +15,9 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import optuna
 from numpy.typing import NDArray
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -31,6 +30,9 @@ from modelcycle.core import Task, ValidationError
 from modelcycle.learners import _skops
 from modelcycle.learners._base import Learner, ValidationSet
 from modelcycle.learners._packed import PackedForest, pack_forest
+
+if TYPE_CHECKING:  # search spaces are drawn while training; a server loads none
+    import optuna
 
 _MODEL_FILE = "model.skops"
 # Trees added between two looks at the clock when a time limit is set.

@@ -10,16 +10,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
-import optuna
 from numpy.typing import NDArray
 
 from modelcycle.core import IntegrityError, Task, ValidationError
 from modelcycle.learners._base import Learner, ValidationSet
 from modelcycle.learners._checks import balanced_weights
+
+if TYPE_CHECKING:  # search spaces are drawn while training; a server loads none
+    import optuna
 
 _MODEL_FILE = "model.txt"
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from modelcycle.core import IntegrityError, Task, ValidationError
 from modelcycle.learners._base import Learner, ValidationSet
 from modelcycle.learners._files import write_json
+
+if TYPE_CHECKING:  # search spaces are drawn while training; a server loads none
+    import optuna
 
 _MODEL_FILE = "linear.json"
 _PARAMS = {

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
-import skops.io as sio  # type: ignore[import-untyped, unused-ignore]
 from sklearn.tree._tree import Tree
 
 from modelcycle.core import IntegrityError
@@ -57,6 +56,10 @@ class SkopsName:
 
 def dump_skops(obj: Any, path: Path) -> None:
     """Write ``obj`` to ``path`` in the skops format (uncompressed, as this module wants)."""
+    # Imported here: skops imports every scikit-learn estimator as it loads (about a
+    # second), which a server of models without skops files need not pay.
+    import skops.io as sio  # type: ignore[import-untyped, unused-ignore]
+
     sio.dump(obj, path)
 
 
@@ -280,6 +283,8 @@ def load_skops(
         has been imported or built then), holds a tree whose node indices are out of
         range, or does not hold an instance of ``expected``.
     """
+    import skops.io as sio  # type: ignore[import-untyped, unused-ignore]  # see dump_skops
+
     names = check_skops(path, trusted=trusted)
     try:
         obj = sio.load(path, trusted=sorted({n.name for n in names}))
