@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.packaging._onnx import OnnxRunner
 from modelcycle.packaging._package import (
     FORMAT,
     MANIFEST,
@@ -24,6 +25,7 @@ from modelcycle.packaging._signature import (
     infer_signature,
 )
 from modelcycle.packaging.flavors import Flavor, Predictor, detect_flavor, get_flavor
+from modelcycle.packaging.flavors._onnx import OnnxModel
 
 __all__ = [
     "FORMAT",
@@ -34,6 +36,8 @@ __all__ = [
     "Manifest",
     "Member",
     "ModelPipeline",
+    "OnnxModel",
+    "OnnxRunner",
     "Predictor",
     "Signature",
     "as_frame",
