@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.packaging._compile import PROBABILITY_TOLERANCE, VALUE_TOLERANCE
 from modelcycle.packaging._onnx import OnnxRunner
 from modelcycle.packaging._package import (
     FORMAT,
@@ -30,6 +31,8 @@ from modelcycle.packaging.flavors._onnx import OnnxModel
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "PROBABILITY_TOLERANCE",
+    "VALUE_TOLERANCE",
     "Flavor",
     "InputSpec",
     "LoadedModel",

@@ -223,9 +223,12 @@ def _agreement(
     """Compare both on the sample and generated rows; raise :class:`NotCompiled` if they differ."""
     rng = np.random.default_rng(0)
     generated = _generate(signature, sample, rng, GENERATED_ROWS)
-    sample_columns = _columns(sample, signature) if sample is not None else None
+    if sample is not None:  # rows with a missing text value are always answered natively
+        text = [s.name for s in signature.inputs if s.type == "string"]
+        sample = sample.dropna(subset=text) if text else sample
+    sample_columns = _columns(sample, signature) if sample is not None and len(sample) else None
     rows = _concat(sample_columns, generated) if sample_columns is not None else generated
-    n_sample = len(sample) if sample is not None else 0
+    n_sample = len(sample) if sample_columns is not None and sample is not None else 0
     classifier = _is_classifier(predictor, signature)
     found = _compare(predictor, runner, rows, classifier)
     if found["problem"]:
