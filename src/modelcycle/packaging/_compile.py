@@ -71,8 +71,11 @@ def compile_package(
     try:
         return _compile(flavor, model, folder, meta, signature, sample)
     except NotCompiled as exc:
-        (folder / ONNX_FILE).unlink(missing_ok=True)
-        return native(str(exc))
+        reason = str(exc)
+    except Exception as exc:  # a converter or runtime failure must never break logging
+        reason = f"compiling to ONNX failed: {type(exc).__name__}: {_short(str(exc))}"
+    (folder / ONNX_FILE).unlink(missing_ok=True)
+    return native(reason)
 
 
 def _compile(
@@ -140,7 +143,7 @@ def _convert(model: Any, flavor: str, signature: Signature) -> tuple[bytes, str,
         outputs = [o.name for o in graph.graph.output]
         output = outputs.index("probabilities") if "probabilities" in outputs else 0
         return graph.SerializeToString(), layout, output
-    raise NotCompiled("the ONNX converter refused it: " + " / ".join(messages))
+    raise NotCompiled("the ONNX converter refused it: " + " / ".join(dict.fromkeys(messages)))
 
 
 def _short(text: str, limit: int = 400) -> str:
