@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
 from modelcycle.core import ModelRef, ValidationError
+from modelcycle.packaging import describe_runtime
 from modelcycle.registry import ModelVersion, card_data, render_html, render_markdown
 
 models_app = typer.Typer(
@@ -95,8 +97,10 @@ def show(
     registry = state(ctx).open().registry
     version = registry.resolve(ref)
     history = registry.alias_history(version.name)
+    runtime = registry.manifest(version.ref).runtime
     if json:
-        out.print_json({**version.to_dict(), "alias_history": [e.to_dict() for e in history]})
+        shown = {**version.to_dict(), "runtime": {**runtime, "summary": describe_runtime(runtime)}}
+        out.print_json({**shown, "alias_history": [e.to_dict() for e in history]})
         return
     out.console.print(
         out.table(
@@ -105,6 +109,7 @@ def show(
             _version_rows([version]),
         )
     )
+    out.console.print(f"served by: {escape(describe_runtime(runtime))}")
     inputs = [
         [s.name, s.type, str(s.nullable), ", ".join((s.categories or ())[:6]) or "-"]
         for s in version.signature.inputs

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.packaging._compile import PROBABILITY_TOLERANCE, VALUE_TOLERANCE
+from modelcycle.packaging._compile import (
+    PROBABILITY_TOLERANCE,
+    VALUE_TOLERANCE,
+    describe_runtime,
+)
 from modelcycle.packaging._onnx import OnnxRunner
 from modelcycle.packaging._package import (
     FORMAT,
@@ -46,6 +50,7 @@ __all__ = [
     "as_frame",
     "breaking_changes",
     "conform",
+    "describe_runtime",
     "detect_flavor",
     "get_flavor",
     "infer_signature",

@@ -56,6 +56,29 @@ def native(reason: str) -> dict[str, Any]:
     return {"engine": "native", "reason": reason}
 
 
+def describe_runtime(runtime: Mapping[str, Any]) -> str:
+    """One sentence: which runtime serves a version, and the measured agreement or the reason.
+
+    Examples
+    --------
+    >>> describe_runtime({"engine": "native", "reason": "the 'modelcycle' flavor is not compiled"})
+    "native (not compiled: the 'modelcycle' flavor is not compiled)"
+    """
+    if runtime.get("engine") != "onnxruntime":
+        reason = runtime.get("reason")
+        return f"native (not compiled: {reason})" if reason else "native"
+    agreement = runtime.get("agreement")
+    if not isinstance(agreement, Mapping):
+        return f"onnxruntime ({runtime.get('reason') or 'an ONNX model'})"
+    same = "the same labels, " if agreement.get("labels_equal") else ""
+    missing = "" if agreement.get("missing_values") else "; rows with missing values: native"
+    return (
+        f"onnxruntime (compiled; agrees with the original on {agreement.get('rows')} rows: "
+        f"{same}{agreement.get('compared')} within {agreement.get('max_difference'):.2g} "
+        f"(bound {agreement.get('tolerance'):g}){missing})"
+    )
+
+
 def compile_package(
     flavor: Flavor,
     model: Any,
