@@ -45,7 +45,8 @@ def test_sklearn_pipeline_round_trip(males: tuple[pd.DataFrame, pd.Series], tmp_
     model = _pipeline(frame, target)
     manifest = save_model(model, tmp_path / "m", signature=frame)
     assert manifest.flavor == "sklearn"
-    assert set(manifest.files) == {"model.skops"}
+    assert set(manifest.files) == {"model.skops", "model.onnx"}
+    assert manifest.engine == "onnxruntime"
     assert not list((tmp_path / "m").glob("*.pkl"))
     ethn = next(s for s in manifest.signature.inputs if s.name == "ethn")
     assert ethn.type == "string" and set(ethn.categories or ()) == {"black", "hisp", "other"}
@@ -66,7 +67,8 @@ def test_lightgbm_round_trip(kind: str, tmp_path: Path) -> None:
     else:
         model = lgb.LGBMRegressor(n_estimators=30, verbose=-1, random_state=1).fit(x, y)
     manifest = save_model(model, tmp_path / "m", signature=x.head())
-    assert manifest.flavor == "lightgbm" and set(manifest.files) == {"model.txt"}
+    assert manifest.flavor == "lightgbm"
+    assert set(manifest.files) == {"model.txt"} | ({"model.onnx"} if kind != "booster" else set())
     loaded = load_model(tmp_path / "m")
     assert np.array_equal(loaded.predict(x), model.predict(x))
 
@@ -76,7 +78,7 @@ def test_xgboost_classifier_round_trip(tmp_path: Path) -> None:
     labels = (y > y.median()).astype(int)
     model = xgb.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(x, labels)
     manifest = save_model(model, tmp_path / "m", signature=x.head())
-    assert manifest.flavor == "xgboost" and set(manifest.files) == {"model.json"}
+    assert manifest.flavor == "xgboost" and set(manifest.files) == {"model.json", "model.onnx"}
     loaded = load_model(tmp_path / "m")
     assert np.allclose(loaded.predict_proba(x), model.predict_proba(x), atol=1e-7)
     assert np.array_equal(loaded.predict(x).astype(int), model.predict(x))

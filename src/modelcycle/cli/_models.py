@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
@@ -94,11 +95,15 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Show one version: status, aliases, metrics, signature, data and alias history."""
+    from modelcycle.packaging import describe_runtime
+
     registry = state(ctx).open().registry
     version = registry.resolve(ref)
     history = registry.alias_history(version.name)
+    runtime = registry.manifest(version.ref).runtime
     if json:
-        out.print_json({**version.to_dict(), "alias_history": [e.to_dict() for e in history]})
+        shown = {**version.to_dict(), "runtime": {**runtime, "summary": describe_runtime(runtime)}}
+        out.print_json({**shown, "alias_history": [e.to_dict() for e in history]})
         return
     out.console.print(
         out.table(
@@ -107,6 +112,7 @@ def show(
             _version_rows([version]),
         )
     )
+    out.console.print(f"served by: {escape(describe_runtime(runtime))}")
     inputs = [
         [s.name, s.type, str(s.nullable), ", ".join((s.categories or ())[:6]) or "-"]
         for s in version.signature.inputs

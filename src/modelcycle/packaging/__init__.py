@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.packaging._compile import (
+    PROBABILITY_TOLERANCE,
+    VALUE_TOLERANCE,
+    describe_runtime,
+)
+from modelcycle.packaging._onnx import OnnxRunner
 from modelcycle.packaging._package import (
     FORMAT,
     MANIFEST,
@@ -24,21 +30,27 @@ from modelcycle.packaging._signature import (
     infer_signature,
 )
 from modelcycle.packaging.flavors import Flavor, Predictor, detect_flavor, get_flavor
+from modelcycle.packaging.flavors._onnx import OnnxModel
 
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "PROBABILITY_TOLERANCE",
+    "VALUE_TOLERANCE",
     "Flavor",
     "InputSpec",
     "LoadedModel",
     "Manifest",
     "Member",
     "ModelPipeline",
+    "OnnxModel",
+    "OnnxRunner",
     "Predictor",
     "Signature",
     "as_frame",
     "breaking_changes",
     "conform",
+    "describe_runtime",
     "detect_flavor",
     "get_flavor",
     "infer_signature",

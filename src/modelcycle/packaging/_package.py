@@ -41,8 +41,9 @@ from modelcycle.core import (
     Task,
     ValidationError,
 )
+from modelcycle.packaging._onnx import LAYOUTS, OnnxRunner, check_onnx_bytes
 from modelcycle.packaging._paths import check_package_path, open_inside, package_files
-from modelcycle.packaging._signature import Signature, conform, infer_signature
+from modelcycle.packaging._signature import Signature, as_frame, conform, infer_signature
 from modelcycle.packaging.flavors import (
     FLAVOR_NAMES,
     Flavor,
@@ -61,6 +62,10 @@ _TRACKED_PACKAGES = (
     "xgboost-cpu",
     "xgboost",
     "skops",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
 )
 
 
@@ -74,6 +79,15 @@ class Manifest:
     trusted: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     package_versions: dict[str, str] = field(default_factory=dict)
+    #: Which runtime serves the model and why (:mod:`._compile`): ``engine`` is
+    #: ``"onnxruntime"`` (with ``file``, ``layout``, ``output`` and the measured
+    #: ``agreement``) or ``"native"`` (with the ``reason``).
+    runtime: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> str:
+        """``"onnxruntime"`` or ``"native"`` (packages older than compilation: native)."""
+        return str(self.runtime.get("engine", "native"))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -85,6 +99,7 @@ class Manifest:
             "trusted": self.trusted,
             "meta": self.meta,
             "package_versions": self.package_versions,
+            "runtime": self.runtime,
         }
 
     def to_bytes(self) -> bytes:
@@ -121,6 +136,7 @@ class Manifest:
             trusted=_field(raw, "trusted", bool, source, default=False),
             meta=_field(raw, "meta", dict, source, default={}),
             package_versions=_versions(raw, source),
+            runtime=_runtime(raw, source),
         )
 
 
@@ -200,6 +216,35 @@ def _versions(raw: dict[str, Any], source: str) -> dict[str, str]:
     return dict(versions)
 
 
+def _runtime(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    runtime: dict[str, Any] = _field(raw, "runtime", dict, source, default={})
+    engine = runtime.get("engine", "native")
+    if engine not in ("native", "onnxruntime"):
+        raise IntegrityError(
+            f"{source} field 'runtime.engine' is {_brief(engine)}; expected 'native' or "
+            "'onnxruntime'"
+        )
+    if engine == "native":
+        return runtime
+    files = raw.get("files")
+    if not isinstance(files, dict) or runtime.get("file") not in files:
+        raise IntegrityError(
+            f"{source} field 'runtime.file' is {_brief(runtime.get('file'))}; expected a file "
+            "the manifest lists"
+        )
+    if runtime.get("layout") not in LAYOUTS:
+        raise IntegrityError(
+            f"{source} field 'runtime.layout' is {_brief(runtime.get('layout'))}; expected one "
+            f"of {list(LAYOUTS)}"
+        )
+    output = runtime.get("output")
+    if not isinstance(output, int) or isinstance(output, bool) or not 0 <= output < 64:
+        raise IntegrityError(
+            f"{source} field 'runtime.output' is {_brief(output)}; expected an output index"
+        )
+    return runtime
+
+
 def package_versions() -> dict[str, str]:
     """Versions of Python and of the libraries a model may depend on."""
     versions = {"python": platform.python_version(), "modelcycle": __version__}
@@ -226,6 +271,7 @@ def save_model(
     signature: Signature | Any,
     flavor: str | None = None,
     trusted: bool = False,
+    compile_onnx: bool = True,
 ) -> Manifest:
     """Write ``model`` as a package into an empty or new ``folder``.
 
@@ -238,6 +284,10 @@ def save_model(
         ``"trusted"`` (formerly ``"pickle"``) requires ``trusted=True``.
     trusted:
         Record that the caller vouches for the model's code (required by ``trusted``).
+    compile_onnx:
+        Try to compile a scikit-learn, LightGBM or XGBoost model to ONNX, served by
+        onnxruntime when it agrees with the original (:mod:`._compile`); a model that
+        cannot compile is saved and served natively, the manifest's ``runtime`` says why.
     """
     chosen: Flavor = get_flavor(flavor) if flavor else detect_flavor(model)
     if chosen.needs_trust and not trusted:
@@ -247,6 +297,7 @@ def save_model(
         )
     if not chosen.accepts(model):
         raise ValidationError(f"the {chosen.name!r} flavor cannot save a {type(model).__name__}")
+    sample = None if isinstance(signature, Signature) or signature is None else signature
     signature = _signature_for(model, signature)
     problems = chosen.signature_problems(model, signature.names)
     if problems:
@@ -255,13 +306,45 @@ def save_model(
     target.mkdir(parents=True, exist_ok=True)
     if any(target.iterdir()):
         raise ValidationError(f"model folder {str(target)!r} is not empty")
-    meta = chosen.save(model, target)
+    meta = chosen.complete(chosen.save(model, target), target, signature)
+    runtime = _runtime_for(chosen, model, target, meta, signature, sample, compile_onnx)
     files = {
         p.relative_to(target).as_posix(): _hash(p) for p in sorted(target.rglob("*")) if p.is_file()
     }
-    manifest = Manifest(chosen.name, signature, files, trusted, meta, package_versions())
+    manifest = Manifest(chosen.name, signature, files, trusted, meta, package_versions(), runtime)
     (target / MANIFEST).write_bytes(manifest.to_bytes())
     return manifest
+
+
+def _runtime_for(
+    flavor: Flavor,
+    model: Any,
+    folder: Path,
+    meta: dict[str, Any],
+    signature: Signature,
+    sample: Any,
+    compile_onnx: bool,
+) -> dict[str, Any]:
+    """The manifest's runtime record: an ONNX model runs as is, others compile if they can."""
+    from modelcycle.packaging import _compile  # converters are heavy: load on use
+
+    if flavor.name == "onnx":
+        return {
+            "engine": "onnxruntime",
+            "file": meta["file"],
+            "layout": meta["layout"],
+            "output": meta["output"],
+            "reason": "an ONNX model runs on onnxruntime",
+        }
+    if not compile_onnx:
+        return _compile.native("compilation to ONNX was turned off (compile_onnx=False)")
+    frame = None
+    if sample is not None:
+        frame = as_frame(sample)
+        frame = frame[[n for n in signature.names if n in frame.columns]]
+        if list(frame.columns) != signature.names:
+            frame = None
+    return _compile.compile_package(flavor, model, folder, meta, signature, frame)
 
 
 def _signature_for(model: Any, given: Signature | Any) -> Signature:
@@ -356,11 +439,26 @@ class LoadedModel:
     columns; a wrong column, type or category raises ``ValidationError`` naming it.
     """
 
-    def __init__(self, manifest: Manifest, predictor: Predictor) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        predictor: Predictor,
+        compiled: OnnxRunner | None = None,
+        note: str | None = None,
+    ) -> None:
         self.manifest = manifest
         self.signature = manifest.signature
         self.flavor = manifest.flavor
         self._predictor = predictor
+        #: The ONNX session serving this model, if it is compiled (or an ONNX model).
+        self.compiled = compiled
+        #: Why a compiled graph could not be loaded (it is then served natively).
+        self.note = note
+
+    @property
+    def engine(self) -> str:
+        """The runtime that serves it: ``"onnxruntime"`` or ``"native"``."""
+        return "onnxruntime" if self.compiled is not None else "native"
 
     def __repr__(self) -> str:
         return f"LoadedModel(flavor={self.flavor!r}, inputs={self.signature.names})"
@@ -428,7 +526,36 @@ def load_model(folder: str | Path, *, trusted: bool = False) -> LoadedModel:
         _check_files(root, manifest, lambda name: _create(private, name))
         (private / MANIFEST).write_bytes(manifest_bytes)
         predictor = _load_predictor(flavor, private, manifest, root)
-    return LoadedModel(manifest, predictor)
+        compiled, note = _load_compiled(predictor, private, manifest, root)
+    return LoadedModel(manifest, predictor, compiled, note)
+
+
+def _load_compiled(
+    predictor: Predictor, private: Path, manifest: Manifest, root: Path
+) -> tuple[OnnxRunner | None, str | None]:
+    """The compiled graph's session; a graph that fails to load leaves the native path."""
+    if manifest.engine != "onnxruntime":
+        return None, None
+    runner = getattr(predictor, "runner", None)
+    if isinstance(runner, OnnxRunner):  # the onnx flavor: the model is the graph
+        return runner, None
+    runtime = manifest.runtime
+    data = (private / runtime["file"]).read_bytes()
+    what = f"model package {str(root)!r} file {runtime['file']!r}"
+    layout = check_onnx_bytes(data, manifest.signature, (), what=what)
+    if layout != runtime["layout"]:
+        raise IntegrityError(
+            f"{what} reads its inputs as {layout}, the manifest says {runtime['layout']}"
+        )
+    try:
+        return OnnxRunner(data, manifest.signature, layout, output=runtime["output"]), None
+    except Exception as exc:  # a graph this onnxruntime cannot run: the original answers
+        return None, f"the compiled graph could not be loaded ({_short(exc)}); served natively"
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]
 
 
 def _create(folder: Path, name: str) -> BinaryIO:
@@ -440,7 +567,7 @@ def _create(folder: Path, name: str) -> BinaryIO:
 def _load_predictor(flavor: Flavor, private: Path, manifest: Manifest, root: Path) -> Predictor:
     """Load the verified copy; every failure names the package the caller gave."""
     try:
-        predictor = flavor.load(private, manifest.meta)
+        predictor = flavor.load_signed(private, manifest.meta, manifest.signature)
     except ModelcycleError as exc:
         message = f"model package {str(root)!r}: {exc.message}"
         raise type(exc)(message, details=exc.details) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelcycle.packaging import describe_runtime
 from modelcycle.records import Validation
 from modelcycle.registry._registry import Registry
 from modelcycle.reports import notebook_frame, render_page
@@ -46,8 +47,10 @@ def card_data(registry: Registry, ref: str, *, intended_use: str | None = None) 
     evaluation = record.evaluation if record is not None else None
     validation = record.validation if record is not None else Validation("not recorded")
     run = lineage.get("run") or {}
+    runtime = registry.manifest(version.ref).runtime
     return {
         "version": version.to_dict(),
+        "runtime": {**runtime, "summary": describe_runtime(runtime)},
         "intended_use": intended_use or registry.description(version.name) or "Not stated.",
         "datasets": run.get("datasets", []) or (lineage.get("parent") or {}).get("datasets", []),
         "metrics": dict(version.metrics),
@@ -92,6 +95,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         f"- **Status:** {v['status']}; aliases: {aliases}",
         f"- **Flavor:** {v['flavor']}; trusted code: {'yes' if v['trusted'] else 'no'}",
+        f"- **Served by:** {data['runtime']['summary']}",
         f"- **Created:** {v['created_at']} by {v['creator'] or 'unknown'}",
         "",
         "## Intended use",

@@ -204,6 +204,15 @@ class Registry:
         with self._db.read() as connection:
             return sql.alias_events(connection, sql.model_id(connection, name), alias)
 
+    def manifest(self, ref: str | ModelRef) -> Manifest:
+        """The manifest of a version (checked against its recorded SHA-256): its files,
+        flavor and the runtime that serves it (``manifest.runtime``)."""
+        version = self.resolve(ref)
+        data = self._artifacts.read_bytes(
+            version.manifest_sha256, size=version.manifest_size, name=f"{version.ref} {MANIFEST}"
+        )
+        return Manifest.from_bytes(data, source=f"{version.ref} {MANIFEST}")
+
     def load(self, ref: str | ModelRef) -> LoadedModel:
         """Load a version after verifying every file's SHA-256; archived versions are refused."""
         version = self.resolve(ref)

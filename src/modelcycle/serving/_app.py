@@ -133,7 +133,9 @@ class _Parts:
         canaries = tuple(parse_canary(text) for text in settings.canary)
         shadows = tuple(parse_shadow(text) for text in settings.shadow)
         refs = settings.models + tuple(c.ref for c in (*canaries, *shadows))
-        hub = ModelHub(services.registry, refs, max_rows=settings.max_rows)
+        hub = ModelHub(
+            services.registry, refs, max_rows=settings.max_rows, onnx_threads=settings.onnx_threads
+        )
         redactor = Redactor(settings.sensitive_inputs, salt)
         metrics = ServingMetrics()
         flush, most = settings.log_flush_interval_s, settings.log_max_buffer

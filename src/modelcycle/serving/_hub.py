@@ -35,15 +35,20 @@ class ModelHub:
         The references served (``name``, ``name@alias``, ``name/version``).
     max_rows:
         Row cap passed to each version's validator.
+    onnx_threads:
+        onnxruntime's threads inside one call of a compiled model.
 
     Thread-safety: :meth:`refresh` runs on one thread at a time (the watcher);
     readers only read the snapshot attribute, whose replacement is atomic.
     """
 
-    def __init__(self, registry: Registry, refs: tuple[str, ...], *, max_rows: int) -> None:
+    def __init__(
+        self, registry: Registry, refs: tuple[str, ...], *, max_rows: int, onnx_threads: int = 1
+    ) -> None:
         self.registry = registry
         self.refs = tuple(dict.fromkeys(str(ModelRef.parse(ref)) for ref in refs))
         self.max_rows = max_rows
+        self.onnx_threads = onnx_threads
         self.snapshot: Snapshot = MappingProxyType({})
         self.problem: str | None = "models are loading"
         self._cache: dict[tuple[str, int], ServedModel] = {}
@@ -115,7 +120,9 @@ class ModelHub:
         key = (version.name, version.version)
         cached = self._cache.get(key)
         if cached is None:
-            cached = load_served(self.registry, version.ref, max_rows=self.max_rows)
+            cached = load_served(
+                self.registry, version.ref, max_rows=self.max_rows, onnx_threads=self.onnx_threads
+            )
             self._cache[key] = cached
             _LOG.info("serving %s with version %s", ref, version.version)
         return cached

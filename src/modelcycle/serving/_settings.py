@@ -101,6 +101,15 @@ class ServeSettings(BaseSettings):
             "requests are answered meanwhile; a model that is not thread-safe needs 1."
         ),
     )
+    onnx_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description=(
+            "Threads onnxruntime uses inside one call of a compiled or ONNX model; the "
+            "model threads already run calls side by side, so 1 suits small requests."
+        ),
+    )
     explain_top_k: int = Field(
         default=5,
         ge=1,

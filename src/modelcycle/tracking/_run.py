@@ -230,13 +230,17 @@ class ActiveRun:
         name: str = "model",
         flavor: str | None = None,
         trusted: bool = False,
+        compile_onnx: bool = True,
     ) -> Manifest:
         """Save ``model`` as a model package and store it as artifacts under ``name/``.
 
         ``signature`` is a :class:`~modelcycle.packaging.Signature` or sample inputs to
         infer it from. The package is written in a safe format (skops, LightGBM text,
         XGBoost JSON); ``flavor="trusted"`` (your own classes) needs ``trusted=True``.
-        Register it with ``ws.registry.register(run, name=...)``.
+        A scikit-learn, LightGBM or XGBoost model is also compiled to ONNX when the
+        compiled graph agrees with it (``compile_onnx=False`` skips that); an ONNX file
+        (:class:`~modelcycle.packaging.OnnxModel`) is stored as is. Register it with
+        ``ws.registry.register(run, name=...)``.
         """
         from modelcycle.packaging import save_model  # heavy (LightGBM, skops): load on use
 
@@ -244,7 +248,12 @@ class ActiveRun:
         with tempfile.TemporaryDirectory(prefix="modelcycle-") as folder:
             package = Path(folder) / "package"
             manifest = save_model(
-                model, package, signature=signature, flavor=flavor, trusted=trusted
+                model,
+                package,
+                signature=signature,
+                flavor=flavor,
+                trusted=trusted,
+                compile_onnx=compile_onnx,
             )
             self._tracker.log_artifact(self.run_id, package, name)
         return manifest

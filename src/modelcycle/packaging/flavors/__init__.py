@@ -18,11 +18,12 @@ _FLAVORS = {
     "lightgbm": ("modelcycle.packaging.flavors._lightgbm", "LightGBMFlavor"),
     "xgboost": ("modelcycle.packaging.flavors._xgboost", "XGBoostFlavor"),
     "sklearn": ("modelcycle.packaging.flavors._sklearn", "SklearnFlavor"),
+    "onnx": ("modelcycle.packaging.flavors._onnx", "OnnxFlavor"),
     "trusted": ("modelcycle.packaging.flavors._trusted", "TrustedFlavor"),
 }
 #: Former names still accepted when saving.
 _ALIASES = {"pickle": "trusted"}
-SAFE_FLAVORS = ("modelcycle", "lightgbm", "xgboost", "sklearn")
+SAFE_FLAVORS = ("modelcycle", "onnx", "lightgbm", "xgboost", "sklearn")
 #: Every flavor name a manifest may record.
 FLAVOR_NAMES = tuple(_FLAVORS)
 
@@ -52,8 +53,8 @@ def detect_flavor(model: Any) -> Flavor:
             return flavor()
     raise ValidationError(
         f"no safe format is known for a {type(model).__module__}.{type(model).__qualname__}; "
-        "log scikit-learn estimators or LightGBM models, or pass flavor='trusted', trusted=True "
-        "if you trust this model's code"
+        "log scikit-learn estimators, LightGBM or XGBoost models or ONNX files, or pass "
+        "flavor='trusted', trusted=True if you trust this model's code"
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from modelcycle.packaging._signature import Signature
+
 
 class Predictor(ABC):
     """A loaded model, called with a DataFrame already checked against the signature."""
@@ -101,6 +103,14 @@ class Flavor(ABC):
     @abstractmethod
     def load(self, folder: Path, meta: dict[str, Any]) -> Predictor:
         """Load a model saved by :meth:`save` (files already verified)."""
+
+    def complete(self, meta: dict[str, Any], folder: Path, signature: Signature) -> dict[str, Any]:
+        """The manifest's metadata once the signature is known (a flavor may check more)."""
+        return meta
+
+    def load_signed(self, folder: Path, meta: dict[str, Any], signature: Signature) -> Predictor:
+        """Load with the manifest's signature at hand (for models that read it, like ONNX)."""
+        return self.load(folder, meta)
 
     def signature_problems(self, model: Any, names: list[str]) -> list[str]:
         """How the model's own idea of its inputs disagrees with the signature's ``names``."""
