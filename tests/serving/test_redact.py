@@ -16,9 +16,8 @@ from uvicorn.logging import AccessFormatter
 import modelcycle as mc
 from modelcycle.serving import log_config
 from modelcycle.serving._redact import SecretFilter, redact
-from tests.serving.conftest import free_port
+from tests.serving.conftest import free_port, http_ready
 from tests.serving.keys import Keys, make_keys
-from tests.serving.test_workers import _ready
 
 SECRET = "s3cr3t-VALUE_42"
 
@@ -133,7 +132,7 @@ def test_modelcycle_serve_logs_no_credential(
     wrong = keys.by_role["admin"]["wrong"]
     assert valid is not None and wrong is not None
     try:
-        _ready(url)
+        http_ready(url)
         with httpx.Client(base_url=url) as http:
             assert http.get(f"/v1/models?api_key={valid}").status_code == 401
             assert http.get(f"/v1/models?API%5Fkey={valid}&token={SECRET}").status_code == 401
