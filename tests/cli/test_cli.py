@@ -233,6 +233,21 @@ def test_version_and_help_load_no_heavy_module(args: list[str]) -> None:
     assert loaded == []
 
 
+def test_the_version_alone_builds_no_command_tree() -> None:
+    """``modelcycle --version`` (scripts and health checks call it) loads neither Typer nor
+    pydantic: it is answered before the commands are built."""
+    code = (
+        "import sys\n"
+        "from modelcycle.cli import main\n"
+        "main(['--version'])\n"
+        "print(sorted(m for m in ('typer', 'pydantic', 'rich', 'modelcycle.cli._app')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"modelcycle {mc.__version__}", "[]"]
+
+
 def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
     """Before the workspace is created, AutoML loads and the file is read whole."""
     (tmp_path / "d.csv").write_text("age,income,bought\n31,4.5,yes\n45,3.1,no\n")
