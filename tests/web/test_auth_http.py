@@ -88,7 +88,14 @@ def test_a_short_password_is_refused_when_set() -> None:
 
 @pytest.mark.parametrize(
     "variant",
-    ["no token", "token not matching cookie", "no cookie", "foreign origin", "null origin"],
+    [
+        "no token",
+        "token not matching cookie",
+        "no cookie",
+        "foreign origin",
+        "null origin",
+        "non-ascii token",
+    ],
 )
 def test_the_sign_in_form_needs_its_double_submit_token(site: Site, variant: str) -> None:
     client = site.client()
@@ -103,6 +110,8 @@ def test_the_sign_in_form_needs_its_double_submit_token(site: Site, variant: str
         client.cookies.clear()
     elif variant == "foreign origin":
         headers["origin"] = "http://evil.example"
+    elif variant == "non-ascii token":
+        data["token"] = "\u00e9t\u00e9" + token[3:]
     else:
         headers["origin"] = "null"
     response = client.post("/login", data=data, headers=headers)
@@ -196,7 +205,8 @@ def test_a_session_lifetime_must_be_positive(site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    "variant", ["missing", "wrong", "another session's", "foreign origin", "empty"]
+    "variant",
+    ["missing", "wrong", "another session's", "foreign origin", "empty", "non-ascii", "huge"],
 )
 def test_an_action_without_this_sessions_csrf_token_is_refused(site: Site, variant: str) -> None:
     client = site.signed_in("max")
@@ -211,6 +221,10 @@ def test_an_action_without_this_sessions_csrf_token_is_refused(site: Site, varia
         data["csrf"] = csrf_of(site.signed_in("ada"))
     elif variant == "foreign origin":
         headers["origin"] = "http://evil.example"
+    elif variant == "non-ascii":  # compare_digest raises TypeError on a non-ASCII str
+        data["csrf"] = "\u00e9" + token[1:]
+    elif variant == "huge":
+        data["csrf"] = token * 1000
     else:
         data["csrf"] = ""
     response = client.post("/models/cancer/archive", data=data, headers=headers)

@@ -88,11 +88,18 @@ def viewer(request: Request, security: Security) -> Viewer:
 def check_form(request: Request, who: Viewer, token: object) -> None:
     """Refuse a posted form without the session's CSRF token or from another origin."""
     check_origin(request)
-    if not isinstance(token, str) or not hmac.compare_digest(token, who.csrf):
+    if not isinstance(token, str) or not _same(token, who.csrf):
         raise CsrfRefused(
             "this form is missing its security token or it is out of date; reload the page "
             "and submit it again"
         )
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of any two texts (``compare_digest`` raises on non-ASCII str)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def check_origin(request: Request) -> None:
@@ -115,7 +122,7 @@ def check_login_token(request: Request, token: object) -> None:
     """The sign-in form's token must equal its cookie (a page elsewhere cannot set both)."""
     check_origin(request)
     cookie = request.cookies.get(LOGIN_COOKIE)
-    if not cookie or not isinstance(token, str) or not hmac.compare_digest(cookie, token):
+    if not cookie or not isinstance(token, str) or not _same(cookie, token):
         raise CsrfRefused("the sign-in form is out of date; reload the page and sign in again")
 
 
