@@ -64,7 +64,7 @@ def test_trials_measure_fit_and_prediction_per_row() -> None:
     result = _run()
     assert result.complete and result.fit_rows == 4 * 300 and result.predict_rows == 300
     assert result.fit_seconds > 0 and result.predict_seconds > 0 and result.metric_seconds > 0
-    assert result.fit_estimate(2_400) == result.fit_seconds * 2
+    assert result.fit_estimate(2_400) == pytest.approx(result.fit_seconds * 2, rel=1e-12)
 
 
 def _search(budget: Budget, encodings: tuple[str, ...] = ("native",)) -> Search:
