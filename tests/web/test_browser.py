@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -55,11 +56,17 @@ def page(
 def sign_in(page: Any, site: Site, user: str, path: str = "/runs") -> None:
     """Sign in with the keyboard only: type, Tab, type, Enter."""
     page.goto(site.base + path)
-    page.keyboard.type(user)  # the user field has the focus
+    # The user field takes the focus by itself (autofocus); typing before it has it
+    # would send the keys to the page, so wait for it (on a busy machine it comes late).
+    expect(page.locator("#user")).to_be_focused()
+    page.keyboard.type(user)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(site.base + path)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    refused = page.locator("p.error")
+    assert refused.count() == 0, f"sign-in refused: {refused.inner_text()}"
+    assert page.url == site.base + path
 
 
 def test_each_role_sees_what_it_may(page: Any, site: Site) -> None:
@@ -126,6 +133,7 @@ def test_an_expired_session_signs_in_again_and_returns(page: Any, site: Site) ->
     expire_sessions(site.ws)
     page.goto(site.base + "/models/cancer/operation")
     assert page.title() == "Sign in · modelcycle"
+    expect(page.locator("#user")).to_be_focused()
     page.keyboard.type("vic")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
