@@ -12,15 +12,16 @@ import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.cli._settings_options import settings_from, with_setting_options
-from modelcycle.core import Conflict, NotFound, PermissionDenied, Settings
-from modelcycle.serving._settings import ServeSettings
+from modelcycle.cli._settings_options import setting_options_of, settings_from
+from modelcycle.core import Conflict, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from rich.console import Console
     from starlette.types import ASGIApp
 
+    from modelcycle.core import Settings
     from modelcycle.security import Security
+    from modelcycle.services import Services
     from modelcycle.serving._workers import WorkerConfig
 
 ADMIN_KEY_FILE = "admin.key"
@@ -108,7 +109,7 @@ def _fastest(module: str, name: str) -> str:
     return name if importlib.util.find_spec(module) is not None else "auto"
 
 
-@with_setting_options(ServeSettings)
+@setting_options_of("modelcycle.serving._settings:ServeSettings")
 def serve(
     ctx: typer.Context,
     refs: Annotated[
@@ -150,11 +151,10 @@ def serve(
     """
     import uvicorn
 
-    from modelcycle.serving import create_app, log_config
+    from modelcycle.serving import ServeSettings, create_app, log_config
     from modelcycle.serving._hub import missing_refs
     from modelcycle.serving._privacy import workspace_salt
     from modelcycle.serving._workers import NoDelayHttpToolsProtocol, WorkerConfig
-    from modelcycle.web import create_web_app, with_dashboard
 
     check_host(host, allow_remote=allow_remote, no_auth=no_auth)
     refs = list(refs or ())
@@ -183,7 +183,7 @@ def serve(
         return
     app = create_app(ws.services, settings, auth_required=not no_auth, log_salt=salt)
     config = uvicorn.Config(
-        with_dashboard(app, create_web_app(ws.services)),
+        _with_dashboard(app, ws.services),
         host=host,
         port=port,
         loop=_fastest("uvloop", "uvloop"),
@@ -242,7 +242,6 @@ def worker_app() -> ASGIApp:
     from modelcycle.serving import create_app
     from modelcycle.serving._privacy import workspace_salt
     from modelcycle.serving._workers import WorkerConfig
-    from modelcycle.web import create_web_app, with_dashboard
     from modelcycle.workspace import Workspace
 
     config = WorkerConfig.from_env()
@@ -254,7 +253,20 @@ def worker_app() -> ASGIApp:
         log_salt=workspace_salt(ws.settings.home),
         worker=True,
     )
-    return with_dashboard(api, create_web_app(ws.services))
+    return _with_dashboard(api, ws.services)
+
+
+def _with_dashboard(api: ASGIApp, services: Services) -> ASGIApp:
+    """``api`` with the dashboard at ``/``, built when its first page is asked for."""
+    from modelcycle.web import with_dashboard
+    from modelcycle.web._mount import built_on_first_request
+
+    def build() -> ASGIApp:
+        from modelcycle.web import create_web_app
+
+        return create_web_app(services)
+
+    return with_dashboard(api, built_on_first_request(build))
 
 
 def ui(
