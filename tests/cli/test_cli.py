@@ -342,19 +342,30 @@ def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
     assert not (tmp_path / "ws").exists()
 
 
-def test_a_server_loads_no_training_machinery() -> None:
+#: What a server does not load at start (training's machinery, what it needs only later).
+LATER = ("skops.io", "optuna", "dask", "pytest", "alembic", "jinja2", "modelcycle.web._app")
+
+
+def test_a_server_loads_no_training_machinery(tmp_path: Path) -> None:
     """``modelcycle serve`` starts in seconds: what only training needs stays unloaded.
 
     skops imports every scikit-learn estimator as it loads (and dask and pytest with
-    them); Optuna draws search spaces. A model without skops files needs neither.
+    them); Optuna draws search spaces. A model without skops files needs neither. Nor
+    does a server load at start what it needs later (issue 12): Alembic (the workspace is
+    current), Jinja (no page rendered yet) and the dashboard (built on its first page).
     """
+    mc.Workspace(tmp_path / "ws").close()
     code = (
         "import json, sys, uvicorn\n"
-        "from modelcycle.serving import create_app\n"
+        "import modelcycle as mc\n"
+        "from modelcycle.serving import ServeSettings, create_app\n"
         "from modelcycle.serving._model import load_served\n"
         "from modelcycle.packaging import ModelPipeline\n"
-        "training = ('skops.io', 'optuna', 'dask', 'pytest')\n"
-        "print(json.dumps([m for m in training if m in sys.modules]))"
+        "from modelcycle.cli._serve import _with_dashboard\n"
+        f"ws = mc.Workspace({str(tmp_path / 'ws')!r})\n"
+        "app = _with_dashboard(create_app(ws.services, ServeSettings()), ws.services)\n"
+        f"later = {LATER!r}\n"
+        "print(json.dumps([m for m in later if m in sys.modules]))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
