@@ -339,6 +339,7 @@ def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
     err, loaded = _loaded_after("-w", "ws", "train", "d.csv", "--target", "boght", cwd=tmp_path)
     assert "target column 'boght' is not in 'd.csv'" in err and "'bought'" in err
     assert not {"sqlalchemy", "sklearn", "optuna", "modelcycle.automl"} & set(loaded), loaded
+    assert "pandas" not in loaded  # a CSV's header is read with pyarrow alone (issue 12)
     assert not (tmp_path / "ws").exists()
 
 
