@@ -4,12 +4,14 @@ Goals (issue 12): ``modelcycle --version`` and ``--help`` under 0.3 s, a misspel
 ``train --target`` reported under 1.5 s, ``modelcycle serve`` ready (``/health/ready``
 answers 200) under 3 s on the demo's model, on an idle machine.
 
-Every case runs ``modelcycle`` in a new process, as a user does. The peer is another
-checkout of modelcycle (``--peer-src``, e.g. the commit before a change; default: this
+Every case runs ``modelcycle`` in a new process, as a user does. The peer ("before") is
+another checkout of modelcycle: ``--peer-commit REV`` (its ``src/`` is taken from git
+into a temporary folder, e.g. ``--peer-commit main``) or ``--peer-src`` (default: this
 one), run with the same interpreter: its source goes first on ``PYTHONPATH``. Both are
 measured alternately; the table shows the medians of wall time and of CPU time (user +
-system of the child: steadier than wall time on a busy machine), the ratio peer/ours of
-the wall medians, and the goal.
+system of the child: steadier than wall time on a busy machine), the ratios before/after
+of the wall and CPU medians, and the goal. The first row, ``python -c pass``, is the
+interpreter's own start: the floor of every case.
 
 The server case trains the demo's model (the health-insurance data of
 ``modelcycle demo``, 10 s budget) into ``--workspace`` the first time, then serves
@@ -17,6 +19,7 @@ The server case trains the demo's model (the health-insurance data of
 
 Run::
 
+    .venv/bin/python benchmarks/startup.py --peer-commit main --repeat 7
     .venv/bin/python benchmarks/startup.py --peer-src /path/to/other/checkout/src
     .venv/bin/python benchmarks/startup.py --repeat 9 --json
 """
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -69,9 +73,13 @@ def _child_cpu() -> float:
 
 
 def _command(src: Path, args: list[str], cwd: Path, expect: int) -> tuple[float, float]:
+    return _process(src, ["-m", "modelcycle", *args], cwd, expect)
+
+
+def _process(src: Path, args: list[str], cwd: Path, expect: int) -> tuple[float, float]:
     cpu, started = _child_cpu(), time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "modelcycle", *args],
+        [sys.executable, *args],
         cwd=cwd,
         env=_env(src),
         capture_output=True,
@@ -80,7 +88,7 @@ def _command(src: Path, args: list[str], cwd: Path, expect: int) -> tuple[float,
     )
     wall = time.perf_counter() - started
     if done.returncode != expect:
-        raise SystemExit(f"modelcycle {' '.join(args)} exited {done.returncode}: {done.stderr}")
+        raise SystemExit(f"python {' '.join(args)} exited {done.returncode}: {done.stderr}")
     return wall, _child_cpu() - cpu
 
 
@@ -133,22 +141,48 @@ def _demo_model(workspace: Path, folder: Path) -> None:
     _command(SRC, [*train, "--budget", "10", "--promote"], folder, 0)
 
 
+def _checkout(revision: str, folder: Path) -> Path:
+    """``src/`` of ``revision`` of this repository, written under ``folder``."""
+    root = SRC.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", revision, "src"],
+        capture_output=True,
+        check=True,
+    )
+    target = folder / f"peer-{revision.replace('/', '-')}"
+    target.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peer-src", type=Path, default=SRC, help="src/ of the other checkout")
+    parser.add_argument("--peer-commit", help="a git revision of this repository as the peer")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workspace", type=Path, help="keeps the trained model between runs")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="mc-startup-"))
+    try:
+        if options.peer_commit:
+            options.peer_src = _checkout(options.peer_commit, folder)
+        _run(options, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(options: argparse.Namespace, folder: Path) -> None:
     workspace = options.workspace or folder / "ws"
     _demo_model(workspace, folder)
     (folder / "d.csv").write_text("age,income,bought\n31,4.5,yes\n45,3.1,no\n")
     bad = ["-w", str(folder / "none"), "train", "d.csv", "--target", "boght"]
     cases: list[tuple[Case, Callable[[Path], tuple[float, float]]]] = [
+        (Case("python -c pass", 0.3), lambda src: _process(src, ["-c", "pass"], folder, 0)),
         (Case("--version", 0.3), lambda src: _command(src, ["--version"], folder, 0)),
         (Case("--help", 0.3), lambda src: _command(src, ["--help"], folder, 0)),
         (Case("train --help", 0.3), lambda src: _command(src, ["train", "--help"], folder, 0)),
+        (Case("serve --help", 0.3), lambda src: _command(src, ["serve", "--help"], folder, 0)),
         (Case("train: misspelt --target", 1.5), lambda src: _command(src, bad, folder, 2)),
         (Case("serve: ready", 3.0), lambda src: _serve(src, workspace)),
     ]
@@ -162,13 +196,17 @@ def main() -> None:
 def _report(cases: list[Case], options: argparse.Namespace) -> None:
     if options.json:
         rows = [{"name": c.name, "goal_s": c.goal_s, "peer": c.peer, "ours": c.ours} for c in cases]
-        print(json.dumps({"machine": machine(), "cases": rows}, indent=2))
+        peer = options.peer_commit or str(options.peer_src)
+        print(json.dumps({"machine": machine(), "peer": peer, "cases": rows}, indent=2))
         return
-    table = Table(title=f"start-up, medians of {options.repeat} (peer: {options.peer_src})")
-    for column in ("case", "peer wall s", "ours wall s", "peer cpu s", "ours cpu s", "ratio"):
+    peer = options.peer_commit or options.peer_src
+    table = Table(title=f"start-up, medians of {options.repeat} (before: {peer}; after: {SRC})")
+    columns = ("case", "before wall s", "after wall s", "before cpu s", "after cpu s")
+    for column in (*columns, "wall ratio", "cpu ratio", "after / python"):
         table.add_column(column, justify="left" if column == "case" else "right")
     table.add_column("goal (ours wall)", justify="right")
     table.add_column("met?", justify="center")
+    floor = cases[0].median("ours", 0)
     for case in cases:
         ours = case.median("ours", 0)
         table.add_row(
@@ -177,7 +215,9 @@ def _report(cases: list[Case], options: argparse.Namespace) -> None:
             f"{ours:.2f}",
             f"{case.median('peer', 1):.2f}",
             f"{case.median('ours', 1):.2f}",
-            f"{case.median('peer', 0) / ours:.1f}×",
+            f"{case.median('peer', 0) / ours:.2f}×",
+            f"{case.median('peer', 1) / max(case.median('ours', 1), 0.01):.2f}×",
+            f"{ours / floor:.0f}×",
             f"< {case.goal_s:g} s",
             "[green]yes[/green]" if ours < case.goal_s else "[red]no[/red]",
         )

@@ -233,6 +233,91 @@ def test_version_and_help_load_no_heavy_module(args: list[str]) -> None:
     assert loaded == []
 
 
+def _imported_by(*args: str) -> set[str]:
+    """Every module ``modelcycle ARGS`` imports, run in a new interpreter as a user runs it.
+
+    (Read from ``sys.modules`` at exit: ``-X importtime`` does not list the modules
+    imported by ``importlib.import_module``, as the lazy packages and commands are.)
+    """
+    code = (
+        "import atexit, json, runpy, sys\n"
+        "atexit.register(lambda: sys.__stderr__.write(json.dumps(sorted(sys.modules))))\n"
+        f"sys.argv = ['modelcycle', *{list(args)!r}]\n"
+        "runpy.run_module('modelcycle', run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = set(json.loads(done.stderr[done.stderr.rindex("[") :]))
+    assert "modelcycle.cli._app" in names  # the list is read: a test that can fail
+    return names
+
+
+#: What the command list and a light command's help must not import: the settings models
+#: (pydantic-settings, ``serve``'s options) and the libraries commands use when they run.
+NOT_FOR_HELP = {
+    "pydantic_settings", "pandas", "numpy", "sqlalchemy", "alembic", "sklearn", "scipy",
+    "pyarrow", "fastapi", "starlette", "uvicorn", "skops", "modelcycle.serving",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [["--help"], ["runs", "--help"], ["train", "--help"]])
+def test_help_builds_no_settings_model(args: list[str]) -> None:
+    """Issue 12: ``--help`` lists the commands without building them (no pydantic at all);
+    a light command's help builds that command alone (Typer itself loads pydantic to check
+    the values of options, but no settings model is built)."""
+    imported = _imported_by(*args)
+    found = {name for name in imported if name.split(".")[0] in NOT_FOR_HELP}
+    found |= {name for name in imported if name.startswith("modelcycle.serving")}
+    assert not found, sorted(found)
+    assert "modelcycle.core._settings" not in imported
+    if args == ["--help"]:
+        assert "pydantic" not in imported
+
+
+def test_serve_help_still_lists_the_server_settings() -> None:
+    """``serve``'s options are built from ``ServeSettings`` when its help is asked for."""
+    imported = _imported_by("serve", "--help")
+    assert "modelcycle.serving._settings" in imported
+    assert "fastapi" not in imported and "pandas" not in imported
+
+
+def test_the_lazy_command_list_is_the_full_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    """The root's ``--help`` lists each command from its docstring without building it:
+    the listing equals the one of the tree with every command built, and every Typer app
+    of the CLI's modules is a command of the tree (none forgotten by the registry)."""
+    import importlib
+    import pkgutil
+
+    import typer
+
+    import modelcycle.cli
+    from modelcycle.cli._app import COMMANDS, build_command
+
+    def root_help(full: bool) -> str:
+        root = build_command()
+        if full:  # every command built, as Typer builds a tree registered eagerly
+            built = {name: root.commands[name] for name in root.list_commands(None)}
+            root.get_command = lambda ctx, name: built.get(name)
+        ctx = root.make_context("modelcycle", [], resilient_parsing=True, terminal_width=100)
+        capsys.readouterr()
+        with ctx:
+            root.get_help(ctx)  # Typer's Rich help prints (on stdout) and returns ""
+        return capsys.readouterr().out
+
+    lazy, full = root_help(full=False), root_help(full=True)
+    assert "serve" in lazy and "Serve models over HTTP" in lazy
+    assert lazy == full
+    apps = set()
+    for module in pkgutil.iter_modules(modelcycle.cli.__path__, "modelcycle.cli."):
+        found = importlib.import_module(module.name)
+        apps |= {
+            f"{module.name}:{name}"
+            for name, value in vars(found).items()
+            if isinstance(value, typer.Typer) and name != "app"
+        }
+    assert apps <= set(COMMANDS.values()), sorted(apps - set(COMMANDS.values()))
+
+
 def test_the_version_alone_builds_no_command_tree() -> None:
     """``modelcycle --version`` (scripts and health checks call it) loads neither Typer nor
     pydantic: it is answered before the commands are built."""
@@ -254,22 +339,34 @@ def test_a_misspelt_target_is_refused_from_the_header(tmp_path: Path) -> None:
     err, loaded = _loaded_after("-w", "ws", "train", "d.csv", "--target", "boght", cwd=tmp_path)
     assert "target column 'boght' is not in 'd.csv'" in err and "'bought'" in err
     assert not {"sqlalchemy", "sklearn", "optuna", "modelcycle.automl"} & set(loaded), loaded
+    assert "pandas" not in loaded  # a CSV's header is read with pyarrow alone (issue 12)
     assert not (tmp_path / "ws").exists()
 
 
-def test_a_server_loads_no_training_machinery() -> None:
+#: What a server does not load at start (training's machinery, what it needs only later).
+LATER = ("skops.io", "optuna", "dask", "pytest", "alembic", "jinja2", "modelcycle.web._app")
+
+
+def test_a_server_loads_no_training_machinery(tmp_path: Path) -> None:
     """``modelcycle serve`` starts in seconds: what only training needs stays unloaded.
 
     skops imports every scikit-learn estimator as it loads (and dask and pytest with
-    them); Optuna draws search spaces. A model without skops files needs neither.
+    them); Optuna draws search spaces. A model without skops files needs neither. Nor
+    does a server load at start what it needs later (issue 12): Alembic (the workspace is
+    current), Jinja (no page rendered yet) and the dashboard (built on its first page).
     """
+    mc.Workspace(tmp_path / "ws").close()
     code = (
         "import json, sys, uvicorn\n"
-        "from modelcycle.serving import create_app\n"
+        "import modelcycle as mc\n"
+        "from modelcycle.serving import ServeSettings, create_app\n"
         "from modelcycle.serving._model import load_served\n"
         "from modelcycle.packaging import ModelPipeline\n"
-        "training = ('skops.io', 'optuna', 'dask', 'pytest')\n"
-        "print(json.dumps([m for m in training if m in sys.modules]))"
+        "from modelcycle.cli._serve import _with_dashboard\n"
+        f"ws = mc.Workspace({str(tmp_path / 'ws')!r})\n"
+        "app = _with_dashboard(create_app(ws.services, ServeSettings()), ws.services)\n"
+        f"later = {LATER!r}\n"
+        "print(json.dumps([m for m in later if m in sys.modules]))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

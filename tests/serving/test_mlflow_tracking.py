@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 import modelcycle as mc
 from modelcycle.cli._serve import serve
+from modelcycle.cli._settings_options import resolve_setting_options
 from modelcycle.core import PermissionDenied
 from tests.models import run_cli
 from tests.serving.conftest import make_app, running
@@ -355,7 +356,7 @@ def test_a_body_over_the_limit_is_refused_in_mlflows_shape(
 
 def test_serve_needs_no_model_to_serve_the_tracking_api() -> None:
     app = typer.Typer()
-    app.command()(serve)
+    app.command()(resolve_setting_options(serve))  # its options, as the CLI builds it
     app.command("other")(lambda: None)
     result = CliRunner().invoke(app, ["serve", "--host", "10.1.2.3"])  # no model named
     assert isinstance(result.exception, PermissionDenied), result.output  # not "missing REFS"

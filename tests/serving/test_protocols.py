@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import modelcycle as mc
 from modelcycle.cli._serve import check_host, serve
+from modelcycle.cli._settings_options import resolve_setting_options
 from modelcycle.core import PermissionDenied
 from tests.serving.conftest import make_app, running
 from tests.serving.shapes import refusal
@@ -117,7 +118,7 @@ def test_serve_refuses_a_remote_host_without_allow_remote() -> None:
     check_host("::1", allow_remote=False)
     check_host("localhost", allow_remote=False)
     app = typer.Typer()
-    app.command()(serve)
+    app.command()(resolve_setting_options(serve))  # its options, as the CLI builds it
     app.command("other")(lambda: None)
     result = CliRunner().invoke(app, ["serve", "churn", "--host", "10.1.2.3"])
     assert isinstance(result.exception, PermissionDenied)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import modelcycle as mc
 from modelcycle.cli._serve import check_host, ensure_admin_key, serve
+from modelcycle.cli._settings_options import resolve_setting_options
 from modelcycle.core import Conflict, PermissionDenied
 
 
@@ -42,10 +43,30 @@ def test_no_auth_is_refused_off_loopback() -> None:
         check_host("0.0.0.0", allow_remote=True, no_auth=True)
     check_host("127.0.0.1", allow_remote=False, no_auth=True)
     app = typer.Typer()
-    app.command()(serve)
+    app.command()(resolve_setting_options(serve))  # its options, as the CLI builds it
     app.command("other")(lambda: None)
     result = CliRunner().invoke(
         app, ["serve", "churn", "--host", "10.1.2.3", "--allow-remote", "--no-auth"]
     )
     assert isinstance(result.exception, PermissionDenied)
     assert "--no-auth" in str(result.exception)
+
+
+def test_the_start_up_pauses_the_collector_and_freezes_what_it_made() -> None:
+    """Issue 12: ``serve`` imports and builds its app with the cyclic collector paused, then
+    freezes those objects and resumes it, also when the start fails."""
+    import gc
+
+    from modelcycle.cli._serve import collections_paused
+
+    assert gc.isenabled()
+    try:
+        with collections_paused():
+            assert not gc.isenabled()
+            made = [[] for _ in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(made)
+        with pytest.raises(RuntimeError), collections_paused():
+            raise RuntimeError("the start failed")
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 import modelcycle as mc
 from modelcycle.core import ValidationError, WorkspaceError
 from modelcycle.store import Database, current_revision, head_revision, tables, upgrade
+from modelcycle.store._migrate import VERSION_TABLE, migration_revisions
 
 ASSETS = Path(__file__).parent.parent / "assets"
 
@@ -98,6 +101,60 @@ def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
         WorkspaceError, match="revision '9999', which this modelcycle does not know"
     ):
         mc.Workspace(tmp_path / "ws")
+
+
+def test_revisions_read_without_alembic_are_alembics(backend_url: str) -> None:
+    """Issue 12: a current workspace opens without importing Alembic; the revisions read
+    from the scripts and from the version table are the ones Alembic itself reads."""
+    from alembic.script import ScriptDirectory
+
+    from modelcycle.store._migrate import _config
+
+    scripts = ScriptDirectory.from_config(_config())
+    assert head_revision() == scripts.get_current_head()
+    assert migration_revisions() == {
+        s.revision: tuple(s.down_revision or ()) if not isinstance(s.down_revision, str)
+        else (s.down_revision,)
+        for s in scripts.walk_revisions()
+    }  # fmt: skip
+    db = Database(backend_url)
+    try:
+        with db.engine.connect() as connection:
+            assert (
+                current_revision(db)
+                == MigrationContext.configure(connection).get_current_revision()
+            )
+        upgrade(db)
+        with db.engine.connect() as connection:
+            alembic_says = MigrationContext.configure(connection).get_current_revision()
+        assert current_revision(db) == alembic_says == head_revision()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0003'"))
+        assert current_revision(db) == "0003"
+    finally:
+        db.dispose()
+
+
+def test_a_current_workspace_opens_without_alembic(tmp_path: Path) -> None:
+    mc.Workspace(tmp_path / "ws").close()  # created and migrated here
+    code = (
+        "import sys, modelcycle as mc\n"
+        f"mc.Workspace({str(tmp_path / 'ws')!r}).close()\n"
+        "print('sqlalchemy' in sys.modules, 'alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"], done.stderr
+    old = tmp_path / "old"
+    shutil.copytree(ASSETS / "workspace-0.1.0", old)
+    done = subprocess.run(
+        [sys.executable, "-c", code.replace(str(tmp_path / "ws"), str(old))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]  # an old one is migrated by Alembic
 
 
 def test_upgrade_false_refuses_an_old_database(tmp_path: Path) -> None:

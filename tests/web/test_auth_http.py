@@ -77,6 +77,21 @@ def test_a_user_without_a_password_cannot_sign_in_with_an_empty_one(site: Site) 
     assert refused.value.details["reason"] == "no_password"
 
 
+def test_an_unknown_user_costs_the_check_of_a_real_hash() -> None:
+    """The hash an unknown user's password is checked against (kept as text since issue 12:
+    hashing at import cost every start 0.1 s) has the parameters argon2 gives new hashes,
+    so checking it takes a real check's time, and it is the hash of its password."""
+    from argon2 import PasswordHasher
+
+    from modelcycle.security import _sessions
+
+    hasher = PasswordHasher()
+    assert not hasher.check_needs_rehash(_sessions._DUMMY_HASH)
+    assert hasher.verify(_sessions._DUMMY_HASH, _sessions._DUMMY_PASSWORD)
+    fresh = hasher.hash(_sessions._DUMMY_PASSWORD)
+    assert fresh.split("$")[:4] == _sessions._DUMMY_HASH.split("$")[:4]
+
+
 def test_a_short_password_is_refused_when_set() -> None:
     from modelcycle.security._sessions import check_password
 

@@ -4,6 +4,10 @@ the dashboard mounted beside the API by ``modelcycle serve`` (issue 14)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from modelcycle.reports import plotly_js
 from modelcycle.serving import ServeSettings, create_app
 from modelcycle.web import create_web_app, with_dashboard
+from modelcycle.web._mount import built_on_first_request
 from modelcycle.web._queries import _downsample
 from tests.web.conftest import Site, page_text, running
 
@@ -154,3 +159,47 @@ def test_serve_mounts_the_dashboard_beside_the_api(site: Site) -> None:
         assert client.get("/api/2.0/mlflow/experiments/search").status_code == 401
         assert client.get("/").headers["location"] == "/runs"
         assert client.get("/runs").headers["location"].startswith("/login")
+
+
+@contextmanager
+def _lazy_dashboard(site: Site, build: Callable[[], Any]) -> Iterator[httpx.Client]:
+    """The API with the dashboard ``build`` makes on its first request, as ``serve`` runs it."""
+    api = create_app(site.ws.services, ServeSettings())
+    with running(with_dashboard(api, built_on_first_request(build))) as base:
+        yield httpx.Client(base_url=base, follow_redirects=False)
+
+
+def test_serve_builds_the_dashboard_on_its_first_page_once(site: Site) -> None:
+    """Issue 12: ``modelcycle serve`` is ready before the dashboard is built; the first
+    dashboard requests, even concurrent ones, build it once; API requests never do."""
+    builds: list[int] = []
+
+    def build() -> Any:
+        builds.append(1)
+        return create_web_app(site.ws.services)
+
+    with _lazy_dashboard(site, build) as client:
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/v1/models").status_code == 401
+        assert builds == []
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: client.get("/runs"), range(4)))
+        assert all(a.headers["location"].startswith("/login") for a in answers)
+        assert client.get("/login").status_code == 200
+        assert builds == [1]
+
+
+def test_a_failed_dashboard_build_is_tried_again(site: Site) -> None:
+    attempts: list[int] = []
+
+    def build() -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the first build fails")
+        return create_web_app(site.ws.services)
+
+    with _lazy_dashboard(site, build) as client:
+        assert client.get("/login").status_code == 500
+        assert client.get("/login").status_code == 200
+        assert client.get("/health/live").status_code == 200
+        assert attempts == [1, 1]

@@ -2,27 +2,133 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from modelcycle._version import __version__
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.cli._db import db_app
-from modelcycle.cli._demo import demo
-from modelcycle.cli._feedback import feedback
-from modelcycle.cli._import import import_app
-from modelcycle.cli._lifecycle import jobs, policy_app, retrain, worker
-from modelcycle.cli._models import models_app, promote, rollback
-from modelcycle.cli._monitor import monitor_command
-from modelcycle.cli._runs import experiments_app, runs_app
-from modelcycle.cli._security import audit_app, keys_app, users_app
-from modelcycle.cli._serve import score, serve, ui
-from modelcycle.cli._train import report, train
+from modelcycle.cli._settings_options import resolve_setting_options
 from modelcycle.core import ModelcycleError
+
+#: Every sub-command of ``modelcycle``, in the order ``--help`` lists them (commands, then
+#: groups, as Typer lists a whole tree): its name, and
+#: where its Typer app (a group) or its function lives. A command is imported and built
+#: only when it runs or its help is shown, so ``modelcycle runs list`` does not build
+#: ``serve`` (whose options come from pydantic's ``ServeSettings``).
+COMMANDS: dict[str, str] = {
+    "promote": "modelcycle.cli._models:promote",
+    "rollback": "modelcycle.cli._models:rollback",
+    "demo": "modelcycle.cli._demo:demo",
+    "train": "modelcycle.cli._train:train",
+    "report": "modelcycle.cli._train:report",
+    "serve": "modelcycle.cli._serve:serve",
+    "ui": "modelcycle.cli._serve:ui",
+    "score": "modelcycle.cli._serve:score",
+    "monitor": "modelcycle.cli._monitor:monitor_command",
+    "feedback": "modelcycle.cli._feedback:feedback",
+    "worker": "modelcycle.cli._lifecycle:worker",
+    "retrain": "modelcycle.cli._lifecycle:retrain",
+    "jobs": "modelcycle.cli._lifecycle:jobs",
+    "runs": "modelcycle.cli._runs:runs_app",
+    "experiments": "modelcycle.cli._runs:experiments_app",
+    "models": "modelcycle.cli._models:models_app",
+    "db": "modelcycle.cli._db:db_app",
+    "users": "modelcycle.cli._security:users_app",
+    "keys": "modelcycle.cli._security:keys_app",
+    "audit": "modelcycle.cli._security:audit_app",
+    "policy": "modelcycle.cli._lifecycle:policy_app",
+    "import": "modelcycle.cli._import:import_app",
+}
+
+
+def _target(name: str) -> Any:
+    module, attribute = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def build_subcommand(name: str) -> Any:
+    """The click command of ``modelcycle NAME``, built by Typer as ``app.add_typer`` or
+    ``app.command`` would build it inside the whole tree, with its help tidied."""
+    target = _target(name)
+    holder = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(resolve_setting_options(target))
+    command = typer.main.get_group(holder).commands[name]
+    _tidy(command)
+    return command
+
+
+def _summary(name: str) -> Any:
+    """``modelcycle NAME`` as the command list shows it: its name and help, no options."""
+    target = _target(name)
+    if isinstance(target, typer.Typer):
+        info = typer.models.TyperInfo(target, name=name)
+        return typer.core.TyperGroup(name=name, help=typer.main.solve_typer_info_help(info))
+    return typer.core.TyperCommand(name=name, help=inspect.getdoc(target))
+
+
+class _Commands(Mapping[str, Any]):
+    """The sub-commands of the root group, each built on first access."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if name not in self._built:
+            self._built[name] = build_subcommand(name)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root ``modelcycle`` group: sub-commands load when used (Click's lazy group).
+
+    Its ``--help`` lists every command with the first lines of its help without building
+    any: each is listed from the text Typer's build would give it (a function's
+    docstring, a Typer app's help), so ``serve``'s options, generated from pydantic's
+    ``ServeSettings``, are not built. ``tests/cli/test_cli.py`` compares the listing with
+    the one of the fully built tree.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands()  # type: ignore[assignment]
+        self._listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:
+            return _summary(cmd_name)
+        return self.commands[cmd_name]
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="modelcycle",
@@ -31,29 +137,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=LazyGroup,
 )
-app.add_typer(runs_app, name="runs")
-app.add_typer(experiments_app, name="experiments")
-app.add_typer(models_app, name="models")
-app.add_typer(db_app, name="db")
-app.add_typer(users_app, name="users")
-app.add_typer(keys_app, name="keys")
-app.add_typer(audit_app, name="audit")
-app.add_typer(policy_app, name="policy")
-app.add_typer(import_app, name="import")
-app.command("promote")(promote)
-app.command("rollback")(rollback)
-app.command("demo")(demo)
-app.command("train")(train)
-app.command("report")(report)
-app.command("serve")(serve)
-app.command("ui")(ui)
-app.command("score")(score)
-app.command("monitor")(monitor_command)
-app.command("feedback")(feedback)
-app.command("worker")(worker)
-app.command("retrain")(retrain)
-app.command("jobs")(jobs)
 
 
 def _version(value: bool) -> None:
@@ -166,6 +251,8 @@ def _tidy(command: Any) -> None:
         return option
 
     command.get_help_option = help_option
+    if isinstance(command, LazyGroup):
+        return  # each sub-command is tidied as it is built
     for sub in getattr(command, "commands", {}).values():
         _tidy(sub)
 

@@ -8,9 +8,10 @@ import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import IntegrityError, Settings
+from modelcycle.core import IntegrityError
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic: only when a command runs
+    from modelcycle.core import Settings
     from modelcycle.security._reseal import SealStatus
     from modelcycle.store import Database
 

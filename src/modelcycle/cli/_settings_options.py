@@ -7,20 +7,29 @@ to the field's environment variable, then to its default. A field names its opti
 without one the option is the field's name in kebab case without a unit suffix
 (``poll_interval_s`` → ``--poll-interval``); ``{"cli": None}`` keeps a field off the
 command line.
+
+:func:`setting_options_of` marks a command instead, naming its model by import path:
+the options are added by :func:`resolve_setting_options` when the command is built, so
+listing the commands (``modelcycle --help``) imports neither the model nor pydantic.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 import typer
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
-from pydantic.fields import FieldInfo
 
 from modelcycle.core import ValidationError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
+
+#: The attribute of a command function that names its settings model (see below).
+SETTINGS_MARK = "__modelcycle_setting_options__"
 
 
 def option_name(name: str, field: FieldInfo) -> str | None:
@@ -104,6 +113,34 @@ def with_setting_options(
     return decorate
 
 
+def setting_options_of(
+    model: str, *, exclude: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a command function to get the options of ``model`` (``"module:Class"``).
+
+    The function is left as it is until :func:`resolve_setting_options` adds the options
+    (then as :func:`with_setting_options` does): importing the command's module stays
+    cheap.
+    """
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(function, SETTINGS_MARK, (model, exclude))
+        return function
+
+    return mark
+
+
+def resolve_setting_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with the options its :func:`setting_options_of` mark names (once)."""
+    marked = function.__dict__.pop(SETTINGS_MARK, None)
+    if marked is None:
+        return function
+    path, exclude = marked
+    module, name = path.split(":")
+    model = getattr(importlib.import_module(module), name)
+    return with_setting_options(model, exclude=exclude)(function)
+
+
 def settings_from(model: type[BaseModel], given: Mapping[str, Any], **values: Any) -> Any:
     """``model`` built from the options given (``None`` ones left to env and defaults).
 
@@ -112,6 +149,8 @@ def settings_from(model: type[BaseModel], given: Mapping[str, Any], **values: An
     ValidationError
         A value is refused; the message names the option and the rule.
     """
+    from pydantic import ValidationError as PydanticValidationError
+
     options = setting_options(model)
     chosen = {name: value for name, value in given.items() if value is not None}
     chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}

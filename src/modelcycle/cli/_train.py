@@ -125,8 +125,7 @@ def _check_target(data: str, target: str) -> None:
     Before the workspace is opened (or created), AutoML is loaded and the file is read
     whole and profiled; the training job checks the target again on the frame it read.
     """
-    from modelcycle.data._read import read_columns
-    from modelcycle.data._task import target_missing
+    from modelcycle.data._read import read_columns, target_missing
 
     columns = read_columns(data)
     if target not in columns:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from modelcycle._lazy import lazy_exports
 from modelcycle.core._clock import datetime_to_ms, ms_to_datetime, new_id, now_ms
 from modelcycle.core._errors import (
     Conflict,
@@ -21,8 +24,14 @@ from modelcycle.core._names import (
     NameRule,
 )
 from modelcycle.core._redact import is_conninfo, looks_like_database, redact_url
-from modelcycle.core._settings import Settings
 from modelcycle.core._types import Column, ColumnKind, ModelRef, Schema, Task
+
+if TYPE_CHECKING:
+    from modelcycle.core._settings import Settings
+
+# Settings loads pydantic and pydantic-settings (0.1 s): read on first use, so that
+# ``modelcycle --help`` and the errors of the CLI do not pay for it.
+__getattr__, __dir__ = lazy_exports(__name__, {"modelcycle.core._settings": ("Settings",)})
 
 __all__ = [
     "ALIAS",

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from modelcycle.core import ValidationError
+
+if TYPE_CHECKING:  # pandas loads with the first frame: a CSV's header needs only pyarrow
+    import pandas as pd
 
 #: A file path, a database URL, or ``None`` (with ``sql=``: DuckDB over the files it names).
 TableSource = str | os.PathLike[str] | None
@@ -144,9 +145,20 @@ def read_columns(source: TableSource) -> list[str]:
             parse = pacsv.ParseOptions(delimiter=_delimiter(path))
             with pacsv.open_csv(path, parse_options=parse, convert_options=_CONVERT) as reader:
                 return list(reader.schema.names)
+        import pyarrow.dataset as pads  # it loads pandas
+
         return list(pads.dataset(path, format="parquet").schema.names)
     except (pa.ArrowException, OSError) as exc:
         raise _unparseable(path, "CSV" if kind == "csv" else "Parquet", exc) from exc
+
+
+def target_missing(target: str, source: str, columns: list[str]) -> ValidationError:
+    """The error for a target not among ``columns`` of ``source`` (names 20 of them)."""
+    shown = str(columns) if len(columns) <= 20 else f"{columns[:19]} and {len(columns) - 19} more"
+    return ValidationError(
+        f"target column {target!r} is not in {source}; its columns are {shown}",
+        details={"field": "target", "value": target},
+    )
 
 
 def file_format(path: Path) -> FileFormat:
@@ -208,6 +220,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _read_csv_with_pandas(path: Path, delimiter: str, cause: Exception) -> pd.DataFrame:
     """Parse with pandas' C reader, which widens a column's type instead of failing."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, sep=delimiter, low_memory=False)
     except (ValueError, UnicodeDecodeError, OSError) as exc:
@@ -234,6 +248,8 @@ def _iter_csv(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
 
 def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
     try:
+        import pyarrow.dataset as pads
+
         dataset = pads.dataset(path, format="parquet")
         batches = dataset.to_batches(batch_size=batch_rows)
     except (pa.ArrowException, OSError) as exc:
@@ -264,6 +280,8 @@ _LATE_FAILURE = {
 def _frames(
     batches: Iterable[pa.RecordBatch], batch_rows: int, path: Path
 ) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     offset = 0
     for table in _rebatch(batches, batch_rows):
         frame = _checked(_to_pandas(table), path)
@@ -290,6 +308,8 @@ def _rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
 
 
 def _numbered(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     offset = 0
     for frame in frames:
         frame.index = pd.RangeIndex(offset, offset + len(frame))

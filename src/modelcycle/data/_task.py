@@ -7,6 +7,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from modelcycle.core import Task, ValidationError
+from modelcycle.data._read import target_missing
 from modelcycle.data._values import describe_examples, is_datetime, is_number, value_counts
 
 #: Whole-number targets with at most this many distinct values are classes.
@@ -31,15 +32,6 @@ def check_target(frame: pd.DataFrame, target: str, *, source: str = "the data") 
         raise target_missing(target, source, [str(c) for c in frame.columns])
     column: pd.Series = frame[target]
     return column
-
-
-def target_missing(target: str, source: str, columns: list[str]) -> ValidationError:
-    """The error for a target that is not among ``columns`` of ``source`` (names 20 of them)."""
-    shown = str(columns) if len(columns) <= 20 else f"{columns[:19]} and {len(columns) - 19} more"
-    return ValidationError(
-        f"target column {target!r} is not in {source}; its columns are {shown}",
-        details={"field": "target", "value": target},
-    )
 
 
 def detect_task(

@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
 from modelcycle.reports._assets import plotly_js
 from modelcycle.reports._format import format_share, format_value
 
@@ -39,6 +36,11 @@ def render_page(
         Chart fragments by name (from :func:`chart_div`), trusted as HTML. A page
         without charts loads no plotly.js at all.
     """
+    # Jinja loads with the first page, not with every package that may render one
+    # (a prediction server renders none at start).
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from markupsafe import Markup
+
     environment = Environment(
         loader=PackageLoader("modelcycle.reports", "templates"),
         autoescape=True,

@@ -3,30 +3,44 @@
 Several processes may open a new or old workspace at the same moment; the upgrade
 runs under a lock (a file lock beside a SQLite database, an advisory lock on
 PostgreSQL) so exactly one of them migrates and the others see the result.
+
+Opening a workspace whose schema is current (every ``modelcycle serve``, every command)
+imports no Alembic (0.2 s): the database's revision is read from Alembic's version table
+with SQLAlchemy, and the newest revision from the migration scripts' ``revision`` and
+``down_revision`` assignments, read without running them (a test compares both with
+Alembic's answers). Alembic runs when there is something to migrate.
 """
 
 from __future__ import annotations
 
+import ast
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy import column as sql_column
+from sqlalchemy import inspect, select, table
 
 from modelcycle.core import WorkspaceError
 from modelcycle.store._db import Database
 from modelcycle.store._files import ensure_private_file
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: Alembic's version table (its default name: ``migrations/env.py`` keeps it).
+VERSION_TABLE = "alembic_version"
 _PG_LOCK_KEY = 0x6D6F64656C  # "model", any constant shared by every modelcycle process
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     if connection is not None:
@@ -36,19 +50,67 @@ def _config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest schema revision this version of modelcycle knows."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+    revisions = migration_revisions()
+    parents = {parent for down in revisions.values() for parent in down}
+    heads = sorted(set(revisions) - parents)
+    if len(heads) != 1:  # a branch: let Alembic say what is wrong
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(_config()).get_current_head()
+        assert head is not None
+        return head
+    return heads[0]
+
+
+@cache
+def migration_revisions() -> dict[str, tuple[str, ...]]:
+    """``{revision: the revisions it follows}`` of every migration script.
+
+    Read from each script's module-level ``revision`` and ``down_revision`` literals, as
+    Alembic reads them, without importing Alembic or the scripts.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        values = _literals(path, ("revision", "down_revision"))
+        revision, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(revision, str):
+            continue  # not a migration script (e.g. __init__.py)
+        found[revision] = (down,) if isinstance(down, str) else tuple(down or ())
+    return found
+
+
+def _literals(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values of the module-level assignments of ``names`` in a Python file."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in names:
+            values[target.id] = ast.literal_eval(value)
+    return values
 
 
 def current_revision(db: Database) -> str | None:
     """The revision the database is at, or ``None`` for an empty database."""
     with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        versions = table(VERSION_TABLE, sql_column("version_num"))
+        found = list(connection.execute(select(versions.c.version_num)).scalars())
+    if len(found) > 1:
+        raise WorkspaceError(
+            f"workspace database {db.display_url!r} is at several schema revisions at once "
+            f"({', '.join(sorted(found))}); it was not migrated by modelcycle"
+        )
+    return found[0] if found else None
 
 
 def _known_revisions() -> set[str]:
-    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return set(migration_revisions())
 
 
 def upgrade(db: Database) -> tuple[str | None, str]:
@@ -68,6 +130,8 @@ def upgrade(db: Database) -> tuple[str | None, str]:
                 f"this modelcycle does not know (newest known: {head!r}); upgrade modelcycle"
             )
         if before != head:
+            from alembic import command
+
             with db.engine.begin() as connection:
                 command.upgrade(_config(connection), "head")
         return before, head

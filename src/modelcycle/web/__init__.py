@@ -10,6 +10,18 @@ alone; ``modelcycle serve`` serves it at ``/`` beside the API (:func:`with_dashb
 
 from __future__ import annotations
 
-from modelcycle.web._app import PREFIXES, WebSettings, create_web_app, with_dashboard
+from typing import TYPE_CHECKING
+
+from modelcycle._lazy import lazy_exports
+from modelcycle.web._mount import PREFIXES, with_dashboard
+
+if TYPE_CHECKING:
+    from modelcycle.web._app import WebSettings, create_web_app
+
+# The pages load Jinja, pandas and the lifecycle: read on first use, so that a server can
+# mount the dashboard without building it at start (see ``_mount.built_on_first_request``).
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"modelcycle.web._app": ("WebSettings", "create_web_app")}
+)
 
 __all__ = ["PREFIXES", "WebSettings", "create_web_app", "with_dashboard"]

@@ -11,7 +11,6 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelcycle._version import __version__
 from modelcycle.core import ModelcycleError, PermissionDenied
@@ -32,12 +31,6 @@ from modelcycle.web._auth import (
     viewer,
 )
 from modelcycle.web._render import page
-
-#: The dashboard's first path segments; ``with_dashboard`` sends everything else to the API.
-PREFIXES = frozenset(
-    {"", "login", "logout", "static", "runs", "compare", "models", "alerts", "retraining"}
-    | {"audit", "users", "keys", "favicon.ico"}
-)
 
 
 @dataclass(frozen=True)
@@ -88,22 +81,6 @@ def create_web_app(services: Services, settings: WebSettings | None = None) -> F
     _install_login(app)
     app.include_router(_pages.router)
     app.include_router(_actions.router)
-    return app
-
-
-def with_dashboard(api: ASGIApp, dashboard: ASGIApp) -> ASGIApp:
-    """One ASGI app: the dashboard's paths (:data:`PREFIXES`) to ``dashboard``, the rest
-    (``/v1``, ``/v2``, ``/invocations``, ``/health``, ``/metrics``, ``/api/2.0/mlflow``...)
-    to ``api`` unchanged, with its own authentication; lifespan events go to ``api``."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            first = scope["path"].lstrip("/").split("/", 1)[0]
-            if first in PREFIXES:
-                await dashboard(scope, receive, send)
-                return
-        await api(scope, receive, send)
-
     return app
 
 
