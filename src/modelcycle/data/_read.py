@@ -134,7 +134,7 @@ def read_columns(source: TableSource) -> list[str]:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.tsv"
-    >>> _ = path.write_text("a\tb\n1\tx\n")
+    >>> _ = path.write_text("a\\tb\\n1\\tx\\n")
     >>> read_columns(path)
     ['a', 'b']
     """

@@ -90,7 +90,7 @@ def service_health(
     Examples
     --------
     >>> import tempfile
-    >>> service_health(tempfile.mkdtemp(), "churn")
+    >>> service_health(LogLayout.under(tempfile.mkdtemp()), "churn")
     []
     """
     folder = layout.predictions_of(model)

@@ -50,7 +50,7 @@ def read_feedback(layout: LogLayout, model: str) -> pd.DataFrame:
     Examples
     --------
     >>> import tempfile
-    >>> read_feedback(tempfile.mkdtemp(), "churn").columns.tolist()
+    >>> read_feedback(LogLayout.under(tempfile.mkdtemp()), "churn").columns.tolist()
     ['feedback_id', 'time', 'request_id', 'row', 'inputs', 'label', 'source']
     """
     folder = layout.feedback_of(model)
@@ -84,7 +84,7 @@ def count_feedback(layout: LogLayout, model: str, *, since: TimeLike | None = No
     Examples
     --------
     >>> import tempfile
-    >>> count_feedback(tempfile.mkdtemp(), "churn")
+    >>> count_feedback(LogLayout.under(tempfile.mkdtemp()), "churn")
     0
     """
     folder = layout.feedback_of(model)
@@ -134,7 +134,7 @@ def read_labelled(
     Examples
     --------
     >>> import tempfile
-    >>> read_labelled(tempfile.mkdtemp(), "churn").columns[-2:].tolist()
+    >>> read_labelled(LogLayout.under(tempfile.mkdtemp()), "churn").columns[-2:].tolist()
     ['label', 'label_time']
     """
     predictions = layout.predictions_of(model)

@@ -107,7 +107,7 @@ def read_predictions(
     Examples
     --------
     >>> import tempfile
-    >>> read_predictions(tempfile.mkdtemp(), "churn").columns[:4].tolist()
+    >>> read_predictions(LogLayout.under(tempfile.mkdtemp()), "churn").columns[:4].tolist()
     ['request_id', 'row', 'time', 'version']
     """
     folder = layout.predictions_of(model)

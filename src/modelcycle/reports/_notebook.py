@@ -13,7 +13,7 @@ def notebook_frame(page: str, *, height_px: int = 640) -> str:
 
     Examples
     --------
-    >>> notebook_frame("<p>a & b</p>").startswith('<iframe srcdoc="&lt;p&gt;a &amp;amp; b')
+    >>> notebook_frame("<p>a & b</p>").startswith('<iframe srcdoc="&lt;p&gt;a &amp; b')
     True
     """
     escaped = html.escape(page, quote=True)

@@ -41,9 +41,9 @@ class AuditKey:
     --------
     >>> key = AuditKey(bytes(32), source="example")
     >>> key.key_id
-    'a6d7d2ad7bb5fa8d'
+    'd105e0e998791e86'
     >>> key
-    AuditKey(key_id='a6d7d2ad7bb5fa8d', source='example')
+    AuditKey(key_id='d105e0e998791e86', source='example')
     """
 
     secret: bytes = field(repr=False)

@@ -52,7 +52,8 @@ class Columns:
     Examples
     --------
     >>> from modelcycle.packaging import InputSpec, Signature
-    >>> checks = ColumnChecks(Signature((InputSpec("age", "long"), InputSpec("plan", "string"))))
+    >>> plan = InputSpec("plan", "string", required=False)
+    >>> checks = ColumnChecks(Signature((InputSpec("age", "long"), plan)))
     >>> columns = checks.rows([{"age": 31, "plan": "a"}, {"age": None}])
     >>> columns.values["age"].tolist(), columns.values["plan"], columns.n_rows
     ([31.0, nan], ['a', None], 2)

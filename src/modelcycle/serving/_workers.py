@@ -48,7 +48,6 @@ class WorkerConfig(BaseModel):
     --------
     >>> config = WorkerConfig(
     ...     workspace=Settings(home="/srv/ws"), serve=ServeSettings(models=("churn",)),
-    ...     log_dir="/srv/ws/predictions", feedback_dir="/srv/ws/feedback",
     ... )
     >>> WorkerConfig.from_env(config.to_env()).serve.models
     ('churn',)
