@@ -44,8 +44,19 @@ def add_alert(ws: mc.Workspace, model: str, hour: int, **values: Any) -> None:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder laid out as a workspace home: ``predictions/`` beside ``reports/``."""
-    return tmp_path_factory.mktemp("monitoring-home")
+    """A folder laid out as a workspace home: ``predictions/`` beside ``reports/``.
+
+    It holds watched's report, a broken one and a file outside ``reports/``: every test
+    that reads them gets them, whichever test of the module runs first (or alone).
+    """
+    home = tmp_path_factory.mktemp("monitoring-home")
+    report = home / "reports" / "watched" / "monitor.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps(REPORT, indent=2))
+    (home / "reports" / "broken").mkdir()
+    (home / "reports" / "broken" / "monitor.json").write_text('{"half": ')
+    (home / "secret.json").write_text('{"secret": true}')
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +65,6 @@ def client(served: mc.Workspace, home: Path) -> Iterator[TestClient]:
         add_alert(served, "watched", hour)
     add_alert(served, "unwatched", 5)
     add_alert(served, "watched", 4, version=None, value=None, delivered=None, severity="critical")
-    report = home / "reports" / "watched" / "monitor.json"
-    report.parent.mkdir(parents=True)
-    report.write_text(json.dumps(REPORT, indent=2))
-    (home / "reports" / "broken").mkdir()
-    (home / "reports" / "broken" / "monitor.json").write_text('{"half": ')
-    (home / "secret.json").write_text('{"secret": true}')
     app = make_app(served, home / "predictions", models=("churn",))
     with TestClient(app) as test_client:
         wait_ready(test_client)
