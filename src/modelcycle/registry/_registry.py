@@ -6,7 +6,7 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -35,6 +35,9 @@ from modelcycle.security._audit import append
 from modelcycle.security._roles import default_actor
 from modelcycle.store import ArtifactStore, Database
 from modelcycle.tracking import ActiveRun, Run, Tracker
+
+if TYPE_CHECKING:
+    from modelcycle.store._db import Listener
 
 CHAMPION = "champion"
 
@@ -160,6 +163,13 @@ class Registry:
         return found
 
     # -- reading ---------------------------------------------------------------------
+
+    def alias_listener(self) -> Listener | None:
+        """A waiter woken by every alias move on this workspace (PostgreSQL ``LISTEN``).
+
+        ``None`` on SQLite: a follower polls. Close it when done.
+        """
+        return self._db.listener(sql.ALIAS_CHANNEL)
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a reference names: ``name/3``, ``name@alias`` or ``name`` (= champion)."""

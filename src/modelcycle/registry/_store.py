@@ -16,7 +16,11 @@ from sqlalchemy.engine import Connection
 
 from modelcycle.core import NotFound, ms_to_datetime, now_ms
 from modelcycle.registry._version import AliasEvent, ModelVersion, version_from_row
-from modelcycle.store import tables
+from modelcycle.store import Database, tables
+
+#: The PostgreSQL channel on which every alias move is announced (the payload is the
+#: model's id), so servers follow it at once (:meth:`Registry.alias_listener`).
+ALIAS_CHANNEL = "modelcycle_aliases"
 
 _mv, _rm, _al, _ah = (
     tables.model_versions,
@@ -169,11 +173,13 @@ def set_alias(connection: Connection, model: int, alias: str, version: int) -> N
         connection.execute(
             sa.insert(_al).values(model_id=model, alias=alias, version=version, updated_at=now)
         )
+    Database.notify(connection, ALIAS_CHANNEL, str(model))
 
 
 def delete_alias(connection: Connection, model: int, alias: str) -> None:
     """Remove ``alias``."""
     connection.execute(sa.delete(_al).where(_al.c.model_id == model, _al.c.alias == alias))
+    Database.notify(connection, ALIAS_CHANNEL, str(model))
 
 
 def record_event(

@@ -128,20 +128,32 @@ class ModelHub:
         return cached
 
     async def watch(self, interval_s: float, *, freeze_gc: bool = False) -> None:
-        """Refresh every ``interval_s`` seconds until cancelled (errors are logged, not fatal).
+        """Refresh every ``interval_s`` seconds, and at once when an alias moves, until cancelled.
 
-        With ``freeze_gc`` the loaded models are frozen out of the garbage collector's
+        On PostgreSQL the registry announces every alias move (``NOTIFY``) and this
+        watcher, listening, refreshes as soon as it hears one, so all the replicas of a
+        server follow a promotion or rollback together; the interval remains the
+        fallback (and the only clock on SQLite). Errors are logged, not fatal. With
+        ``freeze_gc`` the loaded models are frozen out of the garbage collector's
         scans after every change (see ``ServeSettings.freeze_gc``).
         """
-        while True:
-            try:
-                changed = await asyncio.to_thread(self.refresh)
-                if changed and freeze_gc:
-                    gc.collect()
-                    gc.freeze()
-            except Exception:  # the watcher must outlive a bad moment of the database
-                _LOG.exception("serving: refreshing the served models failed")
-            await asyncio.sleep(interval_s)
+        listener = self.registry.alias_listener()
+        try:
+            while True:
+                try:
+                    changed = await asyncio.to_thread(self.refresh)
+                    if changed and freeze_gc:
+                        gc.collect()
+                        gc.freeze()
+                except Exception:  # the watcher must outlive a bad moment of the database
+                    _LOG.exception("serving: refreshing the served models failed")
+                if listener is None:
+                    await asyncio.sleep(interval_s)
+                else:
+                    await asyncio.to_thread(listener.wait, interval_s)
+        finally:
+            if listener is not None:
+                listener.close()
 
 
 def _versions(snapshot: Snapshot) -> dict[str, tuple[str, int]]:

@@ -41,7 +41,9 @@ class ServeSettings(BaseSettings):
         default=1.0,
         gt=0,
         le=3600,
-        description="How often the server checks whether a served alias moved, in seconds.",
+        description="How often the server checks whether a served alias moved, in seconds "
+        "(on PostgreSQL an alias move is also announced and followed at once; this is the "
+        "fallback).",
     )
     log_flush_interval_s: float = Field(
         default=1.0,

@@ -6,16 +6,23 @@ so concurrent writers queue on the busy timeout instead of failing with
 ``database is locked`` when a read lock cannot be upgraded; on both backends a
 transaction that still fails with a lock, serialization or deadlock error is
 retried with backoff before any error reaches the caller.
+
+On PostgreSQL a write may also announce itself (:meth:`Database.notify`, delivered at
+commit) and a process may wait for such notices (:meth:`Database.listener`: one
+dedicated connection doing ``LISTEN``), so several processes sharing a workspace learn
+of a change at once instead of at their next poll; SQLite has no such channel.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +35,7 @@ from modelcycle.core import ValidationError, WorkspaceError, is_conninfo, redact
 from modelcycle.store._files import ensure_private_file, private_folder
 
 T = TypeVar("T")
+_LOG = logging.getLogger("modelcycle.store")
 
 _SCHEMES = {
     "sqlite": "sqlite",
@@ -311,6 +319,90 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    @staticmethod
+    def notify(connection: Connection, channel: str, payload: str = "") -> None:
+        """Announce a change on ``channel`` when ``connection``'s transaction commits.
+
+        PostgreSQL's ``NOTIFY`` (sent only if the transaction commits); nothing on SQLite,
+        whose readers poll.
+        """
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_notify(channel, payload)))
+
+    def listener(self, channel: str) -> Listener | None:
+        """A waiter for the notices of ``channel`` (PostgreSQL); ``None`` on SQLite."""
+        return Listener(self.engine, channel) if self.dialect == "postgresql" else None
+
+
+class Listener:
+    """Waits for PostgreSQL notices on one channel over its own connection.
+
+    :meth:`wait` returns ``True`` as soon as a notice arrives (or one arrived since the
+    last call), ``False`` after ``timeout_s`` without one. A lost connection is opened
+    again on the next call; notices sent meanwhile are lost, so a caller keeps polling
+    at its interval and treats a notice as "look now". Thread-safety: one thread waits;
+    :meth:`close` may come from any thread and takes effect within half a second.
+    """
+
+    _SLICE_S = 0.5
+
+    def __init__(self, engine: Engine, channel: str) -> None:
+        self._engine = engine
+        self._channel = channel
+        self._connection: Any = None
+        self._closed = threading.Event()
+        self._waiting = threading.Lock()
+
+    def _open(self) -> Any:
+        raw = self._engine.raw_connection()
+        connection = raw.driver_connection
+        raw.detach()  # this connection stays out of the pool: it is listening
+        if connection is None:  # pragma: no cover - the pool always hands one out
+            raise RuntimeError("the pool gave no driver connection")
+        connection.rollback()
+        connection.autocommit = True
+        connection.execute(f'LISTEN "{self._channel}"')
+        return connection
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds for a notice; True if one came."""
+        with self._waiting:
+            return self._wait(timeout_s)
+
+    def _wait(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self._closed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                if self._connection is None:
+                    self._connection = self._open()
+                notices = self._connection.notifies(timeout=min(left, self._SLICE_S), stop_after=1)
+                if next(iter(notices), None) is not None:
+                    return True
+            except Exception as exc:  # the server went away: poll until it is back
+                _LOG.warning("listening for %s failed: %r", self._channel, exc)
+                self._drop()
+                self._closed.wait(min(max(left, 0), self._SLICE_S * 4))
+        self._drop()
+        return False
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):  # closing a broken connection may fail too
+                connection.close()
+
+    def close(self) -> None:
+        """Stop waiting; the connection is closed by the waiting thread (or now, if none)."""
+        self._closed.set()
+        if self._waiting.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._waiting.release()
 
 
 def _protect_pool_across_fork(engine: Engine) -> None:

@@ -3,7 +3,10 @@
 Two append-only logs and the latest monitoring reports sit under one root (the
 workspace folder unless ``log_root`` moves them), one folder per model; each log is
 one Parquet file ("segment") per write, written under a temporary name and renamed
-so readers never see half a file. :class:`LogLayout` is the one owner of the folders:
+so readers never see half a file. A segment's name is ``<UTC stamp>-<writer>-<random>``,
+where the writer (:func:`writer_id`: host, process id and start time) differs between
+the replicas sharing a workspace, so two processes never write the same file and
+readers take every writer's segments alike. :class:`LogLayout` is the one owner of the folders:
 
 - ``<root>/predictions/<model>/*.parquet``: every answered (or refused) prediction,
   one row per input row (:data:`PREDICTION_SCHEMA`), written by the server.
@@ -19,6 +22,9 @@ may lack newer columns).
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,6 +128,24 @@ def inputs_json(row: dict[str, Any]) -> str:
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+#: When this process loaded the module (its start, for naming segments).
+_STARTED = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def writer_id() -> str:
+    """This process's name in segment names: ``<host>.<pid>.<start>`` (file-name safe).
+
+    Distinct for every replica of a server on one workspace: on one host the process
+    ids differ (a forked child's too), and a restarted server reusing a pid starts later.
+
+    >>> import re; bool(re.fullmatch(r"[A-Za-z0-9.]+", writer_id()))
+    True
+    """
+    host = _UNSAFE.sub(".", socket.gethostname())[:40].strip(".") or "host"
+    return f"{host}.{os.getpid()}.{_STARTED}"
+
+
 def write_segment(folder: Path | str, table: pa.Table) -> Path:
     """Write ``table`` as a new segment in ``folder`` atomically and privately; return its path.
 
@@ -129,7 +153,7 @@ def write_segment(folder: Path | str, table: pa.Table) -> Path:
     readers never see a half-written segment (see :func:`~modelcycle.store.private_writer`).
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    path = Path(folder) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    path = Path(folder) / f"{stamp}-{writer_id()}-{uuid.uuid4().hex[:8]}.parquet"
     with private_writer(path) as handle:
         pq.write_table(table, handle)
     return path
