@@ -19,7 +19,7 @@ from modelcycle._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelcycle.distributed._cluster import connect
-    from modelcycle.distributed._scoring import PartitionSummary, score_partitions
+    from modelcycle.distributed._scoring import PartitionSummary, partitions, score_partitions
     from modelcycle.distributed._trials import DaskExecutor, optuna_storage
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "PartitionSummary",
     "connect",
     "optuna_storage",
+    "partitions",
     "score_partitions",
 ]
 
@@ -34,7 +35,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "modelcycle.distributed._cluster": ("connect",),
-        "modelcycle.distributed._scoring": ("PartitionSummary", "score_partitions"),
+        "modelcycle.distributed._scoring": ("PartitionSummary", "partitions", "score_partitions"),
         "modelcycle.distributed._trials": ("DaskExecutor", "optuna_storage"),
     },
 )

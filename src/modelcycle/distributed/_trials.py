@@ -131,6 +131,8 @@ class DaskExecutor(TrialExecutor):
         self._matrices: dict[tuple[str, str], Future] = {}
         self._context: tuple[TrialContext, Future] | None = None
         self._jobs: dict[str, TrialResult] = {}
+        self._finished: Any = None  # a distributed.as_completed over the trials in flight
+        self._watched: set[str] = set()
 
     def _scattered_context(self, context: TrialContext) -> Future:
         if self._context is None or self._context[0] is not context:
@@ -159,11 +161,27 @@ class DaskExecutor(TrialExecutor):
         return future
 
     def wait(self, pending: Sequence[Any]) -> tuple[list[TrialResult], list[Any]]:
-        from distributed import wait
+        from distributed import as_completed
 
-        done, _ = wait(list(pending), return_when="FIRST_COMPLETED")
-        results = [self._result(future) for future in pending if future in done]
-        return results, [future for future in pending if future not in done]
+        if self._finished is None:
+            self._finished = as_completed(loop=self.client.loop, raise_errors=False)
+        waiting = {future.key for future in pending}
+        for future in pending:
+            if future.key not in self._watched:
+                self._watched.add(future.key)
+                self._finished.add(future)
+        done = [next(self._finished), *self._finished.next_batch(block=False)]
+        keys = {future.key for future in done}
+        self._watched -= keys
+        assert keys <= waiting
+        results = [self._result(future) for future in done]
+        return results, [future for future in pending if future.key not in keys]
+
+    def close(self) -> None:
+        """Release the studies' database connections (the client stays the caller's)."""
+        if isinstance(self.storage, optuna.storages.RDBStorage):
+            self.storage.remove_session()
+            self.storage.engine.dispose()
 
     def _result(self, future: Future) -> TrialResult:
         """The trial's result, or the trial FAILED with the task's error (a lost worker...)."""

@@ -204,7 +204,11 @@ def _executor(ws: Workspace) -> Iterator[TrialExecutor | None]:
 
     client = connect(address)
     try:
-        yield DaskExecutor(client, storage=optuna_storage(client, ws.db))
+        executor = DaskExecutor(client, storage=optuna_storage(client, ws.db))
+        try:
+            yield executor
+        finally:
+            executor.close()
     finally:
         client.close()
 
