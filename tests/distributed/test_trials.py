@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from distributed import Client, get_task_stream
 
 import modelcycle as mc
+from distributed import Client, get_task_stream
 from modelcycle.core import ValidationError, WorkspaceError
 from modelcycle.distributed import DaskExecutor, connect
 from modelcycle.distributed._trials import OPTUNA_SCHEMA
@@ -62,7 +62,7 @@ def test_on_postgresql_the_studies_live_in_their_own_schema_of_the_workspace_dat
         engine = sa.create_engine(postgres_url)
         with engine.connect() as connection:
             told = connection.exec_driver_sql(
-                f'SELECT count(*) FROM "{OPTUNA_SCHEMA}".trials WHERE state <> \'RUNNING\''
+                f"SELECT count(*) FROM \"{OPTUNA_SCHEMA}\".trials WHERE state <> 'RUNNING'"
             ).scalar_one()
             public = connection.exec_driver_sql(
                 "SELECT count(*) FROM information_schema.tables "
@@ -79,9 +79,12 @@ def test_on_postgresql_the_studies_live_in_their_own_schema_of_the_workspace_dat
 def test_an_executor_on_a_cluster_without_workers_is_refused(dask_cluster: str) -> None:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, dashboard_address=None) as empty, Client(empty) as client:
-        with pytest.raises(WorkspaceError, match="no workers"):
-            DaskExecutor(client)
+    with (
+        LocalCluster(n_workers=0, dashboard_address=None) as empty,
+        Client(empty) as client,
+        pytest.raises(WorkspaceError, match="no workers"),
+    ):
+        DaskExecutor(client)
 
 
 @pytest.mark.parametrize("address", ["localhost:8786", "http://h:8786", "tcp://h", "tcp://h:1;rm"])
@@ -91,7 +94,9 @@ def test_a_cluster_address_is_checked(address: str) -> None:
 
 
 def test_an_unreachable_scheduler_says_how_to_start_one() -> None:
-    with pytest.raises(WorkspaceError, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
+    with pytest.raises(
+        WorkspaceError, match=r"no Dask scheduler answered at tcp://127\.0\.0\.1:9 "
+    ):
         connect("tcp://127.0.0.1:9", timeout_s=1)
 
 

@@ -409,7 +409,7 @@ def _score_on_cluster(
                 progress=lambda done, rows: bar.update(task, completed=done),
             )
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
     out.console.print(
         f"scored {summary.scored} rows of {summary.partitions} partitions with "
         f"{model.name}/{model.version} into {summary.output}",

@@ -37,7 +37,7 @@ def connect(address: str, *, timeout_s: float = 10.0) -> Client:
             "pip install 'modelcycle[cluster]'"
         ) from None
     try:
-        return Client(address, timeout=timeout_s, set_as_default=False)
+        return Client(address, timeout=timeout_s, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise WorkspaceError(
             f"no Dask scheduler answered at {address} within {timeout_s:g}s ({exc}); start "

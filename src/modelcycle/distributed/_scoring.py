@@ -31,7 +31,6 @@ from modelcycle.core import Settings, ValidationError
 
 if TYPE_CHECKING:
     from distributed import Client
-
     from modelcycle.serving import ServedModel
 
 
@@ -111,8 +110,9 @@ def score_partitions(
         ``source`` holds no Parquet files, ``output`` is a folder that is not empty, or a
         partition lacks a column the model requires (the remaining tasks are cancelled).
     """
-    from distributed import as_completed
     from fsspec.core import url_to_fs
+
+    from distributed import as_completed
 
     fs, root, files = partitions(source)
     out_fs, out_root = url_to_fs(output)
@@ -142,12 +142,12 @@ def score_partitions(
     ]
     done: list[_Done] = []
     try:
-        for future in as_completed(futures, loop=client.loop):
+        for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
             done.append(future.result())
             if progress is not None:
                 progress(len(done), done[-1].rows)
     except BaseException:
-        client.cancel(futures)
+        client.cancel(futures)  # type: ignore[no-untyped-call]
         raise
     done.sort(key=lambda d: d.name)
     rejected = sum(d.rejected for d in done)

@@ -29,7 +29,6 @@ from modelcycle.automl import (
 
 if TYPE_CHECKING:
     from distributed import Client, Future
-
     from modelcycle.automl._trial import Matrix
     from modelcycle.store import Database
 
@@ -119,24 +118,24 @@ class DaskExecutor(TrialExecutor):
     def __init__(self, client: Client, *, storage: Any = None, slots: int | None = None) -> None:
         self.client = client
         self.storage = storage if storage is not None else optuna_storage(client)
-        threads = sum(client.nthreads().values())
+        threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
         if slots is None and threads == 0:
             from modelcycle.core import WorkspaceError
 
             raise WorkspaceError(
-                f"the Dask cluster at {client.scheduler.address} has no workers; start "
-                "some with 'dask worker ADDRESS'"
+                f"the Dask cluster at {client.scheduler_info().get('address')} has no workers; "
+                "start some with 'dask worker ADDRESS'"
             )
         self.slots = slots if slots is not None else threads
-        self._matrices: dict[tuple[str, str], Future] = {}
-        self._context: tuple[TrialContext, Future] | None = None
-        self._jobs: dict[str, TrialResult] = {}
+        self._matrices: dict[tuple[str, str], Future[Any]] = {}
+        self._context: tuple[TrialContext, Future[Any]] | None = None
+        self._jobs: dict[Any, TrialResult] = {}
         self._finished: Any = None  # a distributed.as_completed over the trials in flight
-        self._watched: set[str] = set()
+        self._watched: set[Any] = set()
 
-    def _scattered_context(self, context: TrialContext) -> Future:
+    def _scattered_context(self, context: TrialContext) -> Future[Any]:
         if self._context is None or self._context[0] is not context:
-            future = self.client.scatter(context, broadcast=True, hash=False)
+            future = self.client.scatter(context, broadcast=True, hash=False)  # type: ignore[no-untyped-call]
             self._context = (context, future)
             self._matrices.clear()  # a new search: new matrices
         return self._context[1]
@@ -147,11 +146,14 @@ class DaskExecutor(TrialExecutor):
         matrices: Callable[[str, str], Matrix],
         context: TrialContext,
         time_left: Callable[[], float],
-    ) -> Future:
+    ) -> Future[Any]:
         shared = self._scattered_context(context)
         key = job.matrix_key
         if key not in self._matrices:
-            self._matrices[key] = self.client.scatter(matrices(*key), broadcast=True, hash=False)
+            matrix = matrices(*key)
+            self._matrices[key] = self.client.scatter(  # type: ignore[no-untyped-call]
+                matrix, broadcast=True, hash=False
+            )
         reports_to = None if job.trial is None else _StudyTrial.of(self.storage, job.trial)
         sent = TrialJob(job.result, job.seconds_left, None, job.sign)
         future = self.client.submit(
@@ -164,7 +166,9 @@ class DaskExecutor(TrialExecutor):
         from distributed import as_completed
 
         if self._finished is None:
-            self._finished = as_completed(loop=self.client.loop, raise_errors=False)
+            self._finished = as_completed(  # type: ignore[no-untyped-call]
+                loop=self.client.loop, raise_errors=False
+            )
         waiting = {future.key for future in pending}
         for future in pending:
             if future.key not in self._watched:
@@ -183,7 +187,7 @@ class DaskExecutor(TrialExecutor):
             self.storage.remove_session()
             self.storage.engine.dispose()
 
-    def _result(self, future: Future) -> TrialResult:
+    def _result(self, future: Future[Any]) -> TrialResult:
         """The trial's result, or the trial FAILED with the task's error (a lost worker...)."""
         sent = self._jobs.pop(future.key)
         try:

@@ -210,7 +210,7 @@ def _executor(ws: Workspace) -> Iterator[TrialExecutor | None]:
         finally:
             executor.close()
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def _search(
