@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from distributed import Client, get_task_stream
 from modelcycle.core import ValidationError, WorkspaceError
 from modelcycle.distributed import DaskExecutor, connect
 from modelcycle.distributed._trials import OPTUNA_SCHEMA
-from tests.models import Data
+from tests.models import Data, run_cli
 
 SRC = str(Path(mc.__file__).parents[1])
 
@@ -128,3 +129,37 @@ def test_without_a_cluster_nothing_about_dask_is_imported(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "LOADED []" in done.stdout
+
+
+def test_train_takes_the_cluster_from_the_environment(
+    tmp_path: Path,
+    cancer: Data,
+    dask_cluster: str,
+    dask_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "cancer.csv"
+    _frame(cancer).to_csv(data, index=False)
+    monkeypatch.setenv("MODELCYCLE_DASK_ADDRESS", dask_cluster)
+    with get_task_stream(dask_client) as stream:
+        code, out, err = run_cli(
+            capsys, "-w", str(tmp_path / "ws"), "train", str(data), "-t", "target",
+            "--budget", "8", "--json",
+        )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    assert len(_trial_tasks(stream.data)) == summary["trials"] >= 2
+
+
+def test_a_bad_cluster_option_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.csv"
+    pd.DataFrame({"x": range(50), "y": [0, 1] * 25}).to_csv(data, index=False)
+    code, _, err = run_cli(
+        capsys, "-w", str(tmp_path / "ws"), "train", str(data), "-t", "y",
+        "--cluster", "scheduler:8786",
+    )  # fmt: skip
+    assert code != 0 and "not a Dask scheduler address" in err
+    assert "Traceback" not in err
