@@ -142,3 +142,14 @@ def test_sources_without_parquet_and_used_outputs_are_refused(
             score_partitions(
                 dask_client, ws.settings, model, str(source), str(output), rejects=tmp_path / "r"
             )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("missing.parquet", "does not exist"), ("s3://bucket/rows/", "need --cluster")],
+)
+def test_score_refuses_what_it_cannot_read_in_one_line(
+    trained: Path, source: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "-w", str(trained), "score", "cancer/1", source)
+    assert code != 0 and expected in err and "Traceback" not in err

@@ -341,6 +341,11 @@ def score(
     from modelcycle.serving import load_served, score_file
 
     kept = [name.strip() for text in keep or () for name in text.split(",") if name.strip()]
+    if "://" not in source and not Path(source).exists():
+        raise ValidationError(
+            f"input {source!r} does not exist; expected a .parquet or .csv file (with "
+            "--cluster, a folder or s3:// prefix of Parquet files)"
+        )
     cli_state = state(ctx)
     cli_state.cluster = cluster
     ws = cli_state.open()
@@ -348,8 +353,11 @@ def score(
     if ws.settings.dask_address:
         _score_on_cluster(ws, model, source, output, rejects, kept, chunk_rows)
         return
-    if not Path(source).exists():
-        raise ValidationError(f"input {source!r} does not exist; expected a .parquet or .csv file")
+    if "://" in source or "://" in output:
+        raise ValidationError(
+            f"scoring {source!r} into {output!r}: object-store URLs need --cluster (a Dask "
+            "cluster); on this machine, score a local file"
+        )
     target = Path(output)
     reject_file = rejects or target.with_name(target.stem + ".rejects.csv")
     with Progress(console=out.err_console, transient=True) as bar:
