@@ -97,7 +97,11 @@ def _run_on_worker(
     """One trial in a Dask task: the time it was sent with, the pruner through storage."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per process: the worker's own
     prune = reporting(reports_to.trial(), job.sign) if reports_to is not None else None
-    return execute_trial(job, matrix, context, should_prune=prune)
+    try:
+        return execute_trial(job, matrix, context, should_prune=prune)
+    finally:
+        if reports_to is not None and isinstance(reports_to.storage, optuna.storages.RDBStorage):
+            reports_to.storage.engine.dispose()  # this task's connections, not the pool's next
 
 
 class DaskExecutor(TrialExecutor):
