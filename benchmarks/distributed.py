@@ -31,6 +31,7 @@ import argparse
 import json
 import logging
 import shutil
+import statistics
 import sys
 import tempfile
 import warnings
@@ -45,7 +46,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import modelcycle as mc  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
 from modelcycle.automl import (  # noqa: E402
     SearchMetric,
     TrialContext,
@@ -70,6 +71,21 @@ def _table(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+#: Per run: (workers, seconds the trial tasks computed / (wall seconds x workers)).
+OCCUPANCY: list[tuple[int, float, float]] = []
+
+
+def _busy(stream: list[dict[str, Any]]) -> float:
+    """Seconds the trial tasks spent computing, summed over workers."""
+    return sum(
+        part["stop"] - part["start"]
+        for task in stream
+        if str(task["key"]).startswith("_run_on_worker")
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
+
+
 def _trials(client: Client, slots: int, count: int) -> float:
     X, y = _table(20_000)
     context = TrialContext(
@@ -90,7 +106,7 @@ def _trials(client: Client, slots: int, count: int) -> float:
         for i in range(count)
     ]
     done: list[TrialResult] = []
-    with stopwatch() as watch:
+    with get_task_stream(client) as stream, stopwatch() as watch:
         pending: list[Any] = []
         while jobs or pending:
             while jobs and len(pending) < slots:
@@ -101,6 +117,8 @@ def _trials(client: Client, slots: int, count: int) -> float:
             done += finished
     if len(done) != count or not all(r.complete for r in done):
         raise SystemExit(f"trials did not all complete: {[r.status for r in done]}")
+    busy = _busy(stream.data)
+    OCCUPANCY.append((slots, busy / (watch.seconds * slots), busy / count))
     return watch.seconds
 
 
@@ -169,6 +187,15 @@ def main() -> None:
         "Dask: 1 worker (peer) against 2 workers", "1 worker", [trials, scoring], console=console
     )
     console.print(machine())
+    for workers in (1, 2):
+        runs = [(o, t) for w, o, t in OCCUPANCY if w == workers]
+        occupancy = statistics.median(o for o, _ in runs)
+        per_trial = statistics.median(t for _, t in runs)
+        console.print(
+            f"{workers} worker(s): trial tasks computed {occupancy:.0%} of the wall time of "
+            f"each worker; {per_trial:.2f} s per trial (a trial slower on 2 workers than on "
+            "1 means the cores were not free)"
+        )
     rate_one, rate_two = total / scoring.peer_median, total / scoring.ours_median
     console.print(f"scoring throughput: {rate_one:,.0f} rows/s on 1 worker, {rate_two:,.0f} on 2")
 
