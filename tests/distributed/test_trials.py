@@ -36,10 +36,10 @@ def test_a_search_runs_its_trials_on_every_worker_and_records_them_as_child_runs
     ws = mc.Workspace(tmp_path / "ws", cluster=dask_cluster)
     try:
         with get_task_stream(dask_client) as stream:
-            result = ws.train(_frame(cancer), target="target", name="cancer", budget=8)
+            result = ws.train(_frame(cancer), target="target", name="cancer", budget=15)
         automl = result.automl
         tasks = _trial_tasks(stream.data)
-        assert len(tasks) == len(automl.results_) >= 4
+        assert len(tasks) == len(automl.results_) >= 2
         assert len({t["worker"] for t in tasks}) == 2  # both workers ran trials
         assert {r.source for r in automl.results_} >= {"portfolio"}
         children = ws.get_run(result.run_id).children
@@ -58,7 +58,7 @@ def test_on_postgresql_the_studies_live_in_their_own_schema_of_the_workspace_dat
 ) -> None:
     ws = mc.Workspace(postgres_url, artifact_root=str(tmp_path / "artifacts"), cluster=dask_cluster)
     try:
-        result = ws.train(_frame(cancer), target="target", budget=8, learners=["linear"])
+        result = ws.train(_frame(cancer), target="target", budget=12, learners=["linear"])
         tuned = [r for r in result.automl.results_ if r.source == "tpe"]
         engine = sa.create_engine(postgres_url)
         with engine.connect() as connection:
