@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[s3,dask]" && rm -rf /src
+RUN pip install ".[s3,cluster]" && rm -rf /src
 
 # A fixed non-root user owning only the workspace folder.
 RUN useradd --system --uid 10001 --home-dir /var/lib/modelcycle --create-home modelcycle

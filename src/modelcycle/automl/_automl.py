@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 
 from modelcycle.automl._budget import Budget
 from modelcycle.automl._ensemble import select_ensemble
+from modelcycle.automl._executor import TrialExecutor
 from modelcycle.automl._metric import SearchMetric
 from modelcycle.automl._search import (
     ENCODINGS,
@@ -74,6 +75,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         Blend the best trials by ensemble selection when that beats the best single one.
     on_trial:
         Called after every trial with the trial and the best trial so far.
+    executor:
+        Where trials run (default: one at a time in this process); a
+        ``modelcycle.distributed.DaskExecutor`` runs one per Dask worker thread at once,
+        under the same budget (see :mod:`modelcycle.automl._executor`).
 
     Attributes
     ----------
@@ -96,6 +101,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         n_jobs: int = 2,
         ensemble: bool = True,
         on_trial: OnTrial | None = None,
+        executor: TrialExecutor | None = None,
     ) -> None:
         self.budget = budget
         self.task = task
@@ -105,6 +111,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.n_jobs = n_jobs
         self.ensemble = ensemble
         self.on_trial = on_trial
+        self.executor = executor
 
     def fit(
         self, X: Any, y: Any, *, schema: Schema | None = None, budget: Budget | None = None
@@ -168,7 +175,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             encodings=ENCODINGS if self.many_valued_ else ("native",),
             ensemble=self.ensemble,
         )
-        search = Search(space, matrix, y, budget, on_trial=self.on_trial)
+        search = Search(space, matrix, y, budget, on_trial=self.on_trial, executor=self.executor)
         self.results_ = search.run()
         self._scored = scored_rows(folds)
         members = self._choose(y, budget)

@@ -25,6 +25,7 @@ will not fit is stopped ("TIMEOUT").
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,14 @@ import optuna
 from numpy.typing import NDArray
 
 from modelcycle.automl._budget import Budget
+from modelcycle.automl._executor import (
+    LocalExecutor,
+    TrialContext,
+    TrialExecutor,
+    TrialJob,
+)
 from modelcycle.automl._metric import SearchMetric
-from modelcycle.automl._trial import Fold, Matrix, TrialResult, run_trial
+from modelcycle.automl._trial import Fold, Matrix, TrialResult
 from modelcycle.core import Task
 from modelcycle.learners import get_learner
 
@@ -47,8 +54,6 @@ MANY_LEVELS = 32
 #: Ways to encode the many-valued columns, in the order the portfolio tries them (the
 #: order matters only when time runs out; the choice is by validation).
 ENCODINGS = ("fine", "target", "native", "count", "drop")
-#: A refit on all rows, with more rounds, costs about this many fold fits of the trial.
-REFIT_FOLDS = 1.6
 #: Measured times are scaled by this before they are kept, for a busier machine later.
 SAFETY = 1.3
 #: Rounds of ensemble selection at most, and candidates.
@@ -90,13 +95,17 @@ class Search:
         budget: Budget,
         *,
         on_trial: OnTrial | None = None,
+        executor: TrialExecutor | None = None,
     ) -> None:
         self.space = space
         self.matrices = matrices
         self.y = y
         self.budget = budget
         self.on_trial = on_trial
+        self.executor = executor if executor is not None else LocalExecutor()
         self.results: list[TrialResult] = []
+        self._submitted = 0
+        self._asked: dict[int, tuple[optuna.Study, optuna.Trial]] = {}
 
     # -- time -----------------------------------------------------------------------
 
@@ -135,16 +144,56 @@ class Search:
     # -- running ----------------------------------------------------------------------
 
     def run(self) -> list[TrialResult]:
-        """Portfolio first, then TPE on the most promising learners, until time is up."""
-        for learner, params, weight, encoding in self._portfolio():
-            if self.search_left() <= 0:
-                return self.results
-            self._evaluate(
-                TrialResult(len(self.results), learner, params, "portfolio", weight, encoding)
-            )
+        """Portfolio first, then TPE on the most promising learners, until time is up.
+
+        As many trials run at once as the executor has slots (one, in this process, by
+        default); each slot gets the next proposal as soon as it frees, and results are
+        recorded here in the order trials end.
+        """
+        context = TrialContext(
+            self.y,
+            self.space.folds,
+            self.space.task,
+            self.space.metric,
+            self.space.random_state,
+            self.space.n_jobs,
+        )
+        pending: list[Any] = []
+        proposals = self._proposals()
         with _quiet_optuna():
-            self._tune()
-        return self.results
+            while True:
+                while len(pending) < self.executor.slots and self.search_left() > 0:
+                    job = next(proposals, None)
+                    if job is None:
+                        break
+                    job.seconds_left = self.search_left()
+                    pending.append(
+                        self.executor.submit(job, self.matrices, context, self.search_left)
+                    )
+                if not pending:
+                    return self.results
+                finished, pending = self.executor.wait(pending)
+                for result in finished:
+                    self._record(result)
+
+    def _proposals(self) -> Iterator[TrialJob]:
+        """The portfolio, then TPE's proposals (the leader two for each of the runner-up's)."""
+        for learner, params, weight, encoding in self._portfolio():
+            yield TrialJob(self._next(learner, params, "portfolio", weight, encoding), 0.0)
+        ranked = sorted((r for r in self.results if r.complete), key=lambda r: r.loss)
+        leaders = list(dict.fromkeys(r.learner for r in ranked))[:2] or self.space.learners[:1]
+        studies = {name: self._study(index) for index, name in enumerate(leaders)}
+        turn = 0
+        while True:
+            name = leaders[0] if len(leaders) == 1 or turn % 3 else leaders[1]
+            turn += 1
+            yield self._ask(studies[name], name)
+
+    def _next(
+        self, learner: str, params: dict[str, Any], source: str, weight: str | None, encoding: str
+    ) -> TrialResult:
+        number, self._submitted = self._submitted, self._submitted + 1
+        return TrialResult(number, learner, params, source, weight, encoding)
 
     def _portfolio(self) -> Iterator[tuple[str, dict[str, Any], str | None, str]]:
         """Each learner's first configuration with every encoding, the rest with the best."""
@@ -168,25 +217,18 @@ class Search:
             return min(complete, key=lambda r: r.loss).encoding
         return self.space.encodings_for(learner)[0]
 
-    def _tune(self) -> None:
-        ranked = sorted((r for r in self.results if r.complete), key=lambda r: r.loss)
-        leaders = list(dict.fromkeys(r.learner for r in ranked))[:2] or self.space.learners[:1]
-        studies = {name: self._study(index) for index, name in enumerate(leaders)}
-        turn = 0
-        while self.search_left() > 0:
-            # The leader gets two trials for each one of the runner-up.
-            name = leaders[0] if len(leaders) == 1 or turn % 3 else leaders[1]
-            turn += 1
-            self._tell(studies[name], name)
-
     def _study(self, index: int) -> optuna.Study:
         sampler = optuna.samplers.TPESampler(
             seed=self.space.random_state + index, n_startup_trials=5
         )
         pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-        return optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+        storage = self.executor.storage
+        name = None if storage is None else f"modelcycle-{uuid.uuid4().hex}-{index}"
+        return optuna.create_study(
+            direction="minimize", sampler=sampler, pruner=pruner, storage=storage, study_name=name
+        )
 
-    def _tell(self, study: optuna.Study, name: str) -> None:
+    def _ask(self, study: optuna.Study, name: str) -> TrialJob:
         trial = study.ask()
         cls = get_learner(name)
         params = cls.search_space(trial, self.space.task)
@@ -203,52 +245,23 @@ class Search:
             chosen = str(trial.suggest_categorical("class_weight", ["none", "balanced"]))
             weight = None if chosen == "none" else chosen
         sign = -1.0 if self.space.metric.greater_is_better else 1.0
+        result = self._next(name, params, "tpe", weight, encoding)
+        self._asked[result.number] = (study, trial)
+        return TrialJob(result, 0.0, trial, sign)
 
-        def should_prune(step: int, value: float) -> bool:
-            trial.report(sign * value, step)
-            return bool(trial.should_prune())
-
-        result = self._evaluate(
-            TrialResult(len(self.results), name, params, "tpe", weight, encoding), should_prune
-        )
-        if result.complete:
-            study.tell(trial, result.loss)
-        elif result.status in ("PRUNED", "TIMEOUT"):  # pruned by its score or by time
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-    def _evaluate(
-        self, result: TrialResult, should_prune: Callable[[int, float], bool] | None = None
-    ) -> TrialResult:
-        folds = len(self.space.folds)
-        matrix = self.matrices(result.learner, result.encoding)
-
-        def fold_deadline(fold: int) -> float:
-            """Seconds fold ``fold`` may take: its share of the search's time left.
-
-            The folds left share it with the refit this trial would need if it won,
-            which costs about :data:`REFIT_FOLDS` of its fold fits.
-            """
-            return self.search_left() / (folds - fold + REFIT_FOLDS)
-
-        run_trial(
-            result,
-            matrix=matrix,
-            y=self.y,
-            folds=self.space.folds,
-            task=self.space.task,
-            metric=self.space.metric,
-            random_state=self.space.random_state,
-            n_jobs=self.space.n_jobs,
-            deadline=fold_deadline,
-            should_prune=should_prune,
-            time_left=self.search_left,
-        )
+    def _record(self, result: TrialResult) -> None:
+        asked = self._asked.pop(result.number, None)
+        if asked is not None:
+            study, trial = asked
+            if result.complete:
+                study.tell(trial, result.loss)
+            elif result.status in ("PRUNED", "TIMEOUT"):  # pruned by its score or by time
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self.results.append(result)
         if self.on_trial is not None:
             self.on_trial(result, self.best)
-        return result
 
 
 @contextlib.contextmanager

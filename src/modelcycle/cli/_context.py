@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ class CliState:
     workspace: str | None = None
     artifacts: str | None = None
     debug: bool = False
+    #: ``--cluster`` of the command (train, score, worker); the workspace's settings
+    #: (``MODELCYCLE_DASK_ADDRESS``) otherwise.
+    cluster: str | None = None
     _opened: Workspace | None = field(default=None, repr=False)
 
     def open(self, *, upgrade: bool = True, create: bool = False) -> Workspace:
@@ -33,7 +36,11 @@ class CliState:
             from modelcycle.workspace import Workspace
 
             self._opened = Workspace(
-                self.workspace, artifact_root=self.artifacts, upgrade=upgrade, create=create
+                self.workspace,
+                artifact_root=self.artifacts,
+                cluster=self.cluster,
+                upgrade=upgrade,
+                create=create,
             )
             out.err_console.print(
                 f"workspace: {self._opened.location}", style="dim", highlight=False
@@ -53,3 +60,16 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(root.obj, CliState):
         root.obj = CliState()
     return root.obj
+
+
+#: ``--cluster``: the Dask scheduler a command runs its work on (``core.Settings.dask_address``).
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on the Dask cluster of this scheduler, e.g. tcp://host:8786 (default: "
+        "$MODELCYCLE_DASK_ADDRESS; unset: in this process). Needs modelcycle[cluster].",
+        show_default=False,
+    ),
+]

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from modelcycle.cli import _output as out
-from modelcycle.cli._context import state
+from modelcycle.cli._context import ClusterOption, state
 from modelcycle.core import ValidationError
 
 if TYPE_CHECKING:
@@ -156,8 +156,13 @@ def worker(
     owner: Annotated[
         str | None, typer.Option("--owner", help="This worker's name in leases.")
     ] = None,
+    cluster: ClusterOption = None,
 ) -> None:
-    """Run the policies' jobs: monitor, retrain, check promotions (Ctrl-C stops cleanly)."""
+    """Run the policies' jobs: monitor, retrain, check promotions (Ctrl-C stops cleanly).
+
+    With --cluster, a retrain's search runs its trials on the Dask cluster's workers.
+    """
+    state(ctx).cluster = cluster
     runner: Worker = (
         state(ctx).open().worker(lease_s=lease, poll_s=poll, owner=owner, on_event=_print_event)
     )

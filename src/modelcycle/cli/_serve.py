@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelcycle.cli import _output as out
-from modelcycle.cli._context import state
+from modelcycle.cli._context import ClusterOption, state
 from modelcycle.cli._settings_options import setting_options_of, settings_from
-from modelcycle.core import Conflict, NotFound, PermissionDenied
+from modelcycle.core import Conflict, NotFound, PermissionDenied, ValidationError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from modelcycle.core import Settings
     from modelcycle.security import Security
     from modelcycle.services import Services
+    from modelcycle.serving import ServedModel
     from modelcycle.serving._workers import WorkerConfig
+    from modelcycle.workspace import Workspace
 
 ADMIN_KEY_FILE = "admin.key"
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
@@ -333,10 +335,22 @@ def ui(
 def score(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Model: 'name', 'name@alias' or 'name/version'.")],
-    source: Annotated[Path, typer.Argument(help="Input .parquet or .csv file.", exists=True)],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Input .parquet or .csv file; with --cluster, a folder or s3:// prefix of "
+            "Parquet partitions."
+        ),
+    ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output .parquet or .csv file.")
-    ] = Path("scored.parquet"),
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output .parquet or .csv file; with --cluster, a new folder (or s3:// "
+            "prefix) for one Parquet file per partition.",
+        ),
+    ] = "scored.parquet",
     rejects: Annotated[
         Path | None,
         typer.Option(help="CSV of rejected rows with reasons (default: <output>.rejects.csv)."),
@@ -351,24 +365,44 @@ def score(
         ),
     ] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read per chunk.")] = 50_000,
+    cluster: ClusterOption = None,
 ) -> None:
     """Score a file in chunks, validated like the server; bad rows go to a reject file.
 
-    Exits with code 9 when rows were rejected (the scored rows are still written).
+    With --cluster, every Parquet file of a folder or s3:// prefix is scored by its own
+    task on the Dask cluster. Exits with code 9 when rows were rejected (the scored rows
+    are still written).
     """
     from rich.progress import Progress
 
     from modelcycle.serving import load_served, score_file
 
     kept = [name.strip() for text in keep or () for name in text.split(",") if name.strip()]
-    model = load_served(state(ctx).open().registry, ref, max_rows=chunk_rows)
-    reject_file = rejects or output.with_name(output.stem + ".rejects.csv")
+    if "://" not in source and not Path(source).exists():
+        raise ValidationError(
+            f"input {source!r} does not exist; expected a .parquet or .csv file (with "
+            "--cluster, a folder or s3:// prefix of Parquet files)"
+        )
+    cli_state = state(ctx)
+    cli_state.cluster = cluster
+    ws = cli_state.open()
+    model = load_served(ws.registry, ref, max_rows=chunk_rows)
+    if ws.settings.dask_address:
+        _score_on_cluster(ws, model, source, output, rejects, kept, chunk_rows)
+        return
+    if "://" in source or "://" in output:
+        raise ValidationError(
+            f"scoring {source!r} into {output!r}: object-store URLs need --cluster (a Dask "
+            "cluster); on this machine, score a local file"
+        )
+    target = Path(output)
+    reject_file = rejects or target.with_name(target.stem + ".rejects.csv")
     with Progress(console=out.err_console, transient=True) as bar:
         task = bar.add_task(f"scoring with {model.name}/{model.version}", total=None)
         summary = score_file(
             model,
-            source,
-            output,
+            Path(source),
+            target,
             rejects=reject_file,
             chunk_rows=chunk_rows,
             keep=kept,
@@ -377,6 +411,54 @@ def score(
     where = f"into {summary.output}" if summary.output else "(no output written)"
     out.console.print(
         f"scored {summary.scored} rows with {model.name}/{model.version} {where}", highlight=False
+    )
+    if summary.rejects is not None:
+        out.err_console.print(
+            f"[yellow]{summary.rejected} rows rejected[/]: see {summary.rejects}", highlight=False
+        )
+        raise typer.Exit(out.REJECTED_EXIT_CODE)
+
+
+def _score_on_cluster(
+    ws: Workspace,
+    model: ServedModel,
+    source: str,
+    output: str,
+    rejects: Path | None,
+    kept: list[str],
+    chunk_rows: int,
+) -> None:
+    """``score --cluster``: one Dask task per Parquet partition, one progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from modelcycle.distributed import connect, partitions, score_partitions
+
+    count = len(partitions(source)[2])
+    reject_file = rejects or Path(output.rstrip("/").rsplit("/", 1)[-1] + ".rejects.csv")
+    client = connect(str(ws.settings.dask_address))
+    try:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=out.err_console, transient=True) as bar:
+            task = bar.add_task(
+                f"scoring {count} partitions with {model.name}/{model.version}", total=count
+            )
+            summary = score_partitions(
+                client,
+                ws.settings,
+                model,
+                source,
+                output,
+                rejects=reject_file,
+                keep=kept,
+                chunk_rows=chunk_rows,
+                progress=lambda done, rows: bar.update(task, completed=done),
+            )
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    out.console.print(
+        f"scored {summary.scored} rows of {summary.partitions} partitions with "
+        f"{model.name}/{model.version} into {summary.output}",
+        highlight=False,
     )
     if summary.rejects is not None:
         out.err_console.print(

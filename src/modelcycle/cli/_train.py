@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelcycle.cli import _output as out
-from modelcycle.cli._context import state
+from modelcycle.cli._context import ClusterOption, state
 from modelcycle.core import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -73,12 +73,18 @@ def train(
         ),
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    cluster: ClusterOption = None,
 ) -> None:
-    """Check the data, search models within the budget, evaluate on a holdout, track, register."""
+    """Check the data, search models within the budget, evaluate on a holdout, track, register.
+
+    With --cluster, the search's trials run on the Dask cluster's workers, one per worker
+    thread at once, within the same budget.
+    """
     if promote and not name:
         raise ValidationError("--promote needs --name: a version is promoted within a model")
     if data is not None and sql is None:
         _check_target(data, target)
+    state(ctx).cluster = cluster
     ws = state(ctx).open(create=True)
     started = time.perf_counter()
     columns = (

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL...); default is "
         "home/artifacts. The CLI option is --artifacts.",
     )
+    dask_address: str | None = Field(
+        default=None,
+        description="Dask scheduler (tcp://host:8786) that training searches, batch scoring "
+        "of partitioned Parquet and the worker's training jobs run on; its workers must "
+        "reach the same database and artifact store. Unset: everything runs in-process and "
+        "Dask is not imported. The CLI option is --cluster.",
+    )
     sqlite_busy_timeout_s: float = Field(
         default=60.0, gt=0, description="How long a SQLite writer waits for the lock, in seconds."
     )

@@ -7,8 +7,9 @@ module decides what to do, not how it is recorded. The whole job runs within one
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from modelcycle.automl import AutoML, Budget, TrialResult
+from modelcycle.automl import AutoML, Budget, TrialExecutor, TrialResult
 from modelcycle.core import Schema, Task, ValidationError
 from modelcycle.data import (
     ColumnOverride,
@@ -126,7 +127,8 @@ def train(
             dataset_name=Path(source).name,
         )
         search = _search_budget(budget, options.budget)
-        automl = _search(run, options, task, train_frame, schema, search, progress)
+        with _executor(ws) as executor:
+            automl = _search(run, options, task, train_frame, schema, search, progress, executor)
         report, holdout = evaluate_holdout(
             automl,
             test_frame,
@@ -187,6 +189,30 @@ def _with_drops(
     return replace(base, columns=columns)
 
 
+@contextlib.contextmanager
+def _executor(ws: Workspace) -> Iterator[TrialExecutor | None]:
+    """Trials on the workspace's Dask cluster (``--cluster``), or here (``None``).
+
+    The studies are shared with the workers through the workspace's PostgreSQL
+    database, or through the scheduler when the workspace is a SQLite file.
+    """
+    address = ws.settings.dask_address
+    if not address:
+        yield None
+        return
+    from modelcycle.distributed import DaskExecutor, connect, optuna_storage
+
+    client = connect(address)
+    try:
+        executor = DaskExecutor(client, storage=optuna_storage(client, ws.db))
+        try:
+            yield executor
+        finally:
+            executor.close()
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
 def _search(
     run: ActiveRun,
     options: TrainOptions,
@@ -195,6 +221,7 @@ def _search(
     schema: Schema,
     budget: Budget,
     progress: Progress | None,
+    executor: TrialExecutor | None = None,
 ) -> AutoML:
     def on_trial(result: TrialResult, best: TrialResult | None) -> None:
         _log_trial(run, automl.metric_.name, result)
@@ -209,6 +236,7 @@ def _search(
         random_state=options.seed,
         n_jobs=options.n_jobs,
         on_trial=on_trial,
+        executor=executor,
     )
     automl.fit(train_frame, options.target, schema=schema, budget=budget)
     run.log_metric(f"cv_{automl.metric_.name}", automl.best_value_)

@@ -37,6 +37,9 @@ class Workspace:
         Override where the database and the artifacts are.
     settings:
         A full :class:`~modelcycle.core.Settings`; by default built from the environment.
+    cluster:
+        A Dask scheduler address (``tcp://host:8786``; default ``MODELCYCLE_DASK_ADDRESS``):
+        :meth:`train` runs its search's trials on that cluster's workers.
     upgrade:
         Apply pending schema migrations on open (default). With ``False`` an old
         database is refused instead.
@@ -63,10 +66,11 @@ class Workspace:
         db_url: str | None = None,
         artifact_root: str | None = None,
         settings: Settings | None = None,
+        cluster: str | None = None,
         upgrade: bool = True,
         create: bool = True,
     ) -> None:
-        self.settings = resolve_settings(settings, home, db_url, artifact_root)
+        self.settings = resolve_settings(settings, home, db_url, artifact_root, cluster)
         #: The workspace's services, as every operation takes them (``create_app``...).
         self.services = Services.open(self.settings, upgrade=upgrade, create=create)
         self.db: Database = self.services.db
@@ -253,6 +257,7 @@ def resolve_settings(
     home: str | os.PathLike[str] | None,
     db_url: str | None,
     artifact_root: str | None,
+    cluster: str | None = None,
 ) -> Settings:
     """Build the settings of a workspace from explicit arguments over the environment."""
     base = settings if settings is not None else _validated(Settings)
@@ -269,6 +274,8 @@ def resolve_settings(
         values["db_url"] = db_url
     if artifact_root is not None:
         values["artifact_root"] = artifact_root
+    if cluster is not None:
+        values["dask_address"] = cluster
     return _validated(lambda: Settings.model_validate(values))
 
 

@@ -1,0 +1,165 @@
+"""Trials of a training search on a real Dask cluster (issue 16)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import modelcycle as mc
+from distributed import Client, get_task_stream
+from modelcycle.core import ValidationError, WorkspaceError
+from modelcycle.distributed import DaskExecutor, connect
+from modelcycle.distributed._trials import OPTUNA_SCHEMA
+from tests.models import Data, run_cli
+
+SRC = str(Path(mc.__file__).parents[1])
+
+
+def _frame(cancer: Data) -> pd.DataFrame:
+    return cancer.x_train.assign(target=cancer.y_train.to_numpy())
+
+
+def _trial_tasks(stream: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [t for t in stream if str(t["key"]).startswith("_run_on_worker")]
+
+
+def test_a_search_runs_its_trials_on_every_worker_and_records_them_as_child_runs(
+    tmp_path: Path, cancer: Data, dask_cluster: str, dask_client: Client
+) -> None:
+    ws = mc.Workspace(tmp_path / "ws", cluster=dask_cluster)
+    try:
+        with get_task_stream(dask_client) as stream:
+            result = ws.train(_frame(cancer), target="target", name="cancer", budget=15)
+        automl = result.automl
+        tasks = _trial_tasks(stream.data)
+        assert len(tasks) == len(automl.results_) >= 2
+        assert len({t["worker"] for t in tasks}) == 2  # both workers ran trials
+        assert {r.source for r in automl.results_} >= {"portfolio"}
+        children = ws.get_run(result.run_id).children
+        assert len(children) == len(automl.results_)
+        assert {c.params["learner"] for c in children} == {r.learner for r in automl.results_}
+        assert result.version is not None and result.report.metrics["roc_auc"] > 0.9
+        predicted = result.pipeline.predict(cancer.x_test)
+        assert len(predicted) == len(cancer.x_test)
+    finally:
+        ws.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_studies_live_in_their_own_schema_of_the_workspace_database(
+    tmp_path: Path, cancer: Data, dask_cluster: str, postgres_url: str
+) -> None:
+    ws = mc.Workspace(postgres_url, artifact_root=str(tmp_path / "artifacts"), cluster=dask_cluster)
+    try:
+        result = ws.train(_frame(cancer), target="target", budget=12, learners=["linear"])
+        tuned = [r for r in result.automl.results_ if r.source == "tpe"]
+        engine = sa.create_engine(postgres_url)
+        with engine.connect() as connection:
+            told = connection.exec_driver_sql(
+                f"SELECT count(*) FROM \"{OPTUNA_SCHEMA}\".trials WHERE state <> 'RUNNING'"
+            ).scalar_one()
+            public = connection.exec_driver_sql(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_name = 'trials'"
+            ).scalar_one()
+        engine.dispose()
+        assert tuned and told == len(tuned)  # every tuned trial told to the shared study
+        assert public == 0  # Optuna's tables stay out of the workspace's schema
+        assert ws.get_run(result.run_id).status == "FINISHED"
+    finally:
+        ws.close()
+
+
+def test_an_executor_on_a_cluster_without_workers_is_refused(dask_cluster: str) -> None:
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(n_workers=0, dashboard_address=None) as empty,
+        Client(empty) as client,
+        pytest.raises(WorkspaceError, match="no workers"),
+    ):
+        DaskExecutor(client)
+
+
+@pytest.mark.parametrize("address", ["localhost:8786", "http://h:8786", "tcp://h", "tcp://h:1;rm"])
+def test_a_cluster_address_is_checked(address: str) -> None:
+    with pytest.raises(ValidationError, match="not a Dask scheduler address"):
+        connect(address)
+
+
+def test_an_unreachable_scheduler_says_how_to_start_one() -> None:
+    with pytest.raises(
+        WorkspaceError, match=r"no Dask scheduler answered at tcp://127\.0\.0\.1:9 "
+    ):
+        connect("tcp://127.0.0.1:9", timeout_s=1)
+
+
+def test_without_a_cluster_nothing_about_dask_is_imported(tmp_path: Path) -> None:
+    """A local training job, and the CLI's help, never load Dask (issue 16)."""
+    code = (
+        "import sys\n"
+        "import pandas as pd\n"
+        "from sklearn.datasets import load_breast_cancer\n"
+        "import modelcycle as mc\n"
+        "from modelcycle.cli import main\n"
+        "x, y = load_breast_cancer(return_X_y=True, as_frame=True)\n"
+        f"ws = mc.Workspace({str(tmp_path / 'ws')!r})\n"
+        "ws.train(x.assign(target=y), target='target', budget=6)\n"
+        "ws.close()\n"
+        "import modelcycle.distributed\n"
+        "try:\n"
+        "    main(['train', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dask', 'distributed', 'optuna_integration'))\n"
+        "print('LOADED', loaded)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}
+    env["PYTHONPATH"] = SRC
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOADED []" in done.stdout
+
+
+def test_train_takes_the_cluster_from_the_environment(
+    tmp_path: Path,
+    cancer: Data,
+    dask_cluster: str,
+    dask_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "cancer.csv"
+    _frame(cancer).to_csv(data, index=False)
+    monkeypatch.setenv("MODELCYCLE_DASK_ADDRESS", dask_cluster)
+    with get_task_stream(dask_client) as stream:
+        code, out, err = run_cli(
+            capsys, "-w", str(tmp_path / "ws"), "train", str(data), "-t", "target",
+            "--budget", "8", "--json",
+        )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    assert len(_trial_tasks(stream.data)) == summary["trials"] >= 2
+
+
+def test_a_bad_cluster_option_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.csv"
+    pd.DataFrame({"x": range(50), "y": [0, 1] * 25}).to_csv(data, index=False)
+    code, _, err = run_cli(
+        capsys, "-w", str(tmp_path / "ws"), "train", str(data), "-t", "y",
+        "--cluster", "scheduler:8786",
+    )  # fmt: skip
+    assert code != 0 and "not a Dask scheduler address" in err
+    assert "Traceback" not in err
