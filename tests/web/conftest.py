@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import sqlalchemy as sa
 import uvicorn
@@ -171,3 +172,52 @@ def audit_actions(ws: mc.Workspace) -> list[tuple[str, str]]:
 def page_text(response: httpx.Response) -> str:
     """A page's text without tags, for assertions on what a person reads."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+
+
+SENSITIVE = "mean radius"
+PSI_RULE = "psi > 0.2 top 10 critical"
+
+
+def serve_private_model(ws: mc.Workspace, data: Data) -> str:
+    """Register ``cancer/1``'s pipeline as ``private`` with ``mean radius`` sensitive and
+    the training profile (the drift reference); return the model name."""
+    import json
+    from dataclasses import replace as with_changes
+
+    from modelcycle.data import Profile, infer_schema
+
+    pipeline = ws.registry.load("cancer/1")._predictor.model  # type: ignore[attr-defined]
+    signature = ws.registry.resolve("cancer/1").signature
+    private = with_changes(
+        signature,
+        inputs=tuple(with_changes(s, sensitive=s.name == SENSITIVE) for s in signature.inputs),
+    )
+    frame = data.x_train.assign(target=data.y_train)
+    profile = Profile.from_frame(frame, infer_schema(frame, target="target"))
+    with ws.start_run(experiment="cancer", name="private") as run:
+        run.log_model(pipeline, signature=private)
+        run.log_text(json.dumps(profile.to_dict()), "profile.json")
+    ws.registry.register(run, name="private")
+    ws.registry.promote("private", 1, force=True)
+    return "private"
+
+
+def predict_shifted(ws: mc.Workspace, data: Data, rows: int = 300) -> None:
+    """Send ``rows`` rows through a real server whose traffic moved: every feature
+    shifted by two standard deviations. The server logs them (hashing ``mean radius``)."""
+    from modelcycle.serving import ServeSettings, create_app
+
+    picks = np.random.default_rng(1).integers(0, len(data.x_train), rows)
+    shifted = data.x_train.iloc[picks].reset_index(drop=True)
+    shifted = shifted + 2.0 * data.x_train.std()
+    settings = ServeSettings(models=("private",), log_flush_interval_s=0.2, poll_interval_s=0.1)
+    app = create_app(ws.services, settings, auth_required=False)
+    with running(app) as base:
+        client = httpx.Client(base_url=base, timeout=30)
+        deadline = time.monotonic() + 30
+        while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for start in range(0, rows, 50):
+            chunk = shifted.iloc[start : start + 50].to_dict(orient="records")
+            response = client.post("/v1/models/private/predict", json={"rows": chunk})
+            assert response.status_code == 200, response.text

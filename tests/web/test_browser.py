@@ -16,8 +16,18 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from modelcycle.monitoring import parse_rules, run_monitoring
 from modelcycle.registry import READY
-from tests.web.conftest import PASSWORD, Site, expire_sessions, running
+from tests.models import Data
+from tests.web.conftest import (
+    PASSWORD,
+    PSI_RULE,
+    Site,
+    expire_sessions,
+    predict_shifted,
+    running,
+    serve_private_model,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -126,6 +136,26 @@ def test_promote_through_a_failing_gate_then_roll_back(page: Any, site: Site) ->
     page.wait_for_url(site.base + "/models/cancer")
     assert "@champion → version 1" in page.locator("#aliases").inner_text()
     assert "rollback" in page.locator("#history").inner_text()
+
+
+def test_a_drift_alert_appears_after_shifted_traffic_and_is_acknowledged(
+    page: Any, site: Site, cancer: Data
+) -> None:
+    name = serve_private_model(site.ws, cancer)
+    sign_in(page, site, "max", f"/models/{name}/operation")
+    assert page.locator("#alerts").count() == 0
+    predict_shifted(site.ws, cancer, rows=100)  # through a real server, which logs them
+    run_monitoring(site.ws.services, name, rules=parse_rules([PSI_RULE]))
+    page.reload()
+    alert = page.locator("#alerts tbody tr").first
+    expect(alert).to_contain_text(PSI_RULE)
+    expect(alert).to_contain_text("critical")
+    page.locator("#chart-drift-history .main-svg").first.wait_for()  # drift over time drawn
+    with page.expect_navigation():
+        alert.get_by_role("link", name="acknowledge").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(site.base + f"/models/{name}/operation")
+    expect(page.locator("#alerts tbody tr").first).to_contain_text("by max")
 
 
 def test_an_expired_session_signs_in_again_and_returns(page: Any, site: Site) -> None:

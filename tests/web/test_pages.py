@@ -3,21 +3,35 @@ the dashboard mounted beside the API by ``modelcycle serve`` (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import duckdb
 import httpx
+import numpy as np
 import pytest
 
+from modelcycle.lifecycle import paired_bootstrap
+from modelcycle.monitoring import drift_history, parse_rules, read_predictions, run_monitoring
 from modelcycle.reports import plotly_js
 from modelcycle.serving import ServeSettings, create_app
 from modelcycle.web import create_web_app, with_dashboard
 from modelcycle.web._mount import built_on_first_request
 from modelcycle.web._queries import _downsample
-from tests.web.conftest import Site, page_text, running
+from tests.models import Data
+from tests.web.conftest import (
+    PSI_RULE,
+    SENSITIVE,
+    Site,
+    page_text,
+    predict_shifted,
+    running,
+    serve_private_model,
+)
 
 
 def _names(response: httpx.Response) -> list[str]:
@@ -129,12 +143,89 @@ def test_the_operation_page_without_a_report_says_how_to_get_one(site: Site) -> 
     assert "modelcycle monitor cancer" in text and "mean radius" in text
 
 
+def test_operation_shows_logged_rows_as_stored_and_drift_over_time(
+    site: Site, cancer: Data
+) -> None:
+    name = serve_private_model(site.ws, cancer)
+    predict_shifted(site.ws, cancer, rows=100)
+    for _ in range(2):
+        run_monitoring(site.ws.services, name, rules=parse_rules([PSI_RULE]))
+    response = site.signed_in("vic").get(f"/models/{name}/operation")
+    assert response.status_code == 200
+    table = re.search(r'<table class="data" id="samples">.*?</table>', response.text, re.S)
+    assert table is not None
+    header = re.findall(r"<th[^>]*>(.*?)</th>", table.group(0), re.S)
+    column = next(i for i, h in enumerate(header) if h.startswith(SENSITIVE))
+    assert "(sensitive)" in header[column]
+    cells = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[column]
+        for row in re.findall(r"<tr><td.*?</tr>", table.group(0), re.S)
+    ]
+    logged = read_predictions(site.ws.services.layout, name, last_rows=20)
+    assert len(cells) == 20 == len(logged)
+    stored = {json.loads(text)[SENSITIVE] for text in _raw_inputs(site, name)}
+    assert set(cells) <= stored and all(len(cell) >= 16 for cell in cells)  # hashes
+    assert not any(re.fullmatch(r"[0-9.]+", cell) for cell in cells)  # never the value
+    history = drift_history(site.ws.services.layout, name)
+    assert len(history) == 2 and history[-1]["features"]["mean texture"]["drifted"]
+    assert 'id="chart-drift-history"' in response.text
+    figure = _figure(response.text, "chart-drift-history")
+    assert len(figure["data"]) == len(history[-1]["features"])
+    assert all(len(trace["x"]) == 2 for trace in figure["data"])
+
+
+def _raw_inputs(site: Site, name: str) -> list[str]:
+    folder = site.ws.services.layout.predictions_of(name)
+    return [
+        row[0]
+        for row in duckdb.sql(
+            f"select inputs from read_parquet('{folder}/*.parquet', union_by_name=true)"
+        ).fetchall()
+    ]
+
+
+def _figure(html: str, chart: str) -> dict[str, Any]:
+    """The plotly figure of ``chart`` as the page embeds it."""
+    found = re.search(rf'id="{chart}".*?<script[^>]*>(.*?)</script>', html, re.S)
+    assert found is not None, f"no chart {chart!r}"
+    start = found.group(1).index("[")
+    data, _ = json.JSONDecoder().raw_decode(found.group(1)[start:])
+    return {"data": data}
+
+
 def test_retraining_audit_and_users_pages(site: Site) -> None:
     ada = site.signed_in("ada")
     assert "No policy" in page_text(ada.get("/retraining"))
     audit = page_text(ada.get("/audit"))
     assert "verifies" in audit and "session.login" in audit
     assert "pia" in page_text(ada.get("/users"))
+
+
+def test_retraining_shows_each_challenger_decision_with_its_interval(site: Site) -> None:
+    """The comparison a ``retrain`` job stores is the row the page shows."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 400)
+    champion = (truth * 0.2 + rng.random(400)) / 1.2
+    challenger = (truth * 0.6 + rng.random(400)) / 1.6
+    comparison = paired_bootstrap(truth, champion, challenger, "roc_auc", n_resamples=200)
+    job = site.ws.services.jobs.enqueue("retrain", "cancer", {"trigger": "drift"})
+    assert job is not None and site.ws.services.jobs.claim("test", 60) is not None
+    result = {
+        "version": 2,
+        "champion": 1,
+        "decision": comparison.decide(0.0),
+        "reason": "roc_auc: challenger gains ...",
+        "comparison": comparison.to_dict(),
+        "outcome": "kept",
+    }
+    assert site.ws.services.jobs.complete(job.job_id, "test", result)
+    response = site.signed_in("vic").get("/retraining")
+    row = re.search(r'<table class="data" id="decisions">.*?</table>', response.text, re.S)
+    assert row is not None
+    text = re.sub(r"<[^>]+>", " ", row.group(0))
+    assert comparison.low > 0 and comparison.decide(0.0) == "promote"
+    assert f"95% [{comparison.low:+.4g}, {comparison.high:+.4g}]" in text
+    assert f"{comparison.improvement:+.4g}" in text and "promote" in text and "kept" in text
 
 
 def test_pages_have_titles_and_security_headers(site: Site) -> None:

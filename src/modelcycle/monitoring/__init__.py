@@ -24,6 +24,7 @@ from __future__ import annotations
 from modelcycle.monitoring._alerts import Alert
 from modelcycle.monitoring._cbpe import CBPE, estimated_performance
 from modelcycle.monitoring._health import VersionHealth, service_health
+from modelcycle.monitoring._history import drift_history
 from modelcycle.monitoring._labels import count_feedback, read_feedback, read_labelled
 from modelcycle.monitoring._logread import read_predictions
 from modelcycle.monitoring._monitor import monitor
@@ -77,6 +78,7 @@ __all__ = [
     "WassersteinDetector",
     "WebhookSink",
     "count_feedback",
+    "drift_history",
     "drift_report",
     "estimated_performance",
     "monitor",

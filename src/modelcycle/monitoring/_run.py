@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.monitoring._alerts import Alert
+from modelcycle.monitoring._history import record_drift
 from modelcycle.monitoring._monitor import monitor
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
 from modelcycle.monitoring._rules import AlertRule
@@ -56,7 +57,8 @@ def run_monitoring(
         Where fired alerts go besides the workspace (a webhook, the log).
     record:
         Save the report as the model's latest in the workspace (where the server's
-        ``/v1/models/{name}/monitoring`` reads it) and store fired alerts in the
+        ``/v1/models/{name}/monitoring`` reads it), add its drift per feature to the
+        model's drift history (:func:`drift_history`), and store fired alerts in the
         workspace database (``/v1/models/{name}/alerts``).
     copies:
         Other folders to save the report into (``modelcycle monitor -o``).
@@ -71,6 +73,8 @@ def run_monitoring(
     report = monitor(services, model, ref=ref, window=window, rules=rules)
     folders = [services.layout.reports_of(model)] if record else []
     saved = report.save(*copies, *folders) if folders or copies else {}
+    for folder in folders:
+        record_drift(folder, report.to_dict())  # the dashboard's drift over time
     targets = [*sinks, *([DatabaseSink(services.db)] if record else [])]
     repeated = _delivered_lately(services, model, repeat_after_s)
     fresh = [alert for alert in report.alerts if alert.rule not in repeated]

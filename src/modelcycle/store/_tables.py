@@ -7,6 +7,8 @@ Times are integer milliseconds since the epoch (UTC) on every backend.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -19,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    literal_column,
 )
 
 metadata = MetaData()
@@ -75,6 +79,21 @@ tags = Table(
     Column("value", Text, nullable=False),
 )
 
+#: Characters of a param or tag value kept in the ``(key, value prefix, run_id)`` indexes.
+#: A whole value (up to ``max_param_length``) could pass PostgreSQL's btree row limit
+#: (about 2,700 bytes); a filter ``params.k = 'v'`` also compares the prefix, which the
+#: index answers, then the whole value.
+VALUE_PREFIX = 200
+
+
+def value_prefix(column: Any) -> Any:
+    """The indexed prefix of a param or tag value (the same SQL as the index's)."""
+    return func.substr(column, literal_column("1"), literal_column(str(VALUE_PREFIX)))
+
+
+Index("ix_params_key_value_run", params.c.key, value_prefix(params.c.value), params.c.run_id)
+Index("ix_tags_key_value_run", tags.c.key, value_prefix(tags.c.value), tags.c.run_id)
+
 metrics = Table(
     "metrics",
     metadata,
@@ -95,7 +114,8 @@ latest_metrics = Table(
     Column("value", Double, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Index("ix_latest_metrics_key_value", "key", "value"),
+    # Covering (run_id last): a filter or a sort on one metric reads the index alone.
+    Index("ix_latest_metrics_key_value_run", "key", "value", "run_id"),
 )
 
 datasets = Table(

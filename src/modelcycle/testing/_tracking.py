@@ -153,6 +153,51 @@ class TrackingContract:
         assert workspace.runs("search", filter="metrics.missing > 0") == []
         assert workspace.runs("no-such-experiment") == []
 
+    def test_sorting_by_a_value_pages_runs_without_it_last(self, workspace: Workspace) -> None:
+        """Runs that logged the sorted value come first in its order, then the others."""
+        names = []
+        for index, score in enumerate((0.3, None, 0.9, 0.5, None, 0.1, None)):
+            with workspace.start_run(experiment="paged", name=f"r{index}") as run:
+                if score is not None:
+                    run.log_metric("score", score)
+                    run.log_param("tier", f"t{int(score * 10)}")
+            names.append(run.run_id)
+        without = sorted(names[i] for i in (1, 4, 6))
+        for order, ranked in (
+            ("DESC", ["r2", "r3", "r0", "r5"]),
+            ("ASC", ["r5", "r0", "r3", "r2"]),
+        ):
+            expected = [names[int(n[1:])] for n in ranked] + without
+            for field in ("metrics.score", "params.tier"):
+                whole = workspace.tracker.runs("paged", order_by=f"{field} {order}", limit=None)
+                assert [r.run_id for r in whole] == expected, (field, order)
+                pages = [
+                    r.run_id
+                    for offset in range(0, 7, 3)
+                    for r in workspace.tracker.runs(
+                        "paged", order_by=f"{field} {order}", limit=3, offset=offset
+                    )
+                ]
+                assert pages == expected, (field, order)
+        beyond = workspace.tracker.runs("paged", order_by="metrics.score", limit=2, offset=5)
+        assert [r.run_id for r in beyond] == without[1:]
+
+    def test_a_long_param_value_is_matched_whole(self, workspace: Workspace) -> None:
+        """Filters on params and tags read an index of the value's first characters."""
+        shared = "x" * 300
+        for name in ("a", "b"):
+            with workspace.start_run(experiment="long", name=name) as run:
+                run.log_param("blob", shared + name)
+                run.set_tag("note", shared + name)
+        for text in (
+            f"params.blob = '{shared}b'",
+            f"tags.note in ('{shared}b', 'other')",
+            f"params.blob != '{shared}a'",
+            f"not tags.note = '{shared}a'",
+        ):
+            assert [r.name for r in workspace.runs("long", filter=text)] == ["b"], text
+        assert workspace.runs("long", filter=f"params.blob = '{shared}'") == []
+
     def test_runs_as_frame(self, workspace: Workspace) -> None:
         _seed_runs(workspace)
         frame = workspace.runs("search", order_by="metrics.auc DESC", as_frame=True)

@@ -439,6 +439,19 @@ def _exists(field: Field, node: Node | None) -> ColumnElement[bool]:
     query = sa.select(table.c.run_id).where(table.c.key == field.key)
     if node is not None:
         assert node.op is not None
+        if field.kind != "metric" and node.op in ("=", "in"):
+            # The (key, value prefix, run_id) index answers the prefix; the whole
+            # value is then compared on the few rows it finds.
+            values = node.value if isinstance(node.value, tuple) else (node.value,)
+            prefixes = sorted({v[: tables.VALUE_PREFIX] for v in values})
+            prefix = tables.value_prefix(table.c.value)
+            query = query.where(
+                prefix == prefixes[0] if len(prefixes) == 1 else prefix.in_(prefixes)
+            )
+            # ``value || ''``, not the bare column: SQLite would otherwise substitute
+            # the constant into the indexed expression and no longer match the index.
+            whole = table.c.value.concat("")
+            return tables.runs.c.run_id.in_(query.where(_compare(whole, node.op, node.value)))
         query = query.where(_compare(table.c.value, node.op, node.value))
     return tables.runs.c.run_id.in_(query)
 
@@ -447,9 +460,37 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> list[An
     """Parse ``["metrics.auc DESC", "start_time"]`` into SQL ORDER BY terms (NULLs last)."""
     if clauses is None:
         return [tables.runs.c.start_time.desc(), tables.runs.c.run_id]
+    terms = [_ordered(value_column(field), direction) for field, direction in order_fields(clauses)]
+    terms.append(tables.runs.c.run_id)
+    return terms
+
+
+def logged_table(field: Field) -> sa.Table:
+    """The table holding a metric's (latest), param's or tag's values."""
+    return {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[field.kind]
+
+
+def sort_key(field: Field, column: Any) -> list[Any]:
+    """The ORDER BY expressions of a logged ``field`` whose value is ``column``.
+
+    A param or tag sorts on its indexed prefix first (then the whole value), so a
+    sort on one reads the ``(key, value prefix, run_id)`` index in order.
+    """
+    if field.kind == "metric":
+        return [column]
+    return [tables.value_prefix(column), column]
+
+
+def _ordered(column: Any, direction: str) -> Any:
+    ordered = column.desc() if direction == "desc" else column.asc()
+    return ordered.nulls_last()
+
+
+def order_fields(clauses: str | list[str] | tuple[str, ...]) -> list[tuple[Field, str]]:
+    """``["metrics.auc DESC", "start_time"]`` → ``[(field, 'desc'), (field, 'asc')]``."""
     if isinstance(clauses, str):
         clauses = [clauses]
-    terms: list[Any] = []
+    found: list[tuple[Field, str]] = []
     for clause in clauses:
         text = clause.strip()
         direction = "asc"
@@ -471,8 +512,5 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> list[An
             raise ValidationError(
                 f"order_by {_shown(clause, 0)} is not valid; expected '<field> [ASC|DESC]'"
             )
-        column = value_column(field)
-        ordered = column.desc() if direction == "desc" else column.asc()
-        terms.append(ordered.nulls_last())
-    terms.append(tables.runs.c.run_id)
-    return terms
+        found.append((field, direction))
+    return found

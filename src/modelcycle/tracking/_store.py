@@ -23,7 +23,16 @@ from modelcycle.data import DatasetFingerprint
 from modelcycle.security._audit import append
 from modelcycle.security._roles import default_actor
 from modelcycle.store import Database, tables
-from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
+from modelcycle.tracking._filter import (
+    Field,
+    compile_filter,
+    logged_table,
+    order_fields,
+    parse_filter,
+    parse_order_by,
+    sort_key,
+    value_column,
+)
 from modelcycle.tracking._status import RunStatus
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
@@ -240,16 +249,18 @@ class TrackingStore:
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], Logged]:
         """Matching run rows, ordered and limited, with their logged values: one read."""
-        query = _search_statement(
-            tuple(experiments) if experiments is not None else None,
-            filter.strip() if filter else None,
-            tuple(_as_list(order_by) or ()) if order_by is not None else None,
-            limit,
-        )
-        if offset:
-            query = query.offset(offset)
+        chosen = tuple(experiments) if experiments is not None else None
+        text = filter.strip() if filter else None
+        clauses = tuple(_as_list(order_by) or ()) if order_by is not None else None
+        fields = order_fields(clauses) if clauses else []
         with self._read_runs() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(query)]
+            if fields and fields[0][0].kind != "attribute":
+                rows = _search_by_value(connection, chosen, text, fields, limit, offset)
+            else:
+                query = _search_statement(chosen, text, clauses, limit)
+                if offset:
+                    query = query.offset(offset)
+                rows = [dict(row._mapping) for row in connection.execute(query)]
             logged = self._logged(connection, [row["run_id"] for row in rows])
         return rows, logged
 
@@ -570,6 +581,54 @@ def _search_statement(
     if limit is not None:
         query = query.limit(limit)
     return query
+
+
+def _search_by_value(
+    connection: Connection,
+    experiments: tuple[str, ...] | None,
+    filter: str | None,
+    fields: list[tuple[Field, str]],
+    limit: int | None,
+    offset: int,
+) -> list[dict[str, Any]]:
+    """A search sorted first by a metric, param or tag, in two indexed reads.
+
+    One ``ORDER BY value`` over a left join sorts every run (a scan of 100,000 runs
+    per page). Instead the runs that logged the value come first, read in the
+    ``(key, value, run_id)`` index's order and stopped at the page's end; only a page
+    past them reads the runs without the value (NULLs last, as before), ordered by
+    the remaining clauses.
+    """
+    field, direction = fields[0]
+    logged = logged_table(field).alias("sort_value")
+    rest = [_order_term(f, d) for f, d in fields[1:]] + [tables.runs.c.run_id]
+    base = _runs_select()
+    if experiments is not None:
+        base = base.where(tables.experiments.c.name.in_(list(experiments)))
+    if filter:
+        base = base.where(compile_filter(parse_filter(filter)))
+    has_value = base.where(logged.c.run_id == tables.runs.c.run_id, logged.c.key == field.key)
+    keys = [k.desc() if direction == "desc" else k.asc() for k in sort_key(field, logged.c.value)]
+    first = has_value.order_by(*keys, *rest).limit(limit).offset(offset or None)
+    rows = [dict(row._mapping) for row in connection.execute(first)]
+    if limit is not None and len(rows) >= limit:
+        return rows
+    skip = 0
+    if not rows and offset:
+        counted = sa.select(sa.func.count()).select_from(has_value.subquery())
+        skip = max(0, offset - int(connection.execute(counted).scalar() or 0))
+    without = base.where(
+        tables.runs.c.run_id.not_in(sa.select(logged.c.run_id).where(logged.c.key == field.key))
+    ).order_by(*rest)
+    more = None if limit is None else limit - len(rows)
+    second = without.limit(more).offset(skip or None)
+    return rows + [dict(row._mapping) for row in connection.execute(second)]
+
+
+def _order_term(field: Field, direction: str) -> Any:
+    column = value_column(field)
+    ordered = column.desc() if direction == "desc" else column.asc()
+    return ordered.nulls_last()
 
 
 def _runs_join() -> Any:

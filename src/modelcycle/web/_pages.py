@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from modelcycle.core import NotFound, ValidationError
 from modelcycle.lifecycle import PolicyStore
+from modelcycle.monitoring import drift_history, read_predictions
 from modelcycle.records import TrainingRecord
 from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
 from modelcycle.reports import chart_div, style_axes
@@ -240,11 +241,84 @@ def operation(request: Request, who: Who, name: str) -> Response:
     report = _report(services, name)
     alerts = read_alerts(services.db, model=name, limit=50)
     charts = _operation_charts(report) if report else {}
+    history = drift_history(services.layout, name)
+    if history:
+        charts["drift_history"] = _drift_history_chart(history)
     return page(
         "operation.html.j2",
-        {"viewer": who, "name": name, "report": report, "alerts": alerts},
+        {
+            "viewer": who,
+            "name": name,
+            "report": report,
+            "alerts": alerts,
+            "samples": _samples(services, name),
+        },
         charts=charts,
     )
+
+
+#: Latest prediction-log rows the operation page shows.
+_SAMPLES = 20
+
+
+def _samples(services: Services, name: str) -> dict[str, Any]:
+    """The latest logged rows as the log stores them: a sensitive input hashed or absent.
+
+    Inputs are decoded with the newest version's signature (the one monitoring uses
+    for that version); values are shown, never recomputed.
+    """
+    signature = services.registry.versions(name)[-1].signature
+    frame = read_predictions(
+        services.layout, name, signature=signature, last_rows=_SAMPLES, include_errors=True
+    )
+    inputs = [spec for spec in signature.inputs if spec.name in frame.columns][:12]
+    rows = [
+        {
+            "time": row["time"],
+            "version": row["version"],
+            "route": row["route"],
+            "inputs": [row[spec.name] for spec in inputs],
+            "prediction": row["prediction"],
+            "latency_ms": row["latency_ms"],
+            "error": row["error"],
+        }
+        for row in reversed(frame.to_dict(orient="records"))
+    ]
+    return {"columns": inputs, "rows": rows}
+
+
+def _drift_history_chart(history: list[dict[str, Any]]) -> str:
+    """One line per feature: its PSI (or first statistic) at each recorded pass."""
+    figure = go.Figure()
+    names = sorted({feature for entry in history for feature in entry["features"]})
+    for feature in names[:30]:
+        points = [
+            (entry["time"], _statistic(entry["features"].get(feature)))
+            for entry in history
+            if feature in entry["features"]
+        ]
+        drifted = [
+            bool(entry["features"][feature].get("drifted"))
+            for entry in history
+            if feature in entry["features"]
+        ]
+        figure.add_trace(
+            go.Scatter(
+                x=[t for t, _ in points],
+                y=[v for _, v in points],
+                mode="lines+markers",
+                name=feature,
+                marker={"symbol": ["x" if d else "circle" for d in drifted], "size": 8},
+            )
+        )
+    style_axes(figure, "time", "drift statistic (PSI)", height=340)
+    return chart_div(figure, "drift-history", height=340)
+
+
+def _statistic(feature: dict[str, Any] | None) -> float | None:
+    statistics = (feature or {}).get("statistics") or {}
+    value = statistics.get("psi", next(iter(statistics.values()), None))
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _report(services: Services, name: str) -> dict[str, Any] | None:
@@ -322,12 +396,21 @@ def _psi(column: dict[str, Any]) -> float | None:
 
 @router.get("/retraining")
 def retraining(request: Request, who: Who) -> Response:
-    """Policies and the worker's jobs, with their state, result and error."""
+    """Policies, each challenger-vs-champion decision with its interval (the result
+    the ``retrain`` job stores), and the worker's jobs with their state and error."""
     who.require("read")
     services = services_of(request)
     policies = PolicyStore(services.db).list()
     jobs = services.jobs.list(limit=100)
-    return page("retraining.html.j2", {"viewer": who, "policies": policies, "jobs": jobs})
+    decisions = [
+        {"job": job, **job.result}
+        for job in services.jobs.list(state="done", kind="retrain", limit=50)
+        if isinstance(job.result, dict) and job.result.get("decision")
+    ]
+    return page(
+        "retraining.html.j2",
+        {"viewer": who, "policies": policies, "jobs": jobs, "decisions": decisions},
+    )
 
 
 @router.get("/audit")
