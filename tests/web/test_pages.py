@@ -46,6 +46,12 @@ def test_the_runs_table_pages_in_sql(site: Site) -> None:
     assert _names(first) == [f"sweep-{i:02d}" for i in range(25)]
     assert _names(second) == [f"sweep-{i:02d}" for i in range(25, 30)]
     assert 'rel="next"' in first.text and 'rel="prev"' in second.text
+    # the last page knows the total without counting; past the end it is counted
+    assert "30 run(s)" in page_text(second) and "page 2 of 2" in page_text(second)
+    beyond = client.get("/runs?experiment=sweep&sort=name&order=asc&size=25&page=3")
+    assert "30 run(s)" in page_text(beyond) and _names(beyond) == []
+    none = client.get("/runs", params={"experiment": "sweep", "filter": "metrics.score > 99"})
+    assert "0 run(s)" in page_text(none)
 
 
 def test_sort_by_a_metric_and_filter_with_the_runs_language(site: Site) -> None:

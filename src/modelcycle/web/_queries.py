@@ -137,14 +137,18 @@ class RunsPage:
 def runs_page(tracker: Tracker, query: RunsQuery) -> RunsPage:
     """The runs of ``query``'s page, sorted and filtered in SQL, and the total count."""
     experiment = query.experiment
-    total = tracker.count_runs(experiment, filter=query.filter or None)
+    offset = (query.page - 1) * query.size
     runs = tracker.runs(
         experiment,
         filter=query.filter or None,
         order_by=query.order_by,
         limit=query.size,
-        offset=(query.page - 1) * query.size,
+        offset=offset,
     )
+    if 0 < len(runs) < query.size or (not runs and offset == 0):
+        total = offset + len(runs)  # the last page: the count is known without counting
+    else:
+        total = tracker.count_runs(experiment, filter=query.filter or None)
     keys = sorted(
         {f"metrics.{k}" for run in runs for k in run.metrics}
         | {f"params.{k}" for run in runs for k in run.params}
