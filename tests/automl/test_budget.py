@@ -105,6 +105,19 @@ def test_the_search_keeps_time_for_the_refit_it_measured() -> None:
     assert search.search_left() == pytest.approx(0.0, abs=1e-9)
 
 
+def test_holdout_trials_reserve_one_refit_and_cross_validated_trials_each_theirs() -> None:
+    """A holdout trial keeps its own model when its refit does not fit: only one is kept."""
+    search = _search(Budget(60, clock=FakeClock()))
+    bare = search.reserve()
+    search.results.append(_measured(fit_seconds=4.0))
+    one = search.reserve() - bare
+    search.results += [_measured(fit_seconds=4.0), _measured(fit_seconds=4.0)]
+    assert search.reserve() - bare == pytest.approx(3 * one)  # three to refit
+    for result in search.results:
+        result.model = object()  # type: ignore[assignment]  # trained on the holdout split
+    assert search.reserve() - bare == pytest.approx(one)  # the best is refitted, not all
+
+
 def test_once_the_reserve_is_reached_no_trial_starts() -> None:
     clock = FakeClock()
     search = _search(Budget(10, clock=clock), encodings=ENCODINGS)
