@@ -184,6 +184,8 @@ def test_health_and_metrics(client: TestClient) -> None:
         "area@champion": 1,
     }
     client.post("/v1/models/churn/predict", json={"rows": [GOOD]})
+    refused = client.post("/v1/models/churn/predict", json={"rows": [{**GOOD, "age": "x"}]})
+    assert refused.status_code == 422  # counted as invalid, whichever test ran before
     text = client.get("/metrics").text
     assert (
         'modelcycle_predict_requests_total{model="churn",protocol="v1",route="primary",version="1"}'
