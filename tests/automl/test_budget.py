@@ -6,6 +6,7 @@ No timings: time is a fake clock where a test needs it, or a ``time_left`` of no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,3 +203,38 @@ def test_a_holdout_trial_out_of_time_keeps_its_own_model() -> None:
         [(holdout, 1.0)], lambda learner, encoding: Matrix(X, ()), frame["y"].to_numpy(), spent
     )
     assert pipeline.members[0].learner is holdout.model
+
+
+def test_the_heaviest_holdout_member_gets_the_refit_and_the_others_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Time for one refit (what the search reserved): the heaviest member is refitted on
+    all rows, the others keep the models they trained on the holdout split."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["y"] = (frame["x"] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    model = AutoML(budget=4, learners=["lightgbm"], ensemble=False).fit(frame, "y")
+    members = []
+    for weight in (0.5, 0.3, 0.2):
+        trial = _measured(fit_seconds=10.0)  # a refit on 400 rows: 10 / 3 x 1.2 x 1.3 s
+        trial.model = model.pipeline_.members[0].learner
+        members.append((trial, weight))
+    clock = FakeClock()
+    refit_one = AutoML._refit_one
+
+    def taking_its_time(self: AutoML, *args: Any, **kwargs: Any) -> Any:
+        clock.now += 6.0  # the refit takes about its estimate (5.2 s)
+        return refit_one(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoML, "_refit_one", taking_its_time)
+    X = model.preprocessors_["native"].transform(frame.drop(columns="y"))
+    pipeline = model._refit(
+        members,
+        lambda learner, encoding: Matrix(X, ()),
+        frame["y"].to_numpy(),
+        Budget(10, clock=clock),
+    )
+    learners = [member.learner for member in pipeline.members]
+    assert len(learners) == 3 and clock.now == 6.0  # one refit, no member left out
+    assert learners[0] is not model.pipeline_.members[0].learner
+    assert learners[1] is learners[2] is model.pipeline_.members[0].learner

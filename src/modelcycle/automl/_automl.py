@@ -296,7 +296,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         is shared in proportion to the members' estimated refit times; a member that cannot
         have its share (after the first) is left out and the weights renormalised. Boosting
         and forests stop growing at their share, so the refit ends within the budget. A
-        holdout trial (large data) whose refit would not fit keeps the model it trained.
+        holdout trial (large data) whose refit would not fit keeps the model it trained;
+        it shares the time only with later members that have no such model, so the
+        heaviest holdout member gets the one refit the search kept time for.
         """
         rows = len(y)
         ordered = sorted(members, key=lambda member: -member[1])
@@ -306,13 +308,20 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
             predicting = SAFETY * sum(t.predict_estimate(rows) for t, _ in rest)
             left = budget.remaining() - predicting - 0.01 * budget.seconds
             needed = [SAFETY * refit_estimate(t, rows) for t, _ in rest]
-            if fitted and needed[0] > left:
-                continue
+            if trial.model is not None:
+                # A holdout trial may keep its model, so it shares the time only with the
+                # later members that must be refitted (the search reserved one refit).
+                needed = needed[:1] + [
+                    n for n, (t, _) in zip(needed[1:], rest[1:], strict=True) if t.model is None
+                ]
             share = left * needed[0] / sum(needed) if sum(needed) > 0 else left
             if trial.model is not None and share < needed[0]:
-                # A holdout trial's model, fitted on 80% of the rows, beats one cut short.
+                # A holdout trial's model, fitted on 80% of the rows, beats one cut short
+                # (and beats leaving the member out).
                 key = _preprocessor_key(get_learner(trial.learner), trial.encoding)
                 fitted.append(Member(trial.model, key, weight))
+                continue
+            if fitted and needed[0] > left:
                 continue
             fitted.append(self._refit_one(trial, weight, matrix, y, max(0.1, share)))
         total = sum(m.weight for m in fitted)
