@@ -5,6 +5,7 @@ No timings: time is a fake clock where a test needs it, or a ``time_left`` of no
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from modelcycle.automl import AutoML, Budget, SearchMetric, TrialResult, plan_folds
+from modelcycle.automl._executor import TrialContext, TrialJob, execute_trial
 from modelcycle.automl._search import ENCODINGS, Search, SearchSpace
 from modelcycle.automl._trial import Matrix, run_trial
 from modelcycle.core import Task
@@ -238,3 +240,25 @@ def test_the_heaviest_holdout_member_gets_the_refit_and_the_others_keep_theirs(
     assert len(learners) == 3 and clock.now == 6.0  # one refit, no member left out
     assert learners[0] is not model.pipeline_.members[0].learner
     assert learners[1] is learners[2] is model.pipeline_.members[0].learner
+
+
+def _sent(ends_at: float | None) -> TrialResult:
+    """A trial run away from the search's clock, sent with 60 s left and ``ends_at``."""
+    matrix, y = _binary()
+    context = TrialContext(
+        y=y,
+        folds=plan_folds(y, Task.BINARY, 0),
+        task=Task.BINARY,
+        metric=SearchMetric.for_task(Task.BINARY),
+        random_state=0,
+        n_jobs=1,
+    )
+    return execute_trial(TrialJob(_trial(), seconds_left=60.0, ends_at=ends_at), matrix, context)
+
+
+def test_a_trial_that_arrives_after_the_search_ended_stops_after_one_fold() -> None:
+    # It waited in a cluster's queue past the search's end: its 60 s no longer count.
+    late = _sent(ends_at=time.time() - 1.0)
+    assert late.status == "TIMEOUT" and len(late.fold_values) == 1
+    on_time = _sent(ends_at=time.time() + 60.0)
+    assert on_time.status == "COMPLETE" and on_time.complete

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +16,30 @@ import modelcycle as mc
 from modelcycle.serving._hub import ModelHub
 from modelcycle.store import Database
 from tests.models import load_cancer, log_logistic
+
+
+@pytest.mark.postgres
+def test_a_failed_listen_is_logged_without_the_secrets_in_the_error(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(postgres_url)
+    listener = db.listener("modelcycle_test")
+    assert listener is not None
+
+    def refused() -> None:  # a driver error quoting its connection string
+        raise psycopg.OperationalError(
+            "cannot reach 'host=db password=Sup3r' or postgresql://me:Sup3r@db/mc"
+        )
+
+    monkeypatch.setattr(listener, "_open", refused)
+    try:
+        with caplog.at_level(logging.WARNING, logger="modelcycle"):
+            assert listener.wait(0.3) is False
+    finally:
+        listener.close()
+        db.dispose()
+    assert "listening for modelcycle_test failed: OperationalError" in caplog.text
+    assert "Sup3r" not in caplog.text
 
 
 @pytest.mark.postgres

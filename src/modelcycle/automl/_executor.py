@@ -8,9 +8,14 @@ always ran. An executor with more :attr:`~TrialExecutor.slots` (the Dask executo
 next configuration as soon as a slot frees, and records every result in this process, in
 the order trials end.
 
-A trial that runs elsewhere cannot read the search's clock: it is sent the seconds the
-search had left when it was sent (:attr:`TrialJob.seconds_left`) and counts down from
-there on its own monotonic clock. Optuna's pruner is consulted through the study's
+A trial that runs elsewhere cannot read the search's clock. It is sent the seconds the
+search had left when it was sent (:attr:`TrialJob.seconds_left`) and the search's end as
+wall-clock time (:attr:`TrialJob.ends_at`), and its clock (:func:`trial_clock`) gives the
+smaller of the two counts: the seconds left counted down from its arrival on its own
+monotonic clock, and the time until that end. The first alone would give a trial the
+time it waited in the cluster's queue or in transit on top of the budget; the second
+alone would give a worker whose clock runs behind the search's more time than the
+search had. Optuna's pruner is consulted through the study's
 storage, which the executor chooses (:attr:`TrialExecutor.storage`): the workspace's
 PostgreSQL database or the Dask scheduler's memory, so a worker reports a trial's
 intermediate scores to the same study the search asks.
@@ -59,6 +64,8 @@ class TrialJob:
     seconds_left: float
     trial: optuna.Trial | None = None
     sign: float = 1.0
+    #: The search's end as ``time.time()`` when the job was sent elsewhere (``None``: here).
+    ends_at: float | None = None
 
     @property
     def matrix_key(self) -> tuple[str, str]:
@@ -77,16 +84,10 @@ def execute_trial(
     """Run ``job`` here: every fold gets its share of the time left (see :func:`run_trial`).
 
     ``time_left`` is the search's own clock when the trial runs in its process; without
-    it the trial counts down from :attr:`TrialJob.seconds_left` from now.
+    it the trial runs on :func:`trial_clock` from now.
     """
-    if time_left is None:
-        started = time.monotonic()
-
-        def time_left() -> float:
-            return job.seconds_left - (time.monotonic() - started)
-
     folds = len(context.folds)
-    left = time_left
+    left = time_left if time_left is not None else trial_clock(job)
 
     def fold_deadline(fold: int) -> float:
         """Seconds fold ``fold`` may take: its share of the search's time left.
@@ -109,6 +110,30 @@ def execute_trial(
         should_prune=should_prune,
         time_left=left,
     )
+
+
+def trial_clock(job: TrialJob) -> Callable[[], float]:
+    """The seconds ``job`` has left, for a trial that runs away from the search's clock.
+
+    The smaller of :attr:`TrialJob.seconds_left` counted down from now and the time
+    until :attr:`TrialJob.ends_at` (see the module documentation).
+
+    Examples
+    --------
+    >>> result = TrialResult(number=0, learner="lightgbm", params={}, source="portfolio")
+    >>> late = TrialJob(result, seconds_left=60.0, ends_at=time.time() - 1.0)
+    >>> trial_clock(late)() < 0  # it waited past the search's end: no time left
+    True
+    >>> round(trial_clock(TrialJob(result, seconds_left=5.0))())
+    5
+    """
+    started = time.monotonic()
+
+    def time_left() -> float:
+        left = job.seconds_left - (time.monotonic() - started)
+        return left if job.ends_at is None else min(left, job.ends_at - time.time())
+
+    return time_left
 
 
 def reporting(trial: optuna.Trial, sign: float) -> Prune:

@@ -23,7 +23,7 @@ from modelcycle.core._names import (
     USER_NAME,
     NameRule,
 )
-from modelcycle.core._redact import is_conninfo, looks_like_database, redact_url
+from modelcycle.core._redact import is_conninfo, looks_like_database, redact_text, redact_url
 from modelcycle.core._types import Column, ColumnKind, ModelRef, Schema, Task
 
 if TYPE_CHECKING:
@@ -59,5 +59,6 @@ __all__ = [
     "ms_to_datetime",
     "new_id",
     "now_ms",
+    "redact_text",
     "redact_url",
 ]

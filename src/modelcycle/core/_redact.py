@@ -11,6 +11,9 @@ hides every credential form a URL or a libpq connection string can carry:
 - ``password=`` and ``sslpassword=`` in a libpq ``key=value`` string, quoted or not.
 
 It errs towards hiding too much: a message may lose a host name, never a password.
+A message that may *contain* such a URL or string (a driver's error text) goes through
+:func:`redact_text`, which applies the same rules to every URL and every ``password=``
+in it.
 
 Examples
 --------
@@ -57,6 +60,7 @@ LIBPQ_KEYWORDS = frozenset(
 )  # fmt: skip
 
 _HIDDEN = "***"
+_EMBEDDED_URL = re.compile(r"(?i)[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
 _CONNINFO_START = re.compile(r"\s*([A-Za-z_]+)\s*=")
 _CONNINFO_SECRET = re.compile(
     r"(?i)(?<![A-Za-z0-9_])(password|sslpassword)(\s*=\s*)"
@@ -109,3 +113,20 @@ def _redact_query(query: str) -> str:
             piece = f"{name}={_HIDDEN}"
         pieces.append(piece)
     return "&".join(pieces)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (any message) with the secrets of every URL and ``password=`` in it hidden.
+
+    For text that is not itself a URL but may quote one, such as a database driver's
+    error message (see :func:`redact_url` for the forms hidden).
+
+    Examples
+    --------
+    >>> redact_text('could not connect to "postgresql://me:pw@db/mc": refused')
+    'could not connect to "postgresql://me:***@db/mc": refused'
+    >>> redact_text("invalid connection option host=db password=pw sslpassword='k 2'")
+    'invalid connection option host=db password=*** sslpassword=***'
+    """
+    text = _EMBEDDED_URL.sub(lambda match: redact_url(match.group(0)), text)
+    return _CONNINFO_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{_HIDDEN}", text)

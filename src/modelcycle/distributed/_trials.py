@@ -11,6 +11,7 @@ scheduler's memory otherwise (a SQLite file is not shared between machines).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -159,7 +160,8 @@ class DaskExecutor(TrialExecutor):
                 matrix, broadcast=True, hash=False
             )
         reports_to = None if job.trial is None else _StudyTrial.of(self.storage, job.trial)
-        sent = TrialJob(job.result, job.seconds_left, None, job.sign)
+        left = time_left()  # now, after any scatter: the search's clock kept running
+        sent = TrialJob(job.result, left, None, job.sign, ends_at=time.time() + left)
         future = self.client.submit(
             _run_on_worker, sent, reports_to, self._matrices[key], shared, pure=False
         )

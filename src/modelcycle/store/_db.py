@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from modelcycle.core import ValidationError, WorkspaceError, is_conninfo, redact_url
+from modelcycle.core import ValidationError, WorkspaceError, is_conninfo, redact_text, redact_url
 from modelcycle.store._files import ensure_private_file, private_folder
 
 T = TypeVar("T")
@@ -383,7 +383,8 @@ class Listener:
                 if next(iter(notices), None) is not None:
                     return True
             except Exception as exc:  # the server went away: poll until it is back
-                _LOG.warning("listening for %s failed: %r", self._channel, exc)
+                reason = redact_text(f"{type(exc).__name__}: {exc}")
+                _LOG.warning("listening for %s failed: %s", self._channel, reason)
                 self._drop()
                 self._closed.wait(min(max(left, 0), self._SLICE_S * 4))
         self._drop()
