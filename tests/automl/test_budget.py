@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from modelcycle.automl import AutoML, Budget, SearchMetric, TrialResult, plan_folds
-from modelcycle.automl._executor import TrialContext, TrialJob, execute_trial
+from modelcycle.automl._executor import LocalExecutor, TrialContext, TrialJob, execute_trial
 from modelcycle.automl._search import ENCODINGS, Search, SearchSpace
 from modelcycle.automl._trial import Matrix, run_trial
-from modelcycle.core import Task
+from modelcycle.core import Task, ValidationError
 from modelcycle.packaging import ModelPipeline
 
 
@@ -262,3 +262,34 @@ def test_a_trial_that_arrives_after_the_search_ended_stops_after_one_fold() -> N
     assert late.status == "TIMEOUT" and len(late.fold_values) == 1
     on_time = _sent(ends_at=time.time() + 60.0)
     assert on_time.status == "COMPLETE" and on_time.complete
+
+
+def test_when_every_trial_is_stopped_for_time_the_best_scored_folds_still_give_a_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy machine or a tight budget: each trial's first fold says the rest will not
+    fit, so none finishes; the best of the scored folds is refitted instead of nothing."""
+    submit = LocalExecutor.submit
+
+    def out_of_time(self: LocalExecutor, job: TrialJob, *args: Any) -> TrialResult:
+        return submit(self, job, *args[:-1], lambda: 0.0)  # the search's clock says: none left
+
+    monkeypatch.setattr(LocalExecutor, "submit", out_of_time)
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["y"] = (frame["x"] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    model = AutoML(budget=3, learners=["lightgbm", "linear"]).fit(frame, "y")
+    assert model.results_ and all(r.status == "TIMEOUT" for r in model.results_)
+    scored = [r for r in model.results_ if r.fold_values]
+    best = max(scored, key=lambda r: float(np.mean(r.fold_values)))  # roc_auc: higher
+    assert model.best_value_ == pytest.approx(float(np.mean(best.fold_values)))
+    assert model.ensemble_ is False
+    assert model.predict_proba(frame.drop(columns="y").head(5)).shape == (5, 2)
+
+
+def test_when_no_fold_was_scored_the_error_says_to_give_more_time() -> None:
+    model = AutoML(budget=3, learners=["lightgbm"])
+    model.metric_ = SearchMetric.for_task(Task.BINARY)
+    model.results_ = [TrialResult(0, "lightgbm", {}, "portfolio", status="FAILED", error="x")]
+    with pytest.raises(ValidationError, match=r"\(x\); give training more time \(--budget\)"):
+        model._best_partial()

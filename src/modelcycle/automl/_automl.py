@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from modelcycle.learners import Learner, available_learners, get_learner
 from modelcycle.packaging import Member, ModelPipeline
 
 #: Native codes for every level seen this many times or more (the ``fine`` encoding).
+_LOG = logging.getLogger("modelcycle.automl")
 _FINE_MIN_COUNT = 5
 
 
@@ -251,10 +253,7 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     def _choose(self, y: NDArray[Any], budget: Budget) -> list[tuple[TrialResult, float]]:
         complete = sorted((r for r in self.results_ if r.complete), key=lambda r: r.loss)
         if not complete:
-            failures = "; ".join(sorted({r.error or r.status for r in self.results_}))[:500]
-            raise ValidationError(
-                f"no model could be trained within the budget ({failures or 'no trial finished'})"
-            )
+            return [(self._best_partial(), 1.0)]
         best = complete[0]
         self.best_value_ = best.value
         self.ensemble_ = False
@@ -274,6 +273,37 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.ensemble_ = True
         self.best_value_ = -loss if self.metric_.greater_is_better else loss
         return [(candidates[i], w) for i, w in weights.items()]
+
+    def _best_partial(self) -> TrialResult:
+        """The best trial stopped for time after scoring some folds, when none finished.
+
+        A tight budget or a busy machine can stop every trial after its first folds
+        (their pace said the rest would not fit). Their scored folds still rank them:
+        the best is refitted like a finished trial, and its value is the mean over the
+        folds it scored (it says how many). Only when no fold at all was scored is
+        there nothing to choose.
+        """
+        partial = [r for r in self.results_ if r.status == "TIMEOUT" and r.fold_values]
+        if not partial:
+            failures = "; ".join(sorted({r.error or r.status for r in self.results_}))[:500]
+            raise ValidationError(
+                f"no model could be trained within the budget ({failures or 'no trial finished'}); "
+                "give training more time (--budget) or fewer rows"
+            )
+        sign = -1.0 if self.metric_.greater_is_better else 1.0
+        best = min(partial, key=lambda r: sign * float(np.mean(r.fold_values)))
+        best.value = float(np.mean(best.fold_values))
+        best.loss = sign * best.value
+        self.best_value_ = best.value
+        self.ensemble_ = False
+        _LOG.warning(
+            "no trial finished within the budget; chose trial %d (%s), scored on %d of its "
+            "folds, and refit it on every row",
+            best.number,
+            best.learner,
+            len(best.fold_values),
+        )
+        return best
 
     def _affordable_rounds(self, candidates: list[TrialResult], rows: int, budget: Budget) -> int:
         """Rounds of ensemble selection that leave time to refit the best and predict."""
