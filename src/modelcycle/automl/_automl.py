@@ -39,7 +39,7 @@ from modelcycle.data import (
     validate,
 )
 from modelcycle.features import Preprocessor
-from modelcycle.learners import Learner, available_learners, get_learner
+from modelcycle.learners import BUILTIN_LEARNERS, Learner, available_learners, get_learner
 from modelcycle.packaging import Member, ModelPipeline
 
 #: Native codes for every level seen this many times or more (the ``fine`` encoding).
@@ -201,7 +201,16 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
 
     def _learner_names(self) -> list[str]:
         allowed = available_learners(self.task_)
-        chosen = list(self.learners) if self.learners else allowed
+        if not self.learners:
+            return [name for name in allowed if get_learner(name).searched_by_default]
+        chosen = list(self.learners)
+        for name in chosen:
+            cls = _builtin(name)
+            if cls is not None and not cls.installed():
+                raise ValidationError(
+                    f"learner {name!r} needs the {cls.library!r} package, which is not "
+                    f"installed; install it with pip install 'modelcycle[{cls.extra}]'"
+                )
         unknown = [n for n in chosen if n not in allowed]
         if unknown:
             raise ValidationError(
@@ -337,10 +346,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ) -> Member:
         cls = get_learner(trial.learner)
         params = dict(trial.params)
-        if trial.learner == "lightgbm" and trial.iterations:
+        if trial.iterations:  # boosting: the rounds the folds stopped at, a fifth more
             folds = len(trial.iterations)
             rounds = int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2)))
-            params.update(num_iterations=max(10, rounds), early_stopping_round=0)
+            params = cls.refit_params(params, max(10, rounds))
         data = matrix(trial.learner, trial.encoding)
         learner = cls(
             task=self.task_,
@@ -409,6 +418,10 @@ def _table_and_target(X: Any, y: Any) -> tuple[pd.DataFrame, str]:
             f"y is named {name!r}, which is also a column of X; rename one of them"
         )
     return frame.assign(**{name: values.to_numpy()}), name
+
+
+def _builtin(name: str) -> type[Learner] | None:
+    return next((cls for cls in BUILTIN_LEARNERS if cls.name == name), None)
 
 
 def _weight(value: str | None) -> Literal["balanced"] | None:
