@@ -57,9 +57,6 @@ _TREE_PARAMS = frozenset(
     }
 )
 
-#: Below this many rows a prediction runs on one thread.
-_PARALLEL_PREDICT_ROWS = 2_000
-
 
 class XGBoostLearner(Learner):
     """Gradient-boosted trees from XGBoost (``hist``), with early stopping and categoricals.
@@ -221,13 +218,12 @@ class XGBoostLearner(Learner):
             callbacks=[progress],
             verbose_eval=False,
         )
+        self._limit_threads()
         self.n_iterations_ = int(self.booster_.num_boosted_rounds())
         best = getattr(self.booster_, "best_iteration", None) if evals and patience > 0 else None
         self.best_iteration_ = self.n_iterations_ if best is None else int(best) + 1
 
-    def _matrix(
-        self, X: NDArray[np.float64], y: NDArray[Any] | None = None, weight: Any = None
-    ) -> Any:
+    def _matrix(self, X: NDArray[np.float64], y: NDArray[Any], weight: Any = None) -> Any:
         """A ``DMatrix`` with the categorical columns marked ``"c"`` for category splits."""
         xgb = import_library(self)
         categorical = set(self.categorical_features_)
@@ -239,14 +235,22 @@ class XGBoostLearner(Learner):
             feature_types=types,
             enable_categorical=bool(categorical),
             missing=np.nan,
-            nthread=self.n_jobs if len(X) >= _PARALLEL_PREDICT_ROWS else 1,
+            nthread=self.n_jobs,
         )
+
+    def _limit_threads(self) -> None:
+        # A loaded booster would predict on every core: starting them costs more than the
+        # trees for a served row, and breaks n_jobs for a trainer running trials at once.
+        if self.n_jobs != -1:
+            self.booster_.set_param({"nthread": self.n_jobs})
 
     # -- predicting ------------------------------------------------------------------
 
     def _raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-        out = self.booster_.predict(
-            self._matrix(X), iteration_range=(0, int(self.best_iteration_ or 0))
+        # In place: no DMatrix (half the time of a served row), thread-safe, and the
+        # booster knows which columns are categorical.
+        out = self.booster_.inplace_predict(
+            X, iteration_range=(0, int(self.best_iteration_ or 0)), missing=np.nan
         )
         return np.asarray(out, dtype=np.float64)
 
@@ -278,6 +282,7 @@ class XGBoostLearner(Learner):
             self.booster_.load_model(str(path))
         except (ValueError, xgb.core.XGBoostError) as exc:
             raise IntegrityError(f"{str(path)!r} is not an XGBoost JSON model: {exc}") from None
+        self._limit_threads()
         if self.booster_.num_features() != self.n_features_in_:
             raise IntegrityError(
                 f"{str(path)!r} has {self.booster_.num_features()} features; "
