@@ -175,6 +175,15 @@ def test_a_missing_library_says_how_to_install_it(
         AutoML(budget=5, learners=[learner_class.name]).fit(frame, "y")
 
 
-def test_the_default_search_leaves_the_optional_learners_out() -> None:
-    assert not XGBoostLearner.searched_by_default and not CatBoostLearner.searched_by_default
-    assert LightGBMLearner.searched_by_default
+def test_xgboost_is_searched_by_default_only_on_many_valued_columns() -> None:
+    """What the benchmark measured (issue 15); CatBoost only when named."""
+    automl = AutoML(budget=4)
+    automl.task_ = Task.REGRESSION
+    automl.many_valued_ = ["shop"]
+    assert automl._learner_names() == [
+        "lightgbm", "xgboost", "linear", "extra_trees", "random_forest"
+    ]  # fmt: skip
+    automl.many_valued_ = []
+    assert automl._learner_names() == ["lightgbm", "linear", "extra_trees", "random_forest"]
+    automl.learners = ["catboost", "lightgbm"]
+    assert automl._learner_names() == ["catboost", "lightgbm"]

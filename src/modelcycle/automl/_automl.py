@@ -65,7 +65,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         (:data:`modelcycle.evaluation.METRIC_TABLE`); default ``roc_auc`` (binary),
         ``log_loss`` (multiclass), ``rmse`` (regression).
     learners:
-        Learner names to consider (default: every learner that supports the task).
+        Learner names to consider. Default: LightGBM, linear, extra trees and random
+        forest; XGBoost too on tables with many-valued categorical columns when it is
+        installed. CatBoost only when named (``learners=[..., "catboost"]``).
     random_state:
         Seed of folds, learners and the tuner: the same seed and data give the same search
         order (trial counts still depend on the machine's speed).
@@ -150,8 +152,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.metric_ = SearchMetric.for_task(self.task_, self.metric)
         inputs = frame.drop(columns=[target])
         y = self._encode_target(y_raw)
-        names = self._learner_names()
         self.many_valued_ = self._many_valued(inputs)
+        names = self._learner_names()
         self.preprocessors_: dict[str, Preprocessor] = {}
         matrices: dict[str, Matrix] = {}
 
@@ -202,7 +204,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     def _learner_names(self) -> list[str]:
         allowed = available_learners(self.task_)
         if not self.learners:
-            return [name for name in allowed if get_learner(name).searched_by_default]
+            searched = {"always", "many_valued"} if self.many_valued_ else {"always"}
+            return [name for name in allowed if get_learner(name).default_search in searched]
         chosen = list(self.learners)
         for name in chosen:
             cls = _builtin(name)

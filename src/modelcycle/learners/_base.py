@@ -92,8 +92,10 @@ class Learner(BaseEstimator, ABC):  # type: ignore[misc]
     #: extra of modelcycle that installs it; ``None`` for the core learners.
     library: ClassVar[str | None] = None
     extra: ClassVar[str | None] = None
-    #: Whether the AutoML search tries the family when not told which learners to use.
-    searched_by_default: ClassVar[bool] = True
+    #: When the AutoML search tries the family if not told which learners to use:
+    #: ``"always"``, only on tables with many-valued categorical columns
+    #: (``"many_valued"``), or ``"never"`` (only when named). Set by the benchmark.
+    default_search: ClassVar[Literal["always", "many_valued", "never"]] = "always"
 
     def __init__(
         self,
