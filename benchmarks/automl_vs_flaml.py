@@ -32,6 +32,7 @@ Run::
     .venv/bin/python benchmarks/automl_vs_flaml.py --datasets Car,Vocab --systems flaml,modelcycle
     .venv/bin/python benchmarks/automl_vs_flaml.py --busy          # another process spins a core
     .venv/bin/python benchmarks/automl_vs_flaml.py --json          # machine-readable
+    .venv/bin/python benchmarks/automl_vs_flaml.py --learners lightgbm,catboost  # modelcycle's
 
 FLAML searches its full default space when CatBoost and XGBoost are installed (the
 ``bench`` extra installs both).
