@@ -32,6 +32,7 @@ Run::
     .venv/bin/python benchmarks/automl_vs_flaml.py --datasets Car,Vocab --systems flaml,modelcycle
     .venv/bin/python benchmarks/automl_vs_flaml.py --busy          # another process spins a core
     .venv/bin/python benchmarks/automl_vs_flaml.py --json          # machine-readable
+    .venv/bin/python benchmarks/automl_vs_flaml.py --learners lightgbm,catboost  # modelcycle's
 
 FLAML searches its full default space when CatBoost and XGBoost are installed (the
 ``bench`` extra installs both).
@@ -329,11 +330,13 @@ def run_flaml(split: Split, task: str, budget_s: float, seed: int) -> Prediction
     return predict(automl, split.test_features, task, watch.seconds)
 
 
-def run_modelcycle(split: Split, task: str, budget_s: float, seed: int) -> Prediction:
+def run_modelcycle(
+    split: Split, task: str, budget_s: float, seed: int, learners: list[str] | None = None
+) -> Prediction:
     from modelcycle.automl import AutoML
 
     # The task is given, as it is to FLAML; the frame still carries its target column.
-    model = AutoML(budget=budget_s, random_state=seed, n_jobs=N_JOBS, task=task)
+    model = AutoML(budget=budget_s, random_state=seed, n_jobs=N_JOBS, task=task, learners=learners)
     train = split.train
     with stopwatch(pause_collector=False) as watch:
         model.fit(train, split.target)
@@ -366,7 +369,8 @@ def run_lightgbm(split: Split, task: str, budget_s: float, seed: int) -> Predict
     return predict(model, test_features, task, watch.seconds)
 
 
-RUNNERS: dict[str, Callable[[Split, str, float, int], Prediction]] = {
+Runner = Callable[[Split, str, float, int], Prediction]
+RUNNERS: dict[str, Runner] = {
     "flaml": run_flaml,
     "modelcycle": run_modelcycle,
     "lightgbm": run_lightgbm,
@@ -424,10 +428,10 @@ class Outcome:
         return None if self.fit_s is None else self.fit_s + (self.predict_s or 0.0)
 
 
-def attempt(system: str, split: Split, task: str, budget_s: float, seed: int) -> Outcome:
+def attempt(runner: Runner, split: Split, task: str, budget_s: float, seed: int) -> Outcome:
     """Fit, predict and score one system; any exception becomes the outcome's error."""
     try:
-        prediction = RUNNERS[system](split, task, budget_s, seed)
+        prediction = runner(split, task, budget_s, seed)
         scores = score(task, split.test_labels, prediction)
     except Exception as exc:
         return Outcome(seed, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
@@ -524,12 +528,14 @@ class Row:
         }
 
 
-def benchmark_one(data_set: DataSet, systems: list[str], budget_s: float, seeds: int) -> Row:
-    outcomes: dict[str, list[Outcome]] = {system: [] for system in systems}
+def benchmark_one(
+    data_set: DataSet, runners: dict[str, Runner], budget_s: float, seeds: int
+) -> Row:
+    outcomes: dict[str, list[Outcome]] = {system: [] for system in runners}
     for seed in range(seeds):
         split = Split.of(data_set, seed)
-        for system in systems:
-            outcome = attempt(system, split, data_set.task, budget_s, seed)
+        for system, runner in runners.items():
+            outcome = attempt(runner, split, data_set.task, budget_s, seed)
             outcomes[system].append(outcome)
             progress(data_set.name, system, outcome)
     features = split.train_features.shape[1]
@@ -747,6 +753,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help=f"a {QUICK_BUDGET_S:g} s budget, for a smoke run"
     )
+    parser.add_argument(
+        "--learners",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=None,
+        help="comma-separated learners modelcycle searches (default: its default set), "
+        "e.g. lightgbm,linear,extra_trees,random_forest,xgboost,catboost",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.budget is None:
@@ -772,11 +785,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet()
     systems = [system for system in SYSTEMS if system in args.systems]  # FLAML first
+    runners = {system: RUNNERS[system] for system in systems}
+    if "modelcycle" in runners:
+        runners["modelcycle"] = partial(run_modelcycle, learners=args.learners)
     rows = []
     with BusyCore(args.busy):
         for index, name in enumerate(args.datasets, start=1):
             print(f"[{index}/{len(args.datasets)}] {name}", file=sys.stderr, flush=True)
-            rows.append(benchmark_one(DATASETS[name], systems, args.budget, args.seeds))
+            rows.append(benchmark_one(DATASETS[name], runners, args.budget, args.seeds))
     if args.json:
         result = {
             "versions": versions(),
@@ -784,6 +800,7 @@ def main(argv: list[str] | None = None) -> int:
             "budget_s": args.budget,
             "n_jobs": N_JOBS,
             "seeds": args.seeds,
+            "modelcycle_learners": args.learners,
             "busy_core": args.busy,
             "test_size": TEST_SIZE,
             "tolerance": {"score": SCORE_TOLERANCE, "log_loss_relative": LOG_LOSS_TOLERANCE},

@@ -12,6 +12,8 @@ from modelcycle.testing._learners import LearnerContract
 # Fewer rounds and trees than the defaults keep the suite fast; the checks still hold.
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "lightgbm": {"num_iterations": 60},
+    "xgboost": {"num_boost_round": 60},
+    "catboost": {"iterations": 60},
     "extra_trees": {"n_estimators": 20},
     "random_forest": {"n_estimators": 20},
 }

@@ -12,9 +12,11 @@ import pytest
 
 from modelcycle.core import IntegrityError, NotFound, Task, ValidationError
 from modelcycle.learners import (
+    CatBoostLearner,
     Learner,
     LightGBMLearner,
     LinearLearner,
+    XGBoostLearner,
     available_learners,
     get_learner,
 )
@@ -22,26 +24,33 @@ from tests.learners.helpers import easy_binary
 
 MODULES = [
     "modelcycle.learners",
+    "modelcycle.learners._catboost",
     "modelcycle.learners._checks",
     "modelcycle.learners._forest",
     "modelcycle.learners._lightgbm",
     "modelcycle.learners._linear",
     "modelcycle.learners._registry",
+    "modelcycle.learners._xgboost",
 ]
 
 
 def test_learners_are_found_by_name() -> None:
     assert get_learner("lightgbm") is LightGBMLearner
     assert get_learner("linear") is LinearLearner
-    with pytest.raises(NotFound, match=r"learner 'xgboost' is not known; expected one of \["):
-        get_learner("xgboost")
+    assert get_learner("xgboost") is XGBoostLearner
+    assert get_learner("catboost") is CatBoostLearner
+    with pytest.raises(NotFound, match=r"learner 'adaboost' is not known; expected one of \["):
+        get_learner("adaboost")
 
 
 @pytest.mark.parametrize("task", [*Task, "binary"])
 def test_every_task_has_lightgbm_first(task: Task | str) -> None:
     names = available_learners(task)
     assert names[0] == "lightgbm"
-    assert set(names) == {"lightgbm", "linear", "extra_trees", "random_forest"}
+    # XGBoost and CatBoost are installed with the test extra.
+    assert set(names) == {
+        "lightgbm", "linear", "extra_trees", "random_forest", "xgboost", "catboost"
+    }  # fmt: skip
 
 
 def test_learner_load_picks_the_class_from_the_folder(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from modelcycle.learners._checks import balanced_weights
 # Leaves of 10 rows let the forests' weighted leaf votes move; fully grown leaves are pure.
 PARAMS: dict[str, dict[str, Any]] = {
     "lightgbm": {"num_iterations": 60},
+    "xgboost": {"num_boost_round": 60, "max_depth": 3},
+    "catboost": {"iterations": 60},
     "extra_trees": {"n_estimators": 30, "min_samples_leaf": 10},
     "random_forest": {"n_estimators": 30, "min_samples_leaf": 10},
 }

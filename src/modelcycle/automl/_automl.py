@@ -40,7 +40,7 @@ from modelcycle.data import (
     validate,
 )
 from modelcycle.features import Preprocessor
-from modelcycle.learners import Learner, available_learners, get_learner
+from modelcycle.learners import BUILTIN_LEARNERS, Learner, available_learners, get_learner
 from modelcycle.packaging import Member, ModelPipeline
 
 #: Native codes for every level seen this many times or more (the ``fine`` encoding).
@@ -67,7 +67,9 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         (:data:`modelcycle.evaluation.METRIC_TABLE`); default ``roc_auc`` (binary),
         ``log_loss`` (multiclass), ``rmse`` (regression).
     learners:
-        Learner names to consider (default: every learner that supports the task).
+        Learner names to consider. Default: LightGBM, linear, extra trees and random
+        forest; XGBoost too on tables with many-valued categorical columns when it is
+        installed. CatBoost only when named (``learners=[..., "catboost"]``).
     random_state:
         Seed of folds, learners and the tuner: the same seed and data give the same search
         order (trial counts still depend on the machine's speed).
@@ -152,8 +154,8 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.metric_ = SearchMetric.for_task(self.task_, self.metric)
         inputs = frame.drop(columns=[target])
         y = self._encode_target(y_raw)
-        names = self._learner_names()
         self.many_valued_ = self._many_valued(inputs)
+        names = self._learner_names()
         self.preprocessors_: dict[str, Preprocessor] = {}
         matrices: dict[str, Matrix] = {}
 
@@ -203,7 +205,17 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
 
     def _learner_names(self) -> list[str]:
         allowed = available_learners(self.task_)
-        chosen = list(self.learners) if self.learners else allowed
+        if not self.learners:
+            searched = {"always", "many_valued"} if self.many_valued_ else {"always"}
+            return [name for name in allowed if get_learner(name).default_search in searched]
+        chosen = list(self.learners)
+        for name in chosen:
+            cls = _builtin(name)
+            if cls is not None and not cls.installed():
+                raise ValidationError(
+                    f"learner {name!r} needs the {cls.library!r} package, which is not "
+                    f"installed; install it with pip install 'modelcycle[{cls.extra}]'"
+                )
         unknown = [n for n in chosen if n not in allowed]
         if unknown:
             raise ValidationError(
@@ -367,10 +379,10 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
     ) -> Member:
         cls = get_learner(trial.learner)
         params = dict(trial.params)
-        if trial.learner == "lightgbm" and trial.iterations:
+        if trial.iterations:  # boosting: the rounds the folds stopped at, a fifth more
             folds = len(trial.iterations)
             rounds = int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2)))
-            params.update(num_iterations=max(10, rounds), early_stopping_round=0)
+            params = cls.refit_params(params, max(10, rounds))
         data = matrix(trial.learner, trial.encoding)
         learner = cls(
             task=self.task_,
@@ -439,6 +451,10 @@ def _table_and_target(X: Any, y: Any) -> tuple[pd.DataFrame, str]:
             f"y is named {name!r}, which is also a column of X; rename one of them"
         )
     return frame.assign(**{name: values.to_numpy()}), name
+
+
+def _builtin(name: str) -> type[Learner] | None:
+    return next((cls for cls in BUILTIN_LEARNERS if cls.name == name), None)
 
 
 def _weight(value: str | None) -> Literal["balanced"] | None:

@@ -3,8 +3,9 @@
 Every learner follows :class:`Learner`: fit on the float64 matrix made by
 :mod:`modelcycle.features`, predict class codes, probabilities or values, declare
 an Optuna search space and a portfolio of starting configurations, and save to a
-folder of safe files (LightGBM model text, JSON, skops) whose SHA-256 are checked
-on load.
+folder of safe files (LightGBM model text, XGBoost JSON, CatBoost ``.cbm``, JSON,
+skops) whose SHA-256 are checked on load. XGBoost and CatBoost are optional: their
+libraries are imported only to fit or load such a learner.
 
 Examples
 --------
@@ -25,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from modelcycle.learners._base import Learner
+from modelcycle.learners._catboost import CatBoostLearner
 from modelcycle.learners._forest import ExtraTreesLearner, RandomForestLearner
 from modelcycle.learners._lightgbm import LightGBMLearner
 from modelcycle.learners._linear import LinearLearner
@@ -38,16 +40,19 @@ from modelcycle.learners._skops import (
     skops_types_to_trust,
 )
 from modelcycle.learners._skops_types import ALLOWED_TYPES
+from modelcycle.learners._xgboost import XGBoostLearner
 
 __all__ = [
     "ALLOWED_TYPES",
     "BUILTIN_LEARNERS",
+    "CatBoostLearner",
     "ExtraTreesLearner",
     "Learner",
     "LightGBMLearner",
     "LinearLearner",
     "RandomForestLearner",
     "SkopsName",
+    "XGBoostLearner",
     "available_learners",
     "check_skops",
     "dump_skops",

@@ -11,6 +11,8 @@ framing once; an implementation fills in the ``_fit``, ``_predict_*`` and
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -22,7 +24,7 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unused-ignore]
 
-from modelcycle.core import Task, ValidationError
+from modelcycle.core import NotFound, Task, ValidationError
 from modelcycle.learners import _checks
 from modelcycle.learners._files import read_meta, require, write_meta
 
@@ -86,6 +88,14 @@ class Learner(BaseEstimator, ABC):  # type: ignore[misc]
     tasks: ClassVar[frozenset[Task]] = frozenset(Task)
     #: Names accepted in ``params``; ``None`` accepts any (passed to the library).
     param_names: ClassVar[frozenset[str] | None] = None
+    #: The optional package the family needs (imported when fitting or loading), and the
+    #: extra of modelcycle that installs it; ``None`` for the core learners.
+    library: ClassVar[str | None] = None
+    extra: ClassVar[str | None] = None
+    #: When the AutoML search tries the family if not told which learners to use:
+    #: ``"always"``, only on tables with many-valued categorical columns
+    #: (``"many_valued"``), or ``"never"`` (only when named). Set by the benchmark.
+    default_search: ClassVar[Literal["always", "many_valued", "never"]] = "always"
 
     def __init__(
         self,
@@ -117,6 +127,18 @@ class Learner(BaseEstimator, ABC):  # type: ignore[misc]
         Replaying the drawn values with ``optuna.trial.FixedTrial(trial.params)``
         returns the same dict.
         """
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether the family's library can be imported (always, for the core learners)."""
+        return cls.library is None or importlib.util.find_spec(cls.library) is not None
+
+    @classmethod
+    def refit_params(cls, params: dict[str, Any], rounds: int) -> dict[str, Any]:
+        """``params`` for a refit on all rows with ``rounds`` boosting rounds and no early
+        stopping (what validation folds stopped at); unchanged for families without rounds.
+        """
+        return params
 
     @classmethod
     def categorical_space(cls, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
@@ -361,6 +383,26 @@ class Learner(BaseEstimator, ABC):  # type: ignore[misc]
         self.categorical_features_ = [int(i) for i in meta.get("categorical_features", [])]
         self.n_iterations_ = meta.get("n_iterations")
         self.best_iteration_ = meta.get("best_iteration")
+
+
+def import_library(learner: Learner | type[Learner]) -> Any:
+    """Import the optional library of ``learner``'s family, or say how to install it.
+
+    Raises
+    ------
+    NotFound
+        The library is not installed.
+    """
+    library = learner.library
+    if library is None:
+        raise TypeError(f"learner {learner.name!r} needs no optional library")
+    try:
+        return importlib.import_module(library)
+    except ImportError:
+        raise NotFound(
+            f"learner {learner.name!r} needs the {library!r} package, which is not installed; "
+            f"install it with pip install 'modelcycle[{learner.extra or library}]'"
+        ) from None
 
 
 def _learner_class(cls: type[Learner], stored: str) -> type[Learner]:

@@ -206,6 +206,11 @@ class LightGBMLearner(Learner):
             },
         ]
 
+    @classmethod
+    def refit_params(cls, params: dict[str, Any], rounds: int) -> dict[str, Any]:
+        """``params`` fitting exactly ``rounds`` rounds without early stopping."""
+        return {**params, "num_iterations": rounds, "early_stopping_round": 0}
+
     # -- fitting ---------------------------------------------------------------------
 
     def _train_params(self) -> dict[str, Any]:
