@@ -30,6 +30,11 @@ to a Python that has it (default: this one). Run::
     .venv/bin/python benchmarks/ui_vs_mlflow.py                 # 100,000 runs, 3 repeats
     .venv/bin/python benchmarks/ui_vs_mlflow.py --runs 10000 --repeat 2 --warmup 0
     .venv/bin/python benchmarks/ui_vs_mlflow.py --json
+    .venv/bin/python benchmarks/ui_vs_mlflow.py --folder /tmp/ui-bench   # keep, then reuse
+
+Filling both stores with 100,000 runs takes minutes: ``--folder`` keeps them in a folder
+and a later run with the same ``--runs`` reuses them (the runs are seeded, so their ids
+are known without reading them back).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+from rich.console import Console
 
 from _common import Comparison, machine, print_table, run_interleaved, stdout_console, stopwatch
 
@@ -384,6 +390,38 @@ def browser_times(
     return found
 
 
+@contextlib.contextmanager
+def _folder(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="ui-bench-") as folder:
+        yield Path(folder)
+
+
+def filled_stores(
+    root: Path, python: str, count: int, console: Console
+) -> tuple[list[str], str, str]:
+    """Both stores in ``root`` with ``count`` runs (reused when ``root`` already has them):
+    the run ids, the long run's id and MLflow's experiment id."""
+    marker = root / "filled.json"
+    if marker.exists() and json.loads(marker.read_text()).get("runs") == count:
+        console.print(f"reusing the stores of {count:,} runs in {root}")
+        experiment = json.loads(marker.read_text())["experiment"]
+        return [run[0] for run in runs_data(count)], LONG_ID, experiment
+    for stale in ("ws", "mlflow.db"):
+        if (root / stale).exists():
+            raise SystemExit(f"{root / stale} exists but was not filled with {count:,} runs")
+    console.print(f"filling both stores with {count:,} runs ...")
+    with stopwatch(pause_collector=False) as filled:
+        ids, long_id = fill_modelcycle(root / "ws", count)
+        experiment = fill_mlflow(python, root / "mlflow.db", count)
+    marker.write_text(json.dumps({"runs": count, "experiment": experiment}))
+    console.print(f"filled in {filled.seconds:.0f} s; starting both servers ...")
+    return ids, long_id, experiment
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100_000)
@@ -396,16 +434,17 @@ def main() -> None:
         "a server start, not a page)",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="keep both stores in this folder, and reuse them when it holds stores of the "
+        "same --runs (default: a temporary folder, removed at the end)",
+    )
     options = parser.parse_args()
     python = os.environ.get("MLFLOW_PYTHON", sys.executable)
     console = stdout_console()
-    with tempfile.TemporaryDirectory(prefix="ui-bench-") as folder:
-        root = Path(folder)
-        console.print(f"filling both stores with {options.runs:,} runs ...")
-        with stopwatch(pause_collector=False) as filled:
-            ids, long_id = fill_modelcycle(root / "ws", options.runs)
-            experiment = fill_mlflow(python, root / "mlflow.db", options.runs)
-        console.print(f"filled in {filled.seconds:.0f} s; starting both servers ...")
+    with _folder(options.folder) as root:
+        ids, long_id, experiment = filled_stores(root, python, options.runs, console)
         sample = random.Random(2).sample(ids, 500)
         ours_port, peer_port = free_port(), free_port()
         ours_base, peer_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"

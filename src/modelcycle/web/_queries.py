@@ -25,6 +25,10 @@ from modelcycle.store import Database, tables
 from modelcycle.tracking import Run, Tracker
 
 PAGE_SIZES = (25, 50, 100, 200)
+#: A filtered table counts its runs exactly up to this many past its page's start, and
+#: beyond says "more than": counting every match of a filter over 100,000 runs costs
+#: more than finding the page (an unfiltered table is counted exactly, from an index).
+COUNT_CAP = 500
 #: Most runs the compare view takes.
 MAX_COMPARE = 500
 #: Columns of the runs table a user may choose at most.
@@ -120,12 +124,17 @@ def _integer(text: str | None, name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class RunsPage:
-    """One page of the runs table: its runs, the total, and the columns shown."""
+    """One page of the runs table: its runs, the total, and the columns shown.
+
+    ``total`` is the number of matching runs when ``exact``; otherwise there are more
+    than ``total`` (the count stopped there, see :data:`COUNT_CAP`).
+    """
 
     runs: list[Run]
     total: int
     columns: tuple[str, ...]
     keys: tuple[str, ...]
+    exact: bool = True
 
     def value(self, run: Run, column: str) -> Any:
         """The cell of ``run`` in ``column`` (``None`` when the run did not log it)."""
@@ -136,25 +145,32 @@ class RunsPage:
 
 def runs_page(tracker: Tracker, query: RunsQuery) -> RunsPage:
     """The runs of ``query``'s page, sorted and filtered in SQL, and the total count."""
-    experiment = query.experiment
     offset = (query.page - 1) * query.size
-    runs = tracker.runs(
-        experiment,
-        filter=query.filter or None,
-        order_by=query.order_by,
-        limit=query.size,
-        offset=offset,
-    )
-    if 0 < len(runs) < query.size or (not runs and offset == 0):
-        total = offset + len(runs)  # the last page: the count is known without counting
+    if query.filter:
+        at_most = offset + COUNT_CAP
+        runs, counted = tracker.runs_counted(
+            query.experiment,
+            filter=query.filter,
+            order_by=query.order_by,
+            limit=query.size,
+            offset=offset,
+            at_most=at_most,
+        )
+        total, exact = (at_most, False) if counted > at_most else (counted, True)
     else:
-        total = tracker.count_runs(experiment, filter=query.filter or None)
+        runs = tracker.runs(
+            query.experiment, order_by=query.order_by, limit=query.size, offset=offset
+        )
+        last = 0 < len(runs) < query.size or (not runs and offset == 0)
+        # the last page knows the total without counting; else an index count
+        total = offset + len(runs) if last else tracker.count_runs(query.experiment)
+        exact = True
     keys = sorted(
         {f"metrics.{k}" for run in runs for k in run.metrics}
         | {f"params.{k}" for run in runs for k in run.params}
     )
     columns = query.columns or tuple(k for k in keys if k.startswith("metrics."))[:6]
-    return RunsPage(runs, total, columns, tuple(keys))
+    return RunsPage(runs, total, columns, tuple(keys), exact)
 
 
 def histories(
