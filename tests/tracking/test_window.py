@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelcycle as mc
+from modelcycle.store import tables
 from modelcycle.tracking import _window
 
 FILTERS = [
@@ -39,6 +40,9 @@ def small_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _seed(ws: mc.Workspace) -> None:
+    """40 runs in two experiments; runs start in threes at the same millisecond (a
+    window ends inside a tie)."""
+    ids = []
     for index in range(40):
         experiment = "sweep" if index % 4 else "other"
         with ws.start_run(experiment=experiment, name=f"r{index % 7}-{index:02d}") as run:
@@ -48,7 +52,15 @@ def _seed(ws: mc.Workspace) -> None:
             run.log_metric("loss", 1.0 / (index + 1))
             if index % 5 == 0:
                 run.set_tag("team", "a" if index % 2 else "b")
+        ids.append(run.run_id)
     ws.tracker.flush()
+    with ws.db.engine.begin() as connection:
+        for index, run_id in enumerate(ids):
+            connection.execute(
+                sa.update(tables.runs)
+                .where(tables.runs.c.run_id == run_id)
+                .values(start_time=1_000 + index // 3)
+            )
 
 
 @contextmanager

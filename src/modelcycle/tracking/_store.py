@@ -34,7 +34,7 @@ from modelcycle.tracking._filter import (
     value_column,
 )
 from modelcycle.tracking._status import RunStatus
-from modelcycle.tracking._window import first_matches
+from modelcycle.tracking._window import first_matches, windowed
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
 #: A run from a modelcycle without heartbeats (``heartbeat_at`` empty) is presumed dead
@@ -276,14 +276,15 @@ class TrackingStore:
         """:meth:`search` and :meth:`count` (with ``at_most``) in one read; a filter that
         matches often answers both from one window of runs."""
         chosen, text, clauses = _search_terms(experiments, filter, order_by)
+        tried = bool(text) and _by_attribute(clauses) and windowed(_listed(clauses))
         with self._read_runs() as connection:
             ids = None
-            if text and _by_attribute(clauses):
+            if text and tried:
                 needed = max(offset + limit, at_most + 1)
                 ids = first_matches(connection, _scope(chosen), text, _listed(clauses), needed)
-            if ids is None:
-                rows = _search(connection, chosen, text, clauses, limit, offset)
-                count = _count(connection, chosen, text, at_most, window=False)
+            if ids is None:  # a rare match (tried) or an order without a window
+                rows = _search(connection, chosen, text, clauses, limit, offset, window=not tried)
+                count = _count(connection, chosen, text, at_most, window=not tried)
             else:
                 rows = _rows_of(connection, ids[offset : offset + limit])
                 count = min(len(ids), at_most + 1)
@@ -651,13 +652,16 @@ def _search(
     clauses: tuple[str, ...] | None,
     limit: int | None,
     offset: int,
+    *,
+    window: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run rows of a search: sorted by a logged value, or by run attributes."""
+    """Run rows of a search: sorted by a logged value, or by run attributes (a filtered
+    page from a window of runs first when ``window``)."""
     if not _by_attribute(clauses):
         assert clauses is not None
         fields = order_fields(clauses)
         return _search_by_value(connection, experiments, filter, fields, limit, offset)
-    if filter and limit is not None:
+    if filter and limit is not None and window:
         ids = first_matches(
             connection, _scope(experiments), filter, _listed(clauses), offset + limit
         )

@@ -27,13 +27,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelcycle.store import tables
-from modelcycle.tracking._filter import compile_filter, parse_filter, parse_order_by
+from modelcycle.tracking._filter import (
+    Field,
+    compile_filter,
+    order_fields,
+    parse_filter,
+    parse_order_by,
+    value_column,
+)
 
 #: The window holds this many runs per match the answer needs: a filter matching one
 #: run in 20 or more is answered from it.
 WINDOW_FACTOR = 20
 #: The first window tried (and the smallest).
 MIN_WINDOW = 1_000
+#: The order of a search without ``order_by`` (:func:`parse_order_by`'s default).
+_NEWEST = (Field("attribute", "start_time"), "desc")
 
 
 def first_matches(
@@ -44,48 +53,87 @@ def first_matches(
     needed: int,
 ) -> list[str] | None:
     """The ids of the first ``needed`` runs of ``scope`` matching ``filter`` in the order
-    of ``order_by`` (clauses on attributes first), fewer when fewer match; or ``None``.
+    of ``order_by`` (clauses on attributes first), fewer when fewer match; or ``None``
+    (also for an order whose first column no index starts with, such as the name).
 
     ``scope`` selects ``run_id`` of the searched runs (already limited to the search's
     experiments).
     """
-    order = parse_order_by(order_by)
+    if not windowed(order_by):
+        return None  # finding the window would sort every run first
     condition = compile_filter(parse_filter(filter), probe=True)
     size = max(MIN_WINDOW, needed * WINDOW_FACTOR)
-    sample = _Window(scope, order, min(MIN_WINDOW, size))
-    found = sample.matches(connection, condition, needed)
-    if len(found) == needed or sample.holds_everything(connection):
+    sample = _Window(connection, scope, order_by, min(MIN_WINDOW, size))
+    found = sample.matches(condition, needed)
+    if len(found) == needed or sample.everything:
         return found
     if size == sample.size or len(found) * size < needed * sample.size:
         return None  # too rare a match to fill the whole window
-    window = _Window(scope, order, size)
-    found = window.matches(connection, condition, needed)
-    if len(found) == needed or window.holds_everything(connection):
+    window = _Window(connection, scope, order_by, size)
+    found = window.matches(condition, needed)
+    if len(found) == needed or window.everything:
         return found
     return None
 
 
+def windowed(order_by: list[str] | None) -> bool:
+    """Whether a search in this order can use a window: its first clause is a run
+    attribute that an index starts with (the start, the status, the run id)."""
+    first, _ = order_fields(order_by)[0] if order_by else _NEWEST
+    return first.kind == "attribute" and _indexed(value_column(first))
+
+
 class _Window:
-    """The first ``size`` runs of ``scope`` in ``order``."""
+    """The first ``size`` runs of ``scope`` in the order of ``order_by``.
 
-    def __init__(self, scope: sa.Select[Any], order: list[Any], size: int) -> None:
+    When the order starts with a run attribute that is never NULL (the start, the
+    name, the status), the window is the runs up to the ``size``-th one's value of
+    it (ties included: still a prefix of the order), so the database reads the runs in
+    order and stops at the matches asked for; otherwise it is a list of run ids.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        scope: sa.Select[Any],
+        order_by: list[str] | None,
+        size: int,
+    ) -> None:
+        self.connection = connection
         self.scope = scope
-        self.order = order
+        self.order = parse_order_by(order_by)
         self.size = size
+        self.everything = False
+        first, direction = order_fields(order_by)[0] if order_by else _NEWEST
+        leading = value_column(first) if first.kind == "attribute" else None
+        if leading is not None and not leading.nullable:
+            self.bound = self._bounded(leading, direction)
+        else:
+            self.bound = tables.runs.c.run_id.in_(scope.order_by(*self.order).limit(size))
+            self.everything = self._counted() <= size
 
-    def matches(self, connection: Connection, condition: Any, most: int) -> list[str]:
-        """Ids of the window's runs meeting ``condition``, in order, at most ``most``."""
-        window = self.scope.order_by(*self.order).limit(self.size)
-        query = (
-            self.scope.where(tables.runs.c.run_id.in_(window))
-            .where(condition)
-            .order_by(*self.order)
-            .limit(most)
-        )
-        return [row[0] for row in connection.execute(query)]
+    def _bounded(self, leading: Any, direction: str) -> Any:
+        last = self.scope.with_only_columns(leading).order_by(*self.order)
+        value = self.connection.execute(last.limit(1).offset(self.size - 1)).scalar()
+        if value is None:
+            self.everything = True
+            return sa.true()
+        return leading >= value if direction == "desc" else leading <= value
 
-    def holds_everything(self, connection: Connection) -> bool:
-        """Whether the scope has at most ``size`` runs (the window is all of them)."""
+    def _counted(self) -> int:
         first = self.scope.limit(self.size + 1).subquery()
-        counted = connection.execute(sa.select(sa.func.count()).select_from(first)).scalar()
-        return int(counted or 0) <= self.size
+        counted = self.connection.execute(sa.select(sa.func.count()).select_from(first))
+        return int(counted.scalar() or 0)
+
+    def matches(self, condition: Any, most: int) -> list[str]:
+        """Ids of the window's runs meeting ``condition``, in order, at most ``most``."""
+        query = self.scope.where(self.bound, condition).order_by(*self.order).limit(most)
+        return [row[0] for row in self.connection.execute(query)]
+
+
+def _indexed(column: Any) -> bool:
+    """Whether an index of its table starts with ``column`` (so it is read in order)."""
+    table = column.table
+    starts = [next(iter(index.columns), None) for index in table.indexes]
+    starts.append(next(iter(table.primary_key.columns), None))
+    return any(start is column for start in starts)

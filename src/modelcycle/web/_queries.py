@@ -2,7 +2,11 @@
 
 The runs table never reads every run: the filter, the sort and the page are one SQL
 query (:meth:`~modelcycle.tracking.Tracker.runs` with ``offset``) and the total is one
-``count``; a page of 50 runs costs the same with 100 or 100,000 runs stored. A long
+``count``, exact without a filter; with one, the page and a count bounded at
+:data:`COUNT_CAP` past the page come from one read
+(:meth:`~modelcycle.tracking.Tracker.runs_counted`), from a window of the newest runs
+when the filter matches often. A page of 50 runs costs about the same with 100 or
+100,000 runs stored. A long
 metric history is downsampled in SQL-read order to at most ``points`` per run (the
 first, the last, and the minimum and maximum of each bucket between), so a chart of
 500 runs × 10,000 steps draws a few hundred thousand points at most, keeping every
