@@ -8,6 +8,8 @@ plotly escapes for a ``<script>`` element.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 #: Default chart height, in pixels.
@@ -44,3 +46,63 @@ def chart_div(figure: Any, name: str, *, height: int = HEIGHT) -> str:
             config={"displaylogo": False, "responsive": True},
         )
     )
+
+
+def line_chart_div(
+    lines: Sequence[tuple[str, Sequence[Any], Sequence[Any]]],
+    name: str,
+    *,
+    x_title: str,
+    y_title: str,
+    height: int = HEIGHT,
+) -> str:
+    """``(label, x, y)`` lines as a chart ``<div id="chart-<name>">``, in the house look.
+
+    The same chart as a ``go.Figure`` of ``go.Scatter`` lines through :func:`style_axes`
+    and :func:`chart_div`, written as plain JSON: Plotly's figure objects validate every
+    value and copy the template for each chart, which took most of the time of a page
+    with ten charts of 50 runs.
+
+    Examples
+    --------
+    >>> html = line_chart_div([("loss", [0, 1], [0.9, 0.4])], "loss", x_title="step",
+    ...                       y_title="loss")
+    >>> 'id="chart-loss"' in html
+    True
+    """
+    import plotly.io as pio
+
+    figure = {
+        "data": [
+            {"type": "scatter", "mode": "lines", "name": label, "x": list(x), "y": list(y)}
+            for label, x, y in lines
+        ],
+        "layout": {
+            "template": _white_template(),
+            "height": height,
+            "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+            "legend": {"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom"},
+            "xaxis": {"title": {"text": x_title}},
+            "yaxis": {"title": {"text": y_title}},
+        },
+    }
+    return str(
+        pio.to_html(
+            figure,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"chart-{name}",
+            default_height=f"{height}px",
+            config={"displaylogo": False, "responsive": True},
+            validate=False,
+        )
+    )
+
+
+@cache
+def _white_template() -> dict[str, Any]:
+    """The ``plotly_white`` template as JSON (built once; never changed)."""
+    import plotly.io as pio
+
+    template: dict[str, Any] = pio.templates["plotly_white"].to_plotly_json()
+    return template

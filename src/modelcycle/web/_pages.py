@@ -16,7 +16,7 @@ from modelcycle.lifecycle import PolicyStore
 from modelcycle.monitoring import drift_history, read_predictions
 from modelcycle.records import TrainingRecord
 from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
-from modelcycle.reports import chart_div, style_axes
+from modelcycle.reports import chart_div, line_chart_div, style_axes
 from modelcycle.security import verify_audit
 from modelcycle.services import Services
 from modelcycle.store import read_alerts
@@ -187,12 +187,13 @@ def _history_charts(
     keys = [only] if only else history_keys(services.db, run_ids)[:10]
     charts: dict[str, str] = {}
     for index, key in enumerate(keys):
-        figure = go.Figure()
-        for run_id, (steps, values) in histories(services.db, run_ids, key).items():
-            label = f"{names.get(run_id, run_id)} ({run_id[:8]})"
-            figure.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label))
-        style_axes(figure, "step", key, height=320)
-        charts[f"history-{index}"] = chart_div(figure, f"history-{index}", height=320)
+        lines = [
+            (f"{names.get(run_id, run_id)} ({run_id[:8]})", steps, values)
+            for run_id, (steps, values) in histories(services.db, run_ids, key).items()
+        ]
+        charts[f"history-{index}"] = line_chart_div(
+            lines, f"history-{index}", x_title="step", y_title=key, height=320
+        )
     return charts
 
 
