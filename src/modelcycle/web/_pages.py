@@ -16,7 +16,7 @@ from modelcycle.lifecycle import PolicyStore
 from modelcycle.monitoring import drift_history, read_predictions
 from modelcycle.records import TrainingRecord
 from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
-from modelcycle.reports import chart_div, line_chart_div, style_axes
+from modelcycle.reports import chart_div, plain_chart_div, style_axes
 from modelcycle.security import verify_audit
 from modelcycle.services import Services
 from modelcycle.store import read_alerts
@@ -169,16 +169,19 @@ def compare(
 def _latest_chart(chosen: list[Any], metrics: list[str]) -> dict[str, str]:
     if not metrics:
         return {}
-    figure = go.Figure()
     labels = [f"{r.name} ({r.run_id[:8]})" for r in chosen]
-    for key in metrics:
-        figure.add_trace(go.Bar(name=key, x=labels, y=[r.metrics.get(key) for r in chosen]))
+    bars = [
+        {"type": "bar", "name": key, "x": labels, "y": [r.metrics.get(key) for r in chosen]}
+        for key in metrics
+    ]
     labelled = len(chosen) <= _LABELLED_RUNS
     axis = "run" if labelled else f"{len(chosen)} runs, in the table's order (names on hover)"
-    style_axes(figure, axis, "latest value", height=360)
-    figure.update_layout(barmode="group")
-    figure.update_xaxes(showticklabels=labelled)
-    return {"latest": chart_div(figure, "latest", height=360)}
+    layout = {"barmode": "group", "xaxis": {"showticklabels": labelled}}
+    return {
+        "latest": plain_chart_div(
+            bars, "latest", x_title=axis, y_title="latest value", height=360, layout=layout
+        )
+    }
 
 
 def _history_charts(
@@ -188,10 +191,16 @@ def _history_charts(
     charts: dict[str, str] = {}
     for index, key in enumerate(keys):
         lines = [
-            (f"{names.get(run_id, run_id)} ({run_id[:8]})", steps, values)
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{names.get(run_id, run_id)} ({run_id[:8]})",
+                "x": steps,
+                "y": values,
+            }
             for run_id, (steps, values) in histories(services.db, run_ids, key).items()
         ]
-        charts[f"history-{index}"] = line_chart_div(
+        charts[f"history-{index}"] = plain_chart_div(
             lines, f"history-{index}", x_title="step", y_title=key, height=320
         )
     return charts
