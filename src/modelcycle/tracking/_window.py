@@ -14,9 +14,10 @@ matches in the same order, so when the window holds ``n`` of them (a filter matc
 one run in ``WINDOW_FACTOR`` or more), or holds every run of the search, they are the
 answer exactly. The first :data:`MIN_WINDOW` runs are tried first: they often hold the
 answer already, and when the filter matches too few of them to fill the whole window,
-the window is not read. Then (a filter matching rarely) the answer is ``None`` and the
-caller runs the whole search, which for such a filter reads short lists. Nothing here
-estimates a result: each answer is exact or absent.
+the window is not read (else only its runs after the first ones are). Then (a filter
+matching rarely) the answer is ``None`` and the caller runs the whole search, which for
+such a filter reads short lists. Nothing here estimates a result: each answer is exact
+or absent.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def first_matches(
     if size == sample.size or len(found) * size < needed * sample.size:
         return None  # too rare a match to fill the whole window
     window = _Window(connection, scope, order_by, size)
-    found = window.matches(condition, needed)
+    found += window.matches(condition, needed - len(found), past=sample)
     if len(found) == needed or window.everything:
         return found
     return None
@@ -125,9 +126,13 @@ class _Window:
         counted = self.connection.execute(sa.select(sa.func.count()).select_from(first))
         return int(counted.scalar() or 0)
 
-    def matches(self, condition: Any, most: int) -> list[str]:
-        """Ids of the window's runs meeting ``condition``, in order, at most ``most``."""
-        query = self.scope.where(self.bound, condition).order_by(*self.order).limit(most)
+    def matches(self, condition: Any, most: int, *, past: _Window | None = None) -> list[str]:
+        """Ids of the window's runs meeting ``condition``, in order, at most ``most``;
+        with ``past`` (a smaller window of the same order), only the runs after it."""
+        query = self.scope.where(self.bound, condition)
+        if past is not None:
+            query = query.where(sa.not_(past.bound))
+        query = query.order_by(*self.order).limit(most)
         return [row[0] for row in self.connection.execute(query)]
 
 
