@@ -20,6 +20,8 @@ long run            ``runs/get`` + ``get-history`` of 10 metrics   ``GET /runs/<
 
 Server time is the wall time of those HTTP requests (modelcycle's include rendering the
 whole HTML page and its charts; MLflow's are JSON its browser code still has to draw).
+The server's CPU time per page is reported too (from ``/proc``: what the server process
+and its children used, which other work on a shared machine moves much less).
 Page time is modelcycle's page in headless Chromium up to the ``load`` event. The
 goal: every modelcycle page under 0.5 s server time and 1.5 s in the browser, at least
 10x faster than MLflow; the server's peak memory under 500 MB.
@@ -30,6 +32,11 @@ to a Python that has it (default: this one). Run::
     .venv/bin/python benchmarks/ui_vs_mlflow.py                 # 100,000 runs, 3 repeats
     .venv/bin/python benchmarks/ui_vs_mlflow.py --runs 10000 --repeat 2 --warmup 0
     .venv/bin/python benchmarks/ui_vs_mlflow.py --json
+    .venv/bin/python benchmarks/ui_vs_mlflow.py --folder /tmp/ui-bench   # keep, then reuse
+
+Filling both stores with 100,000 runs takes minutes: ``--folder`` keeps them in a folder
+and a later run with the same ``--runs`` reuses them (the runs are seeded, so their ids
+are known without reading them back).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+from rich.console import Console
 
 from _common import Comparison, machine, print_table, run_interleaved, stdout_console, stopwatch
 
@@ -251,6 +259,25 @@ def peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds used so far by a process and its children (the
+    server): unlike wall time, barely moved by other work on a shared machine."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(pid: int, call: Callable[[], object], repeat: int) -> float:
+    """The server's CPU seconds per ``call`` (``repeat`` calls, ticks are 10 ms)."""
+    before = cpu_seconds(pid)
+    for _ in range(repeat):
+        call()
+    return (cpu_seconds(pid) - before) / repeat
+
+
 def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -384,6 +411,38 @@ def browser_times(
     return found
 
 
+@contextlib.contextmanager
+def _folder(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="ui-bench-") as folder:
+        yield Path(folder)
+
+
+def filled_stores(
+    root: Path, python: str, count: int, console: Console
+) -> tuple[list[str], str, str]:
+    """Both stores in ``root`` with ``count`` runs (reused when ``root`` already has them):
+    the run ids, the long run's id and MLflow's experiment id."""
+    marker = root / "filled.json"
+    if marker.exists() and json.loads(marker.read_text()).get("runs") == count:
+        console.print(f"reusing the stores of {count:,} runs in {root}")
+        experiment = json.loads(marker.read_text())["experiment"]
+        return [run[0] for run in runs_data(count)], LONG_ID, experiment
+    for stale in ("ws", "mlflow.db"):
+        if (root / stale).exists():
+            raise SystemExit(f"{root / stale} exists but was not filled with {count:,} runs")
+    console.print(f"filling both stores with {count:,} runs ...")
+    with stopwatch(pause_collector=False) as filled:
+        ids, long_id = fill_modelcycle(root / "ws", count)
+        experiment = fill_mlflow(python, root / "mlflow.db", count)
+    marker.write_text(json.dumps({"runs": count, "experiment": experiment}))
+    console.print(f"filled in {filled.seconds:.0f} s; starting both servers ...")
+    return ids, long_id, experiment
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100_000)
@@ -396,16 +455,23 @@ def main() -> None:
         "a server start, not a page)",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--cpu-calls",
+        type=int,
+        default=10,
+        help="calls of each page whose server CPU time is averaged (after the timed ones)",
+    )
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="keep both stores in this folder, and reuse them when it holds stores of the "
+        "same --runs (default: a temporary folder, removed at the end)",
+    )
     options = parser.parse_args()
     python = os.environ.get("MLFLOW_PYTHON", sys.executable)
     console = stdout_console()
-    with tempfile.TemporaryDirectory(prefix="ui-bench-") as folder:
-        root = Path(folder)
-        console.print(f"filling both stores with {options.runs:,} runs ...")
-        with stopwatch(pause_collector=False) as filled:
-            ids, long_id = fill_modelcycle(root / "ws", options.runs)
-            experiment = fill_mlflow(python, root / "mlflow.db", options.runs)
-        console.print(f"filled in {filled.seconds:.0f} s; starting both servers ...")
+    with _folder(options.folder) as root:
+        ids, long_id, experiment = filled_stores(root, python, options.runs, console)
         sample = random.Random(2).sample(ids, 500)
         ours_port, peer_port = free_port(), free_port()
         ours_base, peer_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
@@ -421,7 +487,7 @@ def main() -> None:
         peer += ["--host", "127.0.0.1", "--port", str(peer_port), "--workers", "1"]
         with (
             server([*ui, "--port", str(ours_port)], ours_base + "/login") as ours_pid,
-            server(peer, peer_base + "/health"),
+            server(peer, peer_base + "/health") as peer_pid,
         ):
             key = (root / "ws" / "admin.key").read_text().strip()
             ours = signed_in(ours_base, key)
@@ -441,6 +507,15 @@ def main() -> None:
                 )
                 for name in ours_calls
             ]
+            cpu = [
+                Comparison(
+                    name,
+                    GOAL,
+                    peer_s=[cpu_per_call(peer_pid, peer_calls[name], options.cpu_calls)],
+                    ours_s=[cpu_per_call(ours_pid, ours_calls[name], options.cpu_calls)],
+                )
+                for name in ours_calls
+            ]
             browser = browser_times(ours_base, key, sample, long_id, options.repeat)
             memory = peak_rss_mb(ours_pid)
     title = f"dashboard vs MLflow UI, server time, {options.runs:,} runs (goal ≥ {GOAL:g}×)"
@@ -451,6 +526,7 @@ def main() -> None:
                     "runs": options.runs,
                     "machine": machine(),
                     "server": [c.to_dict() for c in comparisons],
+                    "server_cpu": [c.to_dict() for c in cpu],
                     "browser_s": browser,
                     "server_peak_rss_mb": memory,
                 },
@@ -459,6 +535,11 @@ def main() -> None:
         )
         return
     print_table(title, "MLflow", comparisons, console=console)
+    cpu_title = (
+        f"the same pages, server CPU seconds per page (mean of {options.cpu_calls} calls; "
+        "less moved by other work on the machine)"
+    )
+    print_table(cpu_title, "MLflow", cpu, console=console)
     for name, seconds in browser.items():
         mark = "ok" if seconds < 1.5 else "over 1.5 s"
         console.print(f"browser, {name}: {seconds:.3f} s ({mark})")

@@ -220,3 +220,30 @@ def test_heartbeats_stop_with_the_tracker(tmp_path: Path) -> None:
     time.sleep(3 * FAST["run_heartbeat_interval_s"])
     assert _row(ws, run.run_id)["heartbeat_at"] == stopped
     run.end()
+
+
+def test_the_silent_run_check_reads_an_index_when_almost_every_run_has_ended(
+    tmp_path: Path,
+) -> None:
+    """Issue 14: the check before every read of runs stays an index lookup on SQLite when
+    its statistics say ``status`` is nearly always FINISHED (it scanned 100,000 runs)."""
+    from modelcycle.tracking._store import _SILENT
+
+    with mc.Workspace(tmp_path / "ws") as ws:
+        experiment = ws.tracker.store.get_or_create_experiment("many")
+        rows = [
+            {"run_id": new_id(), "experiment_id": experiment, "name": f"r{i}",
+             "status": "FINISHED", "start_time": i, "end_time": i + 1}
+            for i in range(300)
+        ]  # fmt: skip
+        with ws.db.engine.begin() as connection:
+            connection.execute(sa.insert(tables.runs), rows)
+            connection.exec_driver_sql("ANALYZE")
+            statement = _SILENT[True].compile(dialect=connection.dialect)
+            plan = connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", ("RUNNING", 0, "RUNNING", 0)
+            ).fetchall()
+        steps = [str(row[-1]) for row in plan]
+        assert not any(step.startswith("SCAN runs") for step in steps), steps
+        assert sum("ix_runs_status_heartbeat" in step for step in steps) == 2, steps
+        assert ws.runs("many", limit=2)  # the statement runs

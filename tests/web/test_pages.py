@@ -19,7 +19,7 @@ from modelcycle.lifecycle import paired_bootstrap
 from modelcycle.monitoring import drift_history, parse_rules, read_predictions, run_monitoring
 from modelcycle.reports import plotly_js
 from modelcycle.serving import ServeSettings, create_app
-from modelcycle.web import create_web_app, with_dashboard
+from modelcycle.web import _pages, _queries, create_web_app, with_dashboard
 from modelcycle.web._mount import built_on_first_request
 from modelcycle.web._queries import _downsample
 from tests.models import Data
@@ -52,6 +52,29 @@ def test_the_runs_table_pages_in_sql(site: Site) -> None:
     assert "30 run(s)" in page_text(beyond) and _names(beyond) == []
     none = client.get("/runs", params={"experiment": "sweep", "filter": "metrics.score > 99"})
     assert "0 run(s)" in page_text(none)
+
+
+def test_a_filtered_table_counts_up_to_a_cap_and_says_more_than(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: past the cap the count says "more than N", below it is exact, and the
+    pager still walks every matching run once."""
+    monkeypatch.setattr(_queries, "COUNT_CAP", 10)
+    client = site.signed_in("vic")
+    wide = {"experiment": "sweep", "filter": "metrics.score >= 0.02", "sort": "name"}
+    first = client.get("/runs", params={**wide, "order": "asc", "size": 25})
+    text = page_text(first)
+    assert "more than 10 runs" in text and "page 1 of at least 1" in text
+    assert 'rel="next"' in first.text
+    last = client.get("/runs", params={**wide, "order": "asc", "size": 25, "page": 2})
+    assert "28 run(s)" in page_text(last) and "page 2 of 2" in page_text(last)
+    assert _names(first) + _names(last) == [f"sweep-{i:02d}" for i in range(2, 30)]
+    narrow = client.get("/runs", params={**wide, "filter": "metrics.score >= 0.24"})
+    assert "6 run(s)" in page_text(narrow)  # below the cap: exact
+    exactly = client.get("/runs", params={**wide, "filter": "metrics.score >= 0.2", "size": 25})
+    assert "10 run(s)" in page_text(exactly) and "more than" not in page_text(exactly)
+    unfiltered = client.get("/runs?experiment=sweep&size=25")
+    assert "30 run(s)" in page_text(unfiltered)  # no filter: counted exactly from an index
 
 
 def test_sort_by_a_metric_and_filter_with_the_runs_language(site: Site) -> None:
@@ -113,6 +136,26 @@ def test_compare_shows_params_side_by_side_with_differences(site: Site) -> None:
     assert many.status_code == 200 and f"Compare {min(len(ids), 25)} runs" in many.text
     assert client.get("/compare", params={"run": "x" * 33}).status_code == 422
     assert client.get("/compare?run=ffffffffffffffffffffffffffffffff").status_code == 404
+
+
+def test_compare_folds_rows_past_the_first_and_unlabels_a_crowded_axis(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: 500 runs drew 25,000 table cells and 500 axis names up front; past the
+    limits the rows are folded (still in the page) and the names show on hover."""
+    monkeypatch.setattr(_pages, "_TABLE_ROWS", 2)
+    monkeypatch.setattr(_pages, "_LABELLED_RUNS", 2)
+    client = site.signed_in("vic")
+    ids = re.findall(r'name="run" value="([0-9a-f]+)"', client.get("/runs?sort=name").text)
+    few = client.get("/compare", params=[("run", i) for i in ids[:2]]).text
+    assert 'id="more-runs"' not in few and '"showticklabels":true' in few
+    many = client.get("/compare", params=[("run", i) for i in ids[:5]]).text
+    opened, folded = many.split('id="more-runs"')
+    assert opened.count('scope="row"') == 2 and folded.count('scope="row"') == 3
+    assert "The other 3 runs (rows 3 to 5)" in folded
+    assert all(f"/runs/{i}" in many for i in ids[:5])
+    assert '"showticklabels":false' in many
+    assert "5 runs, in the table's order (names on hover)" in many
 
 
 def test_a_long_history_is_cut_to_a_charts_width_keeping_its_extremes() -> None:

@@ -15,7 +15,7 @@ Examples
 from __future__ import annotations
 
 from modelcycle.reports._assets import PLOTLY_FILE, plotly_js, write_assets
-from modelcycle.reports._charts import chart_div, style_axes
+from modelcycle.reports._charts import chart_div, plain_chart_div, style_axes
 from modelcycle.reports._format import format_share, format_value
 from modelcycle.reports._notebook import notebook_frame
 from modelcycle.reports._page import render_page
@@ -26,6 +26,7 @@ __all__ = [
     "format_share",
     "format_value",
     "notebook_frame",
+    "plain_chart_div",
     "plotly_js",
     "render_page",
     "style_axes",

@@ -409,20 +409,29 @@ def value_column(field: Field) -> Any:
     )
 
 
-def compile_filter(node: Node) -> ColumnElement[bool]:
-    """Turn a parsed filter into a SQL condition on ``runs`` (joined with ``experiments``)."""
+def compile_filter(node: Node, *, probe: bool = False) -> ColumnElement[bool]:
+    """Turn a parsed filter into a SQL condition on ``runs`` (joined with ``experiments``).
+
+    A metric, param or tag comparison is by default an uncorrelated ``run_id IN
+    (...)``: each list is read once from its ``(key, value, run_id)`` index, the right
+    plan for a search over every run. ``probe=True`` compiles it to a correlated
+    ``EXISTS`` instead, looked up by ``(run_id, key)`` for each run the query visits:
+    the right plan when only a few runs are visited (a window of the newest runs).
+    """
     if node.kind == "and":
-        return sa.and_(*(compile_filter(child) for child in node.children))
+        return sa.and_(*(compile_filter(child, probe=probe) for child in node.children))
     if node.kind == "or":
-        return sa.or_(*(compile_filter(child) for child in node.children))
+        return sa.or_(*(compile_filter(child, probe=probe) for child in node.children))
     if node.kind == "not":
-        return sa.not_(compile_filter(node.children[0]))
+        return sa.not_(compile_filter(node.children[0], probe=probe))
     assert node.field is not None and node.op is not None
     field = node.field
     if node.op not in ("is null", "is not null"):
         _check_value(field, node.op, node.value)
     if field.kind == "attribute":
         return _compare(_ATTRIBUTES[field.key], node.op, node.value)
+    if probe:
+        return _probe(field, node if node.op not in ("is null", "is not null") else None, node.op)
     if node.op == "is null":
         return ~_exists(field, None)
     if node.op == "is not null":
@@ -430,10 +439,21 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
     return _exists(field, node)
 
 
+def _probe(field: Field, node: Node | None, op: str) -> ColumnElement[bool]:
+    """``EXISTS`` a value of ``field`` for this run (matching ``node`` when given)."""
+    table = logged_table(field).alias()
+    query = sa.select(sa.literal(1)).where(
+        table.c.run_id == tables.runs.c.run_id, table.c.key == field.key
+    )
+    if node is not None:
+        assert node.op is not None
+        query = query.where(_compare(table.c.value, node.op, node.value))
+    found = query.exists()
+    return ~found if op == "is null" else found
+
+
 def _exists(field: Field, node: Node | None) -> ColumnElement[bool]:
-    table = {"metric": tables.latest_metrics, "param": tables.params, "tag": tables.tags}[
-        field.kind
-    ]
+    table = logged_table(field)
     # An uncorrelated IN (...) is evaluated once (using the (key, value) index of
     # latest_metrics) instead of probing every run: several times faster on large searches.
     query = sa.select(table.c.run_id).where(table.c.key == field.key)

@@ -34,6 +34,7 @@ from modelcycle.tracking._filter import (
     value_column,
 )
 from modelcycle.tracking._status import RunStatus
+from modelcycle.tracking._window import first_matches, windowed
 from modelcycle.tracking._writer import MetricRecord, ParamRecord, Record
 
 #: A run from a modelcycle without heartbeats (``heartbeat_at`` empty) is presumed dead
@@ -116,6 +117,13 @@ class TrackingStore:
         )
         with self.db.read() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def experiment_names(self) -> list[str]:
+        """Every experiment's name, newest first (no run is read)."""
+        e = tables.experiments
+        query = sa.select(e.c.name).order_by(e.c.created_at.desc(), e.c.experiment_id.desc())
+        with self.db.read() as connection:
+            return [row[0] for row in connection.execute(query)]
 
     # -- runs ----------------------------------------------------------------------
 
@@ -249,30 +257,56 @@ class TrackingStore:
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], Logged]:
         """Matching run rows, ordered and limited, with their logged values: one read."""
-        chosen = tuple(experiments) if experiments is not None else None
-        text = filter.strip() if filter else None
-        clauses = tuple(_as_list(order_by) or ()) if order_by is not None else None
-        fields = order_fields(clauses) if clauses else []
+        chosen, text, clauses = _search_terms(experiments, filter, order_by)
         with self._read_runs() as connection:
-            if fields and fields[0][0].kind != "attribute":
-                rows = _search_by_value(connection, chosen, text, fields, limit, offset)
-            else:
-                query = _search_statement(chosen, text, clauses, limit)
-                if offset:
-                    query = query.offset(offset)
-                rows = [dict(row._mapping) for row in connection.execute(query)]
+            rows = _search(connection, chosen, text, clauses, limit, offset)
             logged = self._logged(connection, [row["run_id"] for row in rows])
         return rows, logged
 
-    def count(self, *, experiments: Sequence[str] | None, filter: str | None) -> int:
-        """How many runs match (for paging: counted in SQL, no run is read)."""
-        query = sa.select(sa.func.count()).select_from(_runs_join())
-        if experiments is not None:
-            query = query.where(tables.experiments.c.name.in_(list(experiments)))
-        if filter and filter.strip():
-            query = query.where(compile_filter(parse_filter(filter.strip())))
+    def search_counted(
+        self,
+        *,
+        experiments: Sequence[str] | None,
+        filter: str | None,
+        order_by: str | Sequence[str] | None,
+        limit: int,
+        offset: int,
+        at_most: int,
+    ) -> tuple[list[dict[str, Any]], Logged, int]:
+        """:meth:`search` and :meth:`count` (with ``at_most``) in one read; a filter that
+        matches often answers both from one window of runs."""
+        chosen, text, clauses = _search_terms(experiments, filter, order_by)
+        tried = bool(text) and _by_attribute(clauses) and windowed(_listed(clauses))
         with self._read_runs() as connection:
-            return int(connection.execute(query).scalar() or 0)
+            ids = None
+            if text and tried:
+                needed = max(offset + limit, at_most + 1)
+                ids = first_matches(connection, _scope(chosen), text, _listed(clauses), needed)
+            if ids is None:  # a rare match (tried) or an order without a window
+                rows = _search(connection, chosen, text, clauses, limit, offset, window=not tried)
+                count = _count(connection, chosen, text, at_most, window=not tried)
+            else:
+                rows = _rows_of(connection, ids[offset : offset + limit])
+                count = min(len(ids), at_most + 1)
+            logged = self._logged(connection, [row["run_id"] for row in rows])
+        return rows, logged, count
+
+    def count(
+        self,
+        *,
+        experiments: Sequence[str] | None,
+        filter: str | None,
+        at_most: int | None = None,
+    ) -> int:
+        """How many runs match (for paging: counted in SQL, no run is read).
+
+        With ``at_most``, counting stops at ``at_most + 1``: a result above ``at_most``
+        means "more than ``at_most``", and a filter that matches often is counted
+        among the newest runs only (:mod:`~modelcycle.tracking._window`).
+        """
+        chosen, text, _ = _search_terms(experiments, filter, None)
+        with self._read_runs() as connection:
+            return _count(connection, chosen, text, at_most)
 
     def logged(self, run_ids: Sequence[str]) -> Logged:
         """Params, latest metrics and tags of these runs."""
@@ -495,12 +529,17 @@ def _last_metric_time() -> Any:
     )
 
 
-def _silent_statement() -> sa.CompoundSelect[Any]:
+def _silent_statement(*, sqlite: bool) -> sa.CompoundSelect[Any]:
     # Two indexed lookups (status, heartbeat_at) of the few RUNNING runs, not one OR,
     # which SQLite answers by scanning every run by start time.
     runs = tables.runs
     columns = (runs.c.run_id, runs.c.heartbeat_at)
-    running = runs.c.status == RunStatus.RUNNING.value
+    running: Any = runs.c.status == RunStatus.RUNNING.value
+    if sqlite:
+        # SQLite keeps one average per column: with nearly every run FINISHED,
+        # ``status = 'RUNNING'`` looked unselective and it scanned every run (8 ms per
+        # read at 100,000 runs, paid by every page). ``likelihood`` says it is rare.
+        running = sa.func.likelihood(running, sa.literal_column("0.001"))
     silent = sa.select(*columns).where(running, runs.c.heartbeat_at < sa.bindparam("silent_before"))
     legacy = sa.select(*columns).where(
         running,
@@ -510,7 +549,8 @@ def _silent_statement() -> sa.CompoundSelect[Any]:
     return sa.union_all(silent, legacy)
 
 
-_SILENT = _silent_statement()  # built once: it runs before every read of runs
+#: Built once per dialect (SQLite or not): it runs before every read of runs.
+_SILENT = {sqlite: _silent_statement(sqlite=sqlite) for sqlite in (True, False)}
 
 
 def _silent_runs(
@@ -519,7 +559,7 @@ def _silent_runs(
     """``(run_id, heartbeat_at)`` of the RUNNING runs silent for more than ``timeout_ms``."""
     now = now_ms()
     found = connection.execute(
-        _SILENT,
+        _SILENT[connection.dialect.name == "sqlite"],
         {"silent_before": now - timeout_ms, "legacy_before": now - LEGACY_RUN_TIMEOUT_MS},
     )
     return [(run_id, heartbeat) for run_id, heartbeat in found if run_id not in alive]
@@ -580,6 +620,95 @@ def _search_statement(
     query = query.order_by(*parse_order_by(list(order_by) if order_by is not None else None))
     if limit is not None:
         query = query.limit(limit)
+    return query
+
+
+def _search_terms(
+    experiments: Sequence[str] | None,
+    filter: str | None,
+    order_by: str | Sequence[str] | None,
+) -> tuple[tuple[str, ...] | None, str | None, tuple[str, ...] | None]:
+    """The experiments, filter and ``order_by`` clauses of a search, normalized."""
+    chosen = tuple(experiments) if experiments is not None else None
+    text = filter.strip() if filter else None
+    clauses = tuple(_as_list(order_by) or ()) if order_by is not None else None
+    return chosen, text or None, clauses
+
+
+def _by_attribute(clauses: tuple[str, ...] | None) -> bool:
+    """Whether a search's order starts with a run attribute (not a logged value)."""
+    fields = order_fields(clauses) if clauses else []
+    return not fields or fields[0][0].kind == "attribute"
+
+
+def _listed(clauses: tuple[str, ...] | None) -> list[str] | None:
+    return list(clauses) if clauses is not None else None
+
+
+def _search(
+    connection: Connection,
+    experiments: tuple[str, ...] | None,
+    filter: str | None,
+    clauses: tuple[str, ...] | None,
+    limit: int | None,
+    offset: int,
+    *,
+    window: bool = True,
+) -> list[dict[str, Any]]:
+    """Run rows of a search: sorted by a logged value, or by run attributes (a filtered
+    page from a window of runs first when ``window``)."""
+    if not _by_attribute(clauses):
+        assert clauses is not None
+        fields = order_fields(clauses)
+        return _search_by_value(connection, experiments, filter, fields, limit, offset)
+    if filter and limit is not None and window:
+        ids = first_matches(
+            connection, _scope(experiments), filter, _listed(clauses), offset + limit
+        )
+        if ids is not None:
+            return _rows_of(connection, ids[offset:])
+    query = _search_statement(experiments, filter, clauses, limit)
+    if offset:
+        query = query.offset(offset)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _count(
+    connection: Connection,
+    experiments: tuple[str, ...] | None,
+    filter: str | None,
+    at_most: int | None,
+    *,
+    window: bool = True,
+) -> int:
+    """Matching runs, up to ``at_most + 1``; from a window first when ``window``."""
+    scope = _scope(experiments)
+    if filter and at_most is not None and window:
+        ids = first_matches(connection, scope, filter, None, at_most + 1)
+        if ids is not None:
+            return len(ids)
+    if filter:
+        scope = scope.where(compile_filter(parse_filter(filter)))
+    if at_most is not None:
+        scope = scope.limit(at_most + 1)
+    query = sa.select(sa.func.count()).select_from(scope.subquery())
+    return int(connection.execute(query).scalar() or 0)
+
+
+def _rows_of(connection: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The rows of these runs, in this order."""
+    if not run_ids:
+        return []
+    query = _runs_select().where(tables.runs.c.run_id.in_(run_ids))
+    found = {row.run_id: dict(row._mapping) for row in connection.execute(query)}
+    return [found[run_id] for run_id in run_ids]
+
+
+def _scope(experiments: tuple[str, ...] | None) -> sa.Select[Any]:
+    """The ``run_id`` of every run of ``experiments`` (all runs for ``None``)."""
+    query = sa.select(tables.runs.c.run_id).select_from(_runs_join())
+    if experiments is not None:
+        query = query.where(tables.experiments.c.name.in_(list(experiments)))
     return query
 
 

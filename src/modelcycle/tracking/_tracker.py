@@ -220,12 +220,57 @@ class Tracker:
         return self._build_runs(rows, logged)
 
     def count_runs(
-        self, experiment: str | Sequence[str] | None = None, *, filter: str | None = None
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        at_most: int | None = None,
     ) -> int:
-        """How many runs :meth:`runs` finds with no limit (counted in SQL)."""
+        """How many runs :meth:`runs` finds with no limit (counted in SQL).
+
+        ``at_most`` bounds the work: counting stops at ``at_most + 1`` matches, so a
+        result above ``at_most`` means "more than ``at_most``" (a page can say so
+        without counting 100,000 runs); a result up to ``at_most`` is exact.
+
+        Examples
+        --------
+        >>> tracker.count_runs("sweep", filter="metrics.auc > 0.5", at_most=500)  # doctest: +SKIP
+        501
+        """
+        if at_most is not None:
+            _check_count("at_most", at_most)
         experiments = [experiment] if isinstance(experiment, str) else experiment
         self.writer.flush()
-        return self.store.count(experiments=experiments, filter=filter)
+        return self.store.count(experiments=experiments, filter=filter, at_most=at_most)
+
+    def runs_counted(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int,
+        offset: int = 0,
+        at_most: int,
+    ) -> tuple[list[Run], int]:
+        """A page of :meth:`runs` and :meth:`count_runs` with ``at_most``, in one read.
+
+        A filter that matches often answers both from one window of runs: the page and
+        the bounded count cost a few thousand index lookups, not a pass over every run.
+        """
+        for name, value in (("limit", limit), ("offset", offset), ("at_most", at_most)):
+            _check_count(name, value)
+        experiments = [experiment] if isinstance(experiment, str) else experiment
+        self.writer.flush()
+        rows, logged, count = self.store.search_counted(
+            experiments=experiments,
+            filter=filter,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            at_most=at_most,
+        )
+        return self._build_runs(rows, logged), count
 
     def experiments(self) -> list[dict[str, Any]]:
         """Every experiment with its run count and the start of its latest run."""
@@ -235,6 +280,10 @@ class Tracker:
             row["created_at"] = ms_to_datetime(row["created_at"])
             row["last_run"] = ms_to_datetime(row["last_run"])
         return rows
+
+    def experiment_names(self) -> list[str]:
+        """Every experiment's name, newest first (cheaper than :meth:`experiments`)."""
+        return self.store.experiment_names()
 
     def end_silent_runs(self) -> list[str]:
         """End as ``KILLED`` the runs whose process stopped sending heartbeats; return their ids."""
@@ -360,3 +409,9 @@ def _user() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):
         return None
+
+
+def _check_count(name: str, value: object) -> None:
+    """Refuse a ``limit``, ``offset`` or ``at_most`` that is not a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} {value!r} is not valid; expected a non-negative integer")

@@ -16,7 +16,7 @@ from modelcycle.lifecycle import PolicyStore
 from modelcycle.monitoring import drift_history, read_predictions
 from modelcycle.records import TrainingRecord
 from modelcycle.registry import ARCHIVED, CHAMPION, card_data, render_html
-from modelcycle.reports import chart_div, style_axes
+from modelcycle.reports import chart_div, plain_chart_div, style_axes
 from modelcycle.security import verify_audit
 from modelcycle.services import Services
 from modelcycle.store import read_alerts
@@ -34,6 +34,12 @@ from modelcycle.web._render import PLOTLY_URL, SECURITY_HEADERS, page
 router = APIRouter(include_in_schema=False)
 #: Runs a chart of histories draws at most (the table below it has them all).
 _CHARTED_RUNS = 50
+#: Rows of the side-by-side table shown open; more runs follow in a folded part, which
+#: the browser lays out only when opened (500 runs x 50 columns took a second to draw).
+_TABLE_ROWS = 100
+#: Runs whose names label the latest-values chart's axis; with more, the names show on
+#: hover only (Plotly measured and placed 500 names for 0.4 s, unreadable at 1 px each).
+_LABELLED_RUNS = 50
 
 
 def services_of(request: Request) -> Services:
@@ -61,7 +67,7 @@ def runs(request: Request, who: Who) -> Response:
         table = runs_page(services.tracker, query)
     except ValidationError as problem:
         error, query, table = str(problem), RunsQuery(), None
-    experiments = [e["name"] for e in services.tracker.experiments()]
+    experiments = services.tracker.experiment_names()
     return page(
         "runs.html.j2",
         {
@@ -154,6 +160,7 @@ def compare(
             "history_keys": keys,
             "shown": shown,
             "charted": min(len(chosen), _CHARTED_RUNS),
+            "table_rows": _TABLE_ROWS,
         },
         charts=charts,
     )
@@ -162,13 +169,19 @@ def compare(
 def _latest_chart(chosen: list[Any], metrics: list[str]) -> dict[str, str]:
     if not metrics:
         return {}
-    figure = go.Figure()
     labels = [f"{r.name} ({r.run_id[:8]})" for r in chosen]
-    for key in metrics:
-        figure.add_trace(go.Bar(name=key, x=labels, y=[r.metrics.get(key) for r in chosen]))
-    style_axes(figure, "run", "latest value", height=360)
-    figure.update_layout(barmode="group")
-    return {"latest": chart_div(figure, "latest", height=360)}
+    bars = [
+        {"type": "bar", "name": key, "x": labels, "y": [r.metrics.get(key) for r in chosen]}
+        for key in metrics
+    ]
+    labelled = len(chosen) <= _LABELLED_RUNS
+    axis = "run" if labelled else f"{len(chosen)} runs, in the table's order (names on hover)"
+    layout = {"barmode": "group", "xaxis": {"showticklabels": labelled}}
+    return {
+        "latest": plain_chart_div(
+            bars, "latest", x_title=axis, y_title="latest value", height=360, layout=layout
+        )
+    }
 
 
 def _history_charts(
@@ -177,12 +190,19 @@ def _history_charts(
     keys = [only] if only else history_keys(services.db, run_ids)[:10]
     charts: dict[str, str] = {}
     for index, key in enumerate(keys):
-        figure = go.Figure()
-        for run_id, (steps, values) in histories(services.db, run_ids, key).items():
-            label = f"{names.get(run_id, run_id)} ({run_id[:8]})"
-            figure.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label))
-        style_axes(figure, "step", key, height=320)
-        charts[f"history-{index}"] = chart_div(figure, f"history-{index}", height=320)
+        lines = [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{names.get(run_id, run_id)} ({run_id[:8]})",
+                "x": steps,
+                "y": values,
+            }
+            for run_id, (steps, values) in histories(services.db, run_ids, key).items()
+        ]
+        charts[f"history-{index}"] = plain_chart_div(
+            lines, f"history-{index}", x_title="step", y_title=key, height=320
+        )
     return charts
 
 
