@@ -14,6 +14,13 @@ with ``union_by_name=true``. With DuckDB::
 
     duckdb.sql("select * from read_parquet('log_dir/**/*.parquet', union_by_name=true)")
 
+With logs in an object store, ``folder`` is the private staging folder of this
+machine and ``publish`` uploads its closed segments after each flush that wrote one
+(see :class:`~modelcycle.store.LogLayout`). An upload that fails leaves the segments
+staged and is tried again at every later flush (and on close, and by the next process
+writing logs from this workspace folder), so no row is lost while the store is down;
+they become visible to readers once uploaded.
+
 Delayed labels go the same way through :class:`FeedbackLog` (already validated
 tables of :data:`~modelcycle.store.FEEDBACK_SCHEMA` rows).
 
@@ -66,6 +73,9 @@ class BufferedLog(ABC, Generic[Entry]):
         Buffered entries that wake the writer at once.
     on_drop:
         Told of every row left out (see :data:`DropCallback`); :attr:`dropped` counts them.
+    publish:
+        Uploads the segments written under ``folder`` (logs in an object store); raises
+        when it cannot, leaving them for the next flush. ``None``: the folder is the log.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
@@ -82,13 +92,20 @@ class BufferedLog(ABC, Generic[Entry]):
         flush_interval_s: float,
         max_buffer: int,
         on_drop: DropCallback | None = None,
+        publish: Callable[[], int] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.publish = publish
+        #: Whether segments may wait in ``folder`` to be published (some may be left
+        #: from an earlier process, so the first flush looks).
+        self.unpublished = publish is not None
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self.on_drop = on_drop
         self.written = 0
         self.dropped = 0
+        #: Whether the last attempt to publish failed.
+        self.failing = False
         self._buffer: list[Entry] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -110,15 +127,36 @@ class BufferedLog(ABC, Generic[Entry]):
             self._wake.set()
 
     def flush(self) -> int:
-        """Write everything buffered now; return the number of rows written."""
+        """Write everything buffered now, then publish; return the number of rows written."""
         with self._write_lock:
             with self._lock:
                 taken, self._buffer = self._buffer, []
-            if not taken:
-                return 0
-            count = self._write(taken)
+            count = self._write(taken) if taken else 0
             self.written += count
+            if count:
+                self.unpublished = self.publish is not None
+            if self.unpublished and self.publish is not None:
+                self._publish(self.publish)
             return count
+
+    def _publish(self, publish: Callable[[], int]) -> None:
+        """Upload what is staged; on failure keep it staged and say so once."""
+        try:
+            publish()
+        except Exception as exc:  # the store is down: the segments wait, no row is lost
+            if not self.failing:
+                _LOG.warning(
+                    "serving: publishing the %s failed; its segments stay staged in %s and "
+                    "are retried at every flush (%s)",
+                    self.kind,
+                    self.folder,
+                    exc,
+                )
+            self.failing = True
+            return
+        if self.failing:
+            _LOG.warning("serving: the %s is published again", self.kind)
+        self.failing = self.unpublished = False
 
     @abstractmethod
     def _write(self, entries: list[Entry]) -> int:
@@ -177,6 +215,8 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         Hashes or drops sensitive inputs as rows are written (``None``: kept as sent).
     on_drop:
         Told of every row left out (see :data:`DropCallback`).
+    publish:
+        Uploads the staged segments (logs in an object store), as in :class:`BufferedLog`.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
@@ -192,9 +232,14 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         max_buffer: int,
         redactor: Redactor | None = None,
         on_drop: DropCallback | None = None,
+        publish: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(
-            folder, flush_interval_s=flush_interval_s, max_buffer=max_buffer, on_drop=on_drop
+            folder,
+            flush_interval_s=flush_interval_s,
+            max_buffer=max_buffer,
+            on_drop=on_drop,
+            publish=publish,
         )
         self.redactor = redactor
 
