@@ -202,3 +202,46 @@ def test_a_local_log_url_is_a_folder_and_log_root_conflicts(tmp_path: Path) -> N
     assert file_layout == layout
     with pytest.raises(ValueError, match="give only one"):
         Settings(home=tmp_path, log_url="s3://b/logs", log_root=tmp_path)
+
+
+def test_an_unreachable_store_loses_no_row_and_says_where_it_was(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    """The S3 server down (nothing listens at its address): rows wait staged, then go up."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    down = fsspec.filesystem(
+        "s3",
+        skip_instance_cache=True,
+        endpoint_url=f"http://127.0.0.1:{closed}",
+        config_kwargs={"retries": {"max_attempts": 1}},
+    )
+    down.retries = 1  # s3fs's own retries of a refused connection, with back-off
+    url = _logs_url(object_store)
+    layout = _layout(tmp_path / "a", url)
+    unreachable = LogLayout(
+        layout.predictions,
+        layout.feedback,
+        layout.reports,
+        remote=ObjectLogs(url, filesystem=down),
+        staged=layout.staged,
+    )
+    log = FeedbackLog(
+        unreachable.staging.feedback,
+        flush_interval_s=60,
+        max_buffer=1000,
+        publish=unreachable.publish_feedback,
+    )
+    log.append(_labels(5))
+    assert log.flush() == 5 and log.failing
+    with pytest.raises(WorkspaceError, match="cannot list logs in 's3://") as caught:
+        unreachable.feedback_of("churn")
+    assert object_store.environment["AWS_SECRET_ACCESS_KEY"] not in str(caught.value)
+    log.publish = layout.publish_feedback  # the server is back
+    log.flush()
+    assert not log.failing
+    (segment,) = _layout(tmp_path / "b", url).feedback_of("churn").glob("*.parquet")
+    assert pq.read_table(segment).num_rows == 5

@@ -42,7 +42,7 @@ from typing import Any
 
 from modelcycle.core import IntegrityError, WorkspaceError
 from modelcycle.store._files import private_folder, private_writer
-from modelcycle.store._objects import object_filesystem, parse_object_url
+from modelcycle.store._objects import client_error, object_filesystem, parse_object_url
 
 _LOG = logging.getLogger("modelcycle.store")
 _CHUNK = 1 << 20
@@ -211,8 +211,10 @@ class ObjectLogs:
                 f"the object store refused to let modelcycle {action} {self.url!r} ({exc}); "
                 "check the credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE...)"
             ) from None
-        except OSError as exc:
-            if isinstance(exc, WorkspaceError):
+        except Exception as exc:
+            if isinstance(exc, WorkspaceError) or not (
+                isinstance(exc, OSError) or client_error(exc)
+            ):
                 raise
             raise WorkspaceError(
                 f"cannot {action} {self.url!r}: {exc}; check the URL, that the bucket exists "

@@ -80,6 +80,21 @@ def object_filesystem(scheme: str, *, what: str = "artifacts") -> Any:
         ) from None
 
 
+def client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the AWS client's own (an endpoint that does not answer...).
+
+    botocore's errors are not :class:`OSError`; they are told apart by their module, so
+    a local workspace never imports botocore to check.
+
+    >>> client_error(ValueError("x"))
+    False
+    """
+    return any(
+        kind.__module__.partition(".")[0] in ("botocore", "aiobotocore")
+        for kind in type(exc).__mro__
+    )
+
+
 def shown_url(url: str) -> str:
     """``url`` for a message: secret query values and any user part (even a bare token) hidden."""
     scheme, separator, rest = redact_url(url).partition("://")
@@ -153,7 +168,9 @@ class ObjectArtifactStore(ArtifactStore):
                 f"the object store refused access to artifact store {self.url!r} ({exc}); "
                 "check the credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE...)"
             ) from None
-        except OSError as exc:
+        except Exception as exc:
+            if not (isinstance(exc, OSError) or client_error(exc)):
+                raise
             raise WorkspaceError(
                 f"cannot reach artifact store {self.url!r}: {exc}; check the URL, that the "
                 "bucket exists and AWS_ENDPOINT_URL for an S3-compatible server"
