@@ -15,11 +15,13 @@ with ``union_by_name=true``. With DuckDB::
     duckdb.sql("select * from read_parquet('log_dir/**/*.parquet', union_by_name=true)")
 
 With logs in an object store, ``folder`` is the private staging folder of this
-machine and ``publish`` uploads its closed segments after each flush that wrote one
-(see :class:`~modelcycle.store.LogLayout`). An upload that fails leaves the segments
-staged and is tried again at every later flush (and on close, and by the next process
-writing logs from this workspace folder), so no row is lost while the store is down;
-they become visible to readers once uploaded.
+machine and ``publish`` uploads its closed segments (see
+:class:`~modelcycle.store.LogLayout`). A second thread publishes, woken by each
+flush that wrote a segment, so a slow or unreachable store never delays the local
+writes: a crash still loses at most one flush interval. An upload that fails leaves
+the segments staged and is tried again every flush interval (and on close, and by the
+next process writing logs from this workspace folder), so no row is lost while the
+store is down; they become visible to readers once uploaded.
 
 Delayed labels go the same way through :class:`FeedbackLog` (already validated
 tables of :data:`~modelcycle.store.FEEDBACK_SCHEMA` rows).
@@ -112,11 +114,19 @@ class BufferedLog(ABC, Generic[Entry]):
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._staged = threading.Event()
+        self._publish_lock = threading.Lock()
+        self._publisher: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer thread (and the publisher thread of logs in an object store)."""
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
+        if self.publish is not None:
+            self._publisher = threading.Thread(
+                target=self._run_publisher, name=f"{self.thread_name}-publisher", daemon=True
+            )
+            self._publisher.start()
 
     def append(self, entry: Entry) -> None:
         """Buffer one entry."""
@@ -128,35 +138,54 @@ class BufferedLog(ABC, Generic[Entry]):
 
     def flush(self) -> int:
         """Write everything buffered now, then publish; return the number of rows written."""
+        count = self._write_buffered()
+        self._publish_staged()
+        return count
+
+    def _write_buffered(self) -> int:
+        """Write everything buffered as segments; return the number of rows written."""
         with self._write_lock:
             with self._lock:
                 taken, self._buffer = self._buffer, []
-            count = self._write(taken) if taken else 0
+            if not taken:
+                return 0
+            count = self._write(taken)
             self.written += count
-            if count:
-                self.unpublished = self.publish is not None
-            if self.unpublished and self.publish is not None:
-                self._publish(self.publish)
-            return count
+        if count and self.publish is not None:
+            self.unpublished = True
+            self._staged.set()
+        return count
 
-    def _publish(self, publish: Callable[[], int]) -> None:
+    def _publish_staged(self) -> None:
         """Upload what is staged; on failure keep it staged and say so once."""
-        try:
-            publish()
-        except Exception as exc:  # the store is down: the segments wait, no row is lost
-            if not self.failing:
-                _LOG.warning(
-                    "serving: publishing the %s failed; its segments stay staged in %s and "
-                    "are retried at every flush (%s)",
-                    self.kind,
-                    self.folder,
-                    exc,
-                )
-            self.failing = True
+        if self.publish is None:
             return
-        if self.failing:
-            _LOG.warning("serving: the %s is published again", self.kind)
-        self.failing = self.unpublished = False
+        with self._publish_lock:
+            if not self.unpublished:
+                return
+            # Cleared first: a segment written while this upload runs sets it again.
+            self.unpublished = False
+            try:
+                self.publish()
+            except Exception as exc:  # the store is down: the segments wait, no row is lost
+                self.unpublished = True
+                self._failed(exc)
+                return
+            if self.failing:
+                _LOG.warning("serving: the %s is published again", self.kind)
+            self.failing = False
+
+    def _failed(self, exc: Exception) -> None:
+        """Say once that publishing fails (not at every retry)."""
+        if not self.failing:
+            _LOG.warning(
+                "serving: publishing the %s failed; its segments stay staged in %s and are "
+                "retried every flush interval (%s)",
+                self.kind,
+                self.folder,
+                exc,
+            )
+        self.failing = True
 
     @abstractmethod
     def _write(self, entries: list[Entry]) -> int:
@@ -186,17 +215,26 @@ class BufferedLog(ABC, Generic[Entry]):
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
             try:
-                self.flush()
+                self._write_buffered()
             except Exception:  # keep logging alive; the rows stay lost only for this flush
                 _LOG.exception("serving: writing the %s failed", self.thread_name)
 
+    def _run_publisher(self) -> None:
+        # Woken by a written segment; otherwise, while something waits, retries each interval.
+        while not self._closed.is_set():
+            self._staged.wait(self.flush_interval_s)
+            self._staged.clear()
+            self._publish_staged()
+
     def close(self) -> None:
-        """Stop the writer and write what is left (call on shutdown)."""
+        """Stop the writer, write what is left and publish it (call on shutdown)."""
         self._closed.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._staged.set()
+        for thread in (self._thread, self._publisher):
+            if thread is not None:
+                thread.join()
+        self._thread = self._publisher = None
         self.flush()
 
 
