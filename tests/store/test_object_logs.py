@@ -143,10 +143,8 @@ class _Truncating:
     def put_file(self, local: str, remote: str) -> None:
         self._real.pipe(remote, Path(local).read_bytes()[:10])
 
-    def open(self, key: str, mode: str = "rb") -> Any:
-        import io
-
-        return io.BytesIO(self._real.cat_file(key)[:10])
+    def cat(self, keys: list[str], **options: Any) -> dict[str, bytes]:
+        return {key: data[:10] for key, data in self._real.cat(keys, **options).items()}
 
 
 def test_nothing_half_written_is_deleted_from_staging_or_mirrored(
