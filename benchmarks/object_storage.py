@@ -1,4 +1,4 @@
-"""Benchmark: what an artifact write and read cost in object storage against a local folder.
+"""Benchmark: what artifacts and logs cost in object storage against a local folder.
 
 Issue 16 moves a shared workspace's artifacts into a bucket (``--artifacts s3://...``).
 This measures the same ``ArtifactStore`` calls on both stores: ``put_bytes`` (hash,
@@ -7,6 +7,13 @@ object; locally: write a temporary file and rename it) and ``read_bytes`` (downl
 re-hash), for blobs of 16 KiB, 1 MiB and 16 MiB. Every write stores new random content
 (a content-addressed store skips a blob it has). The two stores are measured
 alternately; the table shows the medians and the cost ratio *object / local*.
+
+The logs (``--log-url s3://...``) are measured the same way: a *flush* writes one
+prediction segment of 1,000 rows (30 inputs each, as a server's writer thread does) and,
+in the bucket, publishes it (one PUT, a size check, the staged file deleted); a
+*monitoring read* is ``read_predictions`` over a model's log of 20 such segments, *cold*
+(a new workspace folder: every segment is mirrored first) and *warm* (the mirror is
+current: one listing, nothing downloaded).
 
 The bucket is on moto's S3 server on 127.0.0.1 (as in the tests): no network latency,
 but the full HTTP and signing path of s3fs/aiobotocore, so the ratio is a floor; a
@@ -29,7 +36,9 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -37,7 +46,16 @@ from _common import machine, stdout_console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from modelcycle.store import ArtifactStore, open_artifact_store
+from modelcycle.core import Settings
+from modelcycle.monitoring import read_predictions
+from modelcycle.store import (
+    PREDICTION_SCHEMA,
+    ArtifactStore,
+    LogLayout,
+    inputs_json,
+    open_artifact_store,
+    write_segment,
+)
 
 SIZES = {"16 KiB": 16 * 1024, "1 MiB": 1024 * 1024, "16 MiB": 16 * 1024 * 1024}
 
@@ -84,6 +102,80 @@ def measure(
     return times
 
 
+SEGMENT_ROWS = 1000
+LOG_SEGMENTS = 20
+
+
+def _segment(seed: int) -> Any:
+    """A prediction segment of :data:`SEGMENT_ROWS` rows with 30 numeric inputs each."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "request_id": uuid.uuid4().hex,
+            "time": now,
+            "model": "churn",
+            "version": 1,
+            "row": 0,
+            "inputs": inputs_json({f"x{j}": float(v) for j, v in enumerate(values)}),
+            "prediction": "1",
+            "probabilities": [0.3, 0.7],
+            "latency_ms": 2.0,
+            "route": "primary",
+            "error": None,
+        }
+        for values in rng.normal(size=(SEGMENT_ROWS, 30))
+    ]
+    return pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA)
+
+
+def _flush(layout: LogLayout, table: Any) -> None:
+    """What a server's log writer does with one model's rows: write, then publish."""
+    write_segment(layout.staging.predictions_of("churn"), table)
+    layout.publish_predictions()
+
+
+def measure_logs(url: str, folder: Path, repeat: int) -> list[dict[str, Any]]:
+    """Median seconds of a log flush and of a cold and a warm monitoring read, per store."""
+
+    def layout(kind: str, home: str) -> LogLayout:
+        log_url = url if kind == "object" else str(folder / "local-logs")
+        return LogLayout.of(Settings(home=folder / home, log_url=log_url))
+
+    times: dict[str, dict[str, list[float]]] = {
+        kind: {"flush": [], "cold read": [], "warm read": []} for kind in ("local", "object")
+    }
+    for kind in times:
+        writer = layout(kind, "writer")
+        for index in range(max(repeat, LOG_SEGMENTS)):
+            table = _segment(index)
+            start = time.perf_counter()
+            _flush(writer, table)
+            times[kind]["flush"].append(time.perf_counter() - start)
+    for index in range(repeat):
+        for kind in times:
+            reader = layout(kind, f"reader-{index}")
+            for label in ("cold read", "warm read"):
+                start = time.perf_counter()
+                rows = len(read_predictions(reader, "churn"))
+                times[kind][label].append(time.perf_counter() - start)
+                if rows != SEGMENT_ROWS * max(repeat, LOG_SEGMENTS):
+                    raise SystemExit(f"{kind} read {rows} rows")
+    rows = []
+    for operation in ("flush", "cold read", "warm read"):
+        local = statistics.median(times["local"][operation])
+        remote = statistics.median(times["object"][operation])
+        size = f"{SEGMENT_ROWS:,} rows" if operation == "flush" else "20 segments"
+        rows.append(
+            {"operation": f"log {operation}", "size": size, "local_median_s": local,
+             "object_median_s": remote, "object_over_local": remote / local}
+        )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9)
@@ -111,13 +203,15 @@ def main() -> None:
                         {"operation": operation, "size": label, "local_median_s": local,
                          "object_median_s": remote, "object_over_local": remote / local}
                     )  # fmt: skip
+            logs = url.replace("/artifacts", "/logs")
+            rows += measure_logs(logs, Path(folder), repeat)
     finally:
         server.stop()  # type: ignore[attr-defined]
 
     if args.json:
         print(json.dumps({"machine": machine(), "repeat": repeat, "rows": rows}, indent=2))
         return
-    title = "artifact store: object storage (moto on 127.0.0.1) vs a local folder"
+    title = "artifacts and logs: object storage (moto on 127.0.0.1) vs a local folder"
     table = Table(title=f"{title}, median of {repeat}")
     for column in ("operation", "size", "local ms", "object ms", "object / local"):
         table.add_column(column, justify="left" if column in ("operation", "size") else "right")

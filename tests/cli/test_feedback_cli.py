@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 import modelcycle as mc
+from modelcycle.core import Settings
 from modelcycle.store import LogLayout, inputs_json
+from tests.conftest import ObjectStore
 from tests.models import Data, log_logistic, run_cli
 
 COLUMNS = ["mean radius", "mean texture", "mean area"]
@@ -184,3 +188,29 @@ def test_sensitive_inputs_are_hashed_with_the_workspace_salt(
     hashed = Redactor("hash", workspace_salt(home)).hash(600.5)
     assert row["inputs"] == inputs_json({"mean area": hashed, "mean radius": 14.1})
     assert row["label"] == "19.25" and "600.5" not in row["inputs"]
+
+
+def test_labels_are_published_to_a_bucket_or_stay_staged(
+    home: Path, tmp_path: Path, object_store: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16: with --log-url s3://..., labels go to the bucket, or wait staged."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nab12,1\ncd34,0\n")
+    missing = f"s3://mc-none-{uuid.uuid4().hex[:8]}/logs"
+    args = ["-w", str(home), "feedback", "cancer", str(labels)]
+    code, out, err = run_cli(capsys, *args, "--log-url", missing)
+    assert code == 0, err
+    assert "bucket does not exist" in err and "stay staged" in err and "staged in" in out
+    staged = list((home / "log-staging").rglob("*.parquet"))
+    assert len(staged) == 1
+
+    logs = object_store.url.replace("/artifacts", "/logs")
+    code, out, err = run_cli(capsys, *args, "--log-url", logs)
+    assert code == 0, err
+    assert f"published to {logs}" in out
+    published = fsspec.filesystem("s3", skip_instance_cache=True).find(
+        logs.removeprefix("s3://") + "/feedback/cancer"
+    )
+    assert len(published) == 1 and staged[0].exists()  # staged for the other URL: kept
+    reader = LogLayout.of(Settings(home=tmp_path / "other", log_url=logs))
+    assert pq.read_table(reader.feedback_of("cancer")).num_rows == 2

@@ -171,7 +171,7 @@ def test_names_that_are_not_model_names_are_refused(
 def test_the_reader_never_reads_outside_the_reports_folder(
     served: mc.Workspace, home: Path, name: str
 ) -> None:
-    reader = MonitoringReader(served.db, home / "reports")
+    reader = MonitoringReader(served.db, LogLayout.under(home))
     with pytest.raises(ValidationError, match="is not valid"):
         reader.report(name)
     with pytest.raises(ValidationError, match="is not valid"):
@@ -186,8 +186,8 @@ def test_the_server_reads_the_reports_where_the_layout_says(
     layout = LogLayout(tmp_path / "elsewhere" / "log", tmp_path / "labels", home / "reports")
     given = create_app(replace(served.services, layout=layout), settings, auth_required=False)
     default = create_app(served.services, settings, auth_required=False)
-    assert given.state.monitoring.reports_dir == home / "reports"
-    assert default.state.monitoring.reports_dir == served.services.layout.reports
+    assert given.state.monitoring.layout.reports == home / "reports"
+    assert default.state.monitoring.layout.reports == served.services.layout.reports
     with TestClient(given) as test_client:
         assert test_client.get("/v1/models/watched/monitoring").json() == REPORT
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,13 +51,35 @@ def test_train_register_load_and_serve_from_a_bucket(
 
     port = free_port()
     output = tmp_path / "serve.out"
+    logs = object_store.url.replace("/artifacts", "/logs")
     args = ["-w", str(home), "serve", "cancer", "--artifacts", object_store.url]
+    args += ["--log-url", logs, "--workers", "2"]  # each worker process logs to the bucket
     with serve_process([*args, "--port", str(port), "--no-auth"], output):
         url = f"http://127.0.0.1:{port}"
         http_ready(url)
-        answer = httpx.post(
-            f"{url}/v1/models/cancer/predict", json={"rows": row.to_dict(orient="records")}
-        )
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["predictions"] == [int(v) for v in expected]
+        for _ in range(4):
+            answer = httpx.post(
+                f"{url}/v1/models/cancer/predict", json={"rows": row.to_dict(orient="records")}
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == [int(v) for v in expected]
     assert object_store.environment["AWS_SECRET_ACCESS_KEY"] not in output.read_text()
+    segments = fsspec.filesystem("s3", skip_instance_cache=True).find(
+        logs.removeprefix("s3://") + "/predictions/cancer"
+    )
+    assert segments and not list((home / "log-staging").rglob("*.parquet"))
+
+    # 'modelcycle monitor' in another folder, with the same database and URLs.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monitored = subprocess.run(
+        [
+            sys.executable, "-m", "modelcycle", "-w", f"sqlite:///{home / 'modelcycle.db'}",
+            "--artifacts", object_store.url, "--log-url", logs, "monitor", "cancer", "--json",
+        ],
+        capture_output=True, text=True, timeout=300, cwd=elsewhere,
+    )  # fmt: skip
+    assert monitored.returncode == 0, monitored.stderr
+    assert json.loads(monitored.stdout)["rows"] == 4
+    assert object_store.environment["AWS_SECRET_ACCESS_KEY"] not in monitored.stderr
+    assert (elsewhere / ".modelcycle" / "log-mirror").is_dir()

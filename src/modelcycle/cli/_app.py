@@ -168,6 +168,16 @@ def root(
             show_default=False,
         ),
     ] = None,
+    log_url: Annotated[
+        str | None,
+        typer.Option(
+            "--log-url",
+            help="Prediction and feedback logs and monitoring reports: a folder or "
+            "s3://bucket/prefix (default: $MODELCYCLE_LOG_URL, $MODELCYCLE_LOG_ROOT or the "
+            "workspace folder).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
     version: Annotated[
         bool,
@@ -178,17 +188,19 @@ def root(
     cli_state = state(ctx)
     cli_state.workspace = workspace
     cli_state.artifacts = artifacts
+    cli_state.log_url = log_url
     cli_state.debug = debug
     ctx.call_on_close(cli_state.close)
 
 
 #: Options of the root command that may also be written after the sub-command.
-_GLOBAL_WITH_VALUE = ("-w", "--workspace", "--artifacts")
+_GLOBAL_WITH_VALUE = ("-w", "--workspace", "--artifacts", "--log-url")
 _GLOBAL_FLAGS = ("--debug",)
+_GLOBAL_PREFIXES = ("--workspace=", "--artifacts=", "--log-url=")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """Move ``-w X``, ``--artifacts X`` and ``--debug`` written after the command to the front.
+    """Move the global options (``-w X``, ``--artifacts X``, ``--log-url X``, ``--debug``) first.
 
     ``modelcycle runs list -w ws`` then means ``modelcycle -w ws runs list``, as users
     expect; nothing after ``--`` moves.
@@ -210,7 +222,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
             front.extend(args[index : index + 2])
             index += 2
             continue
-        if token.startswith(("--workspace=", "--artifacts=")) or token in _GLOBAL_FLAGS:
+        if token.startswith(_GLOBAL_PREFIXES) or token in _GLOBAL_FLAGS:
             front.append(token)
         else:
             rest.append(token)

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class CliState:
-    """Options given before the command (``--workspace``, ``--artifacts``, ``--debug``)."""
+    """Options given before the command (``--workspace``, ``--artifacts``, ``--log-url``...)."""
 
     workspace: str | None = None
     artifacts: str | None = None
+    log_url: str | None = None
     debug: bool = False
     #: ``--cluster`` of the command (train, score, worker); the workspace's settings
     #: (``MODELCYCLE_DASK_ADDRESS``) otherwise.
@@ -38,6 +39,7 @@ class CliState:
             self._opened = Workspace(
                 self.workspace,
                 artifact_root=self.artifacts,
+                log_url=self.log_url,
                 cluster=self.cluster,
                 upgrade=upgrade,
                 create=create,

@@ -19,11 +19,12 @@ import typer
 
 from modelcycle.cli import _output as out
 from modelcycle.cli._context import state
-from modelcycle.core import ValidationError
+from modelcycle.core import ValidationError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelcycle.packaging import Signature
     from modelcycle.serving._feedback import FeedbackProblem
+    from modelcycle.store import LogLayout
 
 
 class LabelFile:
@@ -318,8 +319,11 @@ def feedback(
             sensitive=validator.sensitive,
             redactor=Redactor(mode, workspace_salt(ws.settings.home)),
         )
-        segment = write_segment(ws.services.layout.feedback_of(version.name), table)
+        layout = ws.services.layout
+        segment = write_segment(layout.staging.feedback_of(version.name), table)
         written = f"written to {segment}"
+        if layout.remote is not None:
+            written = _publish(layout)
     rejected = f"; {len(problems)} rejected (see {reject_file})" if problems else ""
     out.console.print(
         f"recorded {len(good)} label(s) for {version.name} (checked against version "
@@ -327,3 +331,18 @@ def feedback(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _publish(layout: LogLayout) -> str:
+    """Upload the staged labels (logs in an object store); say where they are."""
+    try:
+        layout.publish_feedback()
+    except WorkspaceError as exc:  # the labels are safe in staging: no retry needed
+        out.err_console.print(
+            f"warning: {exc}. The labels stay staged in {layout.staging.feedback} and are "
+            "published by the next 'modelcycle feedback' or server using this workspace folder",
+            style="yellow",
+            highlight=False,
+        )
+        return f"staged in {layout.staging.feedback}"
+    return f"published to {layout.location}"

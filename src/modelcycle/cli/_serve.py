@@ -151,8 +151,8 @@ def serve(
 
     Without REFS it serves only the tracking API and the probes. Every server option is
     also a setting (MODELCYCLE_SERVE_<NAME>, see docs/settings.md); an option given here
-    wins over its variable. The logs go where the workspace's log_root says, so the
-    workers and 'modelcycle monitor' read what this server writes.
+    wins over its variable. The logs go where the workspace's log URL (--log-url) or
+    log_root says, so the workers and 'modelcycle monitor' read what this server writes.
     """
     with collections_paused():  # the start-up's imports: see collections_paused
         import uvicorn
@@ -225,7 +225,8 @@ def _absolute(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
             "home": settings.home.resolve(),
-            "log_root": (settings.log_root or settings.home).resolve(),
+            "log_root": None,
+            "log_url": settings.resolved_log_location(),
             "db_url": settings.resolved_db_url(),
             "artifact_root": settings.resolved_artifact_root(),
         }

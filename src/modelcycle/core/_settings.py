@@ -56,7 +56,17 @@ class Settings(BaseSettings):
         default=None,
         description="Folder holding the prediction and feedback logs and the monitoring "
         "reports (predictions/, feedback/, reports/); default is home. Every server, worker "
-        "and monitor of a workspace must see the same one.",
+        "and monitor of a workspace must see the same one. For object storage, see log_url.",
+    )
+    log_url: str | None = Field(
+        default=None,
+        description="Where the prediction and feedback logs and the monitoring reports live, "
+        "as a folder, a file:// URL or an object-store URL (s3://bucket/prefix, credentials "
+        "from the environment as for artifacts), so servers, workers and monitors on several "
+        "machines share them; default is log_root, else home. Writers stage each segment "
+        "under home/log-staging/ until it is uploaded; readers mirror the published ones "
+        "into home/log-mirror/. Give log_url or log_root, not both. The CLI option is "
+        "--log-url.",
     )
     artifact_root: str | None = Field(
         default=None,
@@ -140,9 +150,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_log_location(self) -> Settings:
+        if self.log_url is not None and self.log_root is not None:
+            raise ValueError(
+                "log_url and log_root both say where the logs live; give only one "
+                "(log_url also takes a folder)"
+            )
+        return self
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
-            if name in ("db_url", "artifact_root") and isinstance(value, str):
+            if name in ("db_url", "artifact_root", "log_url") and isinstance(value, str):
                 yield name, redact_url(value)
             else:
                 yield name, value
@@ -163,6 +182,21 @@ class Settings(BaseSettings):
         if self.audit_key_file is not None:
             return self.audit_key_file.expanduser().absolute()
         return (self.home / "audit.key").absolute()
+
+    def resolved_log_location(self) -> str:
+        """Where the logs live: ``log_url`` (an object-store URL as given, a folder made
+        absolute), else ``log_root``, else ``home``.
+
+        >>> Settings(home="/srv/ws").resolved_log_location()
+        '/srv/ws'
+        >>> Settings(log_url="s3://logs/team").resolved_log_location()
+        's3://logs/team'
+        """
+        location = self.log_url or os.fspath(self.log_root or self.home)
+        scheme, separator, rest = location.partition("://")
+        if separator and scheme != "file":
+            return location
+        return str(Path(rest if separator else location).expanduser().resolve())
 
     def resolved_artifact_root(self) -> str:
         """Return the artifact root, defaulting to ``home/artifacts``."""

@@ -63,7 +63,8 @@ def portable(settings: Settings) -> str:
             "home": settings.home.resolve(),
             "db_url": settings.resolved_db_url(),
             "artifact_root": settings.resolved_artifact_root(),
-            "log_root": (settings.log_root or settings.home).resolve(),
+            "log_root": None,
+            "log_url": settings.resolved_log_location(),
         }
     )
     return resolved.model_dump_json()

@@ -57,7 +57,8 @@ def run_monitoring(
         Where fired alerts go besides the workspace (a webhook, the log).
     record:
         Save the report as the model's latest in the workspace (where the server's
-        ``/v1/models/{name}/monitoring`` reads it), add its drift per feature to the
+        ``/v1/models/{name}/monitoring`` reads it; published to the object store when
+        the logs are there), add its drift per feature to the
         model's drift history (:func:`drift_history`), and store fired alerts in the
         workspace database (``/v1/models/{name}/alerts``).
     copies:
@@ -75,6 +76,8 @@ def run_monitoring(
     saved = report.save(*copies, *folders) if folders or copies else {}
     for folder in folders:
         record_drift(folder, report.to_dict())  # the dashboard's drift over time
+    if record:
+        services.layout.publish_reports(model)  # logs in an object store: readers see it
     targets = [*sinks, *([DatabaseSink(services.db)] if record else [])]
     repeated = _delivered_lately(services, model, repeat_after_s)
     fresh = [alert for alert in report.alerts if alert.rule not in repeated]

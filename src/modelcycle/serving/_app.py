@@ -100,7 +100,7 @@ def create_app(
     install_offline_docs(app)
     app.state.service = parts.predictor
     app.state.feedback = parts.receiver
-    app.state.monitoring = MonitoringReader(services.db, services.layout.reports)
+    app.state.monitoring = MonitoringReader(services.db, services.layout)
     app.state.gatekeeper = gate = _gatekeeper(services, settings, parts.metrics, auth_required)
     app.state.mlflow_tracking = MlflowTracking(services.tracker)  # MLflow's client logs here
     app.state.mlflow_artifacts = Artifacts(services.tracker)
@@ -139,22 +139,26 @@ class _Parts:
         redactor = Redactor(settings.sensitive_inputs, salt)
         metrics = ServingMetrics()
         flush, most = settings.log_flush_interval_s, settings.log_max_buffer
+        layout = services.layout  # writes to its staging folders (the logs when local)
+        remote = layout.remote is not None
         log = (
             PredictionLog(
-                services.layout.predictions,
+                layout.staging.predictions,
                 flush_interval_s=flush,
                 max_buffer=most,
                 redactor=redactor,
                 on_drop=metrics.log_dropped,
+                publish=layout.publish_predictions if remote else None,
             )
             if settings.log_predictions
             else None
         )
         labels = FeedbackLog(
-            services.layout.feedback,
+            layout.staging.feedback,
             flush_interval_s=flush,
             max_buffer=most,
             on_drop=metrics.log_dropped,
+            publish=layout.publish_feedback if remote else None,
         )
         threads = ModelThreads(settings.model_threads)
         batcher = MicroBatcher(

@@ -14,6 +14,15 @@ with ``union_by_name=true``. With DuckDB::
 
     duckdb.sql("select * from read_parquet('log_dir/**/*.parquet', union_by_name=true)")
 
+With logs in an object store, ``folder`` is the private staging folder of this
+machine and ``publish`` uploads its closed segments (see
+:class:`~modelcycle.store.LogLayout`). A second thread publishes, woken by each
+flush that wrote a segment, so a slow or unreachable store never delays the local
+writes: a crash still loses at most one flush interval. An upload that fails leaves
+the segments staged and is tried again every flush interval (and on close, and by the
+next process writing logs from this workspace folder), so no row is lost while the
+store is down; they become visible to readers once uploaded.
+
 Delayed labels go the same way through :class:`FeedbackLog` (already validated
 tables of :data:`~modelcycle.store.FEEDBACK_SCHEMA` rows).
 
@@ -66,6 +75,9 @@ class BufferedLog(ABC, Generic[Entry]):
         Buffered entries that wake the writer at once.
     on_drop:
         Told of every row left out (see :data:`DropCallback`); :attr:`dropped` counts them.
+    publish:
+        Uploads the segments written under ``folder`` (logs in an object store); raises
+        when it cannot, leaving them for the next flush. ``None``: the folder is the log.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
@@ -82,24 +94,39 @@ class BufferedLog(ABC, Generic[Entry]):
         flush_interval_s: float,
         max_buffer: int,
         on_drop: DropCallback | None = None,
+        publish: Callable[[], int] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.publish = publish
+        #: Whether segments may wait in ``folder`` to be published (some may be left
+        #: from an earlier process, so the first flush looks).
+        self.unpublished = publish is not None
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self.on_drop = on_drop
         self.written = 0
         self.dropped = 0
+        #: Whether the last attempt to publish failed.
+        self.failing = False
         self._buffer: list[Entry] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._staged = threading.Event()
+        self._publish_lock = threading.Lock()
+        self._publisher: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer thread (and the publisher thread of logs in an object store)."""
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
+        if self.publish is not None:
+            self._publisher = threading.Thread(
+                target=self._run_publisher, name=f"{self.thread_name}-publisher", daemon=True
+            )
+            self._publisher.start()
 
     def append(self, entry: Entry) -> None:
         """Buffer one entry."""
@@ -110,7 +137,13 @@ class BufferedLog(ABC, Generic[Entry]):
             self._wake.set()
 
     def flush(self) -> int:
-        """Write everything buffered now; return the number of rows written."""
+        """Write everything buffered now, then publish; return the number of rows written."""
+        count = self._write_buffered()
+        self._publish_staged()
+        return count
+
+    def _write_buffered(self) -> int:
+        """Write everything buffered as segments; return the number of rows written."""
         with self._write_lock:
             with self._lock:
                 taken, self._buffer = self._buffer, []
@@ -118,7 +151,41 @@ class BufferedLog(ABC, Generic[Entry]):
                 return 0
             count = self._write(taken)
             self.written += count
-            return count
+        if count and self.publish is not None:
+            self.unpublished = True
+            self._staged.set()
+        return count
+
+    def _publish_staged(self) -> None:
+        """Upload what is staged; on failure keep it staged and say so once."""
+        if self.publish is None:
+            return
+        with self._publish_lock:
+            if not self.unpublished:
+                return
+            # Cleared first: a segment written while this upload runs sets it again.
+            self.unpublished = False
+            try:
+                self.publish()
+            except Exception as exc:  # the store is down: the segments wait, no row is lost
+                self.unpublished = True
+                self._failed(exc)
+                return
+            if self.failing:
+                _LOG.warning("serving: the %s is published again", self.kind)
+            self.failing = False
+
+    def _failed(self, exc: Exception) -> None:
+        """Say once that publishing fails (not at every retry)."""
+        if not self.failing:
+            _LOG.warning(
+                "serving: publishing the %s failed; its segments stay staged in %s and are "
+                "retried every flush interval (%s)",
+                self.kind,
+                self.folder,
+                exc,
+            )
+        self.failing = True
 
     @abstractmethod
     def _write(self, entries: list[Entry]) -> int:
@@ -148,17 +215,26 @@ class BufferedLog(ABC, Generic[Entry]):
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
             try:
-                self.flush()
+                self._write_buffered()
             except Exception:  # keep logging alive; the rows stay lost only for this flush
                 _LOG.exception("serving: writing the %s failed", self.thread_name)
 
+    def _run_publisher(self) -> None:
+        # Woken by a written segment; otherwise, while something waits, retries each interval.
+        while not self._closed.is_set():
+            self._staged.wait(self.flush_interval_s)
+            self._staged.clear()
+            self._publish_staged()
+
     def close(self) -> None:
-        """Stop the writer and write what is left (call on shutdown)."""
+        """Stop the writer, write what is left and publish it (call on shutdown)."""
         self._closed.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._staged.set()
+        for thread in (self._thread, self._publisher):
+            if thread is not None:
+                thread.join()
+        self._thread = self._publisher = None
         self.flush()
 
 
@@ -177,6 +253,8 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         Hashes or drops sensitive inputs as rows are written (``None``: kept as sent).
     on_drop:
         Told of every row left out (see :data:`DropCallback`).
+    publish:
+        Uploads the staged segments (logs in an object store), as in :class:`BufferedLog`.
 
     Thread-safety: :meth:`append` may be called from any thread.
     """
@@ -192,9 +270,14 @@ class PredictionLog(BufferedLog[LoggedRequest]):
         max_buffer: int,
         redactor: Redactor | None = None,
         on_drop: DropCallback | None = None,
+        publish: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(
-            folder, flush_interval_s=flush_interval_s, max_buffer=max_buffer, on_drop=on_drop
+            folder,
+            flush_interval_s=flush_interval_s,
+            max_buffer=max_buffer,
+            on_drop=on_drop,
+            publish=publish,
         )
         self.redactor = redactor
 

@@ -2,14 +2,15 @@
 
 Serving does not import :mod:`modelcycle.monitoring` (a sibling layer): it reads what
 the monitor job stores, the ``alerts`` table of the workspace database and the latest
-report ``<reports_dir>/<model>/monitor.json``. Both reads block, so the routes run
-them in a thread, never on the prediction path.
+report ``monitor.json`` in the model's report folder of the workspace's
+:class:`~modelcycle.store.LogLayout` (mirrored first when the logs are in an object
+store). Both reads block, so the routes run them in a thread, never on the prediction
+path.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ import orjson
 from modelcycle.core import NotFound
 from modelcycle.registry import check_model_name
 from modelcycle.serving._errors import NotReady
-from modelcycle.store import Database, read_alerts
+from modelcycle.store import Database, LogLayout, read_alerts
 
 #: A registered model's name (as the registry checks it): no '/', never '.' or '..'.
 #: The file the monitor job writes for each model (``MonitorReport.save``).
@@ -28,25 +29,25 @@ class MonitoringReader:
     """Alerts and latest monitoring reports of the workspace, read-only.
 
     Thread-safe: it keeps no state but the database (which pools its connections)
-    and the folder; every call reads afresh.
+    and the log layout; every call reads afresh.
 
     Parameters
     ----------
     db:
         The workspace database holding the ``alerts`` table.
-    reports_dir:
-        The folder the monitor job saves reports in (``<home>/reports``).
+    layout:
+        The workspace's log layout, whose report folders the monitor job saves in.
 
     Examples
     --------
-    >>> reader = MonitoringReader(ws.db, ws.settings.home / "reports")  # doctest: +SKIP
+    >>> reader = MonitoringReader(ws.db, ws.services.layout)  # doctest: +SKIP
     >>> reader.alerts("churn", limit=5)  # doctest: +SKIP
     [{'id': 7, 'model': 'churn', 'rule': 'drift', ...}]
     """
 
-    def __init__(self, db: Database, reports_dir: Path) -> None:
+    def __init__(self, db: Database, layout: LogLayout) -> None:
         self.db = db
-        self.reports_dir = Path(reports_dir)
+        self.layout = layout
 
     def alerts(
         self, model: str, *, since: datetime | None = None, limit: int = 100
@@ -67,7 +68,7 @@ class MonitoringReader:
         NotReady
             The file is not a JSON object (a report being written; retry).
         """
-        path = self.reports_dir / check_model_name(model) / REPORT_FILE
+        path = self.layout.reports_of(check_model_name(model)) / REPORT_FILE
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):

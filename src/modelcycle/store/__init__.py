@@ -28,6 +28,7 @@ from modelcycle.store._logs import (
     write_segment,
 )
 from modelcycle.store._migrate import current_revision, ensure_current, head_revision, upgrade
+from modelcycle.store._object_logs import ObjectLogs
 from modelcycle.store._objects import ObjectArtifactStore
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "LocalArtifactStore",
     "LogLayout",
     "ObjectArtifactStore",
+    "ObjectLogs",
     "StoredBlob",
     "create_private",
     "current_revision",

@@ -14,6 +14,11 @@ readers take every writer's segments alike. :class:`LogLayout` is the one owner 
   from ``POST /v1/models/{ref}/feedback`` and ``modelcycle feedback``.
 - ``<root>/reports/<model>/monitor.{html,json}``: the latest monitoring report.
 
+The root may also be an object store (``log_url = s3://bucket/prefix``, see
+:mod:`._object_logs`): writers then write to :attr:`LogLayout.staging` and publish
+(:meth:`LogLayout.publish_predictions`...), and the ``*_of`` folders readers take are
+local mirrors, brought up to date by each call.
+
 Inputs are stored as JSON objects with sorted keys (:func:`inputs_json`), so a label
 sent with the inputs instead of a request id finds its prediction by equal text.
 Read them with DuckDB (``read_parquet(..., union_by_name=true)``: older segments
@@ -22,11 +27,12 @@ may lack newer columns).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,7 @@ import pyarrow.parquet as pq
 
 from modelcycle.core import MODEL_NAME, Settings
 from modelcycle.store._files import private_writer
+from modelcycle.store._object_logs import ObjectLogs
 
 #: One row per predicted input row. ``route``: ``primary``, ``canary`` or ``shadow``
 #: (a shadow row repeats the answered request's id). ``error``: ``None`` for an
@@ -83,16 +90,30 @@ class LogLayout:
     its layout from the same settings (:meth:`of`), so what a server writes is what
     monitoring reads. Each folder holds one sub-folder per model.
 
+    With logs in an object store (``remote``), the three folders are this machine's
+    mirror of what was published: :meth:`predictions_of`, :meth:`feedback_of` and
+    :meth:`reports_of` bring a model's folder up to date before returning it (one
+    listing of the store, then the missing files), writers write into
+    :attr:`staging` and publish with :meth:`publish_predictions`,
+    :meth:`publish_feedback` and :meth:`publish_reports`. Locally, the folders are the
+    logs themselves, :attr:`staging` is the layout itself and publishing does nothing.
+
     Examples
     --------
     >>> layout = LogLayout.under(Path("/srv/ws"))
     >>> str(layout.predictions_of("churn")), str(layout.reports)
     ('/srv/ws/predictions/churn', '/srv/ws/reports')
+    >>> layout.staging is layout, layout.publish_predictions()
+    (True, 0)
     """
 
     predictions: Path
     feedback: Path
     reports: Path
+    #: The object store the logs are published to (``None``: the folders are the logs).
+    remote: ObjectLogs | None = field(default=None, compare=False, repr=False)
+    #: Where this process stages segments before publishing them (with ``remote``).
+    staged: Path | None = None
 
     @classmethod
     def under(cls, root: Path | str) -> LogLayout:
@@ -102,20 +123,98 @@ class LogLayout:
 
     @classmethod
     def of(cls, settings: Settings) -> LogLayout:
-        """The layout of the workspace ``settings`` open (under ``log_root``, else ``home``)."""
-        return cls.under(settings.log_root or settings.home)
+        """The layout of the workspace ``settings`` open.
+
+        Under ``log_url`` (a folder, or an object store mirrored in ``home/log-mirror/``
+        and staged in ``home/log-staging/``), else ``log_root``, else ``home``.
+
+        Raises
+        ------
+        ValidationError
+            ``log_url`` is not a folder or a supported object-store URL, or carries
+            credentials.
+        """
+        if settings.log_url is None:
+            return cls.under(settings.log_root or settings.home)
+        location = settings.resolved_log_location()
+        if "://" not in location:
+            return cls.under(location)
+        remote = ObjectLogs(location)
+        # One mirror and staging folder per log URL: changing the URL never sends a
+        # segment staged for one store to another.
+        name = hashlib.sha256(remote.url.encode()).hexdigest()[:16]
+        home = settings.home.expanduser().resolve()
+        mirror = home / MIRROR_FOLDER / name
+        return cls(
+            mirror / "predictions",
+            mirror / "feedback",
+            mirror / "reports",
+            remote=remote,
+            staged=home / STAGING_FOLDER / name,
+        )
+
+    @property
+    def location(self) -> str:
+        """Where the logs are, for people: the object-store URL or the log root folder."""
+        return self.remote.url if self.remote is not None else str(self.predictions.parent)
+
+    @property
+    def staging(self) -> LogLayout:
+        """Where this process writes new segments (the layout itself for local logs)."""
+        if self.remote is None or self.staged is None:
+            return self
+        return LogLayout.under(self.staged)
 
     def predictions_of(self, model: str) -> Path:
         """One model's prediction log folder (the name is checked: no path can climb out)."""
-        return self.predictions / MODEL_NAME.check(model)
+        return self._current(self.predictions, model, mutable=False)
 
     def feedback_of(self, model: str) -> Path:
         """One model's feedback log folder."""
-        return self.feedback / MODEL_NAME.check(model)
+        return self._current(self.feedback, model, mutable=False)
 
     def reports_of(self, model: str) -> Path:
-        """One model's monitoring report folder."""
-        return self.reports / MODEL_NAME.check(model)
+        """One model's monitoring report folder (write a new report here, then publish it)."""
+        return self._current(self.reports, model, mutable=True)
+
+    def publish_predictions(self) -> int:
+        """Upload the staged prediction segments; return how many (0 for local logs).
+
+        Raises
+        ------
+        WorkspaceError
+            The object store refused or could not be reached; what was not uploaded
+            stays staged for the next call.
+        """
+        return self._publish(self.staging.predictions)
+
+    def publish_feedback(self) -> int:
+        """Upload the staged feedback segments, as :meth:`publish_predictions`."""
+        return self._publish(self.staging.feedback)
+
+    def publish_reports(self, model: str) -> int:
+        """Upload what changed in the model's report folder; return how many files."""
+        if self.remote is None:
+            return 0
+        folder = self.reports / MODEL_NAME.check(model)
+        return self.remote.upload_changed(folder, f"{self.reports.name}/{folder.name}")
+
+    def _current(self, root: Path, model: str, *, mutable: bool) -> Path:
+        folder = root / MODEL_NAME.check(model)
+        if self.remote is not None:
+            self.remote.mirror(f"{root.name}/{folder.name}", folder, mutable=mutable)
+        return folder
+
+    def _publish(self, staging: Path) -> int:
+        if self.remote is None:
+            return 0
+        return self.remote.upload_segments(staging, staging.name)
+
+
+#: Folder of ``home`` holding the local mirrors of logs in an object store.
+MIRROR_FOLDER = "log-mirror"
+#: Folder of ``home`` holding segments written but not yet uploaded to an object store.
+STAGING_FOLDER = "log-staging"
 
 
 def segment_glob(folder: Path | str) -> str:

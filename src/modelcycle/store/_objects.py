@@ -34,8 +34,10 @@ from modelcycle.store._artifacts import ArtifactStore
 OBJECT_SCHEMES = frozenset({"s3"})
 
 
-def parse_object_url(url: str) -> tuple[str, str]:
+def parse_object_url(url: str, *, what: str = "artifact URL") -> tuple[str, str]:
     """``(scheme, "bucket/prefix")`` of an object-store URL, or a :class:`ValidationError`.
+
+    ``what`` names the URL in messages (``"log URL"``...).
 
     Examples
     --------
@@ -43,29 +45,29 @@ def parse_object_url(url: str) -> tuple[str, str]:
     ('s3', 'models/team-a')
     """
     parts = urlsplit(url)
-    shown = _shown(url)
+    shown = shown_url(url)
     if parts.scheme not in OBJECT_SCHEMES:
         raise ValidationError(
-            f"artifact URL {shown!r} uses scheme {parts.scheme!r}; expected a folder, a "
+            f"{what} {shown!r} uses scheme {parts.scheme!r}; expected a folder, a "
             f"file:// URL or one of {sorted(OBJECT_SCHEMES)} (s3://bucket/prefix)"
         )
     if "@" in parts.netloc or parts.password or parts.username:
         raise ValidationError(
-            f"artifact URL {shown!r} carries credentials; give them in the environment "
+            f"{what} {shown!r} carries credentials; give them in the environment "
             "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE), never in the URL"
         )
     if not parts.netloc or parts.query or parts.fragment or parts.port is not None:
         raise ValidationError(
-            f"artifact URL {shown!r} is not of the form {parts.scheme}://bucket/prefix "
+            f"{what} {shown!r} is not of the form {parts.scheme}://bucket/prefix "
             "(a bucket name, an optional prefix, no query, port or fragment)"
         )
     segments = [s for s in parts.path.split("/") if s]
     if any(s in (".", "..") for s in segments):
-        raise ValidationError(f"artifact URL {shown!r} has a '.' or '..' segment in its prefix")
+        raise ValidationError(f"{what} {shown!r} has a '.' or '..' segment in its prefix")
     return parts.scheme, "/".join([parts.netloc, *segments])
 
 
-def _filesystem(scheme: str) -> Any:
+def object_filesystem(scheme: str, *, what: str = "artifacts") -> Any:
     """The fsspec filesystem of ``scheme``, imported here: local workspaces never import it."""
     try:
         import fsspec
@@ -73,12 +75,27 @@ def _filesystem(scheme: str) -> Any:
         return fsspec.filesystem(scheme)
     except ImportError as exc:
         raise WorkspaceError(
-            f"artifacts in {scheme}:// need fsspec and s3fs ({exc}); install them with "
+            f"{what} in {scheme}:// need fsspec and s3fs ({exc}); install them with "
             "pip install 'modelcycle[s3]'"
         ) from None
 
 
-def _shown(url: str) -> str:
+def client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the AWS client's own (an endpoint that does not answer...).
+
+    botocore's errors are not :class:`OSError`; they are told apart by their module, so
+    a local workspace never imports botocore to check.
+
+    >>> client_error(ValueError("x"))
+    False
+    """
+    return any(
+        kind.__module__.partition(".")[0] in ("botocore", "aiobotocore")
+        for kind in type(exc).__mro__
+    )
+
+
+def shown_url(url: str) -> str:
     """``url`` for a message: secret query values and any user part (even a bare token) hidden."""
     scheme, separator, rest = redact_url(url).partition("://")
     authority, slash, path = rest.partition("/")
@@ -97,7 +114,7 @@ class ObjectArtifactStore(ArtifactStore):
     def __init__(self, url: str, *, filesystem: Any = None) -> None:
         self.scheme, self.root = parse_object_url(url)
         self.url = f"{self.scheme}://{self.root}"
-        self._fs = _filesystem(self.scheme) if filesystem is None else filesystem
+        self._fs = object_filesystem(self.scheme) if filesystem is None else filesystem
 
     def _key(self, sha256: str) -> str:
         return f"{self.root}/{sha256[:2]}/{sha256[2:4]}/{sha256}"
@@ -151,7 +168,9 @@ class ObjectArtifactStore(ArtifactStore):
                 f"the object store refused access to artifact store {self.url!r} ({exc}); "
                 "check the credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE...)"
             ) from None
-        except OSError as exc:
+        except Exception as exc:
+            if not (isinstance(exc, OSError) or client_error(exc)):
+                raise
             raise WorkspaceError(
                 f"cannot reach artifact store {self.url!r}: {exc}; check the URL, that the "
                 "bucket exists and AWS_ENDPOINT_URL for an S3-compatible server"

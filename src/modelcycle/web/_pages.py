@@ -342,7 +342,7 @@ def _statistic(feature: dict[str, Any] | None) -> float | None:
 
 
 def _report(services: Services, name: str) -> dict[str, Any] | None:
-    path = services.layout.reports / name / "monitor.json"
+    path = services.layout.reports_of(name) / "monitor.json"
     try:
         data = json.loads(path.read_bytes())
     except (FileNotFoundError, NotADirectoryError, ValueError):

@@ -35,6 +35,10 @@ class Workspace:
         (``host=... dbname=...``). Default: ``MODELCYCLE_HOME``, else ``./.modelcycle``.
     db_url, artifact_root:
         Override where the database and the artifacts are.
+    log_url:
+        Override where the prediction and feedback logs and the monitoring reports are:
+        a folder or ``s3://bucket/prefix`` (default ``MODELCYCLE_LOG_URL``, else
+        ``MODELCYCLE_LOG_ROOT``, else the workspace folder).
     settings:
         A full :class:`~modelcycle.core.Settings`; by default built from the environment.
     cluster:
@@ -65,12 +69,15 @@ class Workspace:
         *,
         db_url: str | None = None,
         artifact_root: str | None = None,
+        log_url: str | None = None,
         settings: Settings | None = None,
         cluster: str | None = None,
         upgrade: bool = True,
         create: bool = True,
     ) -> None:
-        self.settings = resolve_settings(settings, home, db_url, artifact_root, cluster)
+        self.settings = resolve_settings(
+            settings, home, db_url, artifact_root, cluster, log_url=log_url
+        )
         #: The workspace's services, as every operation takes them (``create_app``...).
         self.services = Services.open(self.settings, upgrade=upgrade, create=create)
         self.db: Database = self.services.db
@@ -258,6 +265,8 @@ def resolve_settings(
     db_url: str | None,
     artifact_root: str | None,
     cluster: str | None = None,
+    *,
+    log_url: str | None = None,
 ) -> Settings:
     """Build the settings of a workspace from explicit arguments over the environment."""
     base = settings if settings is not None else _validated(Settings)
@@ -276,6 +285,8 @@ def resolve_settings(
         values["artifact_root"] = artifact_root
     if cluster is not None:
         values["dask_address"] = cluster
+    if log_url is not None:  # given explicitly: wins over a log_root from the environment
+        values["log_url"], values["log_root"] = log_url, None
     return _validated(lambda: Settings.model_validate(values))
 
 
