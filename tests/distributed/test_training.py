@@ -74,6 +74,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dask_cluster: str) -> Trai
     data = write_parts(frame, root / "data")
     from modelcycle.cli import main  # a module fixture has no capsys: run the CLI directly
 
+    code = 0
     try:
         main(
             ["-w", str(root / "ws"), "train", str(data), "--target", "label", "--name", "big",
@@ -81,7 +82,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dask_cluster: str) -> Trai
              "--sample-rows", str(SAMPLE), "--json"]
         )  # fmt: skip
     except SystemExit as exit:
-        assert not exit.code, exit.code
+        code = int(exit.code or 0)
+    assert code == 0
     return Trained(root / "ws", data, frame)
 
 
@@ -229,12 +231,16 @@ def test_what_cannot_train_on_the_cluster_is_refused_clearly(
     frame.to_csv(tmp_path / "rows.csv", index=False)
     (tmp_path / "empty").mkdir()
     write_parts(frame.drop(columns=["label"]), tmp_path / "no-target")
-    with mc.Workspace(tmp_path / "ws", cluster=dask_cluster if cluster else None) as ws:
-        with pytest.raises(ValidationError, match=expected):
-            ws.train(str(tmp_path / source), target="label", budget=10, distributed_data=True)
+    with (
+        mc.Workspace(tmp_path / "ws", cluster=dask_cluster if cluster else None) as ws,
+        pytest.raises(ValidationError, match=expected),
+    ):
+        ws.train(str(tmp_path / source), target="label", budget=10, distributed_data=True)
 
 
 def test_a_dataframe_is_not_distributed_data(tmp_path: Path, dask_cluster: str) -> None:
-    with mc.Workspace(tmp_path / "ws", cluster=dask_cluster) as ws:
-        with pytest.raises(ValidationError, match="reads a Parquet dataset"):
-            ws.train(dataset(rows=100), target="label", budget=10, distributed_data=True)
+    with (
+        mc.Workspace(tmp_path / "ws", cluster=dask_cluster) as ws,
+        pytest.raises(ValidationError, match="reads a Parquet dataset"),
+    ):
+        ws.train(dataset(rows=100), target="label", budget=10, distributed_data=True)
