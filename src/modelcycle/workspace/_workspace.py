@@ -147,7 +147,7 @@ class Workspace:
         to this machine: it is read as a Dask DataFrame, profiled and summarised on the
         workers, and a LightGBM model is trained on every row with ``lightgbm.dask``,
         with parameters searched on a sample of ``sample_rows`` rows; the holdout is
-        scored on the workers (see ``docs/distributed.md``).
+        scored on the workers (see ``docs/deploy.md``).
 
         Examples
         --------
