@@ -220,6 +220,7 @@ def test_a_dataset_in_object_storage_trains_on_the_cluster(
         ("data", False, "needs --cluster|trains on a Dask cluster"),
         ("rows.csv", True, "holds no .parquet files"),
         ("empty", True, "holds no .parquet files"),
+        ("data/*.csv", True, "matches no .parquet files"),
         ("no-target", True, "target column 'label' is not in"),
     ],
 )

@@ -66,7 +66,17 @@ def read_dataset(source: str, target: str) -> Any:
 
     from modelcycle.distributed._scoring import partitions
 
-    partitions(source)  # a clear error when there is nothing to read
+    if any(magic in source for magic in "*?["):  # a glob: Dask reads the files it matches
+        from fsspec.core import url_to_fs
+
+        fs, pattern = url_to_fs(source)
+        if not [f for f in fs.glob(pattern) if f.endswith(".parquet")]:
+            raise ValidationError(
+                f"{source!r} matches no .parquet files; give a folder, a glob or an s3:// "
+                "prefix of Parquet partitions"
+            )
+    else:
+        partitions(source)  # a clear error when there is nothing to read
     with dask.config.set({"dataframe.convert-string": False}):  # as pandas reads it
         frame = dd.read_parquet(source)
     if target not in frame.columns:
