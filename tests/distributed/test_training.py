@@ -30,6 +30,7 @@ from modelcycle.records import TrainingRecord
 from modelcycle.serving import ServeSettings, create_app
 from tests.conftest import ObjectStore
 from tests.models import run_cli
+from tests.serving.conftest import wait_ready
 
 ROWS, PARTS, SAMPLE = 12_000, 6, 2_000
 
@@ -180,6 +181,7 @@ def test_the_model_is_served_and_scored_by_the_single_machine_paths(
         expected = ws.registry.load("big/1").predict_proba(rows)
         app = create_app(ws.services, ServeSettings(models=("big/1",)), auth_required=False)
         with TestClient(app) as client:
+            wait_ready(client)
             body = json.loads(rows.to_json(orient="records"))
             response = client.post("/v1/models/big/1/predict", json={"rows": body})
     assert response.status_code == 200, response.text

@@ -14,7 +14,9 @@ are replaced by those of the whole train part, computed partition by partition:
 A datetime's fill values and a text column's vocabulary stay the sample's.
 
 The booster is trained by ``lightgbm.dask`` over the train part's partitions, each
-encoded on its worker, and wrapped as a :class:`~modelcycle.learners.LightGBMLearner`,
+encoded on its worker (as float32: ``lightgbm.dask`` holds every encoded train row in
+the workers' memory, plus a copy of each worker's share while it builds its dataset),
+and wrapped as a :class:`~modelcycle.learners.LightGBMLearner`,
 so the pipeline saves (LightGBM model text), loads and serves as a local one does.
 """
 
@@ -161,7 +163,7 @@ def fit_booster(
     names = [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
     train = frame.map_partitions(train_rows, test_size, seed, meta=frame._meta)
     X = train.map_partitions(
-        _features, preprocessor, names, meta=pd.DataFrame({n: pd.Series(dtype="f8") for n in names})
+        _features, preprocessor, names, meta=pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
     )
     label_dtype = "f8" if task is Task.REGRESSION else "i8"
     y = train.map_partitions(
@@ -186,7 +188,15 @@ def fit_booster(
 
 
 def _features(part: pd.DataFrame, preprocessor: Preprocessor, names: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(preprocessor.transform(part), columns=names, index=part.index)
+    """One partition's features as float32: half the memory ``lightgbm.dask`` holds.
+
+    A float64 value and its float32 rounding fall on the same side of every split the
+    trees learn (thresholds lie between distinct float32 training values; a value exactly
+    halfway between two float32 numbers aside), so the model
+    predicts from the float64 features of serving as it trained.
+    """
+    matrix = preprocessor.transform(part).astype(np.float32)
+    return pd.DataFrame(matrix, columns=names, index=part.index)
 
 
 def _labels(part: pd.DataFrame, target: str, classes: list[Any] | None) -> pd.Series:
