@@ -161,14 +161,15 @@ def fit_booster(
     import lightgbm as lgb
 
     names = [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
-    train = frame.map_partitions(train_rows, test_size, seed, meta=frame._meta)
-    X = train.map_partitions(
-        _features, preprocessor, names, meta=pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
+    label = "__label__"
+    meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
+    meta[label] = pd.Series(dtype="f8" if task is Task.REGRESSION else "i8")
+    # One task per partition reads, splits and encodes it, so the raw rows are freed as
+    # soon as it ends; the features and the label are then views of its result.
+    encoded = frame.map_partitions(
+        _encoded, preprocessor, names, target, classes, test_size, seed, meta=meta
     )
-    label_dtype = "f8" if task is Task.REGRESSION else "i8"
-    y = train.map_partitions(
-        _labels, target, classes, meta=pd.Series(dtype=label_dtype, name=target)
-    )
+    X, y = encoded[names], encoded[label]
     options: dict[str, Any] = {
         "client": client,
         "n_estimators": rounds,
@@ -187,23 +188,31 @@ def fit_booster(
     return model.booster_
 
 
-def _features(part: pd.DataFrame, preprocessor: Preprocessor, names: list[str]) -> pd.DataFrame:
-    """One partition's features as float32: half the memory ``lightgbm.dask`` holds.
+def _encoded(
+    part: pd.DataFrame,
+    preprocessor: Preprocessor,
+    names: list[str],
+    target: str,
+    classes: list[Any] | None,
+    test_size: float,
+    seed: int,
+) -> pd.DataFrame:
+    """One partition's train rows encoded: features as float32, then ``__label__``.
 
-    A float64 value and its float32 rounding fall on the same side of every split the
-    trees learn (thresholds lie between distinct float32 training values; a value exactly
-    halfway between two float32 numbers aside), so the model
-    predicts from the float64 features of serving as it trained.
+    Float32 halves the memory ``lightgbm.dask`` holds. A float64 value and its float32
+    rounding fall on the same side of every split the trees learn (thresholds lie between
+    distinct float32 training values; a value exactly halfway between two float32 numbers
+    aside), so the model predicts from the float64 features of serving as it trained.
     """
-    matrix = preprocessor.transform(part).astype(np.float32)
-    return pd.DataFrame(matrix, columns=names, index=part.index)
-
-
-def _labels(part: pd.DataFrame, target: str, classes: list[Any] | None) -> pd.Series:
+    train = train_rows(part, test_size, seed)
+    matrix = preprocessor.transform(train).astype(np.float32)
+    encoded = pd.DataFrame(matrix, columns=names, index=train.index)
     if classes is None:
-        return part[target].astype("f8")
-    codes = pd.Categorical(part[target], categories=classes).codes
-    return pd.Series(codes.astype("i8"), index=part.index, name=target)
+        encoded["__label__"] = train[target].to_numpy(dtype="f8")
+    else:
+        codes = pd.Categorical(train[target], categories=classes).codes
+        encoded["__label__"] = codes.astype("i8")
+    return encoded
 
 
 def pipeline_of(
