@@ -27,8 +27,8 @@ the "modelcycle" column is 2 workers; the ratio is the speed-up.
   memory). Prints the sizes, the ROC AUC of both, the gap and the worker restarts.
   ``lightgbm.dask`` holds the encoded train rows and, while a worker builds its LightGBM
   dataset, a concatenated copy of its share in the workers' memory, besides each worker's
-  own ~230 MB: hence 8 workers of 1 GiB by default (the dataset is 3× one worker's
-  memory, and about 40% of the cluster's).
+  own ~230 MB: hence 10 workers of 1 GiB by default (the dataset is 3× one worker's
+  memory, and 30% of the cluster's).
 
 Run::
 
@@ -277,7 +277,7 @@ def main() -> None:
         help="Run one part (default: both).",
     )  # fmt: skip
     parser.add_argument("--worker-memory", default="1GiB")
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--memory-factor", type=int, default=3)
     parser.add_argument("--budget", type=float, default=240)
     parser.add_argument("--trials", type=int, default=12)
