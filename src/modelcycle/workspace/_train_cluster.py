@@ -12,7 +12,8 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
 3. one pass over the data: the profile, the fingerprints, the classes and the
    preprocessing statistics of the whole train part;
 4. ``lightgbm.dask`` trains on every train row with the chosen parameters, its rounds
-   capped by what the search's timings say fits in the budget left;
+   capped by what the search's timings say fits in the budget left (and, when they are,
+   its learning rate raised in proportion, to at most 0.3);
 5. the holdout is scored on the workers and evaluated here from its predictions;
 6. the run, the model (a pipeline of the whole-data preprocessing and the booster, saved
    as LightGBM model text) and the evaluation are recorded as a local training records
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 SEARCH_SHARE = 0.35
 #: The cluster fit is estimated at this many times the search's per-row cost.
 _SAFETY = 2.0
+#: The highest learning rate a time-capped cluster fit is given (see ``_faster``).
+MAX_LEARNING_RATE = 0.3
 
 
 def train_on_cluster(
@@ -182,18 +185,32 @@ def _best_lightgbm(automl: AutoML) -> TrialResult | None:
     return min(native, key=lambda r: r.loss) if native else None
 
 
-def _rounds(trial: TrialResult | None, train_rows: int, threads: int, seconds: float) -> int:
-    """The search's rounds (as its refit would use), capped by the time left."""
+def _rounds(
+    trial: TrialResult | None, train_rows: int, threads: int, seconds: float
+) -> tuple[int, int]:
+    """The search's rounds (as its refit would use), and those capped by the time left."""
     if trial is None or not trial.iterations:
-        return 100
+        return 100, 100
     folds = len(trial.iterations)
-    rounds = max(10, int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2))))
+    wanted = max(10, int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2))))
     mean_rounds = max(float(np.mean(trial.iterations)), 1.0)
     per_row_round = trial.fit_seconds / max(trial.fit_rows, 1) / mean_rounds
     per_round = _SAFETY * per_row_round * train_rows / max(threads, 1)
     if per_round > 0:
-        rounds = min(rounds, max(10, int(seconds / per_round)))
-    return rounds
+        return wanted, min(wanted, max(10, int(seconds / per_round)))
+    return wanted, wanted
+
+
+def _faster(params: dict[str, Any], wanted: int, rounds: int) -> dict[str, Any]:
+    """With fewer rounds than the search chose, a learning rate raised in proportion.
+
+    Boosting's progress goes roughly with rounds times learning rate; the rate is raised at
+    most to :data:`MAX_LEARNING_RATE`.
+    """
+    if rounds >= wanted:
+        return params
+    rate = float(params.get("learning_rate", 0.1))
+    return {**params, "learning_rate": min(MAX_LEARNING_RATE, rate * wanted / rounds)}
 
 
 def _fit(
@@ -212,7 +229,8 @@ def _fit(
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
     left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
-    rounds = _rounds(best, train_rows, threads, left)
+    wanted, rounds = _rounds(best, train_rows, threads, left)
+    params = _faster(params, wanted, rounds)
     booster = fit_booster(
         client, frame, preprocessor, target=options.target, task=automl.task_, classes=classes,
         params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
