@@ -18,11 +18,24 @@ the "modelcycle" column is 2 workers; the ratio is the speed-up.
   temporary workspace; timed from the call to its summary, checked to have scored every
   row; reported as seconds (the throughput ratio is the same).
 
+- large data (``--only large-data``): ``train --cluster --distributed-data`` on a Parquet
+  dataset whose in-memory (pandas, deep) size is ``--memory-factor`` (3) times one
+  worker's ``memory_limit`` (``--worker-memory``), on ``--workers`` single-threaded
+  workers. Goal: it completes, no worker is restarted (killed for memory), and its score
+  on a fresh seeded test table is within 1% of a single-machine model trained (by
+  ``ws.train``, LightGBM, same budget) on a sample that fits (a third of a worker's
+  memory). Prints the sizes, the ROC AUC of both, the gap and the worker restarts.
+  ``lightgbm.dask`` holds the encoded train rows and, while a worker builds its LightGBM
+  dataset, a concatenated copy of its share in the workers' memory, besides each worker's
+  own ~230 MB: hence 10 workers of 1 GiB by default (the dataset is 3× one worker's
+  memory, and 30% of the cluster's).
+
 Run::
 
     .venv/bin/python benchmarks/distributed.py                # about six minutes
     .venv/bin/python benchmarks/distributed.py --quick        # smoke run
     .venv/bin/python benchmarks/distributed.py --rows 10000000 --partitions 20 --repeat 3
+    .venv/bin/python benchmarks/distributed.py --only large-data   # about half an hour
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import sys
@@ -134,8 +148,138 @@ def _scoring(client: Client, ws: mc.Workspace, source: Path, rows: int, out: Pat
     return watch.seconds
 
 
+CITIES = np.array([f"city-{i:03d}" for i in range(300)], dtype=object)
+SEGMENTS = np.array([f"segment-{i:02d}" for i in range(24)], dtype=object)
+CHANNELS = np.array(["web", "store", "phone", "partner", "mail"], dtype=object)
+LABELS = np.array(["no", "yes"], dtype=object)
+
+
+def _wide(rows: int, seed: int) -> pd.DataFrame:
+    """A seeded table of 6 numbers and 3 text categories (what makes data big in memory)."""
+    rng = np.random.default_rng(seed)
+    numbers = rng.normal(size=(rows, 6))
+    city, segment = rng.integers(0, 300, rows), rng.integers(0, 24, rows)
+    channel = rng.integers(0, 5, rows)
+    logit = (
+        numbers[:, 0] - 0.6 * numbers[:, 1] + 0.7 * numbers[:, 2] * numbers[:, 3]
+        + np.sin(2 * numbers[:, 4]) + ((city * 7919) % 13 - 6) / 6 + (segment % 4 - 1.5) / 2
+        + 0.4 * (channel == 2)
+    )  # fmt: skip
+    label = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    numbers[rng.random(rows) < 0.03, 1] = np.nan
+    frame = pd.DataFrame(numbers, columns=[f"x{i}" for i in range(6)])
+    return frame.assign(
+        city=CITIES[city], segment=SEGMENTS[segment], channel=CHANNELS[channel],
+        label=LABELS[label.astype(np.int64)],
+    )  # fmt: skip
+
+
+def _write_wide(folder: Path, target_bytes: int, part_rows: int) -> tuple[int, int, int]:
+    """Parquet partitions until their in-memory size reaches ``target_bytes``."""
+    folder.mkdir(parents=True)
+    rows = size = index = 0
+    while size < target_bytes:
+        part = _wide(part_rows, seed=1_000 + index)
+        size += int(part.memory_usage(deep=True).sum())
+        part.to_parquet(folder / f"part-{index:04d}.parquet", index=False)
+        rows, index = rows + part_rows, index + 1
+    return rows, size, index
+
+
+def _auc(ws: mc.Workspace, ref: str, test: pd.DataFrame) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    proba = ws.registry.load(ref).native.predict_proba(test.drop(columns=["label"]))
+    return float(roc_auc_score(test["label"] == "yes", proba[:, 1]))
+
+
+def _large_data(args: argparse.Namespace, console: Any) -> dict[str, Any]:
+    from dask.utils import parse_bytes
+
+    limit = parse_bytes(args.worker_memory)
+    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR, "processes": True}
+    cluster = LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, memory_limit=limit, **quiet
+    )
+    test = _wide(200_000, seed=7)
+    with tempfile.TemporaryDirectory() as folder, Client(cluster, set_as_default=False) as c:
+        home = Path(folder)
+        part_rows = max(20_000, limit // 2_400)  # about a sixth of a worker's memory
+        rows, size, parts = _write_wide(home / "data", args.memory_factor * limit, part_rows)
+        console.print(
+            f"dataset: {rows:,} rows in {parts} Parquet files, {size / 2**30:.2f} GiB in memory "
+            f"= {size / limit:.1f} × a worker's memory_limit ({limit / 2**30:.2f} GiB); "
+            f"{args.workers} workers"
+        )
+        pids = c.run(os.getpid)
+        with mc.Workspace(home / "ws", cluster=cluster.scheduler_address) as ws:
+            with stopwatch() as cluster_watch:
+                result = ws.train(
+                    str(home / "data"), target="label", name="big", budget=args.budget,
+                    distributed_data=True,
+                )  # fmt: skip
+            after = c.run(os.getpid)
+            restarts = sum(1 for w, pid in pids.items() if after.get(w) != pid)
+            restarts += max(0, len(pids) - len(after))
+            sample_rows = max(10_000, int(rows * (limit / 3) / size))
+            files = sorted((home / "data").glob("*.parquet"))[: -(-sample_rows // part_rows)]
+            local = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+            local = local.sample(n=min(sample_rows, len(local)), random_state=0)
+            with mc.Workspace(home / "local") as single:
+                with stopwatch() as local_watch:
+                    single.train(
+                        local, target="label", name="sample", budget=args.budget,
+                        learners=["lightgbm"],
+                    )  # fmt: skip
+                local_auc = _auc(single, "sample/1", test)
+            cluster_auc = _auc(ws, "big/1", test)
+    cluster.close()
+    gap = (local_auc - cluster_auc) / local_auc
+    return {
+        "rows": rows,
+        "memory_bytes": size,
+        "worker_memory_limit": limit,
+        "memory_factor": size / limit,
+        "workers": args.workers,
+        "completed": result.version is not None,
+        "cluster_seconds": cluster_watch.seconds,
+        "cluster_holdout_roc_auc": result.report.metrics["roc_auc"],
+        "cluster_test_roc_auc": cluster_auc,
+        "sample_rows": sample_rows,
+        "sample_seconds": local_watch.seconds,
+        "sample_test_roc_auc": local_auc,
+        "gap": gap,
+        "worker_restarts": restarts,
+    }
+
+
+def _print_large(figures: dict[str, Any], console: Any) -> None:
+    ok = figures["completed"] and figures["worker_restarts"] == 0 and figures["gap"] <= 0.01
+    console.print(
+        f"large data: {figures['rows']:,} rows, {figures['memory_factor']:.1f} × a worker's "
+        f"memory; completed: {figures['completed']} in {figures['cluster_seconds']:.0f} s; "
+        f"worker restarts: {figures['worker_restarts']}"
+    )
+    console.print(
+        "  ROC AUC on a fresh 200,000-row test table: "
+        f"cluster {figures['cluster_test_roc_auc']:.5f}"
+        f" (its own holdout {figures['cluster_holdout_roc_auc']:.5f}); single machine on a "
+        f"{figures['sample_rows']:,}-row sample {figures['sample_test_roc_auc']:.5f} "
+        f"({figures['sample_seconds']:.0f} s); gap {figures['gap']:+.2%} (goal ≤ 1%): "
+        f"{'met' if ok else 'NOT met'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", choices=["trials-scoring", "large-data"], default=None,
+        help="Run one part (default: both).",
+    )  # fmt: skip
+    parser.add_argument("--worker-memory", default="1GiB")
+    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--memory-factor", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=240)
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=8)
@@ -145,8 +289,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.trials, args.rows, args.partitions, args.repeat = 4, 200_000, 4, 1
+        args.budget = 120
     warnings.simplefilter("ignore")
     console = stdout_console()
+    large = None if args.only == "trials-scoring" else _large_data(args, console)
+    if args.only == "large-data":
+        assert large is not None
+        if args.json:
+            print(json.dumps({"machine": machine(), "large_data": large}))
+        else:
+            _print_large(large, console)
+            console.print(machine())
+        return
     quiet = {"dashboard_address": None, "silence_logs": logging.ERROR, "processes": True}
     one = LocalCluster(n_workers=1, threads_per_worker=1, **quiet)
     two = LocalCluster(n_workers=2, threads_per_worker=1, **quiet)
@@ -181,7 +335,8 @@ def main() -> None:
     one.close()
     two.close()
     if args.json:
-        print(json.dumps({"machine": machine(), "results": [trials.to_dict(), scoring.to_dict()]}))
+        results = [trials.to_dict(), scoring.to_dict()]
+        print(json.dumps({"machine": machine(), "results": results, "large_data": large}))
         return
     print_table(
         "Dask: 1 worker (peer) against 2 workers", "1 worker", [trials, scoring], console=console
@@ -198,6 +353,8 @@ def main() -> None:
         )
     rate_one, rate_two = total / scoring.peer_median, total / scoring.ours_median
     console.print(f"scoring throughput: {rate_one:,.0f} rows/s on 1 worker, {rate_two:,.0f} on 2")
+    if large is not None:
+        _print_large(large, console)
 
 
 if __name__ == "__main__":

@@ -74,15 +74,33 @@ def train(
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     cluster: ClusterOption = None,
+    distributed_data: Annotated[
+        bool,
+        typer.Option(
+            "--distributed-data",
+            help="DATA is a Parquet dataset (folder, glob or s3:// prefix) too large for "
+            "one machine: read, profile and train LightGBM on it on the --cluster's "
+            "workers, never collecting it here.",
+        ),
+    ] = False,
+    sample_rows: Annotated[
+        int,
+        typer.Option(
+            min=1000,
+            help="With --distributed-data: train rows collected here to infer the schema, "
+            "check the data and search LightGBM's parameters.",
+        ),
+    ] = 100_000,
 ) -> None:
     """Check the data, search models within the budget, evaluate on a holdout, track, register.
 
     With --cluster, the search's trials run on the Dask cluster's workers, one per worker
-    thread at once, within the same budget.
+    thread at once, within the same budget. With --cluster and --distributed-data, DATA is
+    a Parquet dataset read, summarised and trained on by the workers (LightGBM).
     """
     if promote and not name:
         raise ValidationError("--promote needs --name: a version is promoted within a model")
-    if data is not None and sql is None:
+    if data is not None and sql is None and not distributed_data:
         _check_target(data, target)
     state(ctx).cluster = cluster
     ws = state(ctx).open(create=True)
@@ -109,7 +127,7 @@ def train(
         result = ws.train(
             data, target=target, name=name, budget=budget, task=task, metric=metric,
             sql=sql, schema=schema, seed=seed, test_size=test_size, drop=drop or (),
-            progress=on_trial,
+            progress=on_trial, distributed_data=distributed_data, sample_rows=sample_rows,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     if json:
@@ -146,7 +164,7 @@ def _summary(result: TrainResult, seconds: float) -> dict[str, object]:
         "task": automl.task_.value,
         "metric": automl.metric_.name,
         "cv_score": automl.best_value_,
-        "ensemble": automl.ensemble_,
+        "ensemble": len(result.pipeline.members) > 1,
         "trials": len(automl.results_),
         "test_metrics": dict(result.report.metrics),
         "intervals": {k: list(v) for k, v in result.report.intervals.items()},
@@ -199,7 +217,7 @@ def _print_result(result: TrainResult, seconds: float) -> None:
         if result.version
         else "not registered (no --name)"
     )
-    kind = "an ensemble" if automl.ensemble_ else "a single model"
+    kind = "an ensemble" if len(result.pipeline.members) > 1 else "a single model"
     out.console.print(
         f"best: {kind}, cv {metric} {out.number(automl.best_value_)}; {registered}; "
         f"run {result.run_id[:8]}; took {seconds:.1f}s"

@@ -1,4 +1,4 @@
-"""Layer 4: the same jobs on a Dask cluster — parallel trials and partitioned batch scoring.
+"""Layer 4: the same jobs on a Dask cluster: parallel trials, big-data training, batch scoring.
 
 Nothing here is imported unless a command is given ``--cluster tcp://host:8786`` (or
 ``MODELCYCLE_DASK_ADDRESS``): importing this package imports neither Dask nor
@@ -7,6 +7,10 @@ Nothing here is imported unless a command is given ``--cluster tcp://host:8786``
 - :class:`DaskExecutor` runs an AutoML search's trials on the cluster's workers, one per
   worker thread at once, under the same budget, with Optuna's studies in the workspace's
   PostgreSQL database or in the scheduler's memory (:func:`optuna_storage`).
+- ``_dataset`` and ``_lightgbm`` train on a Parquet dataset that is never
+  collected to one machine (``train --distributed-data``, run by
+  :mod:`modelcycle.workspace`): split by row hash, profiled and summarised partition by
+  partition, LightGBM trained with ``lightgbm.dask``, the holdout scored on the workers.
 - :func:`score_partitions` scores a partitioned Parquet dataset (a folder or an ``s3://``
   prefix), one task per partition, with the same output and reject files as one machine.
 """

@@ -8,11 +8,15 @@ DataFrame, applied without pandas on the serving path, and saved as plain JSON.
 from __future__ import annotations
 
 from modelcycle.features._base import Encoder
-from modelcycle.features._categorical import CategoricalEncoder
+from modelcycle.features._categorical import (
+    CategoricalEncoder,
+    categorical_from_counts,
+    category_counts,
+)
 from modelcycle.features._dates import PARTS as DATETIME_PARTS
 from modelcycle.features._numeric import NumericBlock
 from modelcycle.features._preprocessor import Preprocessor
-from modelcycle.features._table import TableLike
+from modelcycle.features._table import TableLike, as_table
 from modelcycle.features._target import TargetCodes
 from modelcycle.features._text import TextEncoder
 
@@ -25,4 +29,7 @@ __all__ = [
     "TableLike",
     "TargetCodes",
     "TextEncoder",
+    "as_table",
+    "categorical_from_counts",
+    "category_counts",
 ]

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 
 from modelcycle.core import ValidationError
 from modelcycle.features._base import Encoder, float_list, require
-from modelcycle.features._table import RowsTable, Table
+from modelcycle.features._table import RowsTable, Table, TableLike, as_table
 from modelcycle.features._target import Target, smoothed_means
 from modelcycle.features._values import (
     BadValue,
@@ -270,6 +270,44 @@ def fit_categorical(
             categories=sorted(counts),
             table=means.tolist(),
             suffixes=target.suffixes,
+        )
+    return categorical_from_counts(
+        column, counts, encoding=encoding, min_count=min_count, max_onehot=max_onehot
+    )
+
+
+def category_counts(data: TableLike, column: str) -> Counter[str]:
+    """How many rows hold each category of ``column``, keyed as the encoders read cells.
+
+    Counts of several tables add up to the counts of their union, so a caller can count
+    a dataset part by part (on a cluster) and fit with :func:`categorical_from_counts`.
+
+    Examples
+    --------
+    >>> category_counts({"city": ["Oslo", None, "Oslo", 1.0]}, "city")
+    Counter({'Oslo': 2, '1': 1})
+    """
+    table = as_table(data)
+    keys = _training_keys(column, table.column(column), table.n_rows)
+    return Counter(key for key in keys if key is not None)
+
+
+def categorical_from_counts(
+    column: str,
+    counts: Counter[str],
+    *,
+    encoding: str = "native",
+    min_count: int = 1,
+    max_onehot: int = 32,
+) -> CategoricalEncoder:
+    """The ``native`` or ``onehot`` encoding of a column whose category counts are known.
+
+    Categories seen fewer than ``min_count`` times (and, for one-hot, all but the
+    ``max_onehot`` most frequent) are folded into "other", as :func:`fit_categorical` does.
+    """
+    if encoding not in ("native", "onehot"):
+        raise ValidationError(
+            f"an encoding from category counts is 'native' or 'onehot'; got {encoding!r}"
         )
     ranked = sorted(counts, key=lambda key: (-counts[key], key))
     kept = [key for key in ranked if counts[key] >= min_count]

@@ -268,6 +268,10 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
             )
         return prepare_target(self.schema, y)
 
+    def rare_min_count(self, n_rows: int) -> int:
+        """Fewest rows a category needs in a training table of ``n_rows`` not to be folded."""
+        return self._min_count(n_rows)
+
     def _min_count(self, n_rows: int) -> int:
         threshold = self.rare_min_frequency
         if isinstance(threshold, numbers.Integral):

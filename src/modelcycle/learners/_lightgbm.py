@@ -211,6 +211,33 @@ class LightGBMLearner(Learner):
         """``params`` fitting exactly ``rounds`` rounds without early stopping."""
         return {**params, "num_iterations": rounds, "early_stopping_round": 0}
 
+    @classmethod
+    def from_booster(
+        cls,
+        booster: lgb.Booster,
+        *,
+        task: Task,
+        n_classes: int,
+        params: dict[str, Any],
+        categorical_features: list[int],
+        random_state: int | None = None,
+    ) -> LightGBMLearner:
+        """A fitted learner around a booster trained elsewhere (by ``lightgbm.dask``).
+
+        ``params`` are the parameters it was trained with (recorded, not checked);
+        every round of the booster is used. It saves, loads and predicts as a learner
+        fitted here does.
+        """
+        learner = cls(task=task, params=dict(params), random_state=random_state)
+        learner.params_ = {**cls.default_params(task), **params}
+        learner.n_classes_ = n_classes
+        learner.categorical_features_ = list(categorical_features)
+        learner.booster_ = booster
+        learner.n_iterations_ = booster.current_iteration()
+        learner.best_iteration_ = booster.current_iteration()
+        learner.n_features_in_ = booster.num_feature()
+        return learner
+
     # -- fitting ---------------------------------------------------------------------
 
     def _train_params(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from modelcycle.core import NotFound, Schema, Task, ValidationError
-from modelcycle.data import Issue, Profile
+from modelcycle.data import DatasetFingerprint, Issue, Profile
 from modelcycle.reports import PLOTLY_FILE, plotly_js
 from modelcycle.tracking import ActiveRun, Run
 
@@ -122,7 +122,7 @@ class TrainingRecorder:
         facts: TrainingFacts,
         schema: Schema,
         profile: Profile,
-        datasets: Mapping[str, pd.DataFrame],
+        datasets: Mapping[str, pd.DataFrame | DatasetFingerprint],
         *,
         dataset_name: str,
     ) -> None:

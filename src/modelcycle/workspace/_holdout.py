@@ -60,6 +60,37 @@ def evaluate_holdout(
     return report, holdout_frame(automl.task_, y, output)
 
 
+def evaluate_predictions(
+    automl: AutoML,
+    y: np.ndarray,
+    output: np.ndarray,
+    classes: list[Any] | None,
+    title: str,
+    facts: dict[str, Any],
+) -> tuple[EvaluationReport, pd.DataFrame]:
+    """The holdout report from predictions alone (made elsewhere: on a cluster's workers).
+
+    Metrics, intervals and diagnostics are those of a local report; what needs the
+    holdout's rows (worst slices, permutation importance, contributions) is left out.
+    The bootstrap draws fewer resamples on a large holdout.
+    """
+    report = build_report(
+        automl.task_,
+        y,
+        output,
+        class_labels=[str(c) for c in classes] if classes else None,
+        schema=automl.schema_,
+        leaderboard=[
+            {k: v for k, v in row.items() if k != "params"} for row in automl.leaderboard_[:25]
+        ],
+        dataset={**facts, "test_rows": len(y)},
+        notes=[issue.message for issue in automl.validation_.warnings],
+        title=title,
+        n_boot=1000 if len(y) <= 100_000 else 100,
+    )
+    return report, holdout_frame(automl.task_, y, output)
+
+
 def holdout_frame(task: Task, y: np.ndarray, output: np.ndarray) -> pd.DataFrame:
     """``y`` and ``proba_0 .. proba_{k-1}`` (or ``prediction`` for regression) per holdout row."""
     if task is Task.REGRESSION:

@@ -63,6 +63,8 @@ class TrainOptions:
     n_jobs: int = 2
     sql: str | None = None
     drop: tuple[str, ...] = ()
+    distributed_data: bool = False
+    sample_rows: int = 100_000
 
 
 @dataclass
@@ -74,11 +76,13 @@ class TrainResult:
     report: EvaluationReport
     version: ModelVersion | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The model when it is not the search's (trained on a cluster from the whole data).
+    model: ModelPipeline | None = None
 
     @property
     def pipeline(self) -> ModelPipeline:
         """The trained pipeline (preprocessing + learners)."""
-        return self.automl.pipeline_
+        return self.model if self.model is not None else self.automl.pipeline_
 
 
 def load_frame(data: Any, sql: str | None) -> tuple[pd.DataFrame, str]:
@@ -97,6 +101,10 @@ def train(
     ws: Workspace, data: Any, options: TrainOptions, progress: Progress | None = None
 ) -> TrainResult:
     """Run the whole training job; see :meth:`Workspace.train`."""
+    if options.distributed_data:
+        from modelcycle.workspace._train_cluster import train_on_cluster
+
+        return train_on_cluster(ws, data, options, progress)
     budget = Budget(options.budget)
     frame, source = load_frame(data, options.sql)
     task = detect_task(
@@ -146,7 +154,8 @@ def train(
         )
         run.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if _finite(v)})
         sample = train_frame.drop(columns=[options.target])
-        run.log_model(automl.pipeline_, signature=_signature(automl, sample))
+        signature = _signature(automl.task_, automl.classes_, automl.schema_, sample)
+        run.log_model(automl.pipeline_, signature=signature)
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in validation.warnings]
     return TrainResult(run.run_id, automl, report, version, warnings)
@@ -269,7 +278,9 @@ def _log_trial(run: ActiveRun, metric: str, result: TrialResult) -> None:
     child.end("FINISHED" if result.status != "FAILED" else "FAILED", end_time=ended)
 
 
-def _signature(automl: AutoML, sample: pd.DataFrame) -> Signature:
+def _signature(
+    task: Task, classes: list[Any] | None, schema: Schema, sample: pd.DataFrame
+) -> Signature:
     """What callers of the trained pipeline must send.
 
     The pipeline maps unseen categories to "other" and imputes missing values, so callers
@@ -278,8 +289,8 @@ def _signature(automl: AutoML, sample: pd.DataFrame) -> Signature:
     it optional. Columns left out of modelling (identifiers, ``--drop``) stay accepted, so
     callers can send whole rows, but are never required.
     """
-    inferred = infer_signature(sample, task=automl.task_, classes=automl.classes_)
-    columns = {column.name: column for column in automl.schema_.columns}
+    inferred = infer_signature(sample, task=task, classes=classes)
+    columns = {column.name: column for column in schema.columns}
     inputs = tuple(
         replace(
             spec,

@@ -136,6 +136,8 @@ class Workspace:
         sql: str | None = None,
         drop: Sequence[str] = (),
         progress: Progress | None = None,
+        distributed_data: bool = False,
+        sample_rows: int = 100_000,
     ) -> TrainResult:
         """Train the best model for ``target`` within ``budget`` seconds, evaluate and track it.
 
@@ -146,6 +148,13 @@ class Workspace:
         registered as a new version of that model. Columns named in ``drop`` are left
         out of modelling (a leakage suspect, say); a leakage suspect left in fails the
         run's validation, so the registry's "validation passed" gate refuses to promote it.
+
+        With ``distributed_data=True`` (and the workspace's ``cluster``), ``data`` is a
+        Parquet dataset (a folder, a glob or an ``s3://`` prefix) that is never collected
+        to this machine: it is read as a Dask DataFrame, profiled and summarised on the
+        workers, and a LightGBM model is trained on every row with ``lightgbm.dask``,
+        with parameters searched on a sample of ``sample_rows`` rows; the holdout is
+        scored on the workers (see ``docs/deploy.md``).
 
         Examples
         --------
@@ -173,6 +182,8 @@ class Workspace:
             n_jobs=n_jobs,
             sql=sql,
             drop=tuple(drop),
+            distributed_data=distributed_data,
+            sample_rows=sample_rows,
         )
         return train(self, data, options, progress)
 

@@ -1,0 +1,278 @@
+"""LightGBM on a Dask cluster: the preprocessing fitted on the whole data, ``lightgbm.dask``.
+
+The preprocessing is the one a local LightGBM trial uses (``native`` encoding: numbers
+imputed with the median, a ``__missing`` indicator where values were missing,
+categories as LightGBM's native codes). It is first fitted on the in-memory sample to
+learn its layout (columns, boolean spellings, text vocabularies), then its statistics
+are replaced by those of the whole train part, computed partition by partition:
+
+- each categorical column's categories and counts (so the category list, and which
+  categories are rare enough to fold into "other", come from every row);
+- each number-like column's missing values (its indicator) and median (merged from
+  each partition's 1,001 quantiles: exact up to that spacing), a boolean's majority.
+
+A datetime's fill values and a text column's vocabulary stay the sample's.
+
+The booster is trained by ``lightgbm.dask`` over the train part's partitions, each
+encoded on its worker (as float32: ``lightgbm.dask`` holds every encoded train row in
+the workers' memory, plus a copy of each worker's share while it builds its dataset),
+and wrapped as a :class:`~modelcycle.learners.LightGBMLearner`,
+so the pipeline saves (LightGBM model text), loads and serves as a local one does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from modelcycle.core import Task
+from modelcycle.distributed._dataset import merged_quantiles, test_rows, train_rows
+from modelcycle.features import (
+    DATETIME_PARTS,
+    CategoricalEncoder,
+    NumericBlock,
+    Preprocessor,
+    as_table,
+    categorical_from_counts,
+    category_counts,
+)
+from modelcycle.learners import LightGBMLearner
+from modelcycle.packaging import Member, ModelPipeline
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Quantile levels each partition reports for a median.
+_LEVELS = np.linspace(0.0, 1.0, 1001)
+#: The key of the pipeline's one preprocessor (as a local LightGBM model names it).
+PREPROCESSOR_KEY = "native"
+
+
+@dataclass
+class PreprocessingPart:
+    """One partition's preprocessing statistics (train rows only)."""
+
+    categories: dict[str, Counter[str]]
+    missing: np.ndarray  # per numeric-block column: rows without a finite value
+    finite: np.ndarray  # ... rows with one
+    sums: np.ndarray  # ... sum of the finite values
+    sketches: list[np.ndarray]  # ... evenly spaced quantiles of the finite values
+
+
+class PreprocessingStatistics:
+    """Collects per-partition statistics for a preprocessor fitted on a sample.
+
+    Call it on each partition's train rows (it is what :func:`summarise` calls as
+    ``extra``), then :meth:`fit` the whole-data preprocessor from the results.
+    """
+
+    def __init__(self, sampled: Preprocessor, target: str) -> None:
+        self.sampled = sampled
+        self.target = target
+        self.block = next((e for e in sampled.encoders_ if isinstance(e, NumericBlock)), None)
+        self.categorical = [
+            e.column for e in sampled.encoders_ if isinstance(e, CategoricalEncoder)
+        ]
+
+    def __call__(self, part: pd.DataFrame) -> PreprocessingPart:
+        width = len(self.block.to_dict()["fill"]) if self.block is not None else 0
+        matrix = self.block.matrix(as_table(part)) if self.block is not None else np.empty((0, 0))
+        finite = np.isfinite(matrix)
+        sketches = []
+        for index in range(width):
+            values = matrix[finite[:, index], index]
+            sketches.append(values if values.size <= _LEVELS.size else np.quantile(values, _LEVELS))
+        return PreprocessingPart(
+            categories={name: category_counts(part, name) for name in self.categorical},
+            missing=(~finite).sum(axis=0) if width else np.zeros(0),
+            finite=finite.sum(axis=0) if width else np.zeros(0),
+            sums=np.where(finite, matrix, 0.0).sum(axis=0) if width else np.zeros(0),
+            sketches=sketches,
+        )
+
+    def fit(self, parts: list[PreprocessingPart], train_rows: int) -> Preprocessor:
+        """The sample's preprocessor with the whole train part's statistics."""
+        saved = self.sampled.to_dict()
+        min_count = self.sampled.rare_min_count(train_rows)
+        encoders = []
+        for item, encoder in zip(saved["encoders"], self.sampled.encoders_, strict=True):
+            if isinstance(encoder, NumericBlock):
+                item = self._numeric(item, parts)
+            elif isinstance(encoder, CategoricalEncoder) and encoder.encoding == "native":
+                counts: Counter[str] = Counter()
+                for part in parts:
+                    counts.update(part.categories[encoder.column])
+                item = categorical_from_counts(
+                    encoder.column, counts, min_count=min_count
+                ).to_dict()
+            encoders.append(item)
+        return Preprocessor.from_dict({**saved, "encoders": encoders})
+
+    def _numeric(self, item: dict[str, Any], parts: list[PreprocessingPart]) -> dict[str, Any]:
+        missing = np.sum([p.missing for p in parts], axis=0)
+        finite = np.sum([p.finite for p in parts], axis=0)
+        sums = np.sum([p.sums for p in parts], axis=0)
+        sources = item["sources"]
+        scalars = [s for s in sources if s["kind"] != "datetime"]
+        fill = list(item["fill"])
+        for index, source in enumerate(scalars):
+            if finite[index] == 0:
+                continue
+            if source["kind"] == "boolean":
+                fill[index] = 1.0 if sums[index] / finite[index] > 0.5 else 0.0
+            else:
+                sketches = [p.sketches[index] for p in parts if p.sketches[index].size]
+                weights = [float(p.finite[index]) for p in parts if p.sketches[index].size]
+                fill[index] = float(merged_quantiles(sketches, weights, [0.5])[0])
+        allowed = list(range(len(scalars)))
+        allowed += range(len(scalars), len(fill), len(DATETIME_PARTS))  # one per datetime
+        indicators = [i for i in allowed if missing[i] > 0]
+        return {**item, "fill": fill, "indicators": indicators}
+
+
+def lightgbm_params(trial_params: dict[str, Any] | None, task: Task) -> dict[str, Any]:
+    """LightGBM parameters for the cluster fit: the search's choice, or the defaults."""
+    params = dict(LightGBMLearner.default_params(task))
+    params.update(trial_params or {})
+    for key in ("num_iterations", "early_stopping_round", "verbosity"):
+        params.pop(key, None)
+    return params
+
+
+def fit_booster(
+    client: Client,
+    frame: Any,
+    preprocessor: Preprocessor,
+    *,
+    target: str,
+    task: Task,
+    classes: list[Any] | None,
+    params: dict[str, Any],
+    rounds: int,
+    test_size: float,
+    seed: int,
+    balanced: bool = False,
+) -> Any:
+    """Train ``lightgbm.dask`` on the train part of ``frame``; the fitted booster."""
+    import lightgbm as lgb
+
+    names = [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
+    label = "__label__"
+    meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
+    meta[label] = pd.Series(dtype="f4")
+    # One task per partition reads, splits and encodes it, so the raw rows are freed as
+    # soon as it ends; the features and the label are then views of its result.
+    encoded = frame.map_partitions(
+        _encoded, preprocessor, names, target, classes, test_size, seed, meta=meta
+    )
+    X, y = encoded[names], encoded[label]
+    options: dict[str, Any] = {
+        "client": client,
+        "n_estimators": rounds,
+        "random_state": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+        **params,
+    }
+    if task is Task.REGRESSION:
+        model = lgb.DaskLGBMRegressor(**options)
+    else:
+        model = lgb.DaskLGBMClassifier(class_weight="balanced" if balanced else None, **options)
+    with client.as_current():  # lightgbm.dask waits on the default client
+        model.fit(X, y, categorical_feature=list(preprocessor.categorical_features_))
+    return model.booster_
+
+
+def _encoded(
+    part: pd.DataFrame,
+    preprocessor: Preprocessor,
+    names: list[str],
+    target: str,
+    classes: list[Any] | None,
+    test_size: float,
+    seed: int,
+) -> pd.DataFrame:
+    """One partition's train rows encoded: features, then ``__label__``, all float32.
+
+    Float32 (and a range index) halve the memory ``lightgbm.dask`` holds; LightGBM keeps
+    labels as float32 anyway. A float64 value and its float32
+    rounding fall on the same side of every split the trees learn (thresholds lie between
+    distinct float32 training values; a value exactly halfway between two float32 numbers
+    aside), so the model predicts from the float64 features of serving as it trained.
+    """
+    train = train_rows(part, test_size, seed)
+    matrix = preprocessor.transform(train).astype(np.float32)
+    encoded = pd.DataFrame(matrix, columns=names)
+    if classes is None:
+        encoded["__label__"] = train[target].to_numpy(dtype=np.float32)
+    else:
+        codes = pd.Categorical(train[target], categories=classes).codes
+        encoded["__label__"] = codes.astype(np.float32)
+    return encoded
+
+
+def pipeline_of(
+    booster: Any,
+    preprocessor: Preprocessor,
+    *,
+    task: Task,
+    classes: list[Any] | None,
+    params: dict[str, Any],
+    seed: int,
+) -> ModelPipeline:
+    """The trained model as the pipeline a local training makes: one LightGBM member."""
+    learner = LightGBMLearner.from_booster(
+        booster,
+        task=task,
+        n_classes=0 if classes is None else len(classes),
+        params=params,
+        categorical_features=list(preprocessor.categorical_features_),
+        random_state=seed,
+    )
+    return ModelPipeline(
+        task=task,
+        preprocessors={PREPROCESSOR_KEY: preprocessor},
+        members=[Member(learner, PREPROCESSOR_KEY, 1.0)],
+        classes=classes,
+    )
+
+
+def predict_holdout(
+    client: Client,
+    frame: Any,
+    pipeline: ModelPipeline,
+    *,
+    target: str,
+    test_size: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The holdout's targets (class codes or values) and the pipeline's output for them.
+
+    Each partition's holdout rows are scored on its worker; only these two arrays come
+    back (class probabilities for a classifier, values for a regression).
+    """
+    from dask.delayed import delayed
+
+    model = delayed(pipeline, pure=True)
+    parts = [
+        delayed(_predict_part, pure=True)(p, model, target, test_size, seed)
+        for p in frame.to_delayed()
+    ]
+    done: list[tuple[np.ndarray, np.ndarray]] = client.gather(client.compute(parts))  # type: ignore[no-untyped-call]
+    return np.concatenate([y for y, _ in done]), np.concatenate([out for _, out in done])
+
+
+def _predict_part(
+    part: pd.DataFrame, pipeline: ModelPipeline, target: str, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    held = test_rows(part, test_size, seed)
+    inputs = held.drop(columns=[target])
+    if pipeline.task is Task.REGRESSION:
+        return held[target].to_numpy(dtype=float), pipeline.predict_values(inputs)
+    codes = pd.Categorical(held[target], categories=pipeline.classes_).codes.astype(np.int64)
+    return codes, pipeline.predict_proba(inputs)

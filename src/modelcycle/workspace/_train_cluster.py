@@ -1,0 +1,268 @@
+"""``ws.train(..., distributed_data=True)``: a Parquet dataset trained on the Dask cluster.
+
+For data that must not be collected to one machine (``--distributed-data``; it needs
+``--cluster``). The job is the local one, step for step, with each step that reads every
+row done partition by partition on the workers (:mod:`modelcycle.distributed`):
+
+1. read the Parquet dataset (a folder, a glob or an ``s3://`` prefix) as a Dask DataFrame
+   and split train and holdout by a seeded hash of each row;
+2. collect a sample of at most ``sample_rows`` train rows: the schema is inferred and the
+   data checked on it, and a LightGBM search on it chooses the parameters and the rounds
+   (within about a third of the budget);
+3. one pass over the data: the profile, the fingerprints, the classes and the
+   preprocessing statistics of the whole train part;
+4. ``lightgbm.dask`` trains on every train row with the chosen parameters, its rounds
+   capped by what the search's timings say fits in the budget left (and, when they are,
+   its learning rate raised in proportion, to at most 0.3);
+5. the holdout is scored on the workers and evaluated here from its predictions;
+6. the run, the model (a pipeline of the whole-data preprocessing and the booster, saved
+   as LightGBM model text) and the evaluation are recorded as a local training records
+   them, so ``register``, ``serve`` and ``monitor`` work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelcycle.automl import AutoML, Budget, TrialResult
+from modelcycle.core import Task, ValidationError
+from modelcycle.data import check_target, detect_task, infer_schema, load_schema_overrides
+from modelcycle.features import Preprocessor
+from modelcycle.records import TrainingFacts, TrainingRecorder, Validation
+from modelcycle.workspace._holdout import evaluate_predictions
+
+if TYPE_CHECKING:
+    from distributed import Client
+    from modelcycle.workspace._train import Progress, TrainOptions, TrainResult
+    from modelcycle.workspace._workspace import Workspace
+
+#: Share of the budget left after sampling that the search on the sample may use.
+SEARCH_SHARE = 0.35
+#: The cluster fit is estimated at this many times the search's per-row cost.
+_SAFETY = 2.0
+#: The highest learning rate a time-capped cluster fit is given (see ``_faster``).
+MAX_LEARNING_RATE = 0.3
+
+
+def train_on_cluster(
+    ws: Workspace, data: Any, options: TrainOptions, progress: Progress | None
+) -> TrainResult:
+    """Run the training job on the cluster; see the module docstring."""
+    from modelcycle.distributed import connect
+
+    source = _source(data, options)
+    address = ws.settings.dask_address
+    if not address:
+        raise ValidationError(
+            "distributed_data (--distributed-data) trains on a Dask cluster; give its "
+            "address with --cluster tcp://host:8786 (or MODELCYCLE_DASK_ADDRESS)"
+        )
+    client = connect(address)
+    try:
+        return _train(ws, client, source, options, progress)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
+def _source(data: Any, options: TrainOptions) -> str:
+    if options.sql is not None or not isinstance(data, str | os.PathLike):
+        raise ValidationError(
+            "distributed_data (--distributed-data) reads a Parquet dataset: a folder, a glob "
+            f"or an s3:// prefix of .parquet files; got {type(data).__name__} "
+            f"{'with a SQL query' if options.sql else ''}".rstrip()
+        )
+    return os.fspath(data)
+
+
+def _train(
+    ws: Workspace,
+    client: Client,
+    source: str,
+    options: TrainOptions,
+    progress: Progress | None,
+) -> TrainResult:
+    from modelcycle.distributed._dataset import read_dataset, sample, summarise
+    from modelcycle.distributed._lightgbm import PreprocessingStatistics
+    from modelcycle.workspace._train import TrainResult, _search, _signature, _with_drops
+
+    budget = Budget(options.budget)
+    frame = read_dataset(source, options.target)
+    rows = int(client.compute(frame.shape[0]).result())  # type: ignore[no-untyped-call]
+    sampled = sample(
+        client, frame, rows=options.sample_rows, train_rows=round(rows * (1 - options.test_size)),
+        test_size=options.test_size, seed=options.seed,
+    )  # fmt: skip
+    task = detect_task(
+        check_target(sampled, options.target, source=repr(source)), override=options.task
+    )
+    overrides = _with_drops(
+        load_schema_overrides(options.schema_file) if options.schema_file else None,
+        options.drop,
+        sampled,
+        options.target,
+    )
+    schema = infer_schema(sampled, target=options.target, overrides=overrides)
+    facts = TrainingFacts(
+        options.target, task, source, options.budget, options.seed, options.test_size,
+        options.metric,
+    )  # fmt: skip
+    experiment = options.experiment or options.name or "train"
+    with ws.start_run(experiment=experiment, name=f"train-{options.name or options.target}") as run:
+        search_budget = budget.keep(max(budget.remaining() * (1 - SEARCH_SHARE), 0.0))
+        lightgbm_only = _lightgbm_options(options)
+        automl = _search(run, lightgbm_only, task, sampled, schema, search_budget, progress)
+        inputs = sampled.drop(columns=[options.target])
+        statistics = PreprocessingStatistics(
+            Preprocessor(schema=automl.schema_, encoding="native", random_state=options.seed).fit(
+                inputs
+            ),
+            options.target,
+        )
+        summary = summarise(
+            client, frame, automl.schema_, test_size=options.test_size, seed=options.seed,
+            classify=task is not Task.REGRESSION, extra=statistics,
+        )  # fmt: skip
+        classes = _classes(summary.classes, task, options.target)
+        preprocessor = statistics.fit(
+            [p for p in summary.extra if p is not None], summary.train_rows
+        )
+        pipeline = _fit(client, frame, preprocessor, automl, classes, summary.train_rows,
+                        options, budget)  # fmt: skip
+        report, holdout = _evaluate(
+            client, frame, pipeline, automl, classes, options, source, summary
+        )
+        recorder = TrainingRecorder(run)
+        recorder.inputs(
+            facts, automl.schema_, summary.profile, {"train": summary.train, "test": summary.test},
+            dataset_name=Path(source.rstrip("/")).name,
+        )  # fmt: skip
+        validation = Validation.of(automl.validation_.warnings)
+        recorder.outputs(
+            validation=validation,
+            ensemble=False,
+            leaderboard=automl.leaderboard_,
+            evaluation=report,
+            holdout=holdout,
+        )
+        run.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if np.isfinite(v)})
+        run.log_metrics(
+            {"cluster_train_rows": summary.train_rows, "cluster_test_rows": summary.test_rows,
+             "sample_rows": len(sampled), "cluster_partitions": frame.npartitions}
+        )  # fmt: skip
+        run.log_model(pipeline, signature=_signature(task, classes, automl.schema_, inputs))
+    version = ws.registry.register(run.run_id, name=options.name) if options.name else None
+    warnings = [issue.message for issue in validation.warnings]
+    return TrainResult(run.run_id, automl, report, version, warnings, model=pipeline)
+
+
+def _lightgbm_options(options: TrainOptions) -> TrainOptions:
+    from dataclasses import replace
+
+    return replace(options, learners=("lightgbm",))
+
+
+def _classes(counts: dict[Any, int], task: Task, target: str) -> list[Any] | None:
+    """The train part's class labels, in the order a local training sorts them."""
+    if task is Task.REGRESSION:
+        return None
+    labels = sorted(counts, key=lambda v: (str(type(v)), v))
+    if len(labels) < 2:
+        raise ValidationError(
+            f"target {target!r} has {len(labels)} class(es) in the train rows ({labels}); "
+            "expected at least two",
+            details={"column": target},
+        )
+    return labels
+
+
+def _best_lightgbm(automl: AutoML) -> TrialResult | None:
+    complete = [r for r in automl.results_ if r.complete and r.learner == "lightgbm"]
+    native = [r for r in complete if r.encoding == "native"] or complete
+    return min(native, key=lambda r: r.loss) if native else None
+
+
+def _rounds(
+    trial: TrialResult | None, train_rows: int, threads: int, seconds: float
+) -> tuple[int, int]:
+    """The search's rounds (as its refit would use), and those capped by the time left."""
+    if trial is None or not trial.iterations:
+        return 100, 100
+    folds = len(trial.iterations)
+    wanted = max(10, int(np.mean(trial.iterations) * (1 + 1 / max(folds, 2))))
+    mean_rounds = max(float(np.mean(trial.iterations)), 1.0)
+    per_row_round = trial.fit_seconds / max(trial.fit_rows, 1) / mean_rounds
+    per_round = _SAFETY * per_row_round * train_rows / max(threads, 1)
+    if per_round > 0:
+        return wanted, min(wanted, max(10, int(seconds / per_round)))
+    return wanted, wanted
+
+
+def _faster(params: dict[str, Any], wanted: int, rounds: int) -> dict[str, Any]:
+    """With fewer rounds than the search chose, a learning rate raised in proportion.
+
+    Boosting's progress goes roughly with rounds times learning rate; the rate is raised at
+    most to :data:`MAX_LEARNING_RATE`.
+    """
+    if rounds >= wanted:
+        return params
+    rate = float(params.get("learning_rate", 0.1))
+    return {**params, "learning_rate": min(MAX_LEARNING_RATE, rate * wanted / rounds)}
+
+
+def _fit(
+    client: Client,
+    frame: Any,
+    preprocessor: Preprocessor,
+    automl: AutoML,
+    classes: list[Any] | None,
+    train_rows: int,
+    options: TrainOptions,
+    budget: Budget,
+) -> Any:
+    from modelcycle.distributed._lightgbm import fit_booster, lightgbm_params, pipeline_of
+
+    best = _best_lightgbm(automl)
+    params = lightgbm_params(best.params if best else None, automl.task_)
+    threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
+    left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
+    wanted, rounds = _rounds(best, train_rows, threads, left)
+    params = _faster(params, wanted, rounds)
+    booster = fit_booster(
+        client, frame, preprocessor, target=options.target, task=automl.task_, classes=classes,
+        params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
+        balanced=best is not None and best.class_weight == "balanced",
+    )  # fmt: skip
+    return pipeline_of(
+        booster, preprocessor, task=automl.task_, classes=classes,
+        params={**params, "num_iterations": rounds}, seed=options.seed,
+    )  # fmt: skip
+
+
+def _evaluate(
+    client: Client,
+    frame: Any,
+    pipeline: Any,
+    automl: AutoML,
+    classes: list[Any] | None,
+    options: TrainOptions,
+    source: str,
+    summary: Any,
+) -> tuple[Any, Any]:
+    from modelcycle.distributed._lightgbm import predict_holdout
+
+    y, output = predict_holdout(
+        client, frame, pipeline, target=options.target, test_size=options.test_size,
+        seed=options.seed,
+    )  # fmt: skip
+    return evaluate_predictions(
+        automl,
+        y,
+        output,
+        classes,
+        f"{options.name or options.target}: holdout evaluation (on the cluster)",
+        {"source": source, "train_rows": summary.train_rows, "on": "a Dask cluster"},
+    )

@@ -1,0 +1,249 @@
+"""Training on a Parquet dataset that is never collected to one machine (issue 16).
+
+A real ``LocalCluster`` (processes, 2 workers, a memory limit) reads the partitions,
+summarises them and trains ``lightgbm.dask``; the model is then served and scored by the
+normal single-machine paths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.metrics import roc_auc_score
+
+import modelcycle as mc
+from distributed import Client
+from modelcycle.core import ValidationError
+from modelcycle.distributed._dataset import holdout_mask
+from modelcycle.features import CategoricalEncoder, NumericBlock
+from modelcycle.learners import LightGBMLearner
+from modelcycle.records import TrainingRecord
+from modelcycle.serving import ServeSettings, create_app
+from tests.conftest import ObjectStore
+from tests.models import run_cli
+from tests.serving.conftest import wait_ready
+
+ROWS, PARTS, SAMPLE = 12_000, 6, 2_000
+
+
+def dataset(rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
+    """Two numbers (one with missing values), a city of 40 common and 30 rare levels, a flag."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.uniform(size=rows)
+    common = [f"c{i:02d}" for i in range(40)]
+    city = rng.choice(common, size=rows).astype(object)
+    rare = rng.random(rows) < 0.004  # ~48 rows over 30 levels: each well under 1% of rows
+    city[rare] = rng.choice([f"r{i:02d}" for i in range(30)], size=int(rare.sum()))
+    effect = np.array([(int(c[1:]) % 5 - 2) * 0.5 if c[0] == "c" else 1.0 for c in city])
+    flag = rng.random(rows) < 0.3
+    logit = 1.5 * x1 - x2 + effect + 0.8 * flag
+    label = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    x1[rng.random(rows) < 0.05] = np.nan
+    return pd.DataFrame({"x1": x1, "x2": x2, "city": city, "flag": flag, "label": label})
+
+
+def write_parts(frame: pd.DataFrame, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    size = math.ceil(len(frame) / PARTS)
+    for index in range(PARTS):
+        part = frame.iloc[index * size : (index + 1) * size]
+        part.to_parquet(folder / f"part-{index}.parquet", index=False)
+    return folder
+
+
+@dataclass
+class Trained:
+    home: Path
+    data: Path
+    frame: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, dask_cluster: str) -> Trained:
+    """``train --cluster --distributed-data`` on six partitions, registered as ``big``."""
+    root = tmp_path_factory.mktemp("dasktrain")
+    frame = dataset()
+    data = write_parts(frame, root / "data")
+    from modelcycle.cli import main  # a module fixture has no capsys: run the CLI directly
+
+    code = 0
+    try:
+        main(
+            ["-w", str(root / "ws"), "train", str(data), "--target", "label", "--name", "big",
+             "--budget", "40", "--cluster", dask_cluster, "--distributed-data",
+             "--sample-rows", str(SAMPLE), "--json"]
+        )  # fmt: skip
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    assert code == 0
+    return Trained(root / "ws", data, frame)
+
+
+def _split(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and holdout rows as the cluster split them, partition by partition."""
+    size = math.ceil(len(frame) / PARTS)
+    parts = [frame.iloc[i * size : (i + 1) * size].reset_index(drop=True) for i in range(PARTS)]
+    masks = [holdout_mask(p, 0.2, seed) for p in parts]
+    train = pd.concat([p[~m] for p, m in zip(parts, masks, strict=True)], ignore_index=True)
+    test = pd.concat([p[m] for p, m in zip(parts, masks, strict=True)], ignore_index=True)
+    return train, test
+
+
+def _record(home: Path, ref: str = "big/1") -> tuple[mc.Workspace, TrainingRecord]:
+    ws = mc.Workspace(home)
+    version = ws.registry.resolve(ref)
+    assert version.run_id is not None
+    return ws, TrainingRecord(ws.get_run(version.run_id))
+
+
+def test_the_model_is_a_lightgbm_pipeline_with_every_train_row_behind_it(
+    trained: Trained,
+) -> None:
+    train, test = _split(trained.frame)
+    ws, record = _record(trained.home)
+    with ws:
+        pipeline = ws.registry.load("big/1").native
+        metrics = ws.get_run(record.run.run_id).metrics
+    [member] = pipeline.members
+    assert isinstance(member.learner, LightGBMLearner)
+    assert metrics["cluster_train_rows"] == len(train)
+    assert metrics["cluster_test_rows"] == len(test)
+    assert metrics["sample_rows"] <= SAMPLE * 1.2
+
+
+def test_categories_and_medians_come_from_the_whole_train_part(trained: Trained) -> None:
+    train, _ = _split(trained.frame)
+    ws, _ = _record(trained.home)
+    with ws:
+        pipeline = ws.registry.load("big/1").native
+    pre = next(iter(pipeline.preprocessors.values()))
+    [city] = [e for e in pre.encoders_ if isinstance(e, CategoricalEncoder)]
+    counts = Counter(train["city"])
+    least = math.ceil(0.01 * len(train))
+    assert city.encoding == "native"
+    assert city.categories == sorted(c for c, n in counts.items() if n >= least)
+    # Every rare level of the train rows is folded into "other", not only those in the sample.
+    assert city.folded == sorted(c for c, n in counts.items() if n < least)
+    assert len(city.folded) >= 15
+    [block] = [e for e in pre.encoders_ if isinstance(e, NumericBlock)]
+    saved = block.to_dict()
+    names = [s["name"] for s in saved["sources"]]
+    assert math.isclose(saved["fill"][names.index("x1")], train["x1"].median(), abs_tol=0.01)
+    assert [names[i] for i in saved["indicators"]] == ["x1"]
+
+
+def test_the_profile_and_fingerprints_cover_every_row(trained: Trained) -> None:
+    train, test = _split(trained.frame)
+    ws, record = _record(trained.home)
+    with ws:
+        profile = record.profile
+        datasets = {d["role"]: d for d in ws.get_run(record.run.run_id).datasets}
+    assert profile.rows == len(train)
+    assert profile["x1"].missing == int(train["x1"].isna().sum())
+    city = profile["city"].summary
+    assert city is not None
+    assert city.distinct == train["city"].nunique()  # type: ignore[union-attr]
+    assert dict(city.top) == dict(Counter(train["city"]).most_common(20))  # type: ignore[union-attr]
+    x2 = profile["x2"].summary
+    assert sum(x2.histogram.counts) == len(train)  # type: ignore[union-attr]
+    assert math.isclose(x2.mean, train["x2"].mean(), rel_tol=1e-9)  # type: ignore[union-attr]
+    assert math.isclose(x2.std, train["x2"].std(), rel_tol=1e-9)  # type: ignore[union-attr]
+    assert abs(x2.quantiles[50] - train["x2"].median()) < 0.02  # type: ignore[union-attr]
+    assert datasets["train"]["rows"] == len(train) and datasets["test"]["rows"] == len(test)
+
+
+def test_the_holdout_report_scores_every_holdout_row(trained: Trained) -> None:
+    _, test = _split(trained.frame)
+    ws, record = _record(trained.home)
+    with ws:
+        proba = ws.registry.load("big/1").native.predict_proba(test.drop(columns=["label"]))
+    evaluation = record.evaluation
+    assert evaluation is not None
+    expected = roc_auc_score(test["label"] == "yes", proba[:, 1])
+    assert math.isclose(evaluation.metrics["roc_auc"], expected, rel_tol=1e-9)
+    assert evaluation.metrics["roc_auc"] > 0.75
+
+
+def test_the_model_is_served_and_scored_by_the_single_machine_paths(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = trained.frame.drop(columns=["label"]).head(4)
+    with mc.Workspace(trained.home) as ws:
+        expected = ws.registry.load("big/1").predict_proba(rows)
+        app = create_app(ws.services, ServeSettings(models=("big/1",)), auth_required=False)
+        with TestClient(app) as client:
+            wait_ready(client)
+            body = json.loads(rows.to_json(orient="records"))
+            response = client.post("/v1/models/big/1/predict", json={"rows": body})
+    assert response.status_code == 200, response.text
+    assert np.allclose(response.json()["probabilities"], expected, atol=1e-12)
+    code, _, err = run_cli(
+        capsys, "-w", str(trained.home), "score", "big/1", str(trained.data / "part-0.parquet"),
+        "-o", str(tmp_path / "scored.parquet"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == math.ceil(ROWS / PARTS)
+
+
+def test_a_dataset_in_object_storage_trains_on_the_cluster(
+    tmp_path: Path, dask_client: Client, dask_cluster: str, object_store: ObjectStore
+) -> None:
+    import fsspec
+
+    env = object_store.environment
+    dask_client.run(lambda: os.environ.update(env))  # the workers' credentials, as deployed
+    local = write_parts(dataset(rows=6_000, seed=1), tmp_path / "data")
+    bucket = object_store.url.split("/")[2]
+    fsspec.filesystem("s3", skip_instance_cache=True).put(
+        str(local), f"{bucket}/data", recursive=True
+    )
+    with mc.Workspace(tmp_path / "ws", cluster=dask_cluster) as ws:
+        result = ws.train(
+            f"s3://{bucket}/data", target="label", name="s3", budget=30,
+            distributed_data=True, sample_rows=1_000,
+        )  # fmt: skip
+        assert result.version is not None and result.report.metrics["roc_auc"] > 0.7
+        rows = pd.read_parquet(local / "part-0.parquet").drop(columns=["label"])
+        assert ws.registry.load("s3/1").predict(rows).shape == (1_000,)
+
+
+@pytest.mark.parametrize(
+    ("source", "cluster", "expected"),
+    [
+        ("data", False, "needs --cluster|trains on a Dask cluster"),
+        ("rows.csv", True, "holds no .parquet files"),
+        ("empty", True, "holds no .parquet files"),
+        ("data/*.csv", True, "matches no .parquet files"),
+        ("no-target", True, "target column 'label' is not in"),
+    ],
+)
+def test_what_cannot_train_on_the_cluster_is_refused_clearly(
+    tmp_path: Path, dask_cluster: str, source: str, cluster: bool, expected: str
+) -> None:
+    frame = dataset(rows=200)
+    write_parts(frame, tmp_path / "data")
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "empty").mkdir()
+    write_parts(frame.drop(columns=["label"]), tmp_path / "no-target")
+    with (
+        mc.Workspace(tmp_path / "ws", cluster=dask_cluster if cluster else None) as ws,
+        pytest.raises(ValidationError, match=expected),
+    ):
+        ws.train(str(tmp_path / source), target="label", budget=10, distributed_data=True)
+
+
+def test_a_dataframe_is_not_distributed_data(tmp_path: Path, dask_cluster: str) -> None:
+    with (
+        mc.Workspace(tmp_path / "ws", cluster=dask_cluster) as ws,
+        pytest.raises(ValidationError, match="reads a Parquet dataset"),
+    ):
+        ws.train(dataset(rows=100), target="label", budget=10, distributed_data=True)
