@@ -107,16 +107,7 @@ def train(
         return train_on_cluster(ws, data, options, progress)
     budget = Budget(options.budget)
     frame, source = load_frame(data, options.sql)
-    task = detect_task(
-        check_target(frame, options.target, source=repr(source)), override=options.task
-    )
-    overrides = _with_drops(
-        load_schema_overrides(options.schema_file) if options.schema_file else None,
-        options.drop,
-        frame,
-        options.target,
-    )
-    schema = infer_schema(frame, target=options.target, overrides=overrides)
+    task, schema = task_and_schema(frame, options, source)
     train_frame, test_frame = train_test_split_frame(
         frame, options.target, task, options.test_size, options.seed
     )
@@ -173,6 +164,24 @@ def _search_budget(budget: Budget, seconds: float) -> Budget:
             "reading and checking the data; give a larger --budget"
         )
     return search
+
+
+def task_and_schema(frame: pd.DataFrame, options: TrainOptions, source: str) -> tuple[Task, Schema]:
+    """The task (detected unless ``options`` names it) and the schema of ``frame``.
+
+    The target column is checked first; the schema applies the caller's overrides and
+    their dropped columns. ``frame`` is the whole table, or a sample that stands for it.
+    """
+    task = detect_task(
+        check_target(frame, options.target, source=repr(source)), override=options.task
+    )
+    overrides = _with_drops(
+        load_schema_overrides(options.schema_file) if options.schema_file else None,
+        options.drop,
+        frame,
+        options.target,
+    )
+    return task, infer_schema(frame, target=options.target, overrides=overrides)
 
 
 def _with_drops(

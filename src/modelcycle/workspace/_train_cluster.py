@@ -30,7 +30,6 @@ import numpy as np
 
 from modelcycle.automl import AutoML, Budget, TrialResult
 from modelcycle.core import Task, ValidationError
-from modelcycle.data import check_target, detect_task, infer_schema, load_schema_overrides
 from modelcycle.features import Preprocessor
 from modelcycle.records import TrainingFacts, TrainingRecorder, Validation
 from modelcycle.workspace._holdout import evaluate_predictions
@@ -87,7 +86,7 @@ def _train(
 ) -> TrainResult:
     from modelcycle.distributed._dataset import read_dataset, sample, summarise
     from modelcycle.distributed._lightgbm import PreprocessingStatistics
-    from modelcycle.workspace._train import TrainResult, _search, _signature, _with_drops
+    from modelcycle.workspace._train import TrainResult, _search, _signature, task_and_schema
 
     budget = Budget(options.budget)
     frame = read_dataset(source, options.target)
@@ -96,16 +95,7 @@ def _train(
         client, frame, rows=options.sample_rows, train_rows=round(rows * (1 - options.test_size)),
         test_size=options.test_size, seed=options.seed,
     )  # fmt: skip
-    task = detect_task(
-        check_target(sampled, options.target, source=repr(source)), override=options.task
-    )
-    overrides = _with_drops(
-        load_schema_overrides(options.schema_file) if options.schema_file else None,
-        options.drop,
-        sampled,
-        options.target,
-    )
-    schema = infer_schema(sampled, target=options.target, overrides=overrides)
+    task, schema = task_and_schema(sampled, options, source)
     facts = TrainingFacts(
         options.target, task, source, options.budget, options.seed, options.test_size,
         options.metric,
