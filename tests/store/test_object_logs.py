@@ -15,6 +15,7 @@ import pytest
 from modelcycle.core import IntegrityError, Settings, ValidationError, WorkspaceError
 from modelcycle.serving._log import FeedbackLog
 from modelcycle.store import FEEDBACK_SCHEMA, LogLayout, ObjectLogs, write_segment
+from modelcycle.store._object_logs import _safe_name
 from tests.conftest import ObjectStore
 
 
@@ -172,6 +173,49 @@ def test_objects_that_would_climb_out_of_the_mirror_are_ignored(
     _fs().pipe(f"{prefix}/feedback/churn/good.parquet", b"y")
     folder = _layout(tmp_path, url).feedback_of("churn")
     assert sorted(p.name for p in folder.rglob("*")) == ["good.parquet"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".hidden.parquet",
+        "..",
+        "a/../b.parquet",
+        "a/./b.parquet",
+        "-flag.parquet",
+        "new\nline.parquet",
+        "tab\tname.parquet",
+        "nul\x00.parquet",
+        "back\\slash.parquet",
+        "glob*.parquet",
+        "glob?.parquet",
+        "br[ack]et.parquet",
+        "space name.parquet",
+        "%2e%2e/x.parquet",
+        "caf\u00e9.parquet",
+        "\u202etxt.parquet",
+        "a" * 201 + ".parquet",
+        "a/b/c/d/e.parquet",
+        "a//b.parquet",
+        "/abs.parquet",
+        "",
+    ],
+)
+def test_a_published_name_passes_only_if_modelcycle_could_have_written_it(name: str) -> None:
+    assert not _safe_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "20261204T235501123456-host.example.41.1733356500-0a1b2c3d.parquet",
+        "monitor.json",
+        "drift_history.jsonl",
+        "plotly-2.35.2.min.js",
+    ],
+)
+def test_the_names_modelcycle_writes_pass(name: str) -> None:
+    assert _safe_name(name)
 
 
 @pytest.mark.parametrize(

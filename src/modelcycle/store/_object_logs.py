@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -228,11 +229,23 @@ class ObjectLogs:
             ) from None
 
 
+#: One ``/``-separated part of a name a log folder may hold: what modelcycle writes there
+#: (segments ``<stamp>-<host>.<pid>.<start>-<hex>.parquet``, ``monitor.json``,
+#: ``drift_history.jsonl``...). It starts with a letter or digit, so no hidden file, no
+#: ``.`` or ``..``; no escape, glob, control or non-ASCII character can pass.
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+#: Folders deep a published name may be, below the folder mirrored.
+_MAX_PARTS = 4
+
+
 def _safe_name(name: str) -> bool:
-    """Whether an object's name under a log folder is a plain relative path (no climbing)."""
-    if any(character in name for character in "\\\x00*?[]"):  # no escapes, no glob
-        return False
-    return all(part and not part.startswith(".") for part in name.split("/"))
+    """Whether an object's name under a log folder is one modelcycle could have written.
+
+    Every part must fully match :data:`_NAME_PART` (a rule of what is allowed, not a list
+    of what is refused), and there are at most :data:`_MAX_PARTS` of them.
+    """
+    parts = name.split("/")
+    return len(parts) <= _MAX_PARTS and all(_NAME_PART.fullmatch(part) for part in parts)
 
 
 def _files(folder: Path) -> list[Path]:
