@@ -111,12 +111,8 @@ def train(
     train_frame, test_frame = train_test_split_frame(
         frame, options.target, task, options.test_size, options.seed
     )
-    facts = TrainingFacts(
-        options.target, task, source, options.budget, options.seed, options.test_size,
-        options.metric,
-    )  # fmt: skip
-    experiment = options.experiment or options.name or "train"
-    with ws.start_run(experiment=experiment, name=f"train-{options.name or options.target}") as run:
+    facts = training_facts(options, task, source)
+    with training_run(ws, options) as run:
         recorder = TrainingRecorder(run)
         recorder.inputs(
             facts,
@@ -164,6 +160,20 @@ def _search_budget(budget: Budget, seconds: float) -> Budget:
             "reading and checking the data; give a larger --budget"
         )
     return search
+
+
+def training_facts(options: TrainOptions, task: Task, source: str) -> TrainingFacts:
+    """What a training run records of its job (target, task, source, budget, split, metric)."""
+    return TrainingFacts(
+        options.target, task, source, options.budget, options.seed, options.test_size,
+        options.metric,
+    )  # fmt: skip
+
+
+def training_run(ws: Workspace, options: TrainOptions) -> ActiveRun:
+    """The parent run of a training job: in ``options``' experiment, named after the job."""
+    experiment = options.experiment or options.name or "train"
+    return ws.start_run(experiment=experiment, name=f"train-{options.name or options.target}")
 
 
 def task_and_schema(frame: pd.DataFrame, options: TrainOptions, source: str) -> tuple[Task, Schema]:

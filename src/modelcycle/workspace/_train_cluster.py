@@ -31,7 +31,7 @@ import numpy as np
 from modelcycle.automl import AutoML, Budget, TrialResult
 from modelcycle.core import Task, ValidationError
 from modelcycle.features import Preprocessor
-from modelcycle.records import TrainingFacts, TrainingRecorder, Validation
+from modelcycle.records import TrainingRecorder, Validation
 from modelcycle.workspace._holdout import evaluate_predictions
 
 if TYPE_CHECKING:
@@ -86,7 +86,14 @@ def _train(
 ) -> TrainResult:
     from modelcycle.distributed._dataset import read_dataset, sample, summarise
     from modelcycle.distributed._lightgbm import PreprocessingStatistics
-    from modelcycle.workspace._train import TrainResult, _search, _signature, task_and_schema
+    from modelcycle.workspace._train import (
+        TrainResult,
+        _search,
+        _signature,
+        task_and_schema,
+        training_facts,
+        training_run,
+    )
 
     budget = Budget(options.budget)
     frame = read_dataset(source, options.target)
@@ -96,12 +103,8 @@ def _train(
         test_size=options.test_size, seed=options.seed,
     )  # fmt: skip
     task, schema = task_and_schema(sampled, options, source)
-    facts = TrainingFacts(
-        options.target, task, source, options.budget, options.seed, options.test_size,
-        options.metric,
-    )  # fmt: skip
-    experiment = options.experiment or options.name or "train"
-    with ws.start_run(experiment=experiment, name=f"train-{options.name or options.target}") as run:
+    facts = training_facts(options, task, source)
+    with training_run(ws, options) as run:
         search_budget = budget.keep(max(budget.remaining() * (1 - SEARCH_SHARE), 0.0))
         lightgbm_only = _lightgbm_options(options)
         automl = _search(run, lightgbm_only, task, sampled, schema, search_budget, progress)
