@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,12 +18,15 @@ from typing import Any, ClassVar
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
 import modelcycle as mc
 from modelcycle.serving import ServedModel, load_served
+from modelcycle.serving import _json as json_module
 from modelcycle.serving._batcher import MicroBatcher
+from modelcycle.serving._json import LARGE_BODY_BYTES, decode_in_pieces
 from modelcycle.serving._metrics import ServingMetrics
 from modelcycle.serving._offload import INLINE_CALL_S, THREAD_PREFIX, ModelThreads, row_count
 from tests.serving.conftest import make_app, running
@@ -235,3 +238,61 @@ def test_fast_batches_run_inline_and_slow_ones_in_a_thread(served: mc.Workspace)
     assert model.threads[0] == "MainThread"  # not known to be slow yet: one call inline
     assert all(name.startswith(THREAD_PREFIX) for name in model.threads[1:])
     batcher.threads.close()
+
+
+LARGE_BODIES: dict[str, tuple[str, Callable[[list[float]], Any], Callable[[Any], int]]] = {
+    "v1 rows": (
+        "/v1/models/gated/predict",
+        lambda xs: {"rows": [{"x": x} for x in xs]},
+        lambda answer: len(answer["predictions"]),
+    ),
+    "v1 columns": (
+        "/v1/models/gated/predict",
+        lambda xs: {"columns": {"x": xs}},
+        lambda answer: len(answer["predictions"]),
+    ),
+    "v2 infer": (
+        "/v2/models/gated/infer",
+        lambda xs: {"inputs": [{"name": "x", "shape": [len(xs)], "datatype": "FP64", "data": xs}]},
+        lambda answer: len(answer["outputs"][0]["data"]),
+    ),
+    "invocations": (
+        "/invocations",
+        lambda xs: {"dataframe_records": [{"x": x} for x in xs]},
+        lambda answer: len(answer["predictions"]),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(LARGE_BODIES))
+def test_a_large_body_is_decoded_in_a_model_thread_while_health_answers(
+    served: mc.Workspace, gated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Decoding holds Python's lock: a large body is decoded in pieces, off the loop."""
+    decoding, release, threads = threading.Event(), threading.Event(), []
+
+    def held_decoder(body: bytes) -> Any:
+        threads.append(threading.current_thread().name)
+        decoding.set()
+        release.wait(30)
+        return decode_in_pieces(body)
+
+    monkeypatch.setattr(json_module, "decode_in_pieces", held_decoder)
+    path, document, answered = LARGE_BODIES[kind]
+    xs = [1_000_000 + index / 7 for index in range(15_000)]
+    body = orjson.dumps(document(xs))
+    assert len(body) >= LARGE_BODY_BYTES
+    app = make_app(served, tmp_path / "log", models=(gated,), max_rows=20_000)
+    with running(app) as url, ThreadPoolExecutor(1) as pool, httpx.Client(timeout=30) as http:
+        headers = {"content-type": "application/json"}
+        pending = pool.submit(http.post, f"{url}{path}", content=body, headers=headers)
+        try:
+            assert decoding.wait(10), "the body was not decoded in pieces"
+            assert httpx.get(f"{url}/health/live", timeout=5).status_code == 200
+            assert not pending.done()  # still decoding
+        finally:
+            release.set()
+        response = pending.result(timeout=30)
+    assert response.status_code == 200, response.text
+    assert answered(response.json()) == len(xs)
+    assert threads and all(name.startswith(THREAD_PREFIX) for name in threads)

@@ -100,6 +100,7 @@ def create_app(
     install_offline_docs(app)
     app.state.service = parts.predictor
     app.state.feedback = parts.receiver
+    app.state.model_threads = parts.predictor.threads  # large bodies are decoded there too
     app.state.monitoring = MonitoringReader(services.db, services.layout)
     app.state.gatekeeper = gate = _gatekeeper(services, settings, parts.metrics, auth_required)
     app.state.mlflow_tracking = MlflowTracking(services.tracker)  # MLflow's client logs here

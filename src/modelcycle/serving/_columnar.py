@@ -12,9 +12,10 @@ names its row, field, value and expectation exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -182,10 +183,13 @@ class ColumnChecks:
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> Columns | None:
         """Columns of a list of row dicts whose fields are all known and valid, else ``None``."""
+        keys: set[str] = set()
         try:
-            if not self.known.issuperset(set().union(*rows)):  # each distinct key once
-                return None
+            for part in _slices(rows):
+                keys.update(*part)  # each distinct key once
         except TypeError:  # a row that is not a dict
+            return None
+        if not self.known.issuperset(keys):
             return None
         columns = self._transposed(rows)
         return None if columns is None else self._checked(columns, len(rows))
@@ -202,9 +206,13 @@ class ColumnChecks:
         """The rows' columns (``None`` when a row lacks a required field)."""
         if self.names:
             try:  # one C call per row when every row has every field
-                return list(zip(*map(self._cells, rows), strict=True))
+                parts = [list(zip(*map(self._cells, part), strict=True)) for part in _slices(rows)]
             except KeyError:
                 pass
+            else:
+                if len(parts) == 1:
+                    return parts[0]
+                return (list(chain.from_iterable(columns)) for columns in zip(*parts, strict=True))
         if any(name not in row for row in rows for name in self.required):
             return None
         return ([row.get(name) for row in rows] for name in self.names)
@@ -221,6 +229,26 @@ class ColumnChecks:
                 return None
             values[name] = column
         return Columns(values, n_rows)
+
+
+#: Rows read by one C call (about 1 ms): a thread checking a large request gives Python's
+#: lock up between slices, so the event loop is never held for the whole request.
+SLICE_ROWS = 1000
+
+
+def _slices(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``rows`` in slices of :data:`SLICE_ROWS` (one, ``rows`` itself, if it is short).
+
+    Examples
+    --------
+    >>> [len(part) for part in _slices(range(2500))]
+    [1000, 1000, 500]
+    """
+    if len(rows) <= SLICE_ROWS:
+        yield rows
+        return
+    for start in range(0, len(rows), SLICE_ROWS):
+        yield rows[start : start + SLICE_ROWS]
 
 
 def _row_cells(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

@@ -9,8 +9,10 @@ request of :data:`INLINE_MAX_ROWS` rows or more. Before this, a 10,000-row reque
 Why the loop stays free although Python has one lock (the GIL): LightGBM and NumPy
 release it while they compute, and Python code in a thread gives it up every few
 milliseconds (``sys.getswitchinterval()``), so the loop gets its turn. A single call
-into C that holds the lock (decoding one request body) still blocks the loop for its
-own length; a request body is limited by ``max_body_bytes``.
+into C that holds the lock blocks the loop for its own length, wherever it runs: a
+large request body is therefore decoded here in pieces of about a millisecond each
+(:func:`modelcycle.serving._json.decode_in_pieces`), and the prediction log encodes a
+large request's rows a slice at a time.
 
 Why small requests are still validated on the loop: validating fewer than
 :data:`INLINE_MAX_ROWS` rows costs tens of microseconds, about what a hop to a thread

@@ -25,7 +25,7 @@ from modelcycle.serving._auth import model_in_path, permission
 from modelcycle.serving._encode import json_bytes, plain
 from modelcycle.serving._error_shapes import V2_ERRORS
 from modelcycle.serving._errors import BodyRefused, JSONBody, NotReady
-from modelcycle.serving._json import LenientJsonRoute, OrjsonRequest, decode
+from modelcycle.serving._json import LenientJsonRoute, OrjsonRequest
 from modelcycle.serving._model import ServedModel
 from modelcycle.serving._protocols import (
     V2_TYPES,
@@ -55,7 +55,7 @@ class V2Request(OrjsonRequest):
                 header, self.binary = split_body(await self.body(), self.headers.get(HEADER))
             except ValidationError as error:  # HTTPException: FastAPI lets it through
                 raise BodyRefused(error) from None
-            self._json = decode(header)
+            self._json = await self.decoded(header)
         return self._json
 
 
