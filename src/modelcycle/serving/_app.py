@@ -69,14 +69,14 @@ def create_app(
 
     Models load (verified and warmed) in the background after start-up;
     ``/health/ready`` answers 200 once all are in (canary and shadow challengers
-    included). Concurrent small requests are micro-batched per version. Model calls, and the
-    validation of large requests, run in ``settings.model_threads`` threads, never on the
-    event loop, so health probes answer during any request. Aliases are followed every
-    ``settings.poll_interval_s`` seconds. Answered predictions, and requests refused for
-    their inputs or failed in the model, go to the workspace's prediction log, delayed
-    labels (``POST /v1/models/{ref}/feedback``) to its feedback log, both where
-    ``services.layout`` says; a model's alerts and latest monitoring report are read
-    from the workspace database and the layout's reports.
+    included). Concurrent small requests are micro-batched per version. Model calls, and
+    the decoding and validation of large requests, run in ``settings.model_threads``
+    threads, never on the event loop, so health probes answer during any request. Aliases
+    are followed every ``settings.poll_interval_s`` seconds. Answered predictions, and
+    requests refused for their inputs or failed in the model, go to the workspace's
+    prediction log, delayed labels (``POST /v1/models/{ref}/feedback``) to its feedback
+    log, both where ``services.layout`` says; a model's alerts and latest monitoring
+    report are read from the workspace database and the layout's reports.
 
     ``worker=True`` builds the app of one of several processes serving one port
     (``modelcycle serve --workers N``): its models load before it accepts a

@@ -98,8 +98,8 @@ class ServeSettings(BaseSettings):
         ge=1,
         le=256,
         description=(
-            "Threads running model calls (predict, explain, micro-batches) and the "
-            "validation of large requests, off the event loop, so health probes and other "
+            "Threads running model calls (predict, explain, micro-batches) and the decoding "
+            "and validation of large requests, off the event loop, so health probes and other "
             "requests are answered meanwhile; a model that is not thread-safe needs 1."
         ),
     )
