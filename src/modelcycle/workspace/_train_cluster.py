@@ -216,11 +216,12 @@ def _fit(
     options: TrainOptions,
     budget: Budget,
 ) -> Any:
+    from modelcycle.distributed._cluster import usable_cores
     from modelcycle.distributed._lightgbm import fit_booster, lightgbm_params, pipeline_of
 
     best = _best_lightgbm(automl)
     params = lightgbm_params(best.params if best else None, automl.task_)
-    threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
+    threads = usable_cores(client)  # not the threads: workers may share a machine's cores
     left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
     wanted, rounds = _rounds(best, train_rows, threads, left)
     params = _faster(params, wanted, rounds)
