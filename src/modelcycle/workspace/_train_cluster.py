@@ -11,9 +11,10 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
    (within about a third of the budget);
 3. one pass over the data: the profile, the fingerprints, the classes and the
    preprocessing statistics of the whole train part;
-4. ``lightgbm.dask`` trains on every train row with the chosen parameters, its rounds
-   capped by what the search's timings say fits in the budget left (and, when they are,
-   its learning rate raised in proportion, to at most 0.3);
+4. ``lightgbm.dask`` trains on every train row with the chosen parameters and rounds;
+   when the search's timings say they do not fit in the budget left, each round draws a
+   share of the rows (down to a tenth), and only then are there fewer rounds, at a
+   learning rate raised in proportion (to at most 0.3);
 5. the holdout is scored on the workers and evaluated here from its predictions;
 6. the run, the model (a pipeline of the whole-data preprocessing and the booster, saved
    as LightGBM model text) and the evaluation are recorded as a local training records
@@ -43,8 +44,13 @@ if TYPE_CHECKING:
 SEARCH_SHARE = 0.35
 #: The cluster fit is estimated at this many times the search's per-row cost.
 _SAFETY = 2.0
-#: The highest learning rate a time-capped cluster fit is given (see ``_faster``).
+#: The highest learning rate a time-capped cluster fit is given (see ``_within_time``).
 MAX_LEARNING_RATE = 0.3
+#: The smallest share of the train rows a time-capped cluster fit draws for each round
+#: (LightGBM's ``bagging_fraction``; see ``_within_time``) ...
+MIN_BAGGING_FRACTION = 0.1
+#: ... and the fewest rows it draws, whatever that share.
+MIN_BAGGED_ROWS = 200_000
 
 
 def train_on_cluster(
@@ -194,16 +200,43 @@ def _rounds(
     return wanted, wanted
 
 
-def _faster(params: dict[str, Any], wanted: int, rounds: int) -> dict[str, Any]:
-    """With fewer rounds than the search chose, a learning rate raised in proportion.
+def _within_time(
+    params: dict[str, Any], wanted: int, affordable: int, train_rows: int
+) -> tuple[dict[str, Any], int]:
+    """Parameters and rounds that fit the time of ``affordable`` rounds as the search ran them.
 
-    Boosting's progress goes roughly with rounds times learning rate; the rate is raised at
-    most to :data:`MAX_LEARNING_RATE`.
+    A round's time goes with the rows it reads, so on data this large the search's
+    rounds are kept and each draws fewer rows (LightGBM's ``bagging_fraction``, redrawn
+    every round): stochastic gradient boosting loses little per round from a share of
+    millions of rows, much less than fewer rounds would. The share goes down to
+    :data:`MIN_BAGGING_FRACTION` of the rows (at least :data:`MIN_BAGGED_ROWS`); what
+    still does not fit is fewer rounds with the learning rate raised in proportion
+    (boosting's progress goes roughly with rounds times learning rate), to at most
+    :data:`MAX_LEARNING_RATE`.
+
+    Examples
+    --------
+    >>> _within_time({"learning_rate": 0.1}, 300, 300, 5_000_000)
+    ({'learning_rate': 0.1}, 300)
+    >>> params, rounds = _within_time({"learning_rate": 0.1}, 300, 100, 5_000_000)
+    >>> rounds, round(params["bagging_fraction"], 3), params["bagging_freq"]
+    (300, 0.333, 1)
+    >>> params, rounds = _within_time({"learning_rate": 0.1}, 300, 10, 5_000_000)
+    >>> rounds, params["bagging_fraction"], round(params["learning_rate"], 3)
+    (100, 0.1, 0.3)
     """
-    if rounds >= wanted:
-        return params
-    rate = float(params.get("learning_rate", 0.1))
-    return {**params, "learning_rate": min(MAX_LEARNING_RATE, rate * wanted / rounds)}
+    if affordable >= wanted:
+        return params, wanted
+    drawn = float(params.get("bagging_fraction", 1.0)) if params.get("bagging_freq") else 1.0
+    floor = min(drawn, max(MIN_BAGGING_FRACTION, MIN_BAGGED_ROWS / max(train_rows, 1)))
+    fraction = max(floor, drawn * affordable / wanted)
+    rounds = min(wanted, max(10, int(affordable * drawn / fraction)))
+    if fraction < drawn:
+        params = {**params, "bagging_fraction": fraction, "bagging_freq": 1}
+    if rounds < wanted:
+        rate = float(params.get("learning_rate", 0.1))
+        params = {**params, "learning_rate": min(MAX_LEARNING_RATE, rate * wanted / rounds)}
+    return params, rounds
 
 
 def _fit(
@@ -223,8 +256,8 @@ def _fit(
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = usable_cores(client)  # not the threads: workers may share a machine's cores
     left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
-    wanted, rounds = _rounds(best, train_rows, threads, left)
-    params = _faster(params, wanted, rounds)
+    wanted, affordable = _rounds(best, train_rows, threads, left)
+    params, rounds = _within_time(params, wanted, affordable, train_rows)
     booster = fit_booster(
         client, frame, preprocessor, target=options.target, task=automl.task_, classes=classes,
         params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
