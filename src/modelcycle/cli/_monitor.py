@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,10 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelcycle.cli import _output as out
-from modelcycle.cli._context import state
+from modelcycle.cli._context import ClusterOption, state
 
 if TYPE_CHECKING:  # monitoring loads SciPy and scikit-learn: only when the command runs
+    import pandas as pd
+    from rich.progress import TaskID
+
     from modelcycle.monitoring import AlertSink, ColumnDrift, MonitorReport
+    from modelcycle.workspace import Workspace
 
 #: Exit code of ``--fail-on-alert`` when a rule fired (after the error codes 1-7).
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -90,6 +96,7 @@ def monitor_command(
             "--fail-on-alert", help=f"Exit with code {out.ALERT_EXIT_CODE} when an alert fires."
         ),
     ] = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Check a model's drift, performance and service health on its logged predictions.
 
@@ -99,6 +106,10 @@ def monitor_command(
     psi, drift.share, drift.detected, prediction.psi, prediction.drifted,
     realized.<metric>, estimated.<metric>, latency.p50_ms, latency.p95_ms,
     latency.p99_ms, error_rate, throughput_rps, labelled_rows, rows, requests.
+
+    With --cluster, the window of the log is selected and decoded on the Dask cluster's
+    workers, one task per part of the log's segments; the report is the one this
+    machine would compute.
     """
     from modelcycle.monitoring import AlertRule, MonitorWindow, WebhookSink, run_monitoring
 
@@ -106,21 +117,25 @@ def monitor_command(
     sinks: list[AlertSink] = [WebhookSink(webhook)] if webhook else []
     default_rows = None if hours is not None else MonitorWindow().last_rows
     window = MonitorWindow(last_rows=rows if rows is not None else default_rows, hours=hours)
-    ws = state(ctx).open()
+    cli_state = state(ctx)
+    cli_state.cluster = cluster
+    ws = cli_state.open()
     policy = ws.policies.get(model)
     if not rules and policy is not None:
         rules = policy.monitoring.rules()
-    done = run_monitoring(
-        ws.services,
-        model,
-        ref=ref,
-        window=window,
-        rules=rules,
-        sinks=sinks,
-        record=record,
-        copies=[output if output is not None else Path("modelcycle-monitor") / model],
-        repeat_after_s=policy.monitoring.repeat_after_s if policy is not None else None,
-    )
+    with _reader(ws) as reader:
+        done = run_monitoring(
+            ws.services,
+            model,
+            ref=ref,
+            window=window,
+            rules=rules,
+            sinks=sinks,
+            record=record,
+            copies=[output if output is not None else Path("modelcycle-monitor") / model],
+            repeat_after_s=policy.monitoring.repeat_after_s if policy is not None else None,
+            reader=reader,
+        )
     report, paths = done.report, done.saved
     if json:
         out.print_json(report.to_dict())
@@ -130,6 +145,35 @@ def monitor_command(
         out.console.print(f"json:   {escape(str(paths['json']))}", highlight=False)
     if fail_on_alert and report.alerts:
         raise typer.Exit(out.ALERT_EXIT_CODE)
+
+
+@contextlib.contextmanager
+def _reader(ws: Workspace) -> Iterator[Callable[..., pd.DataFrame]]:
+    """What reads the log: here, or (``--cluster``) on the Dask cluster with a progress bar."""
+    from modelcycle.monitoring import read_predictions
+
+    address = ws.settings.dask_address
+    if not address:
+        yield read_predictions
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from modelcycle.distributed import ClusterLogReader, connect
+
+    client = connect(address)
+    try:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=out.err_console, transient=True) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(f"{step} the log's parts", total=total)
+                bar.update(tasks[step], completed=done)
+
+            yield ClusterLogReader(client, ws.settings, progress=progress)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def print_summary(report: MonitorReport) -> None:

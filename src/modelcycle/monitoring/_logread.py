@@ -112,7 +112,7 @@ def read_predictions(
     """
     folder = layout.predictions_of(model)
     specs = input_types(signature)
-    _check_routes(routes)
+    check_routes(routes)
     if not has_segments(folder):
         return empty_predictions(specs)
     filters = Filters()
@@ -178,7 +178,7 @@ def probability_matrix(probabilities: pd.Series, n_classes: int | None = None) -
     return out
 
 
-def _check_routes(routes: Sequence[str]) -> None:
+def check_routes(routes: Sequence[str]) -> None:
     unknown = sorted(set(routes) - set(_ROUTES))
     if isinstance(routes, str) or unknown or not routes:
         raise ValidationError(

@@ -97,15 +97,22 @@ def has_segments(folder: Path) -> bool:
 
 
 def base_relation(
-    connection: duckdb.DuckDBPyConnection, folder: Path, schema: pa.Schema = PREDICTION_SCHEMA
+    connection: duckdb.DuckDBPyConnection,
+    segments: Path | Sequence[str],
+    schema: pa.Schema = PREDICTION_SCHEMA,
 ) -> str:
     """A subquery giving every column of ``schema`` (missing ones as NULL) from the segments.
 
+    ``segments`` is a log folder (every segment under it) or a list of segment files.
     Older segments may lack newer columns (``union_by_name``); a column absent from all
     of them is filled with NULL; a missing ``route`` means ``primary`` (logs from before
     routes existed) and a missing ``row`` means 0.
     """
-    files = f"read_parquet({_literal(segment_glob(folder))}, union_by_name=true)"
+    if isinstance(segments, Path):
+        where = _literal(segment_glob(segments))
+    else:
+        where = "[" + ", ".join(_literal(str(path)) for path in segments) + "]"
+    files = f"read_parquet({where}, union_by_name=true)"
     present = {row[0] for row in connection.sql(f"DESCRIBE SELECT * FROM {files}").fetchall()}
     columns = []
     for name in schema.names:
@@ -157,7 +164,11 @@ def add_cutoff(
     ).fetchall()
     if not boundary:
         return  # fewer rows than asked for: keep them all
-    time, request_id, row = boundary[0]
+    cutoff_clause(filters, *boundary[0])
+
+
+def cutoff_clause(filters: Filters, time: datetime, request_id: str | None, row: int) -> None:
+    """Keep the rows at or after the key ``(time, request_id, row)`` (the latest-rows order)."""
     filters.add(
         '(time > ? OR (time = ? AND (request_id > ? OR (request_id = ? AND "row" >= ?))))',
         time,
@@ -176,13 +187,18 @@ def add_sample(
     The hash threshold comes from a top-N over one narrow column: cheaper than DuckDB's
     reservoir sample, which copies whole rows, wide ``inputs`` text included.
     """
-    key = f'hash(request_id, "row", {int(seed)})'
+    key = sample_key(seed)
     found = connection.sql(
         f"SELECT {key} AS h FROM {source} {filters.where} ORDER BY h LIMIT 1 OFFSET {size - 1}",
         params=filters.params,
     ).fetchall()
     if found:  # else the window has fewer rows: keep them all
         filters.add(f"{key} <= CAST({int(found[0][0])} AS UBIGINT)")
+
+
+def sample_key(seed: int) -> str:
+    """SQL of a row's seeded sample hash (a UBIGINT, the same in every process)."""
+    return f'hash(request_id, "row", {int(seed)})'
 
 
 # -- private ----------------------------------------------------------------------------
@@ -256,7 +272,12 @@ def probe_kind(connection: duckdb.DuckDBPyConnection, query: str, params: list[A
     rows = connection.sql(
         f"SELECT DISTINCT json_type(value) FROM ({query}) WHERE value IS NOT NULL", params=params
     ).fetchall()
-    found = {row[0] for row in rows} - {"NULL"}
+    return kind_of_types({str(row[0]) for row in rows})
+
+
+def kind_of_types(types: set[str]) -> str:
+    """The DuckDB type holding JSON values of these ``json_type`` names."""
+    found = types - {"NULL"}
     if found and found <= {"BIGINT", "UBIGINT"}:
         return "BIGINT"
     if found and found <= _NUMBERS:
@@ -268,7 +289,18 @@ def probe_kind(connection: duckdb.DuckDBPyConnection, query: str, params: list[A
 
 def to_frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     """A DuckDB result as pandas (lists as Arrow-backed columns: compact and fast)."""
-    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    return arrow_frame(arrow_table(relation))
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A DuckDB result as an Arrow table (``to_arrow_table`` where this DuckDB has it)."""
+    if hasattr(relation, "to_arrow_table"):
+        return relation.to_arrow_table()
+    return relation.arrow()
+
+
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """:func:`to_frame` of a DuckDB result already in Arrow."""
     times = [i for i, kind in enumerate(table.schema.types) if pa.types.is_timestamp(kind)]
     for i in times:  # DuckDB gives microseconds in "Etc/UTC"; the log has milliseconds in UTC
         table = table.set_column(i, table.field(i).name, table.column(i).cast(_TIME))

@@ -14,7 +14,7 @@ log, a window too small for drift or a model without labels give notes instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ def monitor(
     rules: Iterable[AlertRule] = (),
     bucket_rows: int | None = None,
     alpha: float = 0.05,
+    reader: Callable[..., pd.DataFrame] = read_predictions,
 ) -> MonitorReport:
     """Monitor a model version on a window of its prediction log and evaluate alert rules.
 
@@ -79,6 +80,10 @@ def monitor(
         Rows per bucket of the performance-over-time series (default: about ten).
     alpha:
         Significance level of the drift tests.
+    reader:
+        What reads the window of the monitored version: :func:`read_predictions` (in this
+        process) or anything taking its arguments and returning its frame, such as
+        :class:`modelcycle.distributed.ClusterLogReader` (on a Dask cluster).
 
     Returns
     -------
@@ -97,7 +102,7 @@ def monitor(
     since, until = window.bounds(datetime.now(UTC))
     scope = _Scope(services.layout, model, reference, window, since, until)
     notes: list[str] = []
-    frame = read_predictions(
+    frame = reader(
         services.layout,
         model,
         signature=reference.signature,

@@ -6,7 +6,7 @@ so a report is saved and alerts are delivered the same way whoever asks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from modelcycle.monitoring._alerts import Alert
 from modelcycle.monitoring._history import record_drift
+from modelcycle.monitoring._logread import read_predictions
 from modelcycle.monitoring._monitor import monitor
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
 from modelcycle.monitoring._rules import AlertRule
 from modelcycle.monitoring._sinks import AlertSink, DatabaseSink, deliver, recent_alerts
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from modelcycle.services import Services
 
 
@@ -44,6 +47,7 @@ def run_monitoring(
     record: bool = True,
     copies: Sequence[Path | str] = (),
     repeat_after_s: float | None = None,
+    reader: Callable[..., pd.DataFrame] = read_predictions,
 ) -> MonitoringPass:
     """Monitor ``model``, save the report, and deliver the alerts that fired.
 
@@ -51,7 +55,7 @@ def run_monitoring(
     ----------
     services:
         The workspace's services.
-    model, ref, window, rules:
+    model, ref, window, rules, reader:
         As for :func:`monitor`.
     sinks:
         Where fired alerts go besides the workspace (a webhook, the log).
@@ -71,7 +75,7 @@ def run_monitoring(
     -------
     MonitoringPass
     """
-    report = monitor(services, model, ref=ref, window=window, rules=rules)
+    report = monitor(services, model, ref=ref, window=window, rules=rules, reader=reader)
     folders = [services.layout.reports_of(model)] if record else []
     saved = report.save(*copies, *folders) if folders or copies else {}
     for folder in folders:

@@ -1,0 +1,253 @@
+"""``monitor --cluster``: the log read part by part on a LocalCluster, as one machine reads it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import distributed
+from modelcycle.core import Settings, ValidationError
+from modelcycle.distributed import ClusterLogReader
+from modelcycle.distributed._monitoring import PART_BYTES, cut_parts
+from modelcycle.monitoring import read_predictions
+from modelcycle.packaging import InputSpec, Signature
+from modelcycle.store import LogLayout
+from tests.models import run_cli
+from tests.monitoring.logbuild import T0, at, prediction, write_predictions
+from tests.monitoring.served import bootstrap, log_predictions, train_cancer
+
+SIGNATURE = Signature(
+    (
+        InputSpec("x", "double"),
+        InputSpec("plan", "string"),
+        InputSpec("active", "boolean"),
+        InputSpec("email", "string", sensitive=True),
+        InputSpec("time", "double"),  # named like a log column: read as inputs.time
+    )
+)
+
+
+def _row(rng: np.random.Generator, second: float, **extra: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "x": float(rng.normal()),
+        "plan": str(rng.choice(["free", "pro", "team", "ünïcode"])),
+        "active": bool(rng.integers(2)),
+        "email": uuid.uuid4().hex,
+        "time": float(rng.integers(100)),
+    }
+    if rng.random() < 0.1:
+        del inputs["x"]  # a missing key: a missing value
+    if rng.random() < 0.05:
+        inputs["plan"] = 7  # another type: a missing value when typed, text when not
+    return prediction(second, inputs=inputs, prediction=float(rng.normal()), **extra)
+
+
+@pytest.fixture(scope="module")
+def log_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten segments of model ``m``: versions, routes, errors, tied times, repeated keys.
+
+    The last segment repeats rows of the one before (a key logged twice).
+    """
+    home = tmp_path_factory.mktemp("partlog")
+    rng = np.random.default_rng(7)
+    rows: list[dict[str, Any]] = []
+    for _ in range(9):
+        rows = []
+        for i in range(120):
+            # Whole seconds shared across segments: many rows per time, ties at every cut.
+            second = float(rng.integers(0, 200))
+            route = str(rng.choice(["primary", "primary", "canary", "shadow"]))
+            version = 1 + int(i % 3 == 0)
+            if rng.random() < 0.05:
+                rows.append(prediction(second, error="invalid", version=version, route=route))
+            else:
+                rows.append(_row(rng, second, route=route, version=version, row=i % 4))
+        write_predictions(home, rows)
+    write_predictions(home, rows[:40])
+    return home
+
+
+@pytest.fixture
+def reader(dask_client: distributed.Client, log_home: Path) -> ClusterLogReader:
+    return ClusterLogReader(dask_client, Settings(home=log_home))
+
+
+WINDOWS: list[dict[str, Any]] = [
+    {},
+    {"signature": SIGNATURE},
+    {"signature": SIGNATURE, "last_rows": 37},
+    {"signature": SIGNATURE, "last_rows": 37, "versions": [2]},
+    {"signature": SIGNATURE, "last_rows": 400, "sample_rows": 150, "seed": 3},
+    {"signature": SIGNATURE, "sample_rows": 101},
+    {"signature": SIGNATURE, "since": at(50), "until": at(120), "sample_rows": 90},
+    {"last_rows": 5, "include_errors": True, "routes": ["shadow"]},
+    {"signature": SIGNATURE, "last_rows": 10_000},
+    {"signature": SIGNATURE, "since": at(500)},  # nothing in the window
+]
+
+
+@pytest.mark.parametrize("options", WINDOWS, ids=[str(i) for i in range(len(WINDOWS))])
+def test_the_cluster_reads_the_frame_one_machine_reads(
+    reader: ClusterLogReader, log_home: Path, options: dict[str, Any]
+) -> None:
+    layout = LogLayout.under(log_home)
+    expected = read_predictions(layout, "m", **options)
+    found = reader(layout, "m", **options)
+    pd.testing.assert_frame_equal(found, expected)
+
+
+def test_the_steps_report_progress_per_part(
+    dask_client: distributed.Client, log_home: Path
+) -> None:
+    seen: list[tuple[str, int, int]] = []
+    reader = ClusterLogReader(
+        dask_client, Settings(home=log_home), progress=lambda *step: seen.append(step)
+    )
+    reader(LogLayout.under(log_home), "m", signature=SIGNATURE, last_rows=50)
+    steps = [step for step, _, _ in seen]
+    assert list(dict.fromkeys(steps)) == ["scanning", "finding the latest rows", "decoding"]
+    totals = {total for _, _, total in seen}
+    assert len(totals) == 1 and all(done <= total for _, done, total in seen)
+    assert sorted(done for step, done, _ in seen if step == "decoding") == list(
+        range(1, totals.pop() + 1)
+    )
+
+
+def test_a_model_without_a_log_reads_an_empty_frame(
+    reader: ClusterLogReader, log_home: Path
+) -> None:
+    layout = LogLayout.under(log_home)
+    found = reader(layout, "nobody", signature=SIGNATURE)
+    pd.testing.assert_frame_equal(found, read_predictions(layout, "nobody", signature=SIGNATURE))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"routes": ["main"]}, "routes"),
+        ({"last_rows": 0}, "last_rows"),
+        ({"sample_rows": True}, "sample_rows"),
+        ({"since": "yesterday"}, "since"),
+        ({"versions": ["1"]}, "version"),
+    ],
+)
+def test_bad_arguments_are_refused_as_one_machine_refuses_them(
+    reader: ClusterLogReader, log_home: Path, options: dict[str, Any], message: str
+) -> None:
+    layout = LogLayout.under(log_home)
+    with pytest.raises(ValidationError, match=message):
+        read_predictions(layout, "m", **options)
+    with pytest.raises(ValidationError, match=message):
+        reader(layout, "m", **options)
+
+
+def test_a_segment_the_workers_cannot_see_is_named(
+    dask_client: distributed.Client, log_home: Path, tmp_path: Path
+) -> None:
+    # The client reads one folder, the workers are told of another: what a log on a
+    # disk only the client has looks like from a worker.
+    client_side = LogLayout.under(log_home)
+    reader = ClusterLogReader(dask_client, Settings(home=tmp_path))
+    with pytest.raises(ValidationError, match=r"not in .* as seen from this worker"):
+        reader(client_side, "m")
+
+
+def test_parts_keep_the_segments_in_order_and_share_them_out() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        count = int(rng.integers(1, 60))
+        sizes = rng.integers(1, 3 * PART_BYTES // 2, count) if rng.random() < 0.3 else None
+        segments = [
+            (f"s{i:03d}", int(sizes[i]) if sizes is not None else int(rng.integers(1, 10**6)))
+            for i in range(count)
+        ]
+        threads = int(rng.integers(1, 9))
+        parts = cut_parts(segments, threads)
+        assert [name for part in parts for name in part] == [name for name, _ in segments]
+        assert all(parts) and len(parts) <= count
+        assert len(parts) >= min(count, 2 * threads)
+    assert cut_parts([], 4) == []
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cancer/1`` with 1,200 logged rows in six segments, the later half shifted."""
+    home = tmp_path_factory.mktemp("cluster-monitor")
+    ws, data = train_cancer(home)
+    start = pd.Timestamp.now(tz="UTC").to_pydatetime() - timedelta(hours=2)
+    rows = bootstrap(data.x_test, 1200, seed=1)
+    rows.iloc[600:, 0] = rows.iloc[600:, 0] * 1.5  # drift in the first feature
+    for part in range(6):
+        chunk = rows.iloc[part * 200 : (part + 1) * 200].reset_index(drop=True)
+        log_predictions(ws, home, chunk, start=start + timedelta(minutes=10 * part), errors=2)
+    ws.close()
+    return home
+
+
+def _monitor(
+    capsys: pytest.CaptureFixture[str], home: Path, out: Path, *extra: str
+) -> dict[str, Any]:
+    code, _, err = run_cli(
+        capsys, "-w", str(home), "monitor", "cancer", "--no-record", "-o", str(out), *extra
+    )
+    assert code == 0, err
+    report = json.loads((out / "monitor.json").read_text())
+    for volatile in ("created", "generated_at", "duration_s"):
+        report.pop(volatile, None)
+    return report
+
+
+@pytest.mark.parametrize("window", [[], ["--rows", "700"], ["--hours", "3"]])
+def test_monitor_with_cluster_writes_the_report_one_machine_writes(
+    monitored: Path,
+    dask_cluster: str,
+    tmp_path: Path,
+    window: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    here = _monitor(capsys, monitored, tmp_path / "here", *window)
+    before = _monitor_tasks(dask_cluster)
+    there = _monitor(capsys, monitored, tmp_path / "there", *window, "--cluster", dask_cluster)
+    assert _monitor_tasks(dask_cluster) > before  # the read ran on the cluster
+    assert here["rows"] > 0 and here["drift"] is not None
+    assert there == here
+
+
+def _monitor_tasks(address: str) -> int:
+    """How many monitoring tasks the scheduler has seen (its per-prefix counts)."""
+
+    def count(dask_scheduler: Any) -> int:
+        return sum(
+            sum(prefix.state_counts.values())
+            for name, prefix in dask_scheduler.task_prefixes.items()
+            if name.startswith("modelcycle-monitor-")
+        )
+
+    with distributed.Client(address, set_as_default=False) as client:
+        return int(client.run_on_scheduler(count))
+
+
+def test_monitor_cluster_refuses_an_address_that_is_not_one(
+    monitored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(
+        capsys, "-w", str(monitored), "monitor", "cancer", "--cluster", "http://x:1"
+    )
+    assert code != 0
+    assert "not a Dask scheduler address" in err and "Traceback" not in err
+
+
+def test_the_log_fixture_has_ties_across_segments(log_home: Path) -> None:
+    frame = read_predictions(LogLayout.under(log_home), "m", include_errors=True)
+    assert frame["time"].duplicated().sum() > 100  # the cutoff's tie-break is exercised
+    assert frame["time"].min() >= pd.Timestamp(T0)
