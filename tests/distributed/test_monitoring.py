@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 import distributed
+import modelcycle as mc
 from modelcycle.core import Settings, ValidationError
 from modelcycle.distributed import ClusterLogReader
 from modelcycle.distributed._monitoring import PART_BYTES, cut_parts
@@ -251,3 +253,31 @@ def test_the_log_fixture_has_ties_across_segments(log_home: Path) -> None:
     frame = read_predictions(LogLayout.under(log_home), "m", include_errors=True)
     assert frame["time"].duplicated().sum() > 100  # the cutoff's tie-break is exercised
     assert frame["time"].min() >= pd.Timestamp(T0)
+
+
+def test_the_worker_reads_the_log_of_a_monitor_job_on_the_cluster(
+    monitored: Path, dask_cluster: str, tmp_path: Path
+) -> None:
+    from modelcycle.lifecycle import Policy
+    from modelcycle.records import DONE
+
+    home = tmp_path / "ws"
+    shutil.copytree(monitored, home)
+    with mc.Workspace(home, cluster=dask_cluster) as ws:
+        ws.policies.set(
+            Policy.from_mapping({"model": "cancer", "monitoring": {"window_rows": 700}}),
+            actor="alice",
+        )
+        job = ws.jobs.enqueue("monitor", "cancer", {})
+        assert job is not None
+        before = _monitor_tasks(dask_cluster)
+        finished = ws.worker(owner="cluster-worker").run_job(job.job_id)
+        assert finished.state == DONE, finished.error
+        assert _monitor_tasks(dask_cluster) > before
+        on_cluster = finished.result
+    with mc.Workspace(home) as ws:  # the same job on this machine
+        job = ws.jobs.enqueue("monitor", "cancer", {})
+        assert job is not None
+        here = ws.worker(owner="local-worker").run_job(job.job_id).result
+    assert on_cluster["rows"] == here["rows"] == 700
+    assert on_cluster["metrics"] == here["metrics"]

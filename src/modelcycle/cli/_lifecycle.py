@@ -160,7 +160,8 @@ def worker(
 ) -> None:
     """Run the policies' jobs: monitor, retrain, check promotions (Ctrl-C stops cleanly).
 
-    With --cluster, a retrain's search runs its trials on the Dask cluster's workers.
+    With --cluster, a retrain's search runs its trials on the Dask cluster's workers,
+    and a monitor job reads the prediction log there.
     """
     state(ctx).cluster = cluster
     runner: Worker = (

@@ -13,7 +13,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelcycle.core import Conflict, NotFound, ValidationError
 from modelcycle.lifecycle._policy import Policy, RetrainingPolicy
@@ -21,6 +21,9 @@ from modelcycle.lifecycle._policy_store import PolicyStore
 from modelcycle.records import Job
 from modelcycle.security._audit import append
 from modelcycle.services import Services
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The actor recorded in the audit log for what the worker does.
 WORKER_ACTOR = "worker"
@@ -41,12 +44,15 @@ class Loop:
     """What the closed loop works with: a workspace's services, its policies, how to train.
 
     Training is injected (``train_fn``, a workspace's ``train``) because lifecycle sits
-    below the workspace.
+    below the workspace; so is how a ``monitor`` job reads the prediction log
+    (``read_fn``, as :func:`~modelcycle.monitoring.read_predictions`; a workspace with a
+    Dask cluster reads it there).
     """
 
     services: Services
     policies: PolicyStore
     train_fn: TrainFn | None = None
+    read_fn: Callable[..., pd.DataFrame] | None = None
 
 
 class Defer(Exception):

@@ -15,7 +15,14 @@ from typing import Any
 
 from modelcycle.lifecycle._context import JobContext, json_safe
 from modelcycle.lifecycle._policy import Policy
-from modelcycle.monitoring import AlertSink, LogSink, MonitorWindow, WebhookSink, run_monitoring
+from modelcycle.monitoring import (
+    AlertSink,
+    LogSink,
+    MonitorWindow,
+    WebhookSink,
+    read_predictions,
+    run_monitoring,
+)
 
 
 def run_monitor(context: JobContext) -> dict[str, Any]:
@@ -32,6 +39,7 @@ def run_monitor(context: JobContext) -> dict[str, Any]:
         rules=settings.rules(),
         sinks=sinks,
         repeat_after_s=settings.repeat_after_s,
+        reader=context.loop.read_fn or read_predictions,
     )
     report = done.report
     alerts = [_alert(alert) for alert in report.alerts]

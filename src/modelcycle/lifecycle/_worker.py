@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelcycle.core import Conflict, ModelcycleError, ValidationError, new_id
 from modelcycle.lifecycle._context import Defer, Handler, JobContext, Loop, TrainFn, json_safe
@@ -29,6 +29,9 @@ from modelcycle.lifecycle._schedule import schedule
 from modelcycle.lifecycle._tasks import DEFAULT_HANDLERS
 from modelcycle.records import Job
 from modelcycle.services import Services
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LOG = logging.getLogger("modelcycle.worker")
 
@@ -49,6 +52,9 @@ class Worker:
         The workspace's services (its job queue, registry, logs...).
     train_fn:
         Trains and registers a model (the workspace's ``train``); needed by ``retrain`` jobs.
+    read_fn:
+        Reads a window of the prediction log for ``monitor`` jobs (default
+        :func:`~modelcycle.monitoring.read_predictions`, in this process).
     owner:
         This worker's name in leases (default: host, process id and a random suffix).
     lease_s:
@@ -71,6 +77,7 @@ class Worker:
         services: Services,
         *,
         train_fn: TrainFn | None = None,
+        read_fn: Callable[..., pd.DataFrame] | None = None,
         owner: str | None = None,
         lease_s: float = 30.0,
         poll_s: float = 1.0,
@@ -82,7 +89,7 @@ class Worker:
         if not lease_s > 0 or not poll_s > 0:
             raise ValidationError(f"lease_s={lease_s!r}, poll_s={poll_s!r}; both must be > 0")
         self.queue = services.jobs
-        self.loop = Loop(services, PolicyStore(services.db), train_fn)
+        self.loop = Loop(services, PolicyStore(services.db), train_fn, read_fn)
         self.owner = owner or default_owner()
         self.lease_s = lease_s
         self.poll_s = poll_s

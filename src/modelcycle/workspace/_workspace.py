@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -203,7 +204,8 @@ class Workspace:
         """A :class:`~modelcycle.lifecycle.Worker` on this workspace, retraining with :meth:`train`.
 
         ``options`` are the worker's (``lease_s``, ``poll_s``, ``owner``, ``handlers``...);
-        ``train_fn`` replaces :meth:`train`.
+        ``train_fn`` replaces :meth:`train`. On a workspace opened with a Dask cluster,
+        ``monitor`` jobs read the prediction log on it (``read_fn``).
 
         Examples
         --------
@@ -213,6 +215,8 @@ class Workspace:
         from modelcycle.lifecycle import Worker
 
         options.setdefault("train_fn", self.train)
+        if self.settings.dask_address:
+            options.setdefault("read_fn", functools.partial(_read_on_cluster, self.settings))
         return Worker(self.services, **options)
 
     def get_run(self, run_id: str) -> Run:
@@ -306,3 +310,14 @@ def _validated(build: Callable[[], Settings]) -> Settings:
         return build()
     except PydanticValidationError as exc:  # it lists every bad field (never their values)
         raise ValidationError(f"workspace settings are not valid: {exc}") from None
+
+
+def _read_on_cluster(settings: Settings, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """``read_predictions`` on the workspace's Dask cluster, connected for this one read."""
+    from modelcycle.distributed import ClusterLogReader, connect
+
+    client = connect(str(settings.dask_address))
+    try:
+        return ClusterLogReader(client, settings)(*args, **kwargs)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
