@@ -1,9 +1,10 @@
 """Benchmark: the same work on a Dask cluster of 1 and of 2 single-threaded workers.
 
 Goals (issue 16): a fixed number of AutoML trials runs at least 1.7× faster on 2
-single-threaded workers than on 1; partitioned batch scoring of a Parquet dataset gains
-at least 1.8× in throughput from 1 to 2 workers. Both need two idle cores: on a machine
-shared with other work the ratio shows what the cores that were free allowed.
+single-threaded workers than on 1; partitioned batch scoring of a Parquet dataset and the
+monitoring read of a prediction log gain at least 1.8× in throughput from 1 to 2
+workers. All need two idle cores: on a machine shared with other work the ratio shows
+what the cores that were free allowed.
 
 Two ``LocalCluster`` s (processes, one thread per worker) run side by side, used
 alternately, so a slow spell of the machine hits both. The "peer" column is 1 worker,
@@ -17,6 +18,12 @@ the "modelcycle" column is 2 workers; the ratio is the speed-up.
   :func:`modelcycle.distributed.score_partitions` with a LightGBM model registered in a
   temporary workspace; timed from the call to its summary, checked to have scored every
   row; reported as seconds (the throughput ratio is the same).
+- monitoring (``--only monitoring``): ``monitor_10m.py``'s seeded prediction log of
+  ``--log-rows`` rows (default 10,000,000; 20 inputs in JSON) in ``--log-segments``
+  segments, read as ``monitor --cluster`` reads a time window: every row filtered and
+  hashed, a ``--sample-rows`` (1,000,000) sample chosen and its inputs decoded, by
+  :class:`modelcycle.distributed.ClusterLogReader`; checked to return the sample. One
+  process's ``read_predictions`` of the same window is printed beside it.
 
 - large data (``--only large-data``): ``train --cluster --distributed-data`` on a Parquet
   dataset whose in-memory (pandas, deep) size is ``--memory-factor`` (3) times one
@@ -41,6 +48,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -69,9 +77,12 @@ from modelcycle.automl import (  # noqa: E402
     plan_folds,
 )
 from modelcycle.automl._trial import Matrix  # noqa: E402
-from modelcycle.core import Task  # noqa: E402
-from modelcycle.distributed import DaskExecutor, score_partitions  # noqa: E402
+from modelcycle.core import Settings, Task  # noqa: E402
+from modelcycle.distributed import ClusterLogReader, DaskExecutor, score_partitions  # noqa: E402
+from modelcycle.monitoring import read_predictions  # noqa: E402
+from modelcycle.packaging import Signature  # noqa: E402
 from modelcycle.serving import load_served  # noqa: E402
+from modelcycle.store import LogLayout  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 from _common import Comparison, machine, print_table, stdout_console, stopwatch  # noqa: E402
@@ -145,6 +156,27 @@ def _scoring(client: Client, ws: mc.Workspace, source: Path, rows: int, out: Pat
         )
     if summary.scored != rows or summary.rejected:
         raise SystemExit(f"scored {summary.scored} of {rows} rows ({summary.rejected} rejected)")
+    return watch.seconds
+
+
+def _log(folder: Path, rows: int, segments: int) -> Signature:
+    """``monitor_10m.py``'s seeded prediction log (20 inputs in JSON) under ``folder``."""
+    spec = importlib.util.spec_from_file_location("monitor_10m", HERE / "monitor_10m.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.generate(folder, rows, segments, seed=0)
+    return Signature.from_dict(json.loads((folder / "signature.json").read_text()))
+
+
+def _monitoring(client: Client | None, home: Path, signature: Signature, sample: int) -> float:
+    """Seconds of a monitoring read of the whole log (a ``--hours`` window), sampled."""
+    layout = LogLayout.under(home)
+    read = read_predictions if client is None else ClusterLogReader(client, Settings(home=home))
+    with stopwatch() as watch:
+        frame = read(layout, "bench", signature=signature, sample_rows=sample)
+    if len(frame) != sample or frame.shape[1] != 9 + len(signature.inputs):
+        raise SystemExit(f"the monitoring read gave {frame.shape}, expected {sample} rows")
     return watch.seconds
 
 
@@ -273,8 +305,8 @@ def _print_large(figures: dict[str, Any], console: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["trials-scoring", "large-data"], default=None,
-        help="Run one part (default: both).",
+        "--only", choices=["trials-scoring", "monitoring", "large-data"], default=None,
+        help="Run one part (default: all).",
     )  # fmt: skip
     parser.add_argument("--worker-memory", default="1GiB")
     parser.add_argument("--workers", type=int, default=10)
@@ -284,15 +316,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--log-rows", type=int, default=10_000_000)
+    parser.add_argument("--log-segments", type=int, default=20)
+    parser.add_argument("--sample-rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="Smaller sizes, one repeat.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.trials, args.rows, args.partitions, args.repeat = 4, 200_000, 4, 1
+        args.log_rows, args.sample_rows = 1_000_000, 100_000
         args.budget = 120
     warnings.simplefilter("ignore")
     console = stdout_console()
-    large = None if args.only == "trials-scoring" else _large_data(args, console)
+    large = None if args.only in ("trials-scoring", "monitoring") else _large_data(args, console)
     if args.only == "large-data":
         assert large is not None
         if args.json:
@@ -304,46 +340,63 @@ def main() -> None:
     quiet = {"dashboard_address": None, "silence_logs": logging.ERROR, "processes": True}
     one = LocalCluster(n_workers=1, threads_per_worker=1, **quiet)
     two = LocalCluster(n_workers=2, threads_per_worker=1, **quiet)
+    parts = [] if args.only == "monitoring" else ["trials", "scoring"]
+    parts += [] if args.only == "trials-scoring" else ["monitoring"]
     trials = Comparison(f"{args.trials} trials, 1 → 2 workers", goal=1.7)
     scoring = Comparison(
         f"score {args.rows:,} rows in {args.partitions} partitions, 1 → 2 workers", goal=1.8
     )
+    monitoring = Comparison(
+        f"monitoring read of a {args.log_rows:,}-row log ({args.sample_rows:,}-row sample), "
+        "1 → 2 workers",
+        goal=1.8,
+    )
+    local_read: list[float] = []
+    total = args.rows // args.partitions * args.partitions
     with (
         tempfile.TemporaryDirectory() as folder,
         Client(one, set_as_default=False) as c1,
         Client(two, set_as_default=False) as c2,
     ):
         home = Path(folder)
-        X, y = _table(20_000, seed=1)
-        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)]).assign(y=y)
-        with mc.Workspace(home / "ws") as ws:
-            ws.train(frame, target="y", name="bench", budget=20, learners=["lightgbm"])
-            source = home / "rows"
-            source.mkdir()
-            per = args.rows // args.partitions
-            for index in range(args.partitions):
-                part, _ = _table(per, seed=100 + index)
-                pd.DataFrame(part, columns=frame.columns[:20]).to_parquet(
-                    source / f"part-{index:03d}.parquet"
-                )
-            total = per * args.partitions
-            for attempt in range(args.repeat):
-                trials.peer_s.append(_trials(c1, 1, args.trials))
-                trials.ours_s.append(_trials(c2, 2, args.trials))
-                scoring.peer_s.append(_scoring(c1, ws, source, total, home / f"out1-{attempt}"))
-                scoring.ours_s.append(_scoring(c2, ws, source, total, home / f"out2-{attempt}"))
+        if "scoring" in parts:
+            X, y = _table(20_000, seed=1)
+            frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)]).assign(y=y)
+            with mc.Workspace(home / "ws") as ws:
+                ws.train(frame, target="y", name="bench", budget=20, learners=["lightgbm"])
+                source = home / "rows"
+                source.mkdir()
+                for index in range(args.partitions):
+                    part, _ = _table(args.rows // args.partitions, seed=100 + index)
+                    pd.DataFrame(part, columns=frame.columns[:20]).to_parquet(
+                        source / f"part-{index:03d}.parquet"
+                    )
+                for attempt in range(args.repeat):
+                    trials.peer_s.append(_trials(c1, 1, args.trials))
+                    trials.ours_s.append(_trials(c2, 2, args.trials))
+                    out1, out2 = home / f"out1-{attempt}", home / f"out2-{attempt}"
+                    scoring.peer_s.append(_scoring(c1, ws, source, total, out1))
+                    scoring.ours_s.append(_scoring(c2, ws, source, total, out2))
+        if "monitoring" in parts:
+            console.print(f"writing a {args.log_rows:,}-row prediction log...")
+            signature = _log(home / "log", args.log_rows, args.log_segments)
+            local_read.append(_monitoring(None, home / "log", signature, args.sample_rows))
+            for _ in range(args.repeat):
+                monitoring.peer_s.append(_monitoring(c1, home / "log", signature, args.sample_rows))
+                monitoring.ours_s.append(_monitoring(c2, home / "log", signature, args.sample_rows))
     one.close()
     two.close()
+    shown = [c for c in (trials, scoring, monitoring) if c.peer_s]
     if args.json:
-        results = [trials.to_dict(), scoring.to_dict()]
+        results = [c.to_dict() for c in shown]
         print(json.dumps({"machine": machine(), "results": results, "large_data": large}))
         return
-    print_table(
-        "Dask: 1 worker (peer) against 2 workers", "1 worker", [trials, scoring], console=console
-    )
+    print_table("Dask: 1 worker (peer) against 2 workers", "1 worker", shown, console=console)
     console.print(machine())
     for workers in (1, 2):
         runs = [(o, t) for w, o, t in OCCUPANCY if w == workers]
+        if not runs:
+            continue
         occupancy = statistics.median(o for o, _ in runs)
         per_trial = statistics.median(t for _, t in runs)
         console.print(
@@ -351,8 +404,18 @@ def main() -> None:
             f"each worker; {per_trial:.2f} s per trial (a trial slower on 2 workers than on "
             "1 means the cores were not free)"
         )
-    rate_one, rate_two = total / scoring.peer_median, total / scoring.ours_median
-    console.print(f"scoring throughput: {rate_one:,.0f} rows/s on 1 worker, {rate_two:,.0f} on 2")
+    if scoring.peer_s:
+        rate_one, rate_two = total / scoring.peer_median, total / scoring.ours_median
+        console.print(
+            f"scoring throughput: {rate_one:,.0f} rows/s on 1 worker, {rate_two:,.0f} on 2"
+        )
+    if monitoring.peer_s:
+        rate_one = args.log_rows / monitoring.peer_median
+        rate_two = args.log_rows / monitoring.ours_median
+        console.print(
+            f"monitoring read: {rate_one:,.0f} log rows/s on 1 worker, {rate_two:,.0f} on 2; "
+            f"one process without a cluster (read_predictions): {local_read[0]:.1f} s"
+        )
     if large is not None:
         _print_large(large, console)
 

@@ -116,11 +116,12 @@ def generate(home: Path, rows: int, segments: int, seed: int) -> dict[str, float
 
     from modelcycle.data import infer_schema, profile
     from modelcycle.packaging import infer_signature
-    from modelcycle.store import FEEDBACK, PREDICTIONS, log_folder
+    from modelcycle.store import LogLayout
 
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
-    folder = log_folder(home, PREDICTIONS, MODEL)
+    layout = LogLayout.under(home)
+    folder = layout.predictions_of(MODEL)
     folder.mkdir(parents=True)
     bounds = np.linspace(0, rows, segments + 1).astype(int)
     for number, (start, end) in enumerate(itertools.pairwise(bounds)):
@@ -140,7 +141,7 @@ def generate(home: Path, rows: int, segments: int, seed: int) -> dict[str, float
             "source": pa.array(np.full(len(labelled), "bench")),
         }
     )
-    labels = log_folder(home, FEEDBACK, MODEL)
+    labels = layout.feedback_of(MODEL)
     labels.mkdir(parents=True)
     pq.write_table(feedback, labels / "labels.parquet")
     train = pd.DataFrame(_features(rng, 200_000, shift=0.0))
@@ -159,7 +160,9 @@ def run_step(step: str, home: Path, rows: int) -> dict[str, Any]:
     from modelcycle.data import Profile
     from modelcycle.monitoring import drift_report, read_labelled, read_predictions, service_health
     from modelcycle.packaging import Signature
+    from modelcycle.store import LogLayout
 
+    layout = LogLayout.under(home)
     reference = Profile.from_dict(json.loads((home / "profile.json").read_text()))
     signature = Signature.from_dict(json.loads((home / "signature.json").read_text()))
     times: dict[str, float] = {}
@@ -168,7 +171,7 @@ def run_step(step: str, home: Path, rows: int) -> dict[str, Any]:
     if step in ("read+drift", "sample+drift"):
         whole = step == "read+drift"
         frame = read_predictions(
-            home,
+            layout,
             MODEL,
             signature=signature,
             last_rows=rows if whole else None,
@@ -180,11 +183,11 @@ def run_step(step: str, home: Path, rows: int) -> dict[str, Any]:
         times["drift"] = time.perf_counter() - middle
         found = {"rows": len(frame), "columns": frame.shape[1], "drifted": report.drifted_columns}
     elif step == "labelled":
-        labelled = read_labelled(home, MODEL, signature=signature)
+        labelled = read_labelled(layout, MODEL, signature=signature)
         times["read_labelled"] = time.perf_counter() - started
         found = {"rows": len(labelled), "versions": sorted(set(labelled["version"].tolist()))}
     else:
-        health = service_health(home, MODEL)
+        health = service_health(layout, MODEL)
         times["service_health"] = time.perf_counter() - started
         found = {"requests": [h.requests for h in health], "p99_ms": [h.p99_ms for h in health]}
     times["total"] = time.perf_counter() - started
