@@ -168,7 +168,7 @@ def _reader(ws: Workspace) -> Iterator[Callable[..., pd.DataFrame]]:
 
             def progress(step: str, done: int, total: int) -> None:
                 if step not in tasks:
-                    tasks[step] = bar.add_task(f"{step} the log's parts", total=total)
+                    tasks[step] = bar.add_task(f"{step}: {total} parts of the log", total=total)
                 bar.update(tasks[step], completed=done)
 
             yield ClusterLogReader(client, ws.settings, progress=progress)
