@@ -343,3 +343,24 @@ def test_a_failed_dashboard_build_is_tried_again(site: Site) -> None:
         assert client.get("/login").status_code == 200
         assert client.get("/health/live").status_code == 200
         assert attempts == [1, 1]
+
+
+def _plotly_layout(div: str) -> dict[str, Any]:
+    """The layout object a chart ``<div>`` passes to ``Plotly.newPlot``."""
+    rest = div[div.index("Plotly.newPlot(") + len("Plotly.newPlot(") :]
+    decoder = json.JSONDecoder()
+    for _ in range(2):  # the element id, then the traces
+        _, end = decoder.raw_decode(rest.lstrip())
+        rest = rest.lstrip()[end:].lstrip().removeprefix(",")
+    layout, _ = decoder.raw_decode(rest.lstrip())
+    return dict(layout)
+
+
+def test_the_traffic_chart_shares_its_zero_and_grid_between_its_two_axes() -> None:
+    latency = [
+        {"time": f"2025-01-01T00:0{i}:00Z", "p50": 1.0 + i, "p99": 3.0 + i, "requests": 10 * i}
+        for i in range(4)
+    ]
+    layout = _plotly_layout(_pages._operation_charts({"latency": latency})["traffic"])
+    assert layout["yaxis"]["rangemode"] == layout["yaxis2"]["rangemode"] == "tozero"
+    assert layout["yaxis2"]["showgrid"] is False and layout["yaxis2"]["overlaying"] == "y"

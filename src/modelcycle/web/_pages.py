@@ -374,8 +374,17 @@ def _operation_charts(report: dict[str, Any]) -> dict[str, str]:
             )
         )
         style_axes(figure, "time", "latency (ms)", height=320)
+        # Both axes start at zero and only the left one draws grid lines: two scales
+        # with their own zero and grids read as one misaligned chart.
         figure.update_layout(
-            yaxis2={"overlaying": "y", "side": "right", "title": {"text": "requests"}}
+            yaxis={"rangemode": "tozero"},
+            yaxis2={
+                "overlaying": "y",
+                "side": "right",
+                "title": {"text": "requests"},
+                "rangemode": "tozero",
+                "showgrid": False,
+            },
         )
         charts["traffic"] = chart_div(figure, "traffic", height=320)
     columns = ((report.get("drift") or {}).get("columns")) or []
