@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 import modelcycle as mc
 from distributed import Client
-from modelcycle.core import ValidationError
+from modelcycle.core import Task, ValidationError
 from modelcycle.distributed._dataset import holdout_mask
 from modelcycle.features import CategoricalEncoder, NumericBlock
 from modelcycle.learners import LightGBMLearner
@@ -247,3 +247,62 @@ def test_a_dataframe_is_not_distributed_data(tmp_path: Path, dask_cluster: str) 
         pytest.raises(ValidationError, match="reads a Parquet dataset"),
     ):
         ws.train(dataset(rows=100), target="label", budget=10, distributed_data=True)
+
+
+def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> None:
+    from modelcycle.distributed._dataset import train_rows
+    from modelcycle.distributed._lightgbm import (
+        PreprocessingStatistics,
+        WithValidation,
+        _encoded,
+        _names,
+    )
+    from modelcycle.data import infer_schema
+    from modelcycle.features import Preprocessor
+
+    frame = dataset(3_000)
+    inputs = frame.drop(columns="label")
+    pre = Preprocessor(schema=infer_schema(inputs), encoding="native", random_state=0)
+    pre = pre.fit(inputs)
+    train = train_rows(frame, 0.2, 0)
+    _, held = WithValidation(PreprocessingStatistics(pre, "label"), 0.1, seed=0)(train)
+    fitted = _encoded(frame, pre, _names(pre), "label", ["no", "yes"], 0.2, 0, 0.1)
+    assert len(fitted) + len(held) == len(train)
+    assert 0.05 < len(held) / len(train) < 0.15
+    # x2 is a unique float per row: the slices share no row.
+    column = f"Column_{list(pre.feature_names_).index('x2')}"
+    seen = set(fitted[column].to_numpy(np.float32).tolist())
+    assert len(seen) == len(fitted)
+    assert not seen & set(held["x2"].to_numpy(np.float32).tolist())
+
+
+@pytest.mark.parametrize("task", [Task.BINARY, Task.MULTICLASS, Task.REGRESSION])
+def test_best_rounds_is_the_lowest_validation_loss_of_the_checked_rounds(task: Task) -> None:
+    import lightgbm as lgb
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    from modelcycle.distributed._lightgbm import best_rounds
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1_500, 4))
+    signal = X[:, 0] - X[:, 1] + rng.normal(scale=1.5, size=1_500)
+    objective = {"objective": "binary"}
+    y = (signal > 0).astype(float)
+    if task is Task.MULTICLASS:
+        y, objective = np.digitize(signal, [-1.0, 1.0]).astype(float), {
+            "objective": "multiclass", "num_class": 3}  # fmt: skip
+    elif task is Task.REGRESSION:
+        y, objective = signal, {"objective": "regression"}
+    params = {**objective, "verbosity": -1, "num_leaves": 63, "learning_rate": 0.2}
+    booster = lgb.train(params, lgb.Dataset(X[:1_000], y[:1_000]), num_boost_round=120)
+    valid_X, valid_y = X[1_000:], y[1_000:]
+
+    def loss(rounds: int) -> float:
+        predicted = booster.predict(valid_X, num_iteration=rounds)
+        if task is Task.REGRESSION:
+            return float(mean_squared_error(valid_y, predicted))
+        return float(log_loss(valid_y, predicted, labels=np.unique(y)))
+
+    checked = [*range(10, 120, 10), 120]
+    expected = min(checked, key=lambda r: (loss(r), r))
+    assert best_rounds(booster, valid_X, valid_y, task) == expected < 120

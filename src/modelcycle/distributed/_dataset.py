@@ -103,6 +103,13 @@ def holdout_mask(part: pd.DataFrame, test_size: float, seed: int) -> np.ndarray:
     return row_buckets(part, seed) < round(test_size * _BUCKETS)
 
 
+def validation_mask(train: pd.DataFrame, share: float, seed: int) -> np.ndarray:
+    """Which of a partition's train rows form the validation slice (about ``share``)."""
+    if share <= 0:
+        return np.zeros(len(train), dtype=bool)
+    return row_buckets(train, seed, "validation") < max(1, round(share * _BUCKETS))
+
+
 def train_rows(part: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
     """The train rows of one partition."""
     return part[~holdout_mask(part, test_size, seed)]

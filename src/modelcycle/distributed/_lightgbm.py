@@ -30,7 +30,12 @@ import numpy as np
 import pandas as pd
 
 from modelcycle.core import Task
-from modelcycle.distributed._dataset import merged_quantiles, test_rows, train_rows
+from modelcycle.distributed._dataset import (
+    merged_quantiles,
+    test_rows,
+    train_rows,
+    validation_mask,
+)
 from modelcycle.features import (
     DATETIME_PARTS,
     CategoricalEncoder,
@@ -156,18 +161,23 @@ def fit_booster(
     test_size: float,
     seed: int,
     balanced: bool = False,
+    validation: float = 0.0,
 ) -> Any:
-    """Train ``lightgbm.dask`` on the train part of ``frame``; the fitted booster."""
+    """Train ``lightgbm.dask`` on the train part of ``frame``; the fitted booster.
+
+    ``validation`` is the share of the train rows kept out of the fit (a seeded hash
+    slice, :class:`WithValidation` collects it) to choose the rounds afterwards.
+    """
     import lightgbm as lgb
 
-    names = [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
+    names = _names(preprocessor)
     label = "__label__"
     meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
     meta[label] = pd.Series(dtype="f4")
     # One task per partition reads, splits and encodes it, so the raw rows are freed as
     # soon as it ends; the features and the label are then views of its result.
     encoded = frame.map_partitions(
-        _encoded, preprocessor, names, target, classes, test_size, seed, meta=meta
+        _encoded, preprocessor, names, target, classes, test_size, seed, validation, meta=meta
     )
     X, y = encoded[names], encoded[label]
     options: dict[str, Any] = {
@@ -188,6 +198,79 @@ def fit_booster(
     return model.booster_
 
 
+class WithValidation:
+    """:func:`summarise`'s ``extra``: a partition's preprocessing statistics and its
+    validation rows (the hash slice :func:`fit_booster` keeps out of the fit), collected
+    in the same pass over the data.
+    """
+
+    def __init__(self, statistics: PreprocessingStatistics, share: float, seed: int) -> None:
+        self.statistics, self.share, self.seed = statistics, share, seed
+
+    def __call__(self, part: pd.DataFrame) -> tuple[PreprocessingPart, pd.DataFrame]:
+        return self.statistics(part), part[validation_mask(part, self.share, self.seed)]
+
+
+def encode_rows(
+    rows: pd.DataFrame, preprocessor: Preprocessor, target: str, classes: list[Any] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as the fit reads them: float32 features and labels (class codes or values)."""
+    matrix = preprocessor.transform(rows).astype(np.float32)
+    if classes is None:
+        return matrix, rows[target].to_numpy(dtype=np.float32)
+    codes = pd.Categorical(rows[target], categories=classes).codes
+    return matrix, codes.astype(np.float32)
+
+
+def best_rounds(booster: Any, X: np.ndarray, y: np.ndarray, task: Task, step: int = 10) -> int:
+    """The number of the booster's first rounds with the lowest loss on ``(X, y)``.
+
+    The loss is the objective's (log loss of the probabilities, or squared error),
+    checked every ``step`` rounds and at the last, from raw scores added up ``step``
+    rounds at a time (each tree is evaluated once).
+
+    Examples
+    --------
+    >>> import lightgbm as lgb
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 3)); y = (X[:, 0] + rng.normal(size=2000) > 0) * 1.0
+    >>> booster = lgb.train({"objective": "binary", "verbosity": -1, "num_leaves": 63},
+    ...                     lgb.Dataset(X[:1000], y[:1000]), num_boost_round=300)
+    >>> best_rounds(booster, X[1000:], y[1000:], Task.BINARY) < 300
+    True
+    """
+    total = int(booster.num_trees() // max(booster.num_model_per_iteration(), 1))
+    if total == 0 or len(y) == 0:
+        return total
+    raw: np.ndarray | None = None
+    best, best_loss = total, np.inf
+    for start in range(0, total, step):
+        count = min(step, total - start)
+        part = booster.predict(X, raw_score=True, start_iteration=start, num_iteration=count)
+        raw = part if raw is None else raw + part
+        loss = _loss(raw, y, task)
+        if loss < best_loss - 1e-12:
+            best, best_loss = start + count, loss
+    return best
+
+
+def _loss(raw: np.ndarray, y: np.ndarray, task: Task) -> float:
+    if task is Task.REGRESSION:
+        return float(np.mean((raw - y) ** 2))
+    if task is Task.BINARY:
+        # log(1 + exp(-z)) for the true class, computed stably
+        z = np.where(y > 0.5, raw, -raw)
+        return float(np.mean(np.logaddexp(0.0, -z)))
+    shifted = raw - raw.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    picked = shifted[np.arange(len(y)), y.astype(np.int64)]
+    return float(np.mean(log_norm - picked))
+
+
+def _names(preprocessor: Preprocessor) -> list[str]:
+    return [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
+
+
 def _encoded(
     part: pd.DataFrame,
     preprocessor: Preprocessor,
@@ -196,8 +279,11 @@ def _encoded(
     classes: list[Any] | None,
     test_size: float,
     seed: int,
+    validation: float = 0.0,
 ) -> pd.DataFrame:
     """One partition's train rows encoded: features, then ``__label__``, all float32.
+
+    With a ``validation`` share, the validation slice is left out.
 
     Float32 (and a range index) halve the memory ``lightgbm.dask`` holds; LightGBM keeps
     labels as float32 anyway. A float64 value and its float32
@@ -206,13 +292,11 @@ def _encoded(
     aside), so the model predicts from the float64 features of serving as it trained.
     """
     train = train_rows(part, test_size, seed)
-    matrix = preprocessor.transform(train).astype(np.float32)
+    if validation > 0:
+        train = train[~validation_mask(train, validation, seed)]
+    matrix, labels = encode_rows(train, preprocessor, target, classes)
     encoded = pd.DataFrame(matrix, columns=names)
-    if classes is None:
-        encoded["__label__"] = train[target].to_numpy(dtype=np.float32)
-    else:
-        codes = pd.Categorical(train[target], categories=classes).codes
-        encoded["__label__"] = codes.astype(np.float32)
+    encoded["__label__"] = labels
     return encoded
 
 

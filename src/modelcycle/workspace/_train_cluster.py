@@ -10,11 +10,14 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
    data checked on it, and a LightGBM search on it chooses the parameters and the rounds
    (within about a third of the budget);
 3. one pass over the data: the profile, the fingerprints, the classes and the
-   preprocessing statistics of the whole train part;
-4. ``lightgbm.dask`` trains on every train row with the chosen parameters and rounds;
-   when the search's timings say they do not fit in the budget left, each round draws a
-   share of the rows (down to a tenth), and only then are there fewer rounds, at a
-   learning rate raised in proportion (to at most 0.3);
+   preprocessing statistics of the whole train part, and a validation slice of its rows
+   (a seeded hash slice of about 2%, 2,000 to 200,000 rows) collected here;
+4. ``lightgbm.dask`` trains on every other train row with the chosen parameters; the
+   search's rounds were chosen on a sample, so when the time left allows, the fit grows
+   them (up to four times) and keeps the first rounds with the lowest loss on the
+   validation slice; when the search's timings say its rounds do not fit in the budget
+   left, each round draws a share of the rows (down to a tenth), and only then are there
+   fewer rounds, at a learning rate raised in proportion (to at most 0.3);
 5. the holdout is scored on the workers and evaluated here from its predictions;
 6. the run, the model (a pipeline of the whole-data preprocessing and the booster, saved
    as LightGBM model text) and the evaluation are recorded as a local training records
@@ -24,10 +27,12 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from modelcycle.automl import AutoML, Budget, TrialResult
 from modelcycle.core import Task, ValidationError
@@ -44,6 +49,15 @@ if TYPE_CHECKING:
 SEARCH_SHARE = 0.35
 #: The cluster fit is estimated at this many times the search's per-row cost.
 _SAFETY = 2.0
+#: The cluster fit grows the search's rounds up to this many times when time allows;
+#: the validation rows then choose where to stop (see ``_fit``).
+MAX_GROWTH = 4
+#: Share of the train rows kept out of the cluster fit to choose its rounds ...
+VALIDATION_SHARE = 0.02
+#: ... at least this many rows (at most a tenth of them) ...
+VALIDATION_MIN_ROWS = 2_000
+#: ... and at most this many.
+VALIDATION_MAX_ROWS = 200_000
 #: The highest learning rate a time-capped cluster fit is given (see ``_within_time``).
 MAX_LEARNING_RATE = 0.3
 #: The smallest share of the train rows a time-capped cluster fit draws for each round
@@ -91,7 +105,7 @@ def _train(
     progress: Progress | None,
 ) -> TrainResult:
     from modelcycle.distributed._dataset import read_dataset, sample, summarise
-    from modelcycle.distributed._lightgbm import PreprocessingStatistics
+    from modelcycle.distributed._lightgbm import PreprocessingStatistics, WithValidation
     from modelcycle.workspace._train import (
         TrainResult,
         _search,
@@ -121,16 +135,18 @@ def _train(
             ),
             options.target,
         )
+        share = validation_share(round(rows * (1 - options.test_size)))
         summary = summarise(
             client, frame, automl.schema_, test_size=options.test_size, seed=options.seed,
-            classify=task is not Task.REGRESSION, extra=statistics,
+            classify=task is not Task.REGRESSION,
+            extra=WithValidation(statistics, share, options.seed),
         )  # fmt: skip
         classes = _classes(summary.classes, task, options.target)
-        preprocessor = statistics.fit(
-            [p for p in summary.extra if p is not None], summary.train_rows
-        )
+        parts = [p for p in summary.extra if p is not None]
+        preprocessor = statistics.fit([stats for stats, _ in parts], summary.train_rows)
+        held = pd.concat([rows for _, rows in parts], ignore_index=True)
         pipeline = _fit(client, frame, preprocessor, automl, classes, summary.train_rows,
-                        options, budget)  # fmt: skip
+                        options, budget, _Validation(share, held))  # fmt: skip
         report, holdout = _evaluate(
             client, frame, pipeline, automl, classes, options, source, summary
         )
@@ -239,6 +255,31 @@ def _within_time(
     return params, rounds
 
 
+def validation_share(train_rows: int) -> float:
+    """Share of the train rows kept out of the cluster fit to choose its rounds.
+
+    About :data:`VALIDATION_SHARE` of them, at least :data:`VALIDATION_MIN_ROWS` and at
+    most :data:`VALIDATION_MAX_ROWS` rows, never more than a tenth.
+
+    Examples
+    --------
+    >>> validation_share(30_000_000) * 30_000_000
+    200000.0
+    >>> validation_share(10_000)
+    0.1
+    """
+    rows = min(VALIDATION_MAX_ROWS, max(VALIDATION_MIN_ROWS, VALIDATION_SHARE * train_rows))
+    return min(0.1, rows / max(train_rows, 1))
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """The rows kept out of the cluster fit (``share`` of the train rows), raw."""
+
+    share: float
+    rows: pd.DataFrame
+
+
 def _fit(
     client: Client,
     frame: Any,
@@ -248,21 +289,46 @@ def _fit(
     train_rows: int,
     options: TrainOptions,
     budget: Budget,
+    validation: _Validation,
 ) -> Any:
+    """The cluster fit: as many rounds as time allows (up to :data:`MAX_GROWTH` times the
+    search's), then the first rounds with the lowest loss on the validation rows.
+
+    The search chose its rounds by early stopping on a sample; the whole data supports
+    more before they overfit, so the fit grows them when the time estimate allows and
+    the validation slice says where to stop (the rounds after it are dropped).
+    """
+    import lightgbm as lgb
+
     from modelcycle.distributed._cluster import usable_cores
-    from modelcycle.distributed._lightgbm import fit_booster, lightgbm_params, pipeline_of
+    from modelcycle.distributed._lightgbm import (
+        best_rounds,
+        encode_rows,
+        fit_booster,
+        lightgbm_params,
+        pipeline_of,
+    )
 
     best = _best_lightgbm(automl)
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = usable_cores(client)  # not the threads: workers may share a machine's cores
     left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
-    wanted, affordable = _rounds(best, train_rows, threads, left)
-    params, rounds = _within_time(params, wanted, affordable, train_rows)
+    fit_rows = max(1, train_rows - len(validation.rows))
+    wanted, affordable = _rounds(best, fit_rows, threads, left)
+    grown = min(affordable, MAX_GROWTH * wanted) if len(validation.rows) else wanted
+    params, rounds = _within_time(params, max(wanted, grown), affordable, fit_rows)
     booster = fit_booster(
         client, frame, preprocessor, target=options.target, task=automl.task_, classes=classes,
         params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
         balanced=best is not None and best.class_weight == "balanced",
+        validation=validation.share,
     )  # fmt: skip
+    if len(validation.rows):
+        X, y = encode_rows(validation.rows, preprocessor, options.target, classes)
+        kept = best_rounds(booster, X, y, automl.task_)
+        if 0 < kept < rounds:
+            booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
+            rounds = kept
     return pipeline_of(
         booster, preprocessor, task=automl.task_, classes=classes,
         params={**params, "num_iterations": rounds}, seed=options.seed,
