@@ -14,7 +14,13 @@ import pytest
 
 from modelcycle.core import IntegrityError, Settings, ValidationError, WorkspaceError
 from modelcycle.serving._log import FeedbackLog
-from modelcycle.store import FEEDBACK_SCHEMA, LogLayout, ObjectLogs, write_segment
+from modelcycle.store import (
+    FEEDBACK_SCHEMA,
+    PREDICTION_SCHEMA,
+    LogLayout,
+    ObjectLogs,
+    write_segment,
+)
 from modelcycle.store._object_logs import _safe_name
 from tests.conftest import ObjectStore
 
@@ -38,6 +44,26 @@ def _labels(count: int, model: str = "churn") -> pa.Table:
         for i in range(count)
     ]
     return pa.Table.from_pylist(rows, schema=FEEDBACK_SCHEMA)
+
+
+def _predictions(count: int, model: str = "churn") -> pa.Table:
+    rows = [
+        {
+            "request_id": uuid.uuid4().hex,
+            "time": datetime.now(UTC),
+            "model": model,
+            "version": 1,
+            "row": 0,
+            "inputs": "{}",
+            "prediction": "1",
+            "probabilities": None,
+            "latency_ms": 1.0,
+            "route": "primary",
+            "error": None,
+        }
+        for _ in range(count)
+    ]
+    return pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA)
 
 
 def _layout(home: Path, url: str) -> LogLayout:
@@ -71,6 +97,28 @@ def test_segments_are_staged_published_and_mirrored_by_another_home(
     write_segment(writer.staging.feedback_of("churn"), _labels(2))
     writer.publish_feedback()
     assert len(list(reader.feedback_of("churn").glob("*.parquet"))) == 2  # listed again
+
+
+def test_a_worker_fetches_only_the_segments_of_its_part(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    url = _logs_url(object_store)
+    writer = _layout(tmp_path / "a", url)
+    staged = [
+        write_segment(writer.staging.predictions_of("churn"), _predictions(2)) for _ in range(3)
+    ]
+    assert writer.publish_predictions() == 3
+    worker = _layout(tmp_path / "w", url)
+    folder = worker.predictions / "churn"
+    folder.mkdir(parents=True)
+    (folder / "kept.parquet").write_bytes(b"not published, not removed")
+    assert worker.segments_of("churn", [staged[1].name]) == folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["kept.parquet", staged[1].name])
+    assert pq.read_table(folder / staged[1].name).num_rows == 2
+    worker.segments_of("churn", [staged[0].name, "never-published.parquet"])
+    assert len(list(folder.iterdir())) == 3  # one more; an unknown name fetches nothing
+    local = LogLayout.under(tmp_path / "plain")
+    assert local.segments_of("churn", ["x.parquet"]) == tmp_path / "plain" / "predictions" / "churn"
 
 
 def test_reports_are_published_and_refreshed_when_they_change(

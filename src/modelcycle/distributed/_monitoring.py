@@ -13,8 +13,9 @@ performance and service health, aggregate queries over narrow columns, stay on t
 client.
 
 Workers read the log where the workspace keeps it: a folder every worker can reach, or
-an object store each machine mirrors (:class:`modelcycle.store.LogLayout`); the client
-sends segment names relative to the model's log folder, never paths of its own disk.
+an object store, from which each task fetches its part's segments into its machine's
+mirror (:meth:`modelcycle.store.LogLayout.segments_of`); the client sends segment names
+relative to the model's log folder, never paths of its own disk.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def _on_part(
 ) -> Any:
     """On a worker: the part's segment files in the workspace's log, then ``function``."""
     layout = LogLayout.of(Settings.model_validate_json(settings_json))
-    folder = layout.predictions_of(model)
+    folder = layout.segments_of(model, names)  # from an object store, this part's only
     files = [folder / name for name in names]
     missing = [name for name, path in zip(names, files, strict=True) if not path.is_file()]
     if missing:

@@ -32,6 +32,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,17 @@ class LogLayout:
     def predictions_of(self, model: str) -> Path:
         """One model's prediction log folder (the name is checked: no path can climb out)."""
         return self._current(self.predictions, model, mutable=False)
+
+    def segments_of(self, model: str, names: Collection[str]) -> Path:
+        """One model's prediction log folder holding at least the segments ``names``.
+
+        From an object store only these are fetched (a worker reading part of the log);
+        locally the folder is the log itself.
+        """
+        folder = self.predictions / MODEL_NAME.check(model)
+        if self.remote is not None:
+            self.remote.mirror(f"{self.predictions.name}/{folder.name}", folder, only=names)
+        return folder
 
     def feedback_of(self, model: str) -> Path:
         """One model's feedback log folder."""

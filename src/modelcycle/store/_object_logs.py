@@ -36,7 +36,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,18 @@ class ObjectLogs:
             published += 1
         return published
 
-    def mirror(self, relative: str, folder: Path, *, mutable: bool = False) -> Path:
+    def mirror(
+        self,
+        relative: str,
+        folder: Path,
+        *,
+        mutable: bool = False,
+        only: Collection[str] | None = None,
+    ) -> Path:
         """Make ``folder`` hold exactly the files published under ``relative``; return it.
+
+        With ``only``, just those of the published files are brought up to date (a
+        worker reading part of a log), and no other local file is removed.
 
         Missing files are downloaded, up to :data:`DOWNLOAD_BATCH` at once (each written
         to a temporary name, its size checked, then renamed); local files no longer
@@ -130,6 +140,9 @@ class ObjectLogs:
             A downloaded object does not have the size its listing says.
         """
         published = self._listing(relative)
+        if only is not None:
+            wanted = set(only)
+            published = {name: info for name, info in published.items() if name in wanted}
         private_folder(folder)
         missing = [
             (name, info)
@@ -143,7 +156,7 @@ class ObjectLogs:
                 contents = self._fs.cat(keys, on_error="raise")  # concurrent requests
             for key, (name, info) in zip(keys, batch, strict=True):
                 self._keep(key, contents[key], folder / name, info, mutable=mutable)
-        for path in _files(folder):
+        for path in _files(folder) if only is None else []:
             if path.relative_to(folder).as_posix() not in published:
                 path.unlink(missing_ok=True)
         return folder
