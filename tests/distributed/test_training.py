@@ -250,6 +250,7 @@ def test_a_dataframe_is_not_distributed_data(tmp_path: Path, dask_cluster: str) 
 
 
 def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> None:
+    from modelcycle.data import infer_schema
     from modelcycle.distributed._dataset import train_rows
     from modelcycle.distributed._lightgbm import (
         PreprocessingStatistics,
@@ -257,7 +258,6 @@ def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> No
         _encoded,
         _names,
     )
-    from modelcycle.data import infer_schema
     from modelcycle.features import Preprocessor
 
     frame = dataset(3_000)
