@@ -2,7 +2,8 @@
 
 Train on the cluster, report, promote, serve with the log in the bucket, monitor on the
 cluster, score a partitioned dataset in the bucket on the cluster: the commands a user
-copies from the README, with ``--cluster`` and ``s3://`` URLs added, and nothing else.
+copies from the README, with ``--cluster`` and ``s3://`` URLs added, and nothing else;
+on a SQLite workspace and on PostgreSQL (where the search's Optuna studies live too).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.serving.conftest import free_port, http_ready, serve_process
 
 @pytest.mark.slow
 def test_the_readme_workflow_runs_on_a_cluster_with_files_in_a_bucket(
+    backend_url: str,
     tmp_path: Path,
     cancer: Data,
     dask_cluster: str,
@@ -35,8 +37,7 @@ def test_the_readme_workflow_runs_on_a_cluster_with_files_in_a_bucket(
     dask_client.run(lambda: os.environ.update(env))  # the workers' credentials, as deployed
     artifacts = object_store.url
     logs = artifacts.replace("/artifacts", "/logs")
-    home = tmp_path / "ws"
-    shared = ["-w", str(home), "--artifacts", artifacts, "--log-url", logs]
+    shared = ["-w", backend_url, "--artifacts", artifacts, "--log-url", logs]
     data = tmp_path / "data.csv"
     cancer.x_train.assign(target=cancer.y_train).to_csv(data, index=False)
 
@@ -46,7 +47,7 @@ def test_the_readme_workflow_runs_on_a_cluster_with_files_in_a_bucket(
     )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["version"]["version"] == 1
-    assert not (home / "artifacts").exists()  # the model went to the bucket
+    assert not list(tmp_path.rglob("artifacts"))  # the model went to the bucket
     code, _, err = run_cli(
         capsys, *shared, "report", "churn@champion", "-o", str(tmp_path / "r.html")
     )
