@@ -97,12 +97,21 @@ WINDOWS: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("options", WINDOWS, ids=[str(i) for i in range(len(WINDOWS))])
 def test_the_cluster_reads_the_frame_one_machine_reads(
-    reader: ClusterLogReader, log_home: Path, options: dict[str, Any]
+    reader: ClusterLogReader,
+    log_home: Path,
+    options: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from modelcycle.monitoring import _logparts
+
     layout = LogLayout.under(log_home)
     expected = read_predictions(layout, "m", **options)
+    sorts: list[int] = []
+    original = _logparts.sort_rows
+    monkeypatch.setattr(_logparts, "sort_rows", lambda t: sorts.append(1) or original(t))
     found = reader(layout, "m", **options)
     pd.testing.assert_frame_equal(found, expected)
+    assert sorts or len(found) < 2  # these segments overlap in time: the parts are merged
 
 
 def test_the_steps_report_progress_per_part(
@@ -281,3 +290,34 @@ def test_the_worker_reads_the_log_of_a_monitor_job_on_the_cluster(
         here = ws.worker(owner="local-worker").run_job(job.job_id).result
     assert on_cluster["rows"] == here["rows"] == 700
     assert on_cluster["metrics"] == here["metrics"]
+
+
+@pytest.fixture(scope="module")
+def ordered_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six segments written one after another (a single server's log): parts follow in time."""
+    home = tmp_path_factory.mktemp("ordered")
+    rng = np.random.default_rng(11)
+    for segment in range(6):
+        write_predictions(home, [_row(rng, segment * 100 + i // 3) for i in range(150)])
+    return home
+
+
+@pytest.mark.parametrize(
+    "options", [{"signature": SIGNATURE}, {"signature": SIGNATURE, "last_rows": 333}]
+)
+def test_parts_that_follow_in_time_are_joined_in_order_without_a_sort(
+    dask_client: distributed.Client,
+    ordered_home: Path,
+    options: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelcycle.monitoring import _logparts
+
+    layout = LogLayout.under(ordered_home)
+    expected = read_predictions(layout, "m", **options)
+    sorts: list[int] = []
+    original = _logparts.sort_rows
+    monkeypatch.setattr(_logparts, "sort_rows", lambda t: sorts.append(1) or original(t))
+    found = ClusterLogReader(dask_client, Settings(home=ordered_home))(layout, "m", **options)
+    pd.testing.assert_frame_equal(found, expected)
+    assert not sorts

@@ -164,7 +164,8 @@ def hashes_part(files: Sequence[str], window: PartWindow) -> np.ndarray:
 
 
 def decode_part(files: Sequence[str], window: PartWindow) -> pa.Table:
-    """The part's rows of the window with their inputs decoded, as :func:`read_predictions`."""
+    """The part's rows of the window with their inputs decoded, as :func:`read_predictions`
+    orders them (the client then only sorts where parts overlap in time)."""
     filters = window.filters()
     assert window.prediction is not None, "the prediction kind is merged before decoding"
     with connect() as connection:
@@ -172,7 +173,7 @@ def decode_part(files: Sequence[str], window: PartWindow) -> pa.Table:
         picked = f"SELECT * FROM {source} {filters.where}"
         query = (
             f"SELECT {output_columns(window.specs, window.prediction)} "
-            f"FROM ({decode_inputs(picked, window.specs)})"
+            f'FROM ({decode_inputs(picked, window.specs)}) ORDER BY time, request_id, "row"'
         )
         return arrow_table(connection.sql(query, params=filters.params))
 
@@ -216,12 +217,35 @@ def merge_threshold(hashes: Sequence[np.ndarray], size: int) -> int | None:
 
 
 def merge_parts(parts: Sequence[pa.Table]) -> pd.DataFrame:
-    """The decoded parts as :func:`read_predictions`' frame: ordered by time, request, row."""
-    table = pa.concat_tables(parts, promote_options="default")
-    table = table.sort_by(
-        [("time", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
-    )
+    """The decoded parts, each ordered, as :func:`read_predictions`' frame.
+
+    Parts cut from a log in segment order usually follow each other in time: then the
+    parts in order are the frame's order, and only where one part's first row comes
+    before the previous part's last is the whole sorted again (on this machine).
+    """
+    present = [part for part in parts if part.num_rows]
+    table = pa.concat_tables(present or parts[:1], promote_options="default")
+    keys = [_key(part, 0) for part in present]
+    lasts = [_key(part, part.num_rows - 1) for part in present]
+    if any(first < last for first, last in zip(keys[1:], lasts[:-1], strict=True)):
+        table = sort_rows(table)
     return arrow_frame(table)
+
+
+def sort_rows(table: pa.Table) -> pa.Table:
+    """``table`` ordered by time, request id and row, as the log's readers order rows."""
+    return table.sort_by([("time", "ascending"), ("request_id", "ascending"), ("row", "ascending")])
+
+
+def _key(table: pa.Table, index: int) -> tuple[Any, ...]:
+    """A row's sort key as DuckDB and Arrow order it (a missing request id sorts last)."""
+    request_id = table.column("request_id")[index].as_py()
+    return (
+        table.column("time")[index].as_py(),
+        request_id is None,
+        request_id or "",
+        table.column("row")[index].as_py(),
+    )
 
 
 def _smallest_hashes(
