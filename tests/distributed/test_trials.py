@@ -102,7 +102,7 @@ def test_an_unreachable_scheduler_says_how_to_start_one() -> None:
 
 
 def test_without_a_cluster_nothing_about_dask_is_imported(tmp_path: Path) -> None:
-    """A local training job, and the CLI's help, never load Dask's client or our cluster code.
+    """A local training job, a monitoring pass and the CLI's help never load Dask's client.
 
     LightGBM's own ``lightgbm.dask`` imports the ``dask`` core package whenever it is
     installed, so only what modelcycle itself would import is checked: ``distributed``
@@ -117,13 +117,15 @@ def test_without_a_cluster_nothing_about_dask_is_imported(tmp_path: Path) -> Non
         "from modelcycle.cli import main\n"
         "x, y = load_breast_cancer(return_X_y=True, as_frame=True)\n"
         f"ws = mc.Workspace({str(tmp_path / 'ws')!r})\n"
-        "ws.train(x.assign(target=y), target='target', budget=6)\n"
+        "ws.train(x.assign(target=y), target='target', name='cancer', budget=6)\n"
         "ws.close()\n"
         "import modelcycle.distributed\n"
-        "try:\n"
-        "    main(['train', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
+        f"for args in (['train', '--help'], ['-w', {str(tmp_path / 'ws')!r}, 'monitor', "
+        f"'cancer', '--no-record', '-o', {str(tmp_path / 'report')!r}]):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as done:\n"
+        "        assert not done.code, done.code\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('distributed', 'optuna_integration') or m.startswith('modelcycle.distributed._'))\n"
         "print('LOADED', loaded)\n"
