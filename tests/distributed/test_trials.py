@@ -171,3 +171,23 @@ def test_a_bad_cluster_option_is_one_clear_line(
     )  # fmt: skip
     assert code != 0 and "not a Dask scheduler address" in err
     assert "Traceback" not in err
+
+
+def test_the_studies_connect_with_the_secret_parameters_kept_out_of_the_url(
+    postgres_url: str, dask_client: Client
+) -> None:
+    import optuna
+
+    from modelcycle.distributed import optuna_storage
+    from modelcycle.store import Database
+
+    db = Database(f"{postgres_url}?sslpassword=k3y-never-in-a-url")
+    try:
+        storage = optuna_storage(dask_client, db)
+        assert "k3y" not in storage.url
+        assert storage.engine_kwargs["connect_args"]["sslpassword"] == "k3y-never-in-a-url"
+        study = optuna.create_study(storage=storage, study_name="secret-args")
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+        assert len(study.trials) == 2
+    finally:
+        db.engine.dispose()

@@ -51,7 +51,7 @@ def optuna_storage(client: Client, database: Database | None = None) -> Any:
             engine_kwargs={
                 "pool_pre_ping": True,
                 "connect_args": {
-                    "connect_timeout": 10,
+                    **database.connect_args,  # the timeout, and an sslpassword kept out of the URL
                     "options": f"-c search_path={OPTUNA_SCHEMA}",
                 },
             },

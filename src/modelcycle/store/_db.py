@@ -200,6 +200,15 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.display_url!r})"
 
+    @property
+    def connect_args(self) -> dict[str, Any]:
+        """What the driver is given besides the URL: for PostgreSQL the connect timeout
+        and the secret query parameters kept out of :attr:`url` (``sslpassword``), so
+        another engine on the same database (Optuna's) connects as this one does."""
+        if self.url.drivername == "sqlite":
+            return {"timeout": self.busy_timeout_s, "check_same_thread": False}
+        return {"connect_timeout": 10, **self._secrets}
+
     def _create_engine(self) -> Engine:
         if self.url.drivername == "sqlite":
             return self._create_sqlite_engine()
@@ -207,7 +216,7 @@ class Database:
             self.url,
             pool_pre_ping=True,
             pool_size=5,
-            connect_args={"connect_timeout": 10, **self._secrets},
+            connect_args=self.connect_args,
         )
         return engine
 
@@ -224,7 +233,7 @@ class Database:
         ensure_private_file(path)
         engine = sa.create_engine(
             self.url,
-            connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False},
+            connect_args=self.connect_args,
         )
         busy_ms = int(self.busy_timeout_s * 1000)
 
