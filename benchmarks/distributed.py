@@ -265,6 +265,7 @@ def _large_data(args: argparse.Namespace, console: Any) -> dict[str, Any]:
                     )  # fmt: skip
                 local_auc = _auc(single, "sample/1", test)
             cluster_auc = _auc(ws, "big/1", test)
+            fit = ws.get_run(str(result.run_id)).metrics
     cluster.close()
     gap = (local_auc - cluster_auc) / local_auc
     return {
@@ -282,6 +283,8 @@ def _large_data(args: argparse.Namespace, console: Any) -> dict[str, Any]:
         "sample_test_roc_auc": local_auc,
         "gap": gap,
         "worker_restarts": restarts,
+        "budget": args.budget,
+        "fit": {k: v for k, v in fit.items() if k.startswith("cluster_")},
     }
 
 
@@ -300,6 +303,17 @@ def _print_large(figures: dict[str, Any], console: Any) -> None:
         f"({figures['sample_seconds']:.0f} s); gap {figures['gap']:+.2%} (goal ≤ 1%): "
         f"{'met' if ok else 'NOT met'}"
     )
+    fit = figures.get("fit", {})
+    if fit:
+        console.print(
+            f"  budget {figures['budget']:.0f} s; cluster fit: rounds searched "
+            f"{fit.get('cluster_rounds_searched', 0):.0f}, trained "
+            f"{fit.get('cluster_rounds_trained', 0):.0f}, kept "
+            f"{fit.get('cluster_rounds', 0):.0f} (validation "
+            f"{fit.get('cluster_validation_rows', 0):,.0f} rows); each round drew "
+            f"{fit.get('cluster_bagging_fraction', 1):.0%} of the rows at learning rate "
+            f"{fit.get('cluster_learning_rate', 0):.3f}"
+        )
 
 
 def main() -> None:

@@ -118,6 +118,10 @@ def test_the_model_is_a_lightgbm_pipeline_with_every_train_row_behind_it(
     assert metrics["cluster_train_rows"] == len(train)
     assert metrics["cluster_test_rows"] == len(test)
     assert metrics["sample_rows"] <= SAMPLE * 1.2
+    # A validation slice chose the rounds: kept out of the fit, at most what was trained.
+    assert 0 < metrics["cluster_validation_rows"] < 0.15 * len(train)
+    assert 1 <= metrics["cluster_rounds"] <= metrics["cluster_rounds_trained"]
+    assert member.learner.booster_.num_trees() == metrics["cluster_rounds"]
 
 
 def test_categories_and_medians_come_from_the_whole_train_part(trained: Trained) -> None:

@@ -145,8 +145,9 @@ def _train(
         parts = [p for p in summary.extra if p is not None]
         preprocessor = statistics.fit([stats for stats, _ in parts], summary.train_rows)
         held = pd.concat([rows for _, rows in parts], ignore_index=True)
-        pipeline = _fit(client, frame, preprocessor, automl, classes, summary.train_rows,
-                        options, budget, _Validation(share, held))  # fmt: skip
+        pipeline, fitted = _fit(client, frame, preprocessor, automl, classes,
+                                summary.train_rows, options, budget,
+                                _Validation(share, held))  # fmt: skip
         report, holdout = _evaluate(
             client, frame, pipeline, automl, classes, options, source, summary
         )
@@ -166,7 +167,8 @@ def _train(
         run.log_metrics({f"test_{k}": v for k, v in report.metrics.items() if np.isfinite(v)})
         run.log_metrics(
             {"cluster_train_rows": summary.train_rows, "cluster_test_rows": summary.test_rows,
-             "sample_rows": len(sampled), "cluster_partitions": frame.npartitions}
+             "sample_rows": len(sampled), "cluster_partitions": frame.npartitions,
+             "cluster_validation_rows": len(held), **fitted}
         )  # fmt: skip
         run.log_model(pipeline, signature=_signature(task, classes, automl.schema_, inputs))
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
@@ -290,13 +292,15 @@ def _fit(
     options: TrainOptions,
     budget: Budget,
     validation: _Validation,
-) -> Any:
+) -> tuple[Any, dict[str, float]]:
     """The cluster fit: as many rounds as time allows (up to :data:`MAX_GROWTH` times the
     search's), then the first rounds with the lowest loss on the validation rows.
 
     The search chose its rounds by early stopping on a sample; the whole data supports
     more before they overfit, so the fit grows them when the time estimate allows and
-    the validation slice says where to stop (the rounds after it are dropped).
+    the validation slice says where to stop (the rounds after it are dropped). Returns
+    the pipeline and what the run records of the fit (rounds wanted, trained and kept,
+    the share of rows each round drew, the learning rate).
     """
     import lightgbm as lgb
 
@@ -323,16 +327,27 @@ def _fit(
         balanced=best is not None and best.class_weight == "balanced",
         validation=validation.share,
     )  # fmt: skip
+    trained = rounds
     if len(validation.rows):
         X, y = encode_rows(validation.rows, preprocessor, options.target, classes)
         kept = best_rounds(booster, X, y, automl.task_)
         if 0 < kept < rounds:
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
             rounds = kept
-    return pipeline_of(
+    facts = {
+        "cluster_rounds_searched": float(wanted),
+        "cluster_rounds_trained": float(trained),
+        "cluster_rounds": float(rounds),
+        "cluster_bagging_fraction": float(params.get("bagging_fraction", 1.0))
+        if params.get("bagging_freq")
+        else 1.0,
+        "cluster_learning_rate": float(params.get("learning_rate", 0.1)),
+    }
+    pipeline = pipeline_of(
         booster, preprocessor, task=automl.task_, classes=classes,
         params={**params, "num_iterations": rounds}, seed=options.seed,
     )  # fmt: skip
+    return pipeline, facts
 
 
 def _evaluate(
