@@ -81,6 +81,17 @@ def reader(dask_client: distributed.Client, log_home: Path) -> ClusterLogReader:
     return ClusterLogReader(dask_client, Settings(home=log_home))
 
 
+@pytest.fixture
+def sorts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per time the client sorts a merged window again (``sort_rows`` spied on)."""
+    from modelcycle.monitoring import _logparts
+
+    calls: list[int] = []
+    original = _logparts.sort_rows
+    monkeypatch.setattr(_logparts, "sort_rows", lambda t: calls.append(1) or original(t))
+    return calls
+
+
 WINDOWS: list[dict[str, Any]] = [
     {},
     {"signature": SIGNATURE},
@@ -100,15 +111,10 @@ def test_the_cluster_reads_the_frame_one_machine_reads(
     reader: ClusterLogReader,
     log_home: Path,
     options: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    sorts: list[int],
 ) -> None:
-    from modelcycle.monitoring import _logparts
-
     layout = LogLayout.under(log_home)
     expected = read_predictions(layout, "m", **options)
-    sorts: list[int] = []
-    original = _logparts.sort_rows
-    monkeypatch.setattr(_logparts, "sort_rows", lambda t: sorts.append(1) or original(t))
     found = reader(layout, "m", **options)
     pd.testing.assert_frame_equal(found, expected)
     assert sorts or len(found) < 2  # these segments overlap in time: the parts are merged
@@ -309,15 +315,10 @@ def test_parts_that_follow_in_time_are_joined_in_order_without_a_sort(
     dask_client: distributed.Client,
     ordered_home: Path,
     options: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    sorts: list[int],
 ) -> None:
-    from modelcycle.monitoring import _logparts
-
     layout = LogLayout.under(ordered_home)
     expected = read_predictions(layout, "m", **options)
-    sorts: list[int] = []
-    original = _logparts.sort_rows
-    monkeypatch.setattr(_logparts, "sort_rows", lambda t: sorts.append(1) or original(t))
     found = ClusterLogReader(dask_client, Settings(home=ordered_home))(layout, "m", **options)
     pd.testing.assert_frame_equal(found, expected)
     assert not sorts
