@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from modelcycle.core import ValidationError
 from modelcycle.packaging import InputSpec
+from modelcycle.serving._columnar import Columns
 from modelcycle.serving._encode import plain
 from modelcycle.serving._model import ServedModel
 
@@ -63,7 +66,15 @@ def _open(source: Path, model: ServedModel, keep: Sequence[str], chunk_rows: int
         parquet = pq.ParquetFile(source)
         _check_columns(source, parquet.schema_arrow.names, model, keep)
         present = [name for name in wanted if name in parquet.schema_arrow.names]
-        return _Source(parquet.iter_batches(batch_size=chunk_rows, columns=present), "row", 0)
+        batches = parquet.iter_batches(batch_size=chunk_rows, columns=present)
+        dates = [
+            spec.name
+            for spec in model.signature.inputs
+            if spec.type == "datetime"
+            and spec.name in present
+            and _is_date(parquet.schema_arrow.field(spec.name).type)
+        ]
+        return _Source(_dates_as_text(batches, dates) if dates else batches, "row", 0)
     if suffix != ".csv":
         raise ValidationError(f"cannot score {str(source)!r}; expected a .parquet or .csv file")
     header = _csv_header(source)
@@ -80,6 +91,26 @@ def _open(source: Path, model: ServedModel, keep: Sequence[str], chunk_rows: int
         ),
     )
     return _Source(_limited(reader, chunk_rows), "line", 2)
+
+
+def _is_date(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind))
+
+
+def _dates_as_text(
+    batches: Iterator[pa.RecordBatch], names: Sequence[str]
+) -> Iterator[pa.RecordBatch]:
+    """Batches whose date and time columns ``names`` hold ISO 8601 text, as a request does.
+
+    A Parquet file keeps a date-time column as a timestamp (or date); the model's
+    signature takes it as the text a client sends (``datetime.isoformat()``).
+    """
+    for batch in batches:
+        for name in names:
+            index = batch.schema.get_field_index(name)
+            text = [None if v is None else v.isoformat() for v in batch.column(index).to_pylist()]
+            batch = batch.set_column(index, name, pa.array(text, pa.string()))
+        yield batch
 
 
 def _csv_header(source: Path) -> list[str]:
@@ -149,12 +180,17 @@ def _convert(spec: InputSpec, text: str | None) -> Any:
 
 @dataclass
 class _Chunk:
-    """The rows of one chunk to score (with their numbers and records), and those rejected."""
+    """The rows of one chunk to score (with their numbers and records), and those rejected.
+
+    ``columns`` holds the rows as the model's columns once the whole chunk passed the
+    column checks; the model reads those fastest.
+    """
 
     rows: list[dict[str, Any]]
     numbers: list[int]
     records: list[dict[str, Any]]
     rejects: list[list[Any]]
+    columns: Columns | None = None
 
 
 def _prepare(
@@ -176,6 +212,71 @@ def _prepare(
     return chunk
 
 
+def _batch_columns(model: ServedModel, batch: pa.RecordBatch, text: bool) -> Columns | None:
+    """The batch as the model's columns when every row passes, read column by column.
+
+    ``None`` when any value needs a closer look; the rows then go through
+    :func:`_prepare` and :func:`_validated`, which find and explain each bad one. Every
+    row accepted here is accepted there, with the same values.
+    """
+    present = set(batch.schema.names)
+    cells: dict[str, Any] = {}
+    for spec in model.signature.inputs:
+        if spec.name not in present:
+            continue
+        column = batch.column(spec.name)
+        if spec.type in ("double", "long"):
+            found = _numbers(column, spec, text)
+            if found is None:
+                return None
+            cells[spec.name] = found
+        elif text:
+            try:
+                cells[spec.name] = [_convert(spec, value) for value in column.to_pylist()]
+            except _BadCell:
+                return None
+        else:
+            cells[spec.name] = column.to_pylist()
+    return model.validator.arrays(cells, batch.num_rows)
+
+
+#: Whole numbers read from text stay exact below this magnitude (as int64).
+_INT64_BOUND = float(2**63)
+
+
+def _numbers(column: pa.Array, spec: InputSpec, text: bool) -> np.ndarray | None:
+    """A number column as int64, or float64 with NaN where missing; ``None`` to look closer.
+
+    Text is parsed by Arrow, whose accepted spellings are a subset of Python's
+    ``float`` (the row path's) with the same correctly rounded values; anything it
+    refuses, and any non-finite or (for ``long``) fractional value, goes the row path.
+    """
+    if text:
+        try:
+            parsed = pc.cast(column, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if pc.all(pc.is_finite(parsed)).as_py() is False:
+            return None
+        values = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+        if spec.type == "long":
+            known = values[~np.isnan(values)]
+            if not (np.floor(known) == known).all() or (np.abs(known) >= _INT64_BOUND).any():
+                return None
+            if parsed.null_count == 0:
+                return values.astype(np.int64)
+        return values
+    kind = column.type
+    if not pa.types.is_integer(kind) and not pa.types.is_floating(kind):
+        return None
+    read = np.asarray(column.to_numpy(zero_copy_only=False))  # NaN for a null
+    if read.dtype.kind == "f":
+        return read.astype(np.float64)
+    if kind == pa.uint64() and read.size and int(read.max()) >= 2**63:
+        return read.astype(np.float64)
+    return read.astype(np.int64)
+
+
 def _values(record: dict[str, Any]) -> str:
     return orjson.dumps(record, default=str).decode()
 
@@ -184,7 +285,7 @@ def _validated(model: ServedModel, chunk: _Chunk) -> _Chunk:
     """The chunk without the rows the validator refuses (checked one by one on failure)."""
     try:
         if chunk.rows:
-            model.validator.rows(chunk.rows)
+            chunk.columns = model.validator.prepare(chunk.rows).columns
         return chunk
     except ValidationError:
         pass
@@ -213,7 +314,7 @@ def _scored(
     source: _Source,
     keep: Sequence[str],
 ) -> pa.Table:
-    prediction = model.predict(chunk.rows)
+    prediction = model.predict(chunk.columns if chunk.columns is not None else chunk.rows)
     taken = pa.array([number - start for number in chunk.numbers], pa.int64())
     columns: dict[str, Any] = {name: batch.column(name).take(taken) for name in keep}
     columns[source.position] = pa.array(chunk.numbers, pa.int64())
@@ -262,14 +363,19 @@ def score_file(
     start = opened.first
     try:
         for batch in opened.batches:
-            records = batch.to_pylist()
             numbers = range(start, start + batch.num_rows)
-            chunk = _validated(model, _prepare(model, records, numbers, opened.position == "line"))
-            if chunk.rows:
+            text = opened.position == "line"
+            columns = _batch_columns(model, batch, text)
+            if columns is not None:
+                chunk = _Chunk([], list(numbers), [], [], columns)
+            else:
+                records = batch.to_pylist()
+                chunk = _validated(model, _prepare(model, records, numbers, text))
+            if chunk.numbers:
                 out.write(_scored(model, chunk, batch, start, opened, keep))
             if chunk.rejects:
                 bad.write_rows(opened.position, chunk.rejects)
-            scored, rejected = scored + len(chunk.rows), rejected + len(chunk.rejects)
+            scored, rejected = scored + len(chunk.numbers), rejected + len(chunk.rejects)
             start += batch.num_rows
             if progress is not None:
                 progress(batch.num_rows)

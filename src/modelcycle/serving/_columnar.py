@@ -68,6 +68,8 @@ def _numbers(spec: InputSpec) -> ColumnCheck:
     nullable = spec.nullable
 
     def check(values: Sequence[Any]) -> Column | None:
+        if isinstance(values, np.ndarray):
+            return number_array(values, nullable=nullable)
         found = set(map(type, values))
         if not found <= _NUMBERS:
             return None
@@ -88,6 +90,23 @@ def _numbers(spec: InputSpec) -> ColumnCheck:
         return array
 
     return check
+
+
+def number_array(values: NDArray[Any], *, nullable: bool) -> Column | None:
+    """A column already read as int64, or as float64 with NaN where missing, once checked.
+
+    Every int64 is accepted (each is within float32's range); a float64 column is refused
+    for an infinity or a number beyond :data:`MAX_NUMBER`, and for a NaN when the field
+    is not nullable, as the same values sent as a list would be.
+    """
+    if values.dtype == np.int64:
+        return values
+    if values.dtype != np.float64:
+        return None
+    within = np.abs(values) <= MAX_NUMBER  # False for NaN, infinities and the too large
+    if not within.all() and (not nullable or not np.isnan(values[~within]).all()):
+        return None
+    return values
 
 
 def _whole(values: Sequence[Any]) -> bool:
@@ -197,6 +216,17 @@ class ColumnChecks:
     def columns(self, columns: Mapping[str, Sequence[Any]], n_rows: int) -> Columns | None:
         """The checked columns of a dict of ``n_rows``-long lists, else ``None``."""
         if not self.known.issuperset(columns) or not all(n in columns for n in self.required):
+            return None
+        return self._checked((columns.get(name) for name in self.names), n_rows)
+
+    def arrays(self, columns: Mapping[str, Sequence[Any] | None], n_rows: int) -> Columns | None:
+        """The checked columns of ``n_rows`` rows read column by column, else ``None``.
+
+        A column is a list of values, or for a number field a NumPy int64 array or
+        float64 array (NaN where missing); a name that is absent or ``None`` is a column
+        with every value missing. Names outside the signature are not allowed.
+        """
+        if not self.known.issuperset(columns):
             return None
         return self._checked((columns.get(name) for name in self.names), n_rows)
 

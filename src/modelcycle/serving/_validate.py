@@ -188,6 +188,14 @@ class InputValidator:
             return None
         return self._columnar.columns(inputs, min(lengths))
 
+    def arrays(self, columns: Mapping[str, Sequence[Any] | None], n_rows: int) -> Columns | None:
+        """Columns read column by column (numbers as NumPy arrays), when all are valid.
+
+        ``None`` when a value needs a closer look: :meth:`rows` on the same values then
+        names the problem. See :meth:`ColumnChecks.arrays`.
+        """
+        return self._columnar.arrays(columns, n_rows)
+
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Check a list of row dicts; return the number of rows."""
         self._check_count(len(rows))
