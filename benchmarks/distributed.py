@@ -96,16 +96,17 @@ def _table(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-#: Per run: (workers, seconds the trial tasks computed / (wall seconds x workers)).
-OCCUPANCY: list[tuple[int, float, float]] = []
+#: Per part and run: (workers, seconds its tasks computed / (wall seconds x workers),
+#: seconds per task).
+OCCUPANCY: dict[str, list[tuple[int, float, float]]] = {"trial": [], "partition": []}
 
 
-def _busy(stream: list[dict[str, Any]]) -> float:
-    """Seconds the trial tasks spent computing, summed over workers."""
+def _busy(stream: list[dict[str, Any]], prefix: str) -> float:
+    """Seconds the tasks whose key starts with ``prefix`` spent computing, over all workers."""
     return sum(
         part["stop"] - part["start"]
         for task in stream
-        if str(task["key"]).startswith("_run_on_worker")
+        if str(task["key"]).startswith(prefix)
         for part in task["startstops"]
         if part["action"] == "compute"
     )
@@ -142,20 +143,26 @@ def _trials(client: Client, slots: int, count: int) -> float:
             done += finished
     if len(done) != count or not all(r.complete for r in done):
         raise SystemExit(f"trials did not all complete: {[r.status for r in done]}")
-    busy = _busy(stream.data)
-    OCCUPANCY.append((slots, busy / (watch.seconds * slots), busy / count))
+    busy = _busy(stream.data, "_run_on_worker")
+    OCCUPANCY["trial"].append((slots, busy / (watch.seconds * slots), busy / count))
     return watch.seconds
 
 
-def _scoring(client: Client, ws: mc.Workspace, source: Path, rows: int, out: Path) -> float:
+def _scoring(
+    client: Client, workers: int, ws: mc.Workspace, source: Path, rows: int, out: Path
+) -> float:
     model = load_served(ws.registry, "bench/1", max_rows=50_000)
     shutil.rmtree(out, ignore_errors=True)
-    with stopwatch() as watch:
+    with get_task_stream(client) as stream, stopwatch() as watch:
         summary = score_partitions(
             client, ws.settings, model, str(source), str(out), rejects=out.with_suffix(".csv")
         )
     if summary.scored != rows or summary.rejected:
         raise SystemExit(f"scored {summary.scored} of {rows} rows ({summary.rejected} rejected)")
+    busy = _busy(stream.data, "modelcycle-score-")
+    OCCUPANCY["partition"].append(
+        (workers, busy / (watch.seconds * workers), busy / summary.partitions)
+    )
     return watch.seconds
 
 
@@ -389,8 +396,8 @@ def main() -> None:
                     trials.peer_s.append(_trials(c1, 1, args.trials))
                     trials.ours_s.append(_trials(c2, 2, args.trials))
                     out1, out2 = home / f"out1-{attempt}", home / f"out2-{attempt}"
-                    scoring.peer_s.append(_scoring(c1, ws, source, total, out1))
-                    scoring.ours_s.append(_scoring(c2, ws, source, total, out2))
+                    scoring.peer_s.append(_scoring(c1, 1, ws, source, total, out1))
+                    scoring.ours_s.append(_scoring(c2, 2, ws, source, total, out2))
         if "monitoring" in parts:
             console.print(f"writing a {args.log_rows:,}-row prediction log...")
             signature = _log(home / "log", args.log_rows, args.log_segments)
@@ -407,17 +414,18 @@ def main() -> None:
         return
     print_table("Dask: 1 worker (peer) against 2 workers", "1 worker", shown, console=console)
     console.print(machine())
-    for workers in (1, 2):
-        runs = [(o, t) for w, o, t in OCCUPANCY if w == workers]
-        if not runs:
-            continue
-        occupancy = statistics.median(o for o, _ in runs)
-        per_trial = statistics.median(t for _, t in runs)
-        console.print(
-            f"{workers} worker(s): trial tasks computed {occupancy:.0%} of the wall time of "
-            f"each worker; {per_trial:.2f} s per trial (a trial slower on 2 workers than on "
-            "1 means the cores were not free)"
-        )
+    for task, found in OCCUPANCY.items():
+        for workers in (1, 2):
+            runs = [(o, t) for w, o, t in found if w == workers]
+            if not runs:
+                continue
+            occupancy = statistics.median(o for o, _ in runs)
+            per_task = statistics.median(t for _, t in runs)
+            console.print(
+                f"{workers} worker(s): {task} tasks computed {occupancy:.0%} of the wall time "
+                f"of each worker; {per_task:.2f} s per {task} (a {task} slower on 2 workers "
+                "than on 1 means the cores were not free)"
+            )
     if scoring.peer_s:
         rate_one, rate_two = total / scoring.peer_median, total / scoring.ours_median
         console.print(
