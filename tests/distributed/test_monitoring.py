@@ -190,7 +190,35 @@ def test_parts_keep_the_segments_in_order_and_share_them_out() -> None:
         assert [name for part in parts for name in part] == [name for name, _ in segments]
         assert all(parts) and len(parts) <= count
         assert len(parts) >= min(count, 2 * threads)
+        # a whole number of parts per thread, unless there are too few segments
+        assert len(parts) % threads == 0 or len(parts) == count
     assert cut_parts([], 4) == []
+
+
+def test_a_part_keeps_duckdb_to_its_task_share_of_the_worker(
+    dask_client: distributed.Client, log_home: Path
+) -> None:
+    """DuckDB runs a thread per core and takes up to 3 GiB; a task on a 1-thread, 1 GiB
+    worker gets one core (the Dask nanny's OMP_NUM_THREADS) and half a GiB."""
+    from modelcycle.distributed._monitoring import _on_part, _segments
+    from modelcycle.distributed._scoring import portable
+    from modelcycle.monitoring._logsql import connect
+
+    def settings(files: list[str]) -> tuple[Any, ...]:
+        with connect() as connection:
+            (found,) = connection.sql(
+                "SELECT current_setting('threads'), current_setting('memory_limit')"
+            ).fetchall()
+        return (*found, len(files))
+
+    first = _segments(LogLayout.under(log_home).predictions_of("m"))[0][0]
+    future = dask_client.submit(
+        _on_part, portable(Settings(home=log_home)), "m", [first], settings, pure=False
+    )
+    threads, memory, files = future.result()
+    assert (threads, files) == (1, 1)
+    amount, unit = memory.split()
+    assert unit == "MiB" and 400 < float(amount) <= 512, memory
 
 
 # -- the command -------------------------------------------------------------------------

@@ -48,11 +48,13 @@ from modelcycle.monitoring._logparts import (
 )
 from modelcycle.monitoring._logread import ANSWERED_ROUTES, check_routes, empty_predictions
 from modelcycle.monitoring._logsql import (
+    Share,
     TimeLike,
     as_time,
     input_types,
     positive,
     prediction_kind,
+    sharing,
 )
 from modelcycle.store import LogLayout
 
@@ -154,8 +156,10 @@ def cut_parts(segments: Sequence[tuple[str, int]], threads: int) -> list[list[st
     if not segments:
         return []
     total = sum(size for _, size in segments)
-    count = max(PARTS_PER_THREAD * max(1, threads), math.ceil(total / PART_BYTES))
-    count = min(count, len(segments))
+    threads = max(1, threads)
+    # A whole number of parts per thread: one left over would run while the others wait.
+    per_thread = max(PARTS_PER_THREAD, math.ceil(total / PART_BYTES / threads))
+    count = min(per_thread * threads, len(segments))
     ends = list(itertools.accumulate(size for _, size in segments))
     cuts = [0]
     for part in range(1, count):
@@ -255,7 +259,35 @@ def _on_part(
             f"{layout.location} as seen from this worker; with --cluster the log must be in "
             "a folder every worker reaches at the same path, or in an object store"
         )
-    return function([str(path) for path in files], *args)
+    with sharing(task_share()):
+        return function([str(path) for path in files], *args)
+
+
+#: Memory of a DuckDB query on a worker: at most this share of the task's part of the
+#: worker's memory limit (the rest holds the result and its copy sent back), never less
+#: than :data:`MIN_TASK_MB`.
+TASK_MEMORY_SHARE = 0.5
+MIN_TASK_MB = 128
+
+
+def task_share() -> Share:
+    """What one task on this worker may use: a core (more if ``OMP_NUM_THREADS`` says so,
+    the per-task thread count the Dask nanny sets) and its part of the memory limit."""
+    from distributed import get_worker
+
+    try:
+        threads = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        threads = 1
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a worker (called directly)
+        return Share(threads, 2**20)
+    limit = worker.memory_manager.memory_limit
+    if not limit:
+        return Share(threads, 2**20)
+    per_task = limit / max(1, worker.state.nthreads) / 2**20
+    return Share(threads, max(MIN_TASK_MB, int(per_task * TASK_MEMORY_SHARE)))
 
 
 def _segments(folder: Path) -> list[tuple[str, int]]:

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,17 +75,47 @@ class Filters:
         return ("WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
 
 
+@dataclass(frozen=True)
+class Share:
+    """The threads and memory a DuckDB connection may use (a cluster task's share)."""
+
+    threads: int
+    memory_mb: int
+
+
+_SHARE: ContextVar[Share | None] = ContextVar("modelcycle_duckdb_share", default=None)
+
+
+@contextmanager
+def sharing(share: Share) -> Iterator[None]:
+    """Connections opened in this block (this thread or task) keep within ``share``.
+
+    Without it DuckDB runs a thread per core: a cluster task on a worker beside others
+    would then compete with them for every core (the Dask convention, which its nanny
+    applies to OpenMP and BLAS, is a core per task thread).
+    """
+    token = _SHARE.set(share)
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
+
+
 @contextmanager
 def connect() -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh in-memory DuckDB connection, spilling to a temporary folder beyond its memory.
 
     DuckDB's default limit (80% of RAM) lets a 10-million-row read hold gigabytes of
     buffers beside its result; a few GiB and spilling is as fast and peaks far lower.
+    Inside :func:`sharing`, the connection keeps to that share of threads and memory.
     """
+    share = _SHARE.get()
+    memory_mb = _memory_limit_mb() if share is None else min(_memory_limit_mb(), share.memory_mb)
+    config: dict[str, Any] = {"memory_limit": f"{memory_mb}MB"}
+    if share is not None:
+        config["threads"] = share.threads
     with tempfile.TemporaryDirectory(prefix="modelcycle-duckdb-") as spill:
-        connection = duckdb.connect(
-            config={"memory_limit": f"{_memory_limit_mb()}MB", "temp_directory": spill}
-        )
+        connection = duckdb.connect(config={**config, "temp_directory": spill})
         try:
             yield connection
         finally:
