@@ -273,7 +273,7 @@ def _large_data(args: argparse.Namespace, console: Any) -> dict[str, Any]:
     from dask.utils import parse_bytes
 
     limit = parse_bytes(args.worker_memory)
-    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR, "processes": True}
+    quiet = {"dashboard_address": None, "silence_logs": logging.WARNING, "processes": True}
     cluster = LocalCluster(
         n_workers=args.workers, threads_per_worker=1, memory_limit=limit, **quiet
     )

@@ -179,16 +179,29 @@ def fit_booster(
     encoded = frame.map_partitions(
         _encoded, preprocessor, names, target, classes, test_size, seed, validation, meta=meta
     )
-    X, y = encoded[names], encoded[label]
+    # The fit holds the encoded rows, a concatenated copy and LightGBM's binned rows at
+    # once: first the garbage earlier passes left on the workers is released, then the
+    # encoded rows are computed and what computing them left behind is released too.
+    from distributed import wait
+
+    client.run(release_memory)
+    X, y = client.persist([encoded[names], encoded[label]])  # type: ignore[no-untyped-call]
+    with client.as_current():
+        wait([X, y])  # type: ignore[no-untyped-call]
+    client.run(release_memory)
     options: dict[str, Any] = {
         "client": client,
         "n_estimators": rounds,
         "random_state": seed,
         "deterministic": True,
-        "force_row_wise": True,
         "verbosity": -1,
         **params,
     }
+    if not options.get("force_row_wise"):
+        # Column-wise histograms: the row-wise layout keeps a second, row-major copy of
+        # the binned rows (LightGBM's documentation: twice the Dataset's memory), which on
+        # a worker at its memory limit is what gets it restarted.
+        options["force_col_wise"] = True
     if task is Task.REGRESSION:
         model = lgb.DaskLGBMRegressor(**options)
     else:
@@ -196,6 +209,28 @@ def fit_booster(
     with client.as_current():  # lightgbm.dask waits on the default client
         model.fit(X, y, categorical_feature=list(preprocessor.categorical_features_))
     return model.booster_
+
+
+def release_memory() -> None:
+    """Give back what a worker process keeps after its tasks have ended.
+
+    Pandas frames read from Parquet leave reference cycles that Python's collector frees
+    only on its own schedule, and Arrow's allocator keeps the pages of freed buffers:
+    after reading a few hundred MB, a worker can hold twice that until both are released
+    (measured on a 1 GiB worker: 730 MB, then 500 MB after collecting, then 200 MB after
+    Arrow's release). Run on every worker with ``client.run``.
+    """
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:  # glibc's free pages at the top of the heap; absent elsewhere
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class WithValidation:
