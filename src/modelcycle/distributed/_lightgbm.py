@@ -220,6 +220,7 @@ def release_memory() -> None:
     (measured on a 1 GiB worker: 730 MB, then 500 MB after collecting, then 200 MB after
     Arrow's release). Run on every worker with ``client.run``.
     """
+    import contextlib
     import ctypes
     import gc
 
@@ -227,10 +228,8 @@ def release_memory() -> None:
 
     gc.collect()
     pa.default_memory_pool().release_unused()
-    try:  # glibc's free pages at the top of the heap; absent elsewhere
+    with contextlib.suppress(OSError, AttributeError):  # glibc's heap; absent elsewhere
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class WithValidation:
