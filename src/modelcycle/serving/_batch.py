@@ -3,11 +3,14 @@
 Only the model's input columns (and the columns the caller keeps) are read. CSV cells
 are read as text and converted by the model's signature, so one bad cell (``"forty"``
 in a number column) rejects its row, not the column or the file. Each chunk is checked
-with the same validator as the server and predicted in one call; rows that fail go to
-the reject file with their line (CSV, the header being line 1) or row (Parquet,
-counted from 0), the column, the value and the reason. Memory holds one chunk at a
-time. The output and the reject file are written under temporary names and renamed
-when complete, and only when they have rows.
+with the same validator as the server and predicted in one call: column by column
+(numbers from Arrow to NumPy, no row dicts) when every value passes, row by row
+otherwise, to find each bad one. A Parquet timestamp or date column is read as the
+ISO 8601 text a date-time input takes. Rows that fail go to the reject file with their
+line (CSV, the header being line 1) or row (Parquet, counted from 0), the column, the
+value and the reason. Memory holds one chunk at a time. The output and the reject file
+are written under temporary names and renamed when complete, and only when they have
+rows.
 """
 
 from __future__ import annotations
