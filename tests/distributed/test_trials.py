@@ -77,15 +77,34 @@ def test_on_postgresql_the_studies_live_in_their_own_schema_of_the_workspace_dat
         ws.close()
 
 
-def test_an_executor_on_a_cluster_without_workers_is_refused(dask_cluster: str) -> None:
+def test_an_executor_on_a_cluster_without_workers_is_refused(
+    dask_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from distributed import LocalCluster
+    from modelcycle.distributed import _trials
 
+    monkeypatch.setattr(_trials, "WORKERS_WAIT_S", 0.5)
     with (
         LocalCluster(n_workers=0, dashboard_address=None) as empty,
         Client(empty) as client,
         pytest.raises(WorkspaceError, match="no workers"),
     ):
         DaskExecutor(client)
+
+
+def test_an_executor_waits_for_a_worker_that_is_starting(dask_cluster: str) -> None:
+    """A worker still starting (or restarted by its nanny) is waited for, not refused."""
+    import threading
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster, Client(cluster) as client:
+        later = threading.Timer(1.0, cluster.scale, args=(1,))
+        later.start()
+        try:
+            assert DaskExecutor(client).slots >= 1
+        finally:
+            later.cancel()
 
 
 @pytest.mark.parametrize("address", ["localhost:8786", "http://h:8786", "tcp://h", "tcp://h:1;rm"])

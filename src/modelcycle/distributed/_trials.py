@@ -11,6 +11,7 @@ scheduler's memory otherwise (a SQLite file is not shared between machines).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -105,6 +106,26 @@ def _run_on_worker(
             reports_to.storage.engine.dispose()  # this task's connections, not the pool's next
 
 
+#: How long a search waits for a worker when the cluster has none (workers still
+#: starting, or restarted by their nanny) before it is refused.
+WORKERS_WAIT_S = 10.0
+
+
+def _wait_for_workers(client: Client) -> int:
+    """The cluster's worker threads once a worker has joined (within :data:`WORKERS_WAIT_S`)."""
+    from modelcycle.core import WorkspaceError
+
+    with contextlib.suppress(TimeoutError, OSError):
+        client.wait_for_workers(1, timeout=WORKERS_WAIT_S)
+    threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
+    if threads == 0:
+        raise WorkspaceError(
+            f"the Dask cluster at {client.scheduler_info().get('address')} has no workers "
+            f"(none joined within {WORKERS_WAIT_S:g}s); start some with 'dask worker ADDRESS'"
+        )
+    return int(threads)
+
+
 class DaskExecutor(TrialExecutor):
     """Trials as Dask tasks: one per worker thread at once (``slots``), same budget.
 
@@ -125,12 +146,7 @@ class DaskExecutor(TrialExecutor):
         self.storage = storage if storage is not None else optuna_storage(client)
         threads = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
         if slots is None and threads == 0:
-            from modelcycle.core import WorkspaceError
-
-            raise WorkspaceError(
-                f"the Dask cluster at {client.scheduler_info().get('address')} has no workers; "
-                "start some with 'dask worker ADDRESS'"
-            )
+            threads = _wait_for_workers(client)
         self.slots = slots if slots is not None else threads
         self._matrices: dict[tuple[str, str], Future[Any]] = {}
         self._context: tuple[TrialContext, Future[Any]] | None = None
