@@ -11,8 +11,8 @@ on the machine while timed, of 1 worker then of 2, alternately, so a slow spell 
 machine hits both (a cluster left idle beside the timed one would take a share of the
 cores, which only the 1-worker run has spare). Its workers first import what the tasks
 use, as those of a long-lived cluster have; every scoring run still pays its workers'
-first load of the model. The "peer" column is 1 worker, the "modelcycle" column is 2 workers; the
-ratio is the speed-up.
+first load of the model. The "peer" column is 1 worker, the "modelcycle" column is 2
+workers; the ratio is the speed-up.
 
 - trials: ``--trials`` LightGBM configurations (different leaves and learning rates)
   scored by 3-fold validation on a seeded 20,000 × 20 binary table, dispatched through
