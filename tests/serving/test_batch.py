@@ -286,3 +286,49 @@ def test_a_parquet_date_time_column_is_read_as_the_server_reads_its_text(
     expected = model.predict(sent).probabilities
     scored = pq.read_table(tmp_path / "out.parquet")
     assert scored["proba_1"].to_pylist() == pytest.approx(expected[:, 1].tolist(), abs=1e-12)
+
+
+def test_a_date_past_year_9999_rejects_its_row(
+    dated: tuple[Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Arrow holds dates Python cannot (a crafted file): that row is refused, with a reason."""
+    model, rows = dated
+    when = pa.array([0, 2**50, 10**9], pa.timestamp("ms"))  # 2**50 ms: the year 37648
+    pq.write_table(pa.table({"when": when, "x": rows["x"].head(3)}), tmp_path / "in.parquet")
+    summary = score_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet",
+                         rejects=tmp_path / "bad.csv")  # fmt: skip
+    assert (summary.scored, summary.rejected) == (2, 1)
+    rejects = pd.read_csv(tmp_path / "bad.csv")
+    assert rejects.loc[0, ["row", "column"]].tolist() == [1, "when"]
+    assert "ISO 8601" in rejects.loc[0, "reason"]
+
+
+def test_an_unreadable_file_is_a_clear_error_and_writes_nothing(
+    served: mc.Workspace, tmp_path: Path
+) -> None:
+    model = load_served(served.registry, "strict", max_rows=100)
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    with pytest.raises(ValidationError, match=r"cannot read .*corrupt\.parquet.* as Parquet"):
+        score_file(model, corrupt, tmp_path / "out.parquet", rejects=tmp_path / "bad.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.parquet"]
+
+
+@pytest.mark.parametrize("plan", ["b", "zz"], ids=["clean", "a bad row"])
+def test_a_kept_date_past_year_9999_is_kept_as_it_is(
+    served: mc.Workspace, tmp_path: Path, plan: str
+) -> None:
+    """A --keep column is copied from the file; with a bad row in the chunk, the row path
+    reads every value in Python, and one it cannot hold is shown as text in the reject."""
+    model = load_served(served.registry, "strict", max_rows=100)
+    kept = tmp_path / "kept.parquet"
+    pq.write_table(pa.table({"age": [30, 40], "income": [1.0, 2.0], "plan": ["a", plan],
+                             "t": pa.array([0, 2**50], pa.timestamp("ms"))}), kept)  # fmt: skip
+    summary = score_file(model, kept, tmp_path / "out.parquet", rejects=tmp_path / "bad.csv",
+                         keep=["t"])  # fmt: skip
+    bad = plan == "zz"
+    assert (summary.scored, summary.rejected) == (2 - bad, int(bad))
+    times = pq.read_table(tmp_path / "out.parquet")["t"].cast(pa.int64()).to_pylist()
+    assert times == ([0] if bad else [0, 2**50])
+    if bad:
+        assert "out of range" in pd.read_csv(tmp_path / "bad.csv").loc[0, "values"]

@@ -66,7 +66,10 @@ def _open(source: Path, model: ServedModel, keep: Sequence[str], chunk_rows: int
     wanted = [*keep, *(n for n in model.signature.names if n not in keep)]
     suffix = source.suffix.lower()
     if suffix == ".parquet":
-        parquet = pq.ParquetFile(source)
+        try:
+            parquet = pq.ParquetFile(source)
+        except (pa.ArrowException, OSError) as exc:
+            raise ValidationError(f"cannot read {str(source)!r} as Parquet: {exc}") from None
         _check_columns(source, parquet.schema_arrow.names, model, keep)
         present = [name for name in wanted if name in parquet.schema_arrow.names]
         batches = parquet.iter_batches(batch_size=chunk_rows, columns=present)
@@ -83,16 +86,19 @@ def _open(source: Path, model: ServedModel, keep: Sequence[str], chunk_rows: int
     header = _csv_header(source)
     _check_columns(source, header, model, keep)
     present = [name for name in wanted if name in header]
-    reader = pa_csv.open_csv(
-        source,
-        read_options=pa_csv.ReadOptions(block_size=1 << 22),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=present,
-            column_types={name: pa.string() for name in present},
-            null_values=list(MISSING_TEXT),
-            strings_can_be_null=True,
-        ),
-    )
+    try:
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(block_size=1 << 22),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=present,
+                column_types={name: pa.string() for name in present},
+                null_values=list(MISSING_TEXT),
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise ValidationError(f"cannot read {str(source)!r} as CSV: {exc}") from None
     return _Source(_limited(reader, chunk_rows), "line", 2)
 
 
@@ -111,9 +117,33 @@ def _dates_as_text(
     for batch in batches:
         for name in names:
             index = batch.schema.get_field_index(name)
-            text = [None if v is None else v.isoformat() for v in batch.column(index).to_pylist()]
-            batch = batch.set_column(index, name, pa.array(text, pa.string()))
+            batch = batch.set_column(index, name, _iso_text(batch.column(index)))
         yield batch
+
+
+def _iso_text(column: pa.Array) -> pa.Array:
+    """``isoformat()`` of each date or time (see :func:`_python_values` for one Python
+    cannot hold: its text, which the signature's check then refuses for its row)."""
+    values = _python_values(column)
+    return pa.array([v if v is None or isinstance(v, str) else v.isoformat() for v in values],
+                    pa.string())  # fmt: skip
+
+
+def _python_values(column: pa.Array) -> list[Any]:
+    """The column's values in Python; one Python cannot hold (a crafted file's date past
+    the year 9999) as the text Arrow writes for it."""
+    try:
+        found: list[Any] = column.to_pylist()
+        return found
+    except (OverflowError, ValueError):
+        written = pc.cast(column, pa.string()).to_pylist()
+        values: list[Any] = []
+        for index, text in enumerate(written):
+            try:
+                values.append(column[index].as_py())
+            except (OverflowError, ValueError):
+                values.append(text)
+        return values
 
 
 def _csv_header(source: Path) -> list[str]:
@@ -240,7 +270,7 @@ def _batch_columns(model: ServedModel, batch: pa.RecordBatch, text: bool) -> Col
                 return None
         else:
             cells[spec.name] = column.to_pylist()
-    return model.validator.arrays(cells, batch.num_rows)
+    return model.validator.as_columns(cells)
 
 
 #: Whole numbers read from text stay exact below this magnitude (as int64).
@@ -365,14 +395,14 @@ def score_file(
     scored = rejected = 0
     start = opened.first
     try:
-        for batch in opened.batches:
+        for batch in _readable(opened.batches, source):
             numbers = range(start, start + batch.num_rows)
             text = opened.position == "line"
             columns = _batch_columns(model, batch, text)
             if columns is not None:
                 chunk = _Chunk([], list(numbers), [], [], columns)
             else:
-                records = batch.to_pylist()
+                records = _records(batch)
                 chunk = _validated(model, _prepare(model, records, numbers, text))
             if chunk.numbers:
                 out.write(_scored(model, chunk, batch, start, opened, keep))
@@ -387,6 +417,25 @@ def score_file(
         bad.discard()
         raise
     return ScoreSummary(scored, rejected, out.publish(), bad.publish())
+
+
+def _readable(batches: Iterator[pa.RecordBatch], source: Path) -> Iterator[pa.RecordBatch]:
+    """``batches``, a file that cannot be read past some point named as such."""
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        raise ValidationError(f"cannot read {str(source)!r}: {exc}") from None
+
+
+def _records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The chunk's rows as dicts (a value Python cannot hold as its text)."""
+    try:
+        records: list[dict[str, Any]] = batch.to_pylist()
+        return records
+    except (OverflowError, ValueError):
+        columns = [_python_values(column) for column in batch.columns]
+        rows = zip(*columns, strict=True)
+        return [dict(zip(batch.schema.names, row, strict=True)) for row in rows]
 
 
 class _Output:

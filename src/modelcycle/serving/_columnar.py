@@ -219,17 +219,6 @@ class ColumnChecks:
             return None
         return self._checked((columns.get(name) for name in self.names), n_rows)
 
-    def arrays(self, columns: Mapping[str, Sequence[Any] | None], n_rows: int) -> Columns | None:
-        """The checked columns of ``n_rows`` rows read column by column, else ``None``.
-
-        A column is a list of values, or for a number field a NumPy int64 array or
-        float64 array (NaN where missing); a name that is absent or ``None`` is a column
-        with every value missing. Names outside the signature are not allowed.
-        """
-        if not self.known.issuperset(columns):
-            return None
-        return self._checked((columns.get(name) for name in self.names), n_rows)
-
     def _transposed(
         self, rows: Sequence[Mapping[str, Any]]
     ) -> Iterable[Sequence[Any] | None] | None:

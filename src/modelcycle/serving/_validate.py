@@ -176,10 +176,11 @@ class InputValidator:
     def as_columns(
         self, inputs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
     ) -> Columns | None:
-        """Valid inputs as the model's columns (``None`` when a value needs a closer look).
+        """The inputs as the model's columns when the column checks clear every value.
 
-        For inputs already checked; it checks them again, column by column, to extract
-        the columns, and refuses nothing.
+        ``None`` when a value needs a closer look (:meth:`rows` or :meth:`columns` then
+        names it); it refuses nothing. A number column may also be a NumPy int64 array,
+        or float64 with NaN where missing (as batch scoring reads a Parquet file).
         """
         if not isinstance(inputs, Mapping):
             return self._columnar.rows(inputs) if inputs else None
@@ -187,14 +188,6 @@ class InputValidator:
         if len(lengths) != 1 or not min(lengths):
             return None
         return self._columnar.columns(inputs, min(lengths))
-
-    def arrays(self, columns: Mapping[str, Sequence[Any] | None], n_rows: int) -> Columns | None:
-        """Columns read column by column (numbers as NumPy arrays), when all are valid.
-
-        ``None`` when a value needs a closer look: :meth:`rows` on the same values then
-        names the problem. See :meth:`ColumnChecks.arrays`.
-        """
-        return self._columnar.arrays(columns, n_rows)
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Check a list of row dicts; return the number of rows."""
