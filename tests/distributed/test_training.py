@@ -7,24 +7,27 @@ normal single-machine paths.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 import modelcycle as mc
 from distributed import Client
 from modelcycle.core import Task, ValidationError
 from modelcycle.distributed._dataset import holdout_mask
-from modelcycle.features import CategoricalEncoder, NumericBlock
+from modelcycle.features import CategoricalEncoder, NumericBlock, Preprocessor
 from modelcycle.learners import LightGBMLearner
 from modelcycle.records import TrainingRecord
 from modelcycle.serving import ServeSettings, create_app
@@ -126,23 +129,114 @@ def test_the_model_is_a_lightgbm_pipeline_with_every_train_row_behind_it(
 
 def test_categories_and_medians_come_from_the_whole_train_part(trained: Trained) -> None:
     train, _ = _split(trained.frame)
-    ws, _ = _record(trained.home)
+    ws, record = _record(trained.home)
     with ws:
         pipeline = ws.registry.load("big/1").native
-    pre = next(iter(pipeline.preprocessors.values()))
-    [city] = [e for e in pre.encoders_ if isinstance(e, CategoricalEncoder)]
-    counts = Counter(train["city"])
-    least = math.ceil(0.01 * len(train))
-    assert city.encoding == "native"
-    assert city.categories == sorted(c for c, n in counts.items() if n >= least)
-    # Every rare level of the train rows is folded into "other", not only those in the sample.
-    assert city.folded == sorted(c for c, n in counts.items() if n < least)
-    assert len(city.folded) >= 15
+    [pre] = pipeline.preprocessors.values()
+    # The city column is encoded as the search's best LightGBM trial encoded it, learnt
+    # from every train row: what the same preprocessing fitted on them all would be.
+    best = next(
+        t for t in record.leaderboard if t["learner"] == "lightgbm" and t["status"] == "COMPLETE"
+    )  # the leaderboard is best first
+    whole = clone(pre).fit(train.drop(columns="label"), train["label"])
+    _same_encoders(pre, whole)
+    if best["encoding"] == "drop":
+        assert "city" not in _categorical(pre)
+    else:
+        assert _categorical(pre)["city"]["encoding"] == {"fine": "native"}.get(
+            best["encoding"], best["encoding"]
+        )
     [block] = [e for e in pre.encoders_ if isinstance(e, NumericBlock)]
     saved = block.to_dict()
     names = [s["name"] for s in saved["sources"]]
     assert math.isclose(saved["fill"][names.index("x1")], train["x1"].median(), abs_tol=0.01)
     assert [names[i] for i in saved["indicators"]] == ["x1"]
+
+
+def _categorical(pre: Preprocessor) -> dict[str, dict[str, Any]]:
+    """Each categorical encoder's saved form."""
+    return {e.column: e.to_dict() for e in pre.encoders_ if isinstance(e, CategoricalEncoder)}
+
+
+def _same_encoders(ours: Preprocessor, theirs: Preprocessor) -> None:
+    """The same categorical encoders; tables (target means) equal up to rounding."""
+    left, right = _categorical(ours), _categorical(theirs)
+    assert left.keys() == right.keys()
+    for column, item in left.items():
+        other = right[column]
+        assert {k: v for k, v in item.items() if k != "table"} == {
+            k: v for k, v in other.items() if k != "table"
+        }
+        assert np.allclose(item.get("table", []), other.get("table", [])), column
+
+
+#: The encodings the search tries for a many-valued column, as its preprocessing sets them.
+SEARCHED = {
+    "native": {},
+    "fine": {"rare_min_frequency": 5},
+    "count": {"column_encodings": {"city": "count"}},
+    "target": {"column_encodings": {"city": "target"}},
+    "drop": {"column_encodings": {"city": "drop"}},
+}
+
+
+@pytest.mark.parametrize("encoding", list(SEARCHED))
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_each_searched_encoding_is_learnt_from_the_partitions_as_from_all_rows(
+    encoding: str, kind: str
+) -> None:
+    from modelcycle.data import infer_schema
+    from modelcycle.distributed._dataset import train_rows
+    from modelcycle.distributed._lightgbm import PreprocessingStatistics, target_folds
+
+    frame = dataset(6_000, seed=2)
+    if kind == "multiclass":
+        frame["label"] = np.where(frame["x2"] < 0.3, "low", frame["label"])
+    elif kind == "regression":
+        frame["label"] = frame["x2"] * 3 + frame["city"].str.len() + frame["flag"]
+    train = train_rows(frame, 0.2, 0).reset_index(drop=True)
+    inputs = train.drop(columns="label")
+    sample = train.sample(n=700, random_state=0)
+    sampled = Preprocessor(
+        schema=infer_schema(inputs), encoding="native", random_state=0, **SEARCHED[encoding]
+    ).fit(sample.drop(columns="label"), sample["label"])
+    statistics = PreprocessingStatistics(sampled, "label", sample_target=sample["label"], seed=0)
+    cuts = [0, 17, 1_900, 2_000, 4_100, len(train)]  # uneven partitions, one of 17 rows
+    parts = [statistics(train.iloc[a:b]) for a, b in itertools.pairwise(cuts)]
+    fitted = statistics.fit(parts, len(train))
+    whole = clone(sampled).fit(inputs, train["label"])
+    _same_encoders(fitted.preprocessor, whole)
+    # Rows the fit never read are encoded from every train row, as on one machine.
+    test = frame.drop(columns="label").tail(300)
+    assert np.allclose(fitted.preprocessor.transform(test), whole.transform(test), atol=0.02)
+    X = fitted.transform(train)
+    if encoding != "target":
+        assert np.array_equal(X, fitted.preprocessor.transform(train), equal_nan=True)
+        return
+    # A train row's target encoding is the smoothed mean of the other folds' rows of its
+    # city, computed here row by row from its definition.
+    [(start, encoder)] = fitted.preprocessor.target_encoders()
+    folds = target_folds(train, 5, seed=0)
+    assert np.bincount(folds).min() > len(train) / 10  # five folds of about a fifth
+    values = _target_matrix(train["label"], kind)
+    smoothing = float(sampled.target_smoothing)
+    for row in np.random.default_rng(0).choice(len(train), size=40, replace=False):
+        others = folds != folds[row]
+        prior = values[others].mean(axis=0)
+        same = others & (train["city"] == train["city"].iloc[row]).to_numpy()
+        expected = (values[same].sum(axis=0) + smoothing * prior) / (same.sum() + smoothing)
+        got = X[row, start : start + len(encoder.suffixes)]
+        assert np.allclose(got, expected), (row, got, expected)
+
+
+def _target_matrix(labels: pd.Series, kind: str) -> np.ndarray:
+    if kind == "regression":
+        return labels.to_numpy(dtype=float)[:, None]
+    classes = sorted(set(labels))
+    codes = np.array([classes.index(v) for v in labels])
+    if kind == "binary":
+        return (codes == 1).astype(float)[:, None]
+    return (codes[:, None] == np.arange(len(classes))).astype(float)
 
 
 def test_the_profile_and_fingerprints_cover_every_row(trained: Trained) -> None:
@@ -258,19 +352,22 @@ def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> No
     from modelcycle.distributed._dataset import train_rows
     from modelcycle.distributed._lightgbm import (
         PreprocessingStatistics,
+        TrainEncoding,
         WithValidation,
         _encoded,
         _names,
+        target_folds,
     )
-    from modelcycle.features import Preprocessor
 
     frame = dataset(3_000)
     inputs = frame.drop(columns="label")
     pre = Preprocessor(schema=infer_schema(inputs), encoding="native", random_state=0)
     pre = pre.fit(inputs)
     train = train_rows(frame, 0.2, 0)
-    _, held = WithValidation(PreprocessingStatistics(pre, "label"), 0.1, seed=0)(train)
-    fitted = _encoded(frame, pre, _names(pre), "label", ["no", "yes"], 0.2, 0, 0.1)
+    statistics = PreprocessingStatistics(pre, "label", seed=3)
+    _, held, folds = WithValidation(statistics, 0.1, seed=0)(train)
+    encoding = TrainEncoding(pre)
+    fitted = _encoded(frame, encoding, _names(pre), "label", ["no", "yes"], 0.2, 0, 0.1)
     assert len(fitted) + len(held) == len(train)
     assert 0.05 < len(held) / len(train) < 0.15
     # x2 is a unique float per row: the slices share no row.
@@ -278,6 +375,8 @@ def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> No
     seen = set(fitted[column].to_numpy(np.float32).tolist())
     assert len(seen) == len(fitted)
     assert not seen & set(held["x2"].to_numpy(np.float32).tolist())
+    # the validation rows' target-encoding folds are those of the rows on their partition
+    assert np.array_equal(folds, target_folds(held, 5, seed=3))
 
 
 @pytest.mark.parametrize("task", [Task.BINARY, Task.MULTICLASS, Task.REGRESSION])

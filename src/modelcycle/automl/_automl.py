@@ -187,6 +187,16 @@ class AutoML(BaseEstimator):  # type: ignore[misc]
         self.elapsed_s_ = budget.elapsed()
         return self
 
+    def preprocessor_of(self, result: TrialResult) -> Preprocessor:
+        """The preprocessing (fitted on the search's rows) that ``result``'s trial read."""
+        key = _preprocessor_key(get_learner(result.learner), result.encoding)
+        if key not in getattr(self, "preprocessors_", {}):
+            raise ValidationError(
+                f"trial {result.number} ({result.learner}, {result.encoding} encoding) is not "
+                "one of this search's; fit the AutoML first"
+            )
+        return self.preprocessors_[key]
+
     # -- steps ---------------------------------------------------------------------
 
     def _check_budget(self) -> None:

@@ -1,13 +1,21 @@
 """LightGBM on a Dask cluster: the preprocessing fitted on the whole data, ``lightgbm.dask``.
 
-The preprocessing is the one a local LightGBM trial uses (``native`` encoding: numbers
-imputed with the median, a ``__missing`` indicator where values were missing,
-categories as LightGBM's native codes). It is first fitted on the in-memory sample to
-learn its layout (columns, boolean spellings, text vocabularies), then its statistics
-are replaced by those of the whole train part, computed partition by partition:
+The preprocessing is the one the search's best LightGBM trial read (numbers imputed with
+the median, a ``__missing`` indicator where values were missing, categories as LightGBM's
+native codes, and a many-valued categorical column as the trial encoded it: native codes
+of its common or of all its levels, their frequencies, their target means, or dropped).
+It is the one fitted on the in-memory sample, for its layout (columns, boolean spellings,
+text vocabularies), with its statistics replaced by those of the whole train part,
+computed partition by partition:
 
-- each categorical column's categories and counts (so the category list, and which
-  categories are rare enough to fold into "other", come from every row);
+- each categorical column's categories and counts (so the category list, which
+  categories are rare enough to fold into "other", and their frequencies come from
+  every row);
+- each target-encoded column's rows and target sums per category and per fold of the
+  rows (a seeded hash of each row, :data:`TARGET_FOLDS_PURPOSE`): the encoding learnt
+  from every row, and for each fold the one learnt from the other folds, which encodes
+  the training rows of that fold as :meth:`Preprocessor.fit_transform` does on one
+  machine (a row's own target never reaches its encoding);
 - each number-like column's missing values (its indicator) and median (merged from
   each partition's 1,001 quantiles: exact up to that spacing), a boolean's majority.
 
@@ -23,7 +31,7 @@ so the pipeline saves (LightGBM model text), loads and serves as a local one doe
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +40,7 @@ import pandas as pd
 from modelcycle.core import Task
 from modelcycle.distributed._dataset import (
     merged_quantiles,
+    row_buckets,
     test_rows,
     train_rows,
     validation_mask,
@@ -41,9 +50,11 @@ from modelcycle.features import (
     CategoricalEncoder,
     NumericBlock,
     Preprocessor,
+    TargetSums,
     as_table,
     categorical_from_counts,
     category_counts,
+    prepare_target,
 )
 from modelcycle.learners import LightGBMLearner
 from modelcycle.packaging import Member, ModelPipeline
@@ -55,6 +66,13 @@ if TYPE_CHECKING:
 _LEVELS = np.linspace(0.0, 1.0, 1001)
 #: The key of the pipeline's one preprocessor (as a local LightGBM model names it).
 PREPROCESSOR_KEY = "native"
+#: The purpose of the row hash that puts each train row in a target-encoding fold.
+TARGET_FOLDS_PURPOSE = "target-fold"
+
+
+def target_folds(rows: pd.DataFrame, folds: int, seed: int) -> np.ndarray:
+    """Each row's target-encoding fold in ``[0, folds)``, from a seeded hash of the row."""
+    return row_buckets(rows, seed, TARGET_FOLDS_PURPOSE) % folds
 
 
 @dataclass
@@ -66,22 +84,74 @@ class PreprocessingPart:
     finite: np.ndarray  # ... rows with one
     sums: np.ndarray  # ... sum of the finite values
     sketches: list[np.ndarray]  # ... evenly spaced quantiles of the finite values
+    targets: dict[str, TargetSums] = field(default_factory=dict)  # target-encoded columns
+
+
+@dataclass
+class TrainEncoding:
+    """How the cluster fit encodes train rows: the whole-data preprocessor, except that a
+    target-encoded column takes, for a row of fold ``f``, the means learnt from the other
+    folds' rows (``out_of_fold`` maps its first output column to the
+    ``(folds, codes, outputs)`` tables; see :meth:`TargetSums.out_of_fold`).
+
+    Rows the fit never read (holdout, serving) are encoded by ``preprocessor`` alone.
+    """
+
+    preprocessor: Preprocessor
+    folds: int = 0
+    seed: int = 0
+    out_of_fold: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def transform(self, rows: pd.DataFrame, folds: np.ndarray | None = None) -> np.ndarray:
+        """``rows`` (train rows, with the target column) as the fit reads them.
+
+        ``folds`` are the rows' folds when they were taken before ``rows`` was put
+        together from several partitions (a concatenation can change the dtypes the
+        hash reads).
+        """
+        matrix = self.preprocessor.transform(rows)
+        if not self.out_of_fold or not len(rows):
+            return matrix
+        folds = target_folds(rows, self.folds, self.seed) if folds is None else folds
+        table = as_table(rows)
+        for start, encoder in self.preprocessor.target_encoders():
+            tables = self.out_of_fold[start]
+            matrix[:, start : start + tables.shape[2]] = tables[folds, encoder.codes(table)]
+        return matrix
 
 
 class PreprocessingStatistics:
     """Collects per-partition statistics for a preprocessor fitted on a sample.
 
     Call it on each partition's train rows (it is what :func:`summarise` calls as
-    ``extra``), then :meth:`fit` the whole-data preprocessor from the results.
+    ``extra``), then :meth:`fit` the whole-data encoding from the results.
+    ``sample_target`` is the sample's target column (its classes are the target
+    encoding's; needed when a column is target-encoded).
     """
 
-    def __init__(self, sampled: Preprocessor, target: str) -> None:
+    def __init__(
+        self,
+        sampled: Preprocessor,
+        target: str,
+        *,
+        sample_target: pd.Series | None = None,
+        seed: int = 0,
+    ) -> None:
         self.sampled = sampled
         self.target = target
+        self.seed = seed
         self.block = next((e for e in sampled.encoders_ if isinstance(e, NumericBlock)), None)
         self.categorical = [
             e.column for e in sampled.encoders_ if isinstance(e, CategoricalEncoder)
         ]
+        self.targeted = [encoder.column for _, encoder in sampled.target_encoders()]
+        self.folds = int(sampled.target_folds)
+        self.classes: list[str] | None = None
+        if self.targeted:
+            if sample_target is None:
+                raise ValueError("a target-encoded column needs the sample's target")
+            labels = prepare_target(sampled.schema, sample_target).labels
+            self.classes = None if labels is None else sorted(set(labels))
 
     def __call__(self, part: pd.DataFrame) -> PreprocessingPart:
         width = len(self.block.to_dict()["fill"]) if self.block is not None else 0
@@ -97,25 +167,55 @@ class PreprocessingStatistics:
             finite=finite.sum(axis=0) if width else np.zeros(0),
             sums=np.where(finite, matrix, 0.0).sum(axis=0) if width else np.zeros(0),
             sketches=sketches,
+            targets=self._target_sums(part) if self.targeted else {},
         )
 
-    def fit(self, parts: list[PreprocessingPart], train_rows: int) -> Preprocessor:
+    def _target_sums(self, part: pd.DataFrame) -> dict[str, TargetSums]:
+        labelled = part[part[self.target].notna()]  # rows without a target teach nothing
+        matrix = prepare_target(self.sampled.schema, labelled[self.target], self.classes).matrix
+        folds = target_folds(labelled, self.folds, self.seed)
+        return {
+            column: TargetSums.of(labelled, column, matrix, folds, self.folds)
+            for column in self.targeted
+        }
+
+    def fit(self, parts: list[PreprocessingPart], train_rows: int) -> TrainEncoding:
         """The sample's preprocessor with the whole train part's statistics."""
         saved = self.sampled.to_dict()
         min_count = self.sampled.rare_min_count(train_rows)
-        encoders = []
+        smoothing = float(self.sampled.target_smoothing)
+        encoders, sums = [], {}
         for item, encoder in zip(saved["encoders"], self.sampled.encoders_, strict=True):
             if isinstance(encoder, NumericBlock):
                 item = self._numeric(item, parts)
-            elif isinstance(encoder, CategoricalEncoder) and encoder.encoding == "native":
+            elif isinstance(encoder, CategoricalEncoder) and encoder.encoding == "target":
+                sums[encoder.column] = TargetSums.merge([p.targets[encoder.column] for p in parts])
+                item = (
+                    sums[encoder.column]
+                    .encoder(encoder.column, encoder.suffixes, smoothing)
+                    .to_dict()
+                )
+            elif isinstance(encoder, CategoricalEncoder) and encoder.encoding in (
+                "native",
+                "count",
+            ):
                 counts: Counter[str] = Counter()
                 for part in parts:
                     counts.update(part.categories[encoder.column])
                 item = categorical_from_counts(
-                    encoder.column, counts, min_count=min_count
+                    encoder.column,
+                    counts,
+                    encoding=encoder.encoding,
+                    min_count=min_count,
+                    rows=train_rows,
                 ).to_dict()
             encoders.append(item)
-        return Preprocessor.from_dict({**saved, "encoders": encoders})
+        preprocessor = Preprocessor.from_dict({**saved, "encoders": encoders})
+        out_of_fold = {
+            start: sums[encoder.column].out_of_fold(encoder, smoothing)
+            for start, encoder in preprocessor.target_encoders()
+        }
+        return TrainEncoding(preprocessor, self.folds, self.seed, out_of_fold)
 
     def _numeric(self, item: dict[str, Any], parts: list[PreprocessingPart]) -> dict[str, Any]:
         missing = np.sum([p.missing for p in parts], axis=0)
@@ -151,7 +251,7 @@ def lightgbm_params(trial_params: dict[str, Any] | None, task: Task) -> dict[str
 def fit_booster(
     client: Client,
     frame: Any,
-    preprocessor: Preprocessor,
+    encoding: TrainEncoding,
     *,
     target: str,
     task: Task,
@@ -170,6 +270,7 @@ def fit_booster(
     """
     import lightgbm as lgb
 
+    preprocessor = encoding.preprocessor
     names = _names(preprocessor)
     label = "__label__"
     meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
@@ -177,7 +278,7 @@ def fit_booster(
     # One task per partition reads, splits and encodes it, so the raw rows are freed as
     # soon as it ends; the features and the label are then views of its result.
     encoded = frame.map_partitions(
-        _encoded, preprocessor, names, target, classes, test_size, seed, validation, meta=meta
+        _encoded, encoding, names, target, classes, test_size, seed, validation, meta=meta
     )
     # The fit holds the encoded rows, a concatenated copy and LightGBM's binned rows at
     # once: first the garbage earlier passes left on the workers is released, then the
@@ -234,22 +335,31 @@ def release_memory() -> None:
 
 class WithValidation:
     """:func:`summarise`'s ``extra``: a partition's preprocessing statistics and its
-    validation rows (the hash slice :func:`fit_booster` keeps out of the fit), collected
-    in the same pass over the data.
+    validation rows (the hash slice :func:`fit_booster` keeps out of the fit) with their
+    target-encoding folds, collected in the same pass over the data.
     """
 
     def __init__(self, statistics: PreprocessingStatistics, share: float, seed: int) -> None:
         self.statistics, self.share, self.seed = statistics, share, seed
 
-    def __call__(self, part: pd.DataFrame) -> tuple[PreprocessingPart, pd.DataFrame]:
-        return self.statistics(part), part[validation_mask(part, self.share, self.seed)]
+    def __call__(self, part: pd.DataFrame) -> tuple[PreprocessingPart, pd.DataFrame, np.ndarray]:
+        held = part[validation_mask(part, self.share, self.seed)]
+        statistics = self.statistics
+        folds = target_folds(held, statistics.folds, statistics.seed)
+        return statistics(part), held, folds
 
 
 def encode_rows(
-    rows: pd.DataFrame, preprocessor: Preprocessor, target: str, classes: list[Any] | None
+    rows: pd.DataFrame,
+    encoding: TrainEncoding,
+    target: str,
+    classes: list[Any] | None,
+    folds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as the fit reads them: float32 features and labels (class codes or values)."""
-    matrix = preprocessor.transform(rows).astype(np.float32)
+    """Train rows as the fit reads them: float32 features and labels (class codes or
+    values); ``folds`` as :meth:`TrainEncoding.transform` takes them.
+    """
+    matrix = encoding.transform(rows, folds).astype(np.float32)
     if classes is None:
         return matrix, rows[target].to_numpy(dtype=np.float32)
     codes = pd.Categorical(rows[target], categories=classes).codes
@@ -307,7 +417,7 @@ def _names(preprocessor: Preprocessor) -> list[str]:
 
 def _encoded(
     part: pd.DataFrame,
-    preprocessor: Preprocessor,
+    encoding: TrainEncoding,
     names: list[str],
     target: str,
     classes: list[Any] | None,
@@ -328,7 +438,7 @@ def _encoded(
     train = train_rows(part, test_size, seed)
     if validation > 0:
         train = train[~validation_mask(train, validation, seed)]
-    matrix, labels = encode_rows(train, preprocessor, target, classes)
+    matrix, labels = encode_rows(train, encoding, target, classes)
     encoded = pd.DataFrame(matrix, columns=names)
     encoded["__label__"] = labels
     return encoded

@@ -10,6 +10,7 @@ from __future__ import annotations
 from modelcycle.features._base import Encoder
 from modelcycle.features._categorical import (
     CategoricalEncoder,
+    TargetSums,
     categorical_from_counts,
     category_counts,
 )
@@ -17,7 +18,7 @@ from modelcycle.features._dates import PARTS as DATETIME_PARTS
 from modelcycle.features._numeric import NumericBlock
 from modelcycle.features._preprocessor import Preprocessor
 from modelcycle.features._table import TableLike, as_table
-from modelcycle.features._target import TargetCodes
+from modelcycle.features._target import Target, TargetCodes, prepare_target
 from modelcycle.features._text import TextEncoder
 
 __all__ = [
@@ -27,9 +28,12 @@ __all__ = [
     "NumericBlock",
     "Preprocessor",
     "TableLike",
+    "Target",
     "TargetCodes",
+    "TargetSums",
     "TextEncoder",
     "as_table",
     "categorical_from_counts",
     "category_counts",
+    "prepare_target",
 ]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -43,7 +44,7 @@ from numpy.typing import NDArray
 from modelcycle.core import ValidationError
 from modelcycle.features._base import Encoder, float_list, require
 from modelcycle.features._table import RowsTable, Table, TableLike, as_table
-from modelcycle.features._target import Target, smoothed_means
+from modelcycle.features._target import Target, means_from_sums, smoothed_means
 from modelcycle.features._values import (
     BadValue,
     ColumnValues,
@@ -218,20 +219,6 @@ def _training_keys(column: str, values: ColumnValues, n_rows: int) -> list[str |
     return convert_all(column, as_objects(values), category_key)
 
 
-def _fit_count(column: str, keys: list[str | None], counts: Counter[str]) -> CategoricalEncoder:
-    categories = sorted(counts)
-    n_rows = max(len(keys), 1)
-    missing = sum(key is None for key in keys)
-    shares = [missing / n_rows, 0.0] + [counts[c] / n_rows for c in categories]
-    return CategoricalEncoder(
-        column=column,
-        encoding="count",
-        categories=categories,
-        table=[[share] for share in shares],
-        suffixes=("count",),
-    )
-
-
 def fit_categorical(
     table: Table,
     column: str,
@@ -254,7 +241,7 @@ def fit_categorical(
     counted.pop(None, None)
     counts = cast("Counter[str]", counted)
     if encoding == "count":
-        return _fit_count(column, keys, counts)
+        return categorical_from_counts(column, counts, encoding="count", rows=len(keys))
     if encoding == "target":
         if target is None:
             raise ValidationError(
@@ -301,15 +288,44 @@ def categorical_from_counts(
     encoding: str = "native",
     min_count: int = 1,
     max_onehot: int = 32,
+    rows: int | None = None,
 ) -> CategoricalEncoder:
-    """The ``native`` or ``onehot`` encoding of a column whose category counts are known.
+    """The ``native``, ``onehot`` or ``count`` encoding of a column whose category counts
+    are known.
 
     Categories seen fewer than ``min_count`` times (and, for one-hot, all but the
     ``max_onehot`` most frequent) are folded into "other", as :func:`fit_categorical` does.
+    ``count`` needs ``rows``, the training rows the counts were taken from (those not
+    counted had a missing value).
+
+    Examples
+    --------
+    >>> counts = Counter({"Oslo": 3, "Rome": 1})
+    >>> categorical_from_counts("city", counts, min_count=2).categories
+    ['Oslo']
+    >>> categorical_from_counts("city", counts, encoding="count", rows=5).to_dict()["table"]
+    [[0.2], [0.0], [0.6], [0.2]]
     """
-    if encoding not in ("native", "onehot"):
+    if encoding not in ("native", "onehot", "count"):
         raise ValidationError(
-            f"an encoding from category counts is 'native' or 'onehot'; got {encoding!r}"
+            f"an encoding from category counts is 'native', 'onehot' or 'count'; got {encoding!r}"
+        )
+    if encoding == "count":
+        if rows is None or rows < sum(counts.values()):
+            raise ValidationError(
+                f"count encoding of column {column!r} needs the rows the counts were taken "
+                f"from (at least {sum(counts.values())}); got {rows!r}"
+            )
+        categories = sorted(counts)
+        n_rows = max(rows, 1)
+        missing = rows - sum(counts.values())
+        shares = [missing / n_rows, 0.0] + [counts[c] / n_rows for c in categories]
+        return CategoricalEncoder(
+            column=column,
+            encoding="count",
+            categories=categories,
+            table=[[share] for share in shares],
+            suffixes=("count",),
         )
     ranked = sorted(counts, key=lambda key: (-counts[key], key))
     kept = [key for key in ranked if counts[key] >= min_count]
@@ -319,3 +335,117 @@ def categorical_from_counts(
     return CategoricalEncoder(
         column=column, encoding=encoding, categories=sorted(kept), folded=folded
     )
+
+
+@dataclass
+class TargetSums:
+    """One column's rows and target sums per category and per fold of the rows.
+
+    What a target encoding is fitted from: the encoding of all rows (:meth:`encoder`) and
+    the out-of-fold encodings of the training rows (:meth:`out_of_fold`) as
+    :meth:`Preprocessor.fit_transform` computes them. Sums of several tables add up
+    (:meth:`merge`), so a cluster computes them partition by partition.
+
+    ``keys[i]`` is a category (``None``: a missing value), ``counts[i, f]`` its rows in
+    fold ``f`` and ``sums[i, f]`` the sum of their ``m`` target columns.
+    """
+
+    keys: list[str | None]
+    counts: NDArray[np.float64]  # (keys, folds)
+    sums: NDArray[np.float64]  # (keys, folds, m)
+
+    @classmethod
+    def of(
+        cls,
+        data: TableLike,
+        column: str,
+        matrix: NDArray[np.float64],
+        folds: NDArray[np.intp],
+        n_folds: int,
+    ) -> TargetSums:
+        """The sums of one table: its rows' targets (``matrix``, ``(n, m)``) and folds.
+
+        Examples
+        --------
+        >>> sums = TargetSums.of({"city": ["Oslo", "Oslo", None]}, "city",
+        ...                      np.array([[1.0], [0.0], [1.0]]), np.array([0, 1, 1]), 2)
+        >>> sums.keys, sums.counts.tolist(), sums.sums[:, :, 0].tolist()
+        (['Oslo', None], [[1.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
+        """
+        table = as_table(data)
+        keys = _training_keys(column, table.column(column), table.n_rows)
+        inverse, uniques = pd.factorize(np.array(keys, dtype=object), use_na_sentinel=True)
+        n_keys = len(uniques) + 1  # the last: missing values
+        index = np.where(inverse < 0, n_keys - 1, inverse) * n_folds + folds
+        size = n_keys * n_folds
+        counts = np.bincount(index, minlength=size).astype(np.float64)
+        sums = np.stack(
+            [np.bincount(index, weights=matrix[:, j], minlength=size)
+             for j in range(matrix.shape[1])],
+            axis=-1,
+        ).astype(np.float64, copy=False)  # fmt: skip
+        return cls(
+            keys=[str(u) for u in uniques] + [None],
+            counts=counts.reshape(n_keys, n_folds),
+            sums=sums.reshape(n_keys, n_folds, matrix.shape[1]),
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[TargetSums]) -> TargetSums:
+        """The sums of the union of the parts' tables (same folds, same target columns)."""
+        position: dict[str | None, int] = {}
+        for part in parts:
+            for key in part.keys:
+                position.setdefault(key, len(position))
+        first = parts[0]
+        counts = np.zeros((len(position), first.counts.shape[1]))
+        sums = np.zeros((len(position), *first.sums.shape[1:]))
+        for part in parts:
+            rows = np.array([position[key] for key in part.keys], dtype=np.intp)
+            np.add.at(counts, rows, part.counts)
+            np.add.at(sums, rows, part.sums)
+        return cls(keys=list(position), counts=counts, sums=sums)
+
+    def encoder(self, column: str, suffixes: Sequence[str], smoothing: float) -> CategoricalEncoder:
+        """The target encoding learnt from every row: what serving and holdout rows get."""
+        categories = sorted(key for key in self.keys if key is not None)
+        counts, sums = self._by_code(categories, self.counts.sum(axis=1), self.sums.sum(axis=1))
+        means = means_from_sums(counts, sums, smoothing)
+        means[UNKNOWN] = sums.sum(axis=0) / max(float(counts.sum()), 1.0)  # the prior
+        return CategoricalEncoder(
+            column=column,
+            encoding="target",
+            categories=categories,
+            table=means.tolist(),
+            suffixes=suffixes,
+        )
+
+    def out_of_fold(self, encoder: CategoricalEncoder, smoothing: float) -> NDArray[np.float64]:
+        """``(folds, encoder.n_codes, m)``: for each fold, the means of the other folds' rows.
+
+        A training row of fold ``f`` is encoded from ``result[f]`` (by its code in
+        ``encoder``), so a learner cannot read its own target back.
+        """
+        total_counts, total_sums = self.counts.sum(axis=1), self.sums.sum(axis=1)
+        tables = []
+        for fold in range(self.counts.shape[1]):
+            counts, sums = self._by_code(
+                encoder.categories,
+                total_counts - self.counts[:, fold],
+                total_sums - self.sums[:, fold],
+            )
+            tables.append(means_from_sums(counts, sums, smoothing))
+        return np.stack(tables)
+
+    def _by_code(
+        self, categories: Sequence[str], counts: NDArray[np.float64], sums: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Counts and sums in the lookup table's order: missing, unknown, the categories."""
+        code: dict[str | None, int] = {key: 2 + i for i, key in enumerate(categories)}
+        code[None] = MISSING
+        rows = np.array([code[key] for key in self.keys], dtype=np.intp)
+        by_code_counts = np.zeros(2 + len(categories))
+        by_code_sums = np.zeros((2 + len(categories), sums.shape[1]))
+        np.add.at(by_code_counts, rows, counts)
+        np.add.at(by_code_sums, rows, sums)
+        return by_code_counts, by_code_sums

@@ -177,12 +177,11 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
             return matrix
         folds = fold_indices(target, self.target_folds, self.random_state)
         table = FrameTable(frame)
-        for encoder, start, stop in self._layout_:
-            if isinstance(encoder, CategoricalEncoder) and encoder.encoding == "target":
-                codes = encoder.codes(table)
-                matrix[:, start:stop] = encoder.out_of_fold(
-                    codes, target, folds, float(self.target_smoothing)
-                )
+        for start, encoder in self.target_encoders():
+            codes = encoder.codes(table)
+            matrix[:, start : start + len(encoder.suffixes)] = encoder.out_of_fold(
+                codes, target, folds, float(self.target_smoothing)
+            )
         return matrix
 
     def _fit(self, frame: pd.DataFrame, y: Any) -> Target | None:
@@ -243,13 +242,24 @@ class Preprocessor(BaseEstimator):  # type: ignore[misc]
         each validation fold, so that the rows it scores never saw their own targets.
         """
         table = FrameTable(frame)
-        layout = self._fitted_layout()
-        if not any(getattr(encoder, "encoding", None) == "target" for encoder, _, _ in layout):
+        encoders = self.target_encoders()
+        if not encoders:
             return []
         target = self._target(frame, y).matrix
         return [
             TargetCodes(start, encoder.codes(table), encoder.n_codes, target)
-            for encoder, start, _ in layout
+            for start, encoder in encoders
+        ]
+
+    def target_encoders(self) -> list[tuple[int, CategoricalEncoder]]:
+        """Every target-encoded column's encoder and the first of its output columns.
+
+        Their training rows' encodings are out of fold (:meth:`fit_transform`): a caller
+        that fits elsewhere (on a cluster) replaces these output columns the same way.
+        """
+        return [
+            (start, encoder)
+            for encoder, start, _ in self._fitted_layout()
             if isinstance(encoder, CategoricalEncoder) and encoder.encoding == "target"
         ]
 

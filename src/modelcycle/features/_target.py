@@ -57,22 +57,27 @@ def _is_classification(schema: Schema, y: Any) -> bool:
     return not all(isinstance(v, int | float) and not isinstance(v, bool) for v in cells)
 
 
-def prepare_target(schema: Schema, y: Any) -> Target:
-    """Check ``y`` and turn it into a :class:`Target` (classification or regression)."""
+def prepare_target(schema: Schema, y: Any, classes: Sequence[str] | None = None) -> Target:
+    """Check ``y`` and turn it into a :class:`Target` (classification or regression).
+
+    A classification target's ``classes`` (their string keys, sorted) are those of ``y``
+    unless given: a caller encoding part of a dataset gives the classes of the whole, and
+    a row whose class is not among them gets zeros.
+    """
     name = schema.target or "y"
     if _is_classification(schema, y):
         keys = convert_all(name, as_objects(y), category_key)
         if any(key is None for key in keys):
             raise _missing_target(name, sum(key is None for key in keys))
         labels = tuple(str(key) for key in keys)
-        classes = sorted(set(labels))
+        classes = sorted(set(labels)) if classes is None else list(classes)
         if len(classes) < 2:
             raise ValidationError(
                 f"target {name!r} has the single class {classes!r}; expected at least two "
                 "classes for target encoding"
             )
         position = {label: index for index, label in enumerate(classes)}
-        codes = np.array([position[label] for label in labels], dtype=np.intp)
+        codes = np.array([position.get(label, -1) for label in labels], dtype=np.intp)
         if len(classes) == 2:
             matrix = (codes == 1).astype(np.float64)[:, None]
             return Target(matrix, ("target",), labels)
@@ -135,7 +140,6 @@ def smoothed_means(
     codes: NDArray[np.intp], matrix: NDArray[np.float64], n_codes: int, smoothing: float
 ) -> NDArray[np.float64]:
     """Return the ``(n_codes, m)`` smoothed means; a code without rows gets the prior."""
-    prior = matrix.mean(axis=0)
     counts = np.bincount(codes, minlength=n_codes).astype(np.float64)
     sums = np.stack(
         [
@@ -143,7 +147,26 @@ def smoothed_means(
             for j in range(matrix.shape[1])
         ],
         axis=1,
-    )
+    ).astype(np.float64, copy=False)
+    return means_from_sums(counts, sums, smoothing)
+
+
+def means_from_sums(
+    counts: NDArray[np.float64], sums: NDArray[np.float64], smoothing: float
+) -> NDArray[np.float64]:
+    """The ``(n_codes, m)`` smoothed means from each code's rows and ``(n_codes, m)`` target sums.
+
+    Each code's mean is pulled towards the prior (the mean over every row) by ``smoothing``
+    pseudo-rows; a code without rows gets the prior. Sums of several tables add up, so
+    the means of a dataset can be computed part by part.
+
+    Examples
+    --------
+    >>> means_from_sums(np.array([3.0, 1.0]), np.array([[3.0], [0.0]]), smoothing=1.0)
+    array([[0.9375],
+           [0.375 ]])
+    """
+    prior = sums.sum(axis=0) / max(float(counts.sum()), 1.0)
     weight = counts + smoothing
     safe = np.where(weight > 0, weight, 1.0)[:, None]
     means = (sums + smoothing * prior) / safe

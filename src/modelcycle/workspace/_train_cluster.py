@@ -42,6 +42,7 @@ from modelcycle.workspace._holdout import evaluate_predictions
 
 if TYPE_CHECKING:
     from distributed import Client
+    from modelcycle.distributed._lightgbm import TrainEncoding
     from modelcycle.workspace._train import Progress, TrainOptions, TrainResult
     from modelcycle.workspace._workspace import Workspace
 
@@ -129,11 +130,16 @@ def _train(
         lightgbm_only = _lightgbm_options(options)
         automl = _search(run, lightgbm_only, task, sampled, schema, search_budget, progress)
         inputs = sampled.drop(columns=[options.target])
+        best = _best_lightgbm(automl)
         statistics = PreprocessingStatistics(
-            Preprocessor(schema=automl.schema_, encoding="native", random_state=options.seed).fit(
-                inputs
-            ),
+            automl.preprocessor_of(best)
+            if best is not None
+            else Preprocessor(
+                schema=automl.schema_, encoding="native", random_state=options.seed
+            ).fit(inputs),
             options.target,
+            sample_target=sampled[options.target],
+            seed=options.seed,
         )
         share = validation_share(round(rows * (1 - options.test_size)))
         summary = summarise(
@@ -143,11 +149,12 @@ def _train(
         )  # fmt: skip
         classes = _classes(summary.classes, task, options.target)
         parts = [p for p in summary.extra if p is not None]
-        preprocessor = statistics.fit([stats for stats, _ in parts], summary.train_rows)
-        held = pd.concat([rows for _, rows in parts], ignore_index=True)
-        pipeline, fitted = _fit(client, frame, preprocessor, automl, classes,
+        encoding = statistics.fit([stats for stats, _, _ in parts], summary.train_rows)
+        held = pd.concat([rows for _, rows, _ in parts], ignore_index=True)
+        folds = np.concatenate([folds for _, _, folds in parts])
+        pipeline, fitted = _fit(client, frame, encoding, automl, best, classes,
                                 summary.train_rows, options, budget,
-                                _Validation(share, held))  # fmt: skip
+                                _Validation(share, held, folds))  # fmt: skip
         report, holdout = _evaluate(
             client, frame, pipeline, automl, classes, options, source, summary
         )
@@ -197,9 +204,9 @@ def _classes(counts: dict[Any, int], task: Task, target: str) -> list[Any] | Non
 
 
 def _best_lightgbm(automl: AutoML) -> TrialResult | None:
+    """The search's best LightGBM trial: its parameters and its encoding are the fit's."""
     complete = [r for r in automl.results_ if r.complete and r.learner == "lightgbm"]
-    native = [r for r in complete if r.encoding == "native"] or complete
-    return min(native, key=lambda r: r.loss) if native else None
+    return min(complete, key=lambda r: r.loss) if complete else None
 
 
 def _rounds(
@@ -276,17 +283,21 @@ def validation_share(train_rows: int) -> float:
 
 @dataclass(frozen=True)
 class _Validation:
-    """The rows kept out of the cluster fit (``share`` of the train rows), raw."""
+    """The rows kept out of the cluster fit (``share`` of the train rows), raw, and their
+    target-encoding folds (taken on their partitions).
+    """
 
     share: float
     rows: pd.DataFrame
+    folds: np.ndarray
 
 
 def _fit(
     client: Client,
     frame: Any,
-    preprocessor: Preprocessor,
+    encoding: TrainEncoding,
     automl: AutoML,
+    best: TrialResult | None,
     classes: list[Any] | None,
     train_rows: int,
     options: TrainOptions,
@@ -313,7 +324,6 @@ def _fit(
         pipeline_of,
     )
 
-    best = _best_lightgbm(automl)
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = usable_cores(client)  # not the threads: workers may share a machine's cores
     left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
@@ -322,14 +332,14 @@ def _fit(
     grown = min(affordable, MAX_GROWTH * wanted) if len(validation.rows) else wanted
     params, rounds = _within_time(params, max(wanted, grown), affordable, fit_rows)
     booster = fit_booster(
-        client, frame, preprocessor, target=options.target, task=automl.task_, classes=classes,
+        client, frame, encoding, target=options.target, task=automl.task_, classes=classes,
         params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
         balanced=best is not None and best.class_weight == "balanced",
         validation=validation.share,
     )  # fmt: skip
     trained = rounds
     if len(validation.rows):
-        X, y = encode_rows(validation.rows, preprocessor, options.target, classes)
+        X, y = encode_rows(validation.rows, encoding, options.target, classes, validation.folds)
         kept = best_rounds(booster, X, y, automl.task_)
         if 0 < kept < rounds:
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
@@ -344,7 +354,7 @@ def _fit(
         "cluster_learning_rate": float(params.get("learning_rate", 0.1)),
     }
     pipeline = pipeline_of(
-        booster, preprocessor, task=automl.task_, classes=classes,
+        booster, encoding.preprocessor, task=automl.task_, classes=classes,
         params={**params, "num_iterations": rounds}, seed=options.seed,
     )  # fmt: skip
     return pipeline, facts
