@@ -210,3 +210,27 @@ def test_the_studies_connect_with_the_secret_parameters_kept_out_of_the_url(
         assert len(study.trials) == 2
     finally:
         db.engine.dispose()
+
+
+def test_a_trial_task_carries_its_database_as_plain_data(tmp_path: Path) -> None:
+    """Unpickling an RDBStorage opens a connection pool: in every process that unpickles a
+    task (the scheduler too), one per trial, until PostgreSQL refused new clients and the
+    workers died. A task carries the URL; the worker opens the storage and closes it.
+    """
+    import pickle
+
+    import optuna
+
+    from modelcycle.distributed._trials import _StudyTrial
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    asked = study.ask()
+    sent = pickle.dumps(_StudyTrial.of(storage, asked))
+    assert b"RDBStorage" not in sent and b"Engine" not in sent
+    database = pickle.loads(sent).storage.open()
+    try:
+        assert pickle.loads(sent).trial(database).number == asked.number
+    finally:
+        database.engine.dispose()
+    storage.engine.dispose()

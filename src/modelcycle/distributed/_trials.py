@@ -65,27 +65,48 @@ def optuna_storage(client: Client, database: Database | None = None) -> Any:
 
 
 @dataclass(frozen=True)
+class _Database:
+    """An ``RDBStorage`` as a task carries it: its URL and engine options, plain data.
+
+    Not the storage itself: unpickling an ``RDBStorage`` opens a connection pool, and
+    every process that unpickles a task's arguments (the scheduler too) would keep one
+    open until PostgreSQL refuses new clients. The worker opens the storage in the task
+    and closes it at the end.
+    """
+
+    url: str
+    engine_kwargs: dict[str, Any]
+
+    def open(self) -> optuna.storages.RDBStorage:
+        return optuna.storages.RDBStorage(self.url, engine_kwargs=self.engine_kwargs)
+
+
+@dataclass(frozen=True)
 class _StudyTrial:
     """Where a worker finds the trial it reports to: storage, study, trial number, pruner."""
 
-    storage: Any  # an RDBStorage (pickled as its URL), or the DaskStorage's name
+    storage: _Database | str  # the database's URL, or the DaskStorage's name
     study_name: str
     number: int
     pruner: optuna.pruners.BasePruner
 
     @classmethod
     def of(cls, storage: Any, trial: optuna.Trial) -> _StudyTrial:
-        shared = storage if isinstance(storage, optuna.storages.RDBStorage) else storage.name
+        shared: _Database | str
+        if isinstance(storage, optuna.storages.RDBStorage):
+            shared = _Database(storage.url, dict(storage.engine_kwargs))
+        else:
+            shared = storage.name
         return cls(shared, trial.study.study_name, trial.number, trial.study.pruner)
 
-    def trial(self) -> optuna.Trial:
-        storage: Any = self.storage
-        if isinstance(storage, str):
+    def trial(self, storage: Any = None) -> optuna.Trial:
+        """The trial, in ``storage`` (an opened :class:`_Database`) or the DaskStorage."""
+        if storage is None:
             from optuna_integration.dask import DaskStorage
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = DaskStorage(name=storage)
+                storage = DaskStorage(name=self.storage)
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
         storage = study._storage  # the storage as Optuna wrapped it (with its cache)
         study_id = storage.get_study_id_from_name(self.study_name)
@@ -98,12 +119,16 @@ def _run_on_worker(
 ) -> TrialResult:
     """One trial in a Dask task: the time it was sent with, the pruner through storage."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per process: the worker's own
-    prune = reporting(reports_to.trial(), job.sign) if reports_to is not None else None
+    database = None
+    if reports_to is not None and isinstance(reports_to.storage, _Database):
+        database = reports_to.storage.open()
     try:
+        prune = reporting(reports_to.trial(database), job.sign) if reports_to else None
         return execute_trial(job, matrix, context, should_prune=prune)
     finally:
-        if reports_to is not None and isinstance(reports_to.storage, optuna.storages.RDBStorage):
-            reports_to.storage.engine.dispose()  # this task's connections, not the pool's next
+        if database is not None:
+            database.remove_session()
+            database.engine.dispose()  # this task's connections
 
 
 #: How long a search waits for a worker when the cluster has none (workers still

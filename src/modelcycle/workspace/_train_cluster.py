@@ -7,10 +7,12 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
 1. read the Parquet dataset (a folder, a glob or an ``s3://`` prefix) as a Dask DataFrame
    and split train and holdout by a seeded hash of each row;
 2. collect a sample of at most ``sample_rows`` train rows: the schema is inferred and the
-   data checked on it, and a LightGBM search on it chooses the parameters and the rounds
-   (within about a third of the budget);
+   data checked on it, and a LightGBM search on it chooses the parameters, the rounds
+   and the encoding of many-valued categorical columns (within about a third of the
+   budget);
 3. one pass over the data: the profile, the fingerprints, the classes and the
-   preprocessing statistics of the whole train part, and a validation slice of its rows
+   statistics of the best trial's preprocessing over the whole train part (category
+   counts, medians, target sums per category and fold), and a validation slice of its rows
    (a seeded hash slice of about 2%, 2,000 to 200,000 rows) collected here;
 4. ``lightgbm.dask`` trains on every other train row with the chosen parameters; the
    search's rounds were chosen on a sample, so when the time left allows, the fit grows
@@ -255,7 +257,9 @@ def _within_time(
     drawn = float(params.get("bagging_fraction", 1.0)) if params.get("bagging_freq") else 1.0
     floor = min(drawn, max(MIN_BAGGING_FRACTION, MIN_BAGGED_ROWS / max(train_rows, 1)))
     fraction = max(floor, drawn * affordable / wanted)
-    rounds = min(wanted, max(10, int(affordable * drawn / fraction)))
+    # (a share of exactly affordable / wanted must give every wanted round: not one less
+    # from the division rounding down)
+    rounds = min(wanted, max(10, int(affordable * drawn / fraction + 1e-9)))
     if fraction < drawn:
         params = {**params, "bagging_fraction": fraction, "bagging_freq": 1}
     if rounds < wanted:
