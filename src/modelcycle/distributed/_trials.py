@@ -15,7 +15,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -74,8 +74,10 @@ class _Database:
     and closes it at the end.
     """
 
-    url: str
-    engine_kwargs: dict[str, Any]
+    # Kept out of its repr: Dask logs the repr of a task's arguments it cannot handle,
+    # and the URL holds the password (the engine options may hold an sslpassword).
+    url: str = field(repr=False)
+    engine_kwargs: dict[str, Any] = field(repr=False)
 
     def open(self) -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(self.url, engine_kwargs=self.engine_kwargs)
