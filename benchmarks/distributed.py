@@ -349,14 +349,18 @@ def _print_large(figures: dict[str, Any], console: Any) -> None:
     )
     fit = figures.get("fit", {})
     if fit:
+        pace = fit.get("cluster_seconds_per_round")
         console.print(
             f"  budget {figures['budget']:.0f} s; cluster fit: rounds searched "
-            f"{fit.get('cluster_rounds_searched', 0):.0f}, trained "
+            f"{fit.get('cluster_rounds_searched', 0):.0f}, planned "
+            f"{fit.get('cluster_rounds_planned', 0):.0f}, trained "
             f"{fit.get('cluster_rounds_trained', 0):.0f}, kept "
             f"{fit.get('cluster_rounds', 0):.0f} (validation "
             f"{fit.get('cluster_validation_rows', 0):,.0f} rows); each round drew "
             f"{fit.get('cluster_bagging_fraction', 1):.0%} of the rows at learning rate "
-            f"{fit.get('cluster_learning_rate', 0):.3f}"
+            f"{fit.get('cluster_learning_rate', 0):.3f}, then "
+            f"{fit.get('cluster_final_learning_rate', 0):.3f}"
+            + (f"; {pace:.2f} s per round measured" if pace else "")
         )
 
 

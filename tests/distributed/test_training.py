@@ -322,6 +322,9 @@ def test_a_dataset_in_object_storage_trains_on_the_cluster(
         ("empty", True, "holds no .parquet files"),
         ("data/*.csv", True, "matches no .parquet files"),
         ("no-target", True, "target column 'label' is not in"),
+        # rows without a label, in the last partition only (the sample may miss them)
+        ("unlabelled", True, r"target 'label' is missing or infinite in 3 of 200 rows"),
+        ("infinite", True, r"target 'label' is missing or infinite in 2 of 200 rows"),
     ],
 )
 def test_what_cannot_train_on_the_cluster_is_refused_clearly(
@@ -332,6 +335,12 @@ def test_what_cannot_train_on_the_cluster_is_refused_clearly(
     frame.to_csv(tmp_path / "rows.csv", index=False)
     (tmp_path / "empty").mkdir()
     write_parts(frame.drop(columns=["label"]), tmp_path / "no-target")
+    write_parts(
+        frame.assign(label=frame["label"].mask(frame.index >= 197)), tmp_path / "unlabelled"
+    )
+    values = frame["x2"].to_numpy(copy=True)
+    values[[5, 199]] = [np.inf, -np.inf]
+    write_parts(frame.assign(label=values), tmp_path / "infinite")
     with (
         mc.Workspace(tmp_path / "ws", cluster=dask_cluster if cluster else None) as ws,
         pytest.raises(ValidationError, match=expected),

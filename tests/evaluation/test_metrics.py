@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn import metrics
@@ -218,3 +220,38 @@ def test_bootstrap_checks_its_arguments() -> None:
         bootstrap_intervals("binary", [0, 1], [0.2, 0.8], n_boot=0)
     with pytest.raises(ValidationError, match="0 < confidence < 1"):
         bootstrap_intervals("binary", [0, 1], [0.2, 0.8], confidence=95)
+
+
+@pytest.mark.parametrize(
+    ("task", "case"),
+    [
+        ("binary", lambda: binary_case(21, 20_000)),
+        ("multiclass", lambda: multiclass_case(22, 20_000, 3)),
+        ("regression", lambda: regression_case(23, 20_000)),
+    ],
+)
+def test_resamples_of_fewer_rows_give_the_intervals_of_all_rows(task: str, case: Any) -> None:
+    y, output = case()
+    full = bootstrap_intervals(task, y, output, n_boot=400, random_state=1)
+    drawn = bootstrap_intervals(task, y, output, n_boot=400, random_state=1, resample_rows=2_000)
+    point = score(task, y, **({"y_pred": output} if task == "regression" else {"proba": output}))
+    assert set(drawn) == set(full)
+    for name, (low, high) in drawn.items():
+        assert low <= point[name] <= high, name
+        # scaled by sqrt(m / n), the spread of 2,000-row resamples is that of 20,000 rows
+        # (unscaled it would be sqrt(10) = 3.2 times as wide)
+        width, expected = high - low, full[name][1] - full[name][0]
+        assert width == pytest.approx(expected, rel=0.3), name
+
+
+def test_resample_rows_of_at_least_every_row_is_the_plain_bootstrap() -> None:
+    y, p = binary_case(24, 500)
+    plain = bootstrap_intervals("binary", y, p, n_boot=100)
+    assert bootstrap_intervals("binary", y, p, n_boot=100, resample_rows=500) == plain
+    assert bootstrap_intervals("binary", y, p, n_boot=100, resample_rows=10**6) == plain
+
+
+@pytest.mark.parametrize("rows", [0, -5, True])
+def test_resample_rows_must_be_a_positive_number(rows: Any) -> None:
+    with pytest.raises(ValidationError, match="resample_rows must be a positive number"):
+        bootstrap_intervals("binary", [0, 1], [0.2, 0.8], resample_rows=rows)

@@ -193,3 +193,14 @@ def test_report_json_round_trips(report: EvaluationReport) -> None:
     again = EvaluationReport.from_json(report.to_json())
     assert again.to_dict() == report.to_dict()
     assert again.to_json() == report.to_json()
+
+
+def test_a_report_says_when_its_intervals_come_from_resamples_of_fewer_rows() -> None:
+    y, pred = regression_case(31, 5_000)
+    drawn = build_report("regression", y, pred, n_boot=50, resample_rows=1_000)
+    note = "intervals: 50 resamples of 1,000 of the 5,000 rows each"
+    assert any(n.startswith(note) and "m-out-of-n" in n for n in drawn.notes)
+    plain = build_report("regression", y, pred, n_boot=50, resample_rows=5_000)
+    assert not any("m-out-of-n" in n for n in plain.notes)
+    low, high = drawn.intervals["rmse"]
+    assert low < drawn.metrics["rmse"] < high

@@ -88,6 +88,32 @@ def read_dataset(source: str, target: str) -> Any:
     return frame
 
 
+def count_rows(client: Client, frame: Any, target: str, source: str) -> int:
+    """The dataset's rows, counted on the workers with the rows that have no target.
+
+    Raises
+    ------
+    ValidationError
+        Some rows have no target (or an infinite one): a local training refuses them
+        too, and here they would reach the fit as labels (class -1, or NaN).
+    """
+    labels = frame[target]
+    unlabelled = labels.isna()
+    if pd.api.types.is_float_dtype(labels.dtype):
+        unlabelled = unlabelled | labels.isin([np.inf, -np.inf])
+    rows, missing = client.gather(  # type: ignore[no-untyped-call]
+        client.compute([frame.shape[0], unlabelled.sum()])  # type: ignore[no-untyped-call]
+    )
+    if missing:
+        raise ValidationError(
+            f"target {target!r} is missing or infinite in {int(missing):,} of {int(rows):,} "
+            f"rows of {source!r}; expected labelled rows only (leave the unlabelled rows out "
+            "of the dataset first)",
+            details={"column": target, "rows": int(missing)},
+        )
+    return int(rows)
+
+
 def _hash_key(seed: int, purpose: str) -> str:
     return hashlib.blake2b(f"{purpose}:{seed}".encode(), digest_size=8).hexdigest()
 

@@ -61,6 +61,7 @@ from modelcycle.packaging import Member, ModelPipeline
 
 if TYPE_CHECKING:
     from distributed import Client
+    from modelcycle.distributed._pace import Pace
 
 #: Quantile levels each partition reports for a median.
 _LEVELS = np.linspace(0.0, 1.0, 1001)
@@ -262,11 +263,14 @@ def fit_booster(
     seed: int,
     balanced: bool = False,
     validation: float = 0.0,
+    pace: Pace | None = None,
 ) -> Any:
     """Train ``lightgbm.dask`` on the train part of ``frame``; the fitted booster.
 
     ``validation`` is the share of the train rows kept out of the fit (a seeded hash
-    slice, :class:`WithValidation` collects it) to choose the rounds afterwards.
+    slice, :class:`WithValidation` collects it) to choose the rounds afterwards. With a
+    ``pace``, the rounds stop by its deadline (the booster then has fewer than
+    ``rounds``).
     """
     import lightgbm as lgb
 
@@ -307,9 +311,17 @@ def fit_booster(
         model = lgb.DaskLGBMRegressor(**options)
     else:
         model = lgb.DaskLGBMClassifier(class_weight="balanced" if balanced else None, **options)
-    with client.as_current():  # lightgbm.dask waits on the default client
-        model.fit(X, y, categorical_feature=list(preprocessor.categorical_features_))
-    return model.booster_
+    categorical = list(preprocessor.categorical_features_)
+
+    def fit() -> Any:
+        with client.as_current():  # lightgbm.dask waits on the default client
+            if pace is None:
+                model.fit(X, y, categorical_feature=categorical)
+            else:
+                model.fit(X, y, categorical_feature=categorical, callbacks=[pace.callback])
+        return model.booster_
+
+    return fit() if pace is None else pace.run(fit)
 
 
 def release_memory() -> None:

@@ -37,6 +37,7 @@ _SMALL_HOLDOUT = 200
 @dataclass(frozen=True, slots=True)
 class _Options:
     n_boot: int
+    resample_rows: int | None
     confidence: float
     random_state: int
     slice_loss: str
@@ -64,6 +65,7 @@ def build_report(
     confidence: float = 0.95,
     random_state: int = 0,
     slice_loss: str = "auto",
+    resample_rows: int | None = None,
     n_repeats: int = 5,
     top_k_slices: int = 10,
 ) -> EvaluationReport:
@@ -96,6 +98,9 @@ def build_report(
         Shown in the report as given (``dataset`` is merged over computed facts).
     n_boot, confidence:
         Bootstrap resamples (0 skips the intervals) and their coverage.
+    resample_rows:
+        Rows each resample draws when fewer than the holdout's (an m-out-of-n bootstrap,
+        see :func:`bootstrap_intervals`; the report notes it).
     random_state:
         Seed of the bootstrap, the residual sample and the shuffles.
     slice_loss:
@@ -116,7 +121,9 @@ def build_report(
     (0.881, True)
     """
     outcome = prepare_output(task, y_true, proba_or_pred)
-    options = _Options(n_boot, confidence, random_state, slice_loss, n_repeats, top_k_slices)
+    options = _Options(
+        n_boot, resample_rows, confidence, random_state, slice_loss, n_repeats, top_k_slices
+    )
     labels = check_class_labels(class_labels, outcome.n_classes) if outcome.n_classes else ()
     names, matrix = _model_inputs(frame, X, feature_names)
     warnings: list[str] = []
@@ -133,10 +140,20 @@ def build_report(
         contributions=_contributions(contributions, names),
         leaderboard=tuple(dict(row) for row in leaderboard),
         dataset={**_dataset_facts(outcome, names), **(dataset or {})},
-        notes=(*notes, *_holdout_notes(outcome), *warnings),
+        notes=(*notes, *_holdout_notes(outcome), *_bootstrap_notes(outcome, options), *warnings),
         title=title,
         **parts,
     )
+
+
+def _bootstrap_notes(outcome: Outcome, options: _Options) -> list[str]:
+    m = options.resample_rows
+    if not options.n_boot or m is None or m >= outcome.n_rows:
+        return []
+    return [
+        f"intervals: {options.n_boot} resamples of {m:,} of the {outcome.n_rows:,} rows each, "
+        "their spread scaled to all the rows (m-out-of-n bootstrap)"
+    ]
 
 
 def _metrics(outcome: Outcome) -> dict[str, float]:
@@ -157,6 +174,7 @@ def _intervals(
         n_boot=options.n_boot,
         confidence=options.confidence,
         random_state=options.random_state,
+        resample_rows=options.resample_rows,
     )
 
 

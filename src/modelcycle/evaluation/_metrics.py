@@ -91,6 +91,7 @@ def bootstrap_intervals(
     n_boot: int = 1000,
     confidence: float = 0.95,
     random_state: int = 0,
+    resample_rows: int | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap confidence intervals of every metric of :func:`score`.
 
@@ -98,6 +99,12 @@ def bootstrap_intervals(
     metric is undefined (ROC AUC or average precision with one class drawn) is
     skipped for that metric. A metric undefined in every resample gets
     ``(nan, nan)``.
+
+    With ``resample_rows`` below the number of rows ``n``, each resample draws that
+    many rows ``m`` (an m-out-of-n bootstrap): its deviation from the metric on all
+    rows is scaled by ``sqrt(m / n)``, the ratio of the two sample sizes' spreads for
+    the smooth metrics here, so the intervals are those of ``n`` rows at the cost of
+    ``m`` per resample.
 
     Parameters
     ----------
@@ -112,6 +119,8 @@ def bootstrap_intervals(
         Coverage of each interval, in ``(0, 1)``.
     random_state:
         Seed; the same seed gives the same intervals.
+    resample_rows:
+        Rows each resample draws, when fewer than given (``None``: as many).
 
     Examples
     --------
@@ -126,12 +135,26 @@ def bootstrap_intervals(
         raise ValidationError(
             f"bootstrap needs n_boot >= 1 and 0 < confidence < 1; got {n_boot}, {confidence}"
         )
+    if resample_rows is not None and (isinstance(resample_rows, bool) or resample_rows < 1):
+        raise ValidationError(f"resample_rows must be a positive number; got {resample_rows!r}")
     outcome = _canonical(prepare_output(task, y_true, proba_or_pred))
     rng = np.random.default_rng(random_state)
     samples: dict[str, list[FloatArray]] = {}
-    for weights in _resample_weights(rng, n_boot, outcome.n_rows):
-        for name, values in metric_arrays(outcome, weights).items():
-            samples.setdefault(name, []).append(values)
+    if resample_rows is not None and resample_rows < outcome.n_rows:
+        whole = metric_arrays(outcome, np.ones((1, outcome.n_rows)))
+        scale = np.sqrt(resample_rows / outcome.n_rows)
+        for _ in range(n_boot):
+            rows, counts = np.unique(
+                rng.integers(0, outcome.n_rows, size=resample_rows), return_counts=True
+            )
+            drawn = _rows(outcome, rows)  # sorted rows: the canonical order holds
+            for name, values in metric_arrays(drawn, counts[None, :].astype(np.float64)).items():
+                centre = whole[name]
+                samples.setdefault(name, []).append(centre + scale * (values - centre))
+    else:
+        for weights in _resample_weights(rng, n_boot, outcome.n_rows):
+            for name, values in metric_arrays(outcome, weights).items():
+                samples.setdefault(name, []).append(values)
     tail = (1.0 - confidence) / 2.0
     return {name: _interval(np.concatenate(parts), tail) for name, parts in samples.items()}
 
@@ -277,6 +300,12 @@ def _resample_weights(rng: np.random.Generator, n_boot: int, n_rows: int) -> Ite
         draws += (np.arange(size, dtype=np.int64) * n_rows)[:, None]
         counts = np.bincount(draws.ravel(), minlength=size * n_rows)
         yield counts.reshape(size, n_rows).astype(np.float64)
+
+
+def _rows(outcome: Outcome, rows: IntArray) -> Outcome:
+    """The outcome of ``rows`` only, in their order."""
+    proba = outcome.proba[rows] if outcome.proba is not None else None
+    return replace(outcome, y=outcome.y[rows], pred=outcome.pred[rows], proba=proba)
 
 
 def _canonical(outcome: Outcome) -> Outcome:

@@ -17,7 +17,8 @@ from modelcycle.evaluation import EvaluationReport, build_report
 #: Metrics, intervals, slices, calibration and curves use every row.
 EXPLAIN_ROWS = 20_000
 #: Rows × resamples the bootstrap of the intervals draws at most (1,000 resamples up to
-#: 20,000 holdout rows, fewer beyond, never under 100).
+#: 20,000 holdout rows, fewer beyond, never under 100; beyond 200,000 rows each resample
+#: draws 200,000 of them, see :func:`bootstrap_rows`).
 BOOTSTRAP_CELLS = 20_000_000
 
 
@@ -30,6 +31,22 @@ def bootstrap_resamples(rows: int) -> int:
     (1000, 200, 100)
     """
     return int(min(1000, max(100, BOOTSTRAP_CELLS // max(rows, 1))))
+
+
+def bootstrap_rows(rows: int) -> int | None:
+    """Rows each resample draws: all of them up to 200,000, then 200,000 (``None``: all).
+
+    With the 100 resamples of a large holdout, that keeps the bootstrap at
+    :data:`BOOTSTRAP_CELLS`; the intervals are scaled to every row (an m-out-of-n
+    bootstrap, :func:`~modelcycle.evaluation.bootstrap_intervals`).
+
+    Examples
+    --------
+    >>> bootstrap_rows(150_000) is None, bootstrap_rows(2_000_000)
+    (True, 200000)
+    """
+    most = BOOTSTRAP_CELLS // 100
+    return None if rows <= most else most
 
 
 def evaluate_holdout(
@@ -88,6 +105,7 @@ def evaluate_holdout(
         notes=notes,
         title=title,
         n_boot=bootstrap_resamples(len(inputs)),
+        resample_rows=bootstrap_rows(len(inputs)),
     )
     explanations = build_report(
         automl.task_,
@@ -118,7 +136,8 @@ def evaluate_predictions(
 
     Metrics, intervals and diagnostics are those of a local report; what needs the
     holdout's rows (worst slices, permutation importance, contributions) is left out.
-    The bootstrap draws fewer resamples on a large holdout (:func:`bootstrap_resamples`).
+    The bootstrap draws fewer resamples on a large holdout (:func:`bootstrap_resamples`),
+    of fewer rows each beyond 200,000 (:func:`bootstrap_rows`).
     """
     report = build_report(
         automl.task_,
@@ -133,6 +152,7 @@ def evaluate_predictions(
         notes=[issue.message for issue in automl.validation_.warnings],
         title=title,
         n_boot=bootstrap_resamples(len(y)),
+        resample_rows=bootstrap_rows(len(y)),
     )
     return report, holdout_frame(automl.task_, y, output)
 

@@ -107,7 +107,7 @@ def _train(
     options: TrainOptions,
     progress: Progress | None,
 ) -> TrainResult:
-    from modelcycle.distributed._dataset import read_dataset, sample, summarise
+    from modelcycle.distributed._dataset import count_rows, read_dataset, sample, summarise
     from modelcycle.distributed._lightgbm import PreprocessingStatistics, WithValidation
     from modelcycle.workspace._train import (
         TrainResult,
@@ -120,7 +120,7 @@ def _train(
 
     budget = Budget(options.budget)
     frame = read_dataset(source, options.target)
-    rows = int(client.compute(frame.shape[0]).result())  # type: ignore[no-untyped-call]
+    rows = count_rows(client, frame, options.target, source)
     sampled = sample(
         client, frame, rows=options.sample_rows, train_rows=round(rows * (1 - options.test_size)),
         test_size=options.test_size, seed=options.seed,
@@ -313,9 +313,13 @@ def _fit(
 
     The search chose its rounds by early stopping on a sample; the whole data supports
     more before they overfit, so the fit grows them when the time estimate allows and
-    the validation slice says where to stop (the rounds after it are dropped). Returns
-    the pipeline and what the run records of the fit (rounds wanted, trained and kept,
-    the share of rows each round drew, the learning rate).
+    the validation slice says where to stop (the rounds after it are dropped). The
+    rounds are planned from the search's timings, then paced on the cluster
+    (:class:`~modelcycle.distributed._pace.Pace`): when the measured rounds are slower,
+    the fit trains fewer at a raised learning rate and still ends by the deadline.
+    Returns the pipeline and what the run records of the fit (rounds wanted, planned,
+    trained and kept, the share of rows each round drew, the learning rates, the
+    measured seconds per round).
     """
     import lightgbm as lgb
 
@@ -327,6 +331,7 @@ def _fit(
         lightgbm_params,
         pipeline_of,
     )
+    from modelcycle.distributed._pace import Pace
 
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = usable_cores(client)  # not the threads: workers may share a machine's cores
@@ -335,13 +340,19 @@ def _fit(
     wanted, affordable = _rounds(best, fit_rows, threads, left)
     grown = min(affordable, MAX_GROWTH * wanted) if len(validation.rows) else wanted
     params, rounds = _within_time(params, max(wanted, grown), affordable, fit_rows)
+    rate, planned = float(params.get("learning_rate", 0.1)), rounds
+    pace = Pace(client, rounds, rate, left, max_rate=MAX_LEARNING_RATE)
     booster = fit_booster(
         client, frame, encoding, target=options.target, task=automl.task_, classes=classes,
         params=params, rounds=rounds, test_size=options.test_size, seed=options.seed,
         balanced=best is not None and best.class_weight == "balanced",
-        validation=validation.share,
+        validation=validation.share, pace=pace,
     )  # fmt: skip
-    trained = rounds
+    trained = booster.current_iteration()
+    paced = pace.report(trained)
+    # A rate raised mid-fit: the pipeline records the one that makes the same progress.
+    params = {**params, "learning_rate": paced.mean_rate}
+    rounds = trained
     if len(validation.rows):
         X, y = encode_rows(validation.rows, encoding, options.target, classes, validation.folds)
         kept = best_rounds(booster, X, y, automl.task_)
@@ -350,13 +361,17 @@ def _fit(
             rounds = kept
     facts = {
         "cluster_rounds_searched": float(wanted),
+        "cluster_rounds_planned": float(planned),
         "cluster_rounds_trained": float(trained),
         "cluster_rounds": float(rounds),
         "cluster_bagging_fraction": float(params.get("bagging_fraction", 1.0))
         if params.get("bagging_freq")
         else 1.0,
-        "cluster_learning_rate": float(params.get("learning_rate", 0.1)),
+        "cluster_learning_rate": rate,
+        "cluster_final_learning_rate": paced.final_rate,
     }
+    if paced.seconds_per_round is not None:
+        facts["cluster_seconds_per_round"] = paced.seconds_per_round
     pipeline = pipeline_of(
         booster, encoding.preprocessor, task=automl.task_, classes=classes,
         params={**params, "num_iterations": rounds}, seed=options.seed,
