@@ -418,3 +418,29 @@ def test_best_rounds_is_the_lowest_validation_loss_of_the_checked_rounds(task: T
     checked = [*range(10, 120, 10), 120]
     expected = min(checked, key=lambda r: (loss(r), r))
     assert best_rounds(booster, valid_X, valid_y, task) == expected < 120
+
+
+def test_the_encoding_is_one_task_not_a_copy_inside_every_partition_task() -> None:
+    import pickle
+    from types import SimpleNamespace
+
+    import dask.dataframe as dd
+
+    from modelcycle.distributed._lightgbm import encoded_partitions
+
+    # an encoding with 8 MB of tables, as an identifier-like target-encoded column has
+    tables = np.zeros(2**20)
+    encoding = SimpleNamespace(preprocessor=SimpleNamespace(feature_names_=["a", "b"]), t=tables)
+    frame = dd.from_pandas(dataset(rows=600), npartitions=PARTS)
+    encoded = encoded_partitions(
+        frame,
+        encoding,
+        target="label",
+        classes=["no", "yes"],
+        test_size=0.2,
+        seed=0,  # type: ignore[arg-type]
+    )
+    graph = dict(encoded.__dask_graph__())
+    sizes = sorted(len(pickle.dumps(task)) for task in graph.values())
+    assert len(graph) > PARTS and sizes[-1] > tables.nbytes  # the encoding's own task ...
+    assert sizes[-2] < tables.nbytes / 100  # ... and no other task carries it

@@ -277,13 +277,10 @@ def fit_booster(
     preprocessor = encoding.preprocessor
     names = _names(preprocessor)
     label = "__label__"
-    meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
-    meta[label] = pd.Series(dtype="f4")
-    # One task per partition reads, splits and encodes it, so the raw rows are freed as
-    # soon as it ends; the features and the label are then views of its result.
-    encoded = frame.map_partitions(
-        _encoded, encoding, names, target, classes, test_size, seed, validation, meta=meta
-    )
+    encoded = encoded_partitions(
+        frame, encoding, target=target, classes=classes, test_size=test_size, seed=seed,
+        validation=validation,
+    )  # fmt: skip
     # The fit holds the encoded rows, a concatenated copy and LightGBM's binned rows at
     # once: first the garbage earlier passes left on the workers is released, then the
     # encoded rows are computed and what computing them left behind is released too.
@@ -322,6 +319,34 @@ def fit_booster(
         return model.booster_
 
     return fit() if pace is None else pace.run(fit)
+
+
+def encoded_partitions(
+    frame: Any,
+    encoding: TrainEncoding,
+    *,
+    target: str,
+    classes: list[Any] | None,
+    test_size: float,
+    seed: int,
+    validation: float = 0.0,
+) -> Any:
+    """Each partition's train rows encoded (:func:`_encoded`), as a Dask DataFrame.
+
+    One task per partition reads, splits and encodes it, so the raw rows are freed as
+    soon as it ends. The encoding is one task of its own, which each worker fetches
+    once: inside every partition's task, its target tables (five folds of every level
+    of an identifier-like column) would travel once per partition.
+    """
+    from dask.delayed import delayed
+
+    names = _names(encoding.preprocessor)
+    meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
+    meta["__label__"] = pd.Series(dtype="f4")
+    shared = delayed(encoding, pure=False)
+    return frame.map_partitions(
+        _encoded, shared, names, target, classes, test_size, seed, validation, meta=meta
+    )
 
 
 def release_memory() -> None:

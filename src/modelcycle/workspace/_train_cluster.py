@@ -4,12 +4,13 @@ For data that must not be collected to one machine (``--distributed-data``; it n
 ``--cluster``). The job is the local one, step for step, with each step that reads every
 row done partition by partition on the workers (:mod:`modelcycle.distributed`):
 
-1. read the Parquet dataset (a folder, a glob or an ``s3://`` prefix) as a Dask DataFrame
-   and split train and holdout by a seeded hash of each row;
+1. read the Parquet dataset (a folder, a glob or an ``s3://`` prefix) as a Dask DataFrame,
+   count its rows (refusing rows without a target) and split train and holdout by a
+   seeded hash of each row;
 2. collect a sample of at most ``sample_rows`` train rows: the schema is inferred and the
    data checked on it, and a LightGBM search on it chooses the parameters, the rounds
    and the encoding of many-valued categorical columns (within about a third of the
-   budget);
+   time the passes over every row after it leave: :func:`search_seconds`);
 3. one pass over the data: the profile, the fingerprints, the classes and the
    statistics of the best trial's preprocessing over the whole train part (category
    counts, medians, target sums per category and fold), and a validation slice of its rows
@@ -19,7 +20,10 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
    them (up to four times) and keeps the first rounds with the lowest loss on the
    validation slice; when the search's timings say its rounds do not fit in the budget
    left, each round draws a share of the rows (down to a tenth), and only then are there
-   fewer rounds, at a learning rate raised in proportion (to at most 0.3);
+   fewer rounds, at a learning rate raised in proportion (to at most 0.3); the fit is
+   then paced on the cluster (:mod:`modelcycle.distributed._pace`): when its measured
+   rounds are slower than planned, it trains fewer at a rate raised from a round ahead,
+   and ends by the deadline;
 5. the holdout is scored on the workers and evaluated here from its predictions;
 6. the run, the model (a pipeline of the whole-data preprocessing and the booster, saved
    as LightGBM model text) and the evaluation are recorded as a local training records
@@ -29,6 +33,7 @@ row done partition by partition on the workers (:mod:`modelcycle.distributed`):
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,8 +53,18 @@ if TYPE_CHECKING:
     from modelcycle.workspace._train import Progress, TrainOptions, TrainResult
     from modelcycle.workspace._workspace import Workspace
 
-#: Share of the budget left after sampling that the search on the sample may use.
+#: Share of the time the passes after the search leave (see :func:`search_seconds`)
+#: that the search on the sample may use ...
 SEARCH_SHARE = 0.35
+#: ... at least this share of the time left after sampling.
+MIN_SEARCH_SHARE = 0.1
+#: The work over every row after the search (the summary pass; encoding the rows for the
+#: fit and building its dataset; scoring the holdout and its report), in units of the
+#: sampling pass's time, which reads every row once: measured 8 to 10 (10 and 31 million
+#: rows, 4 and 10 workers on two cores; the summary alone is about 4.5) ...
+PASSES_AFTER_SEARCH = 8.0
+#: ... and of it, the holdout's scoring and report, kept out of the fit's time.
+PASSES_FOR_HOLDOUT = 1.5
 #: The cluster fit is estimated at this many times the search's per-row cost.
 _SAFETY = 2.0
 #: The cluster fit grows the search's rounds up to this many times when time allows;
@@ -121,14 +136,17 @@ def _train(
     budget = Budget(options.budget)
     frame = read_dataset(source, options.target)
     rows = count_rows(client, frame, options.target, source)
+    started = time.monotonic()
     sampled = sample(
         client, frame, rows=options.sample_rows, train_rows=round(rows * (1 - options.test_size)),
         test_size=options.test_size, seed=options.seed,
     )  # fmt: skip
+    pass_seconds = time.monotonic() - started  # what reading every row once costs
     task, schema = task_and_schema(sampled, options, source)
     facts = training_facts(options, task, source)
     with training_run(ws, options) as run:
-        search_budget = budget.keep(max(budget.remaining() * (1 - SEARCH_SHARE), 0.0))
+        left = budget.remaining()
+        search_budget = budget.keep(max(left - search_seconds(left, pass_seconds), 0.0))
         lightgbm_only = _lightgbm_options(options)
         automl = _search(run, lightgbm_only, task, sampled, schema, search_budget, progress)
         inputs = sampled.drop(columns=[options.target])
@@ -156,7 +174,7 @@ def _train(
         folds = np.concatenate([folds for _, _, folds in parts])
         pipeline, fitted = _fit(client, frame, encoding, automl, best, classes,
                                 summary.train_rows, options, budget,
-                                _Validation(share, held, folds))  # fmt: skip
+                                _Validation(share, held, folds), pass_seconds)  # fmt: skip
         report, holdout = _evaluate(
             client, frame, pipeline, automl, classes, options, source, summary
         )
@@ -182,7 +200,35 @@ def _train(
         run.log_model(pipeline, signature=_signature(task, classes, automl.schema_, inputs))
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in validation.warnings]
+    if fitted["cluster_rounds_trained"] < fitted["cluster_rounds_planned"] / 2:
+        warnings.append(
+            f"the cluster fit had time for {fitted['cluster_rounds_trained']:.0f} of the "
+            f"{fitted['cluster_rounds_planned']:.0f} rounds planned (at a learning rate "
+            f"raised to {fitted['cluster_final_learning_rate']:.3g}); a larger --budget "
+            "gives a better model"
+        )
     return TrainResult(run.run_id, automl, report, version, warnings, model=pipeline)
+
+
+def search_seconds(left: float, pass_seconds: float) -> float:
+    """The search's time: :data:`SEARCH_SHARE` of what the passes over every row after
+    it leave of ``left``, and at least :data:`MIN_SEARCH_SHARE` of ``left``.
+
+    On data this large the passes (``pass_seconds`` each, :data:`PASSES_AFTER_SEARCH`
+    of them) take much of the budget, and the fit on every row needs time for its
+    rounds; a share of the whole budget would leave it none.
+
+    Examples
+    --------
+    >>> search_seconds(220.0, 1.0)  # a pass costs little: 35% of what is left
+    74.2
+    >>> search_seconds(220.0, 16.5)  # 31 million rows on two cores
+    30.8
+    >>> search_seconds(220.0, 40.0)  # the passes need it all: the floor
+    22.0
+    """
+    spare = max(left - PASSES_AFTER_SEARCH * pass_seconds, 0.0)
+    return round(max(SEARCH_SHARE * spare, MIN_SEARCH_SHARE * max(left, 0.0)), 6)
 
 
 def _lightgbm_options(options: TrainOptions) -> TrainOptions:
@@ -307,6 +353,7 @@ def _fit(
     options: TrainOptions,
     budget: Budget,
     validation: _Validation,
+    pass_seconds: float,
 ) -> tuple[Any, dict[str, float]]:
     """The cluster fit: as many rounds as time allows (up to :data:`MAX_GROWTH` times the
     search's), then the first rounds with the lowest loss on the validation rows.
@@ -335,7 +382,8 @@ def _fit(
 
     params = lightgbm_params(best.params if best else None, automl.task_)
     threads = usable_cores(client)  # not the threads: workers may share a machine's cores
-    left = max(budget.remaining() - min(max(2.0, 0.12 * options.budget), 20.0), 1.0)
+    holdout = max(min(max(2.0, 0.12 * options.budget), 20.0), PASSES_FOR_HOLDOUT * pass_seconds)
+    left = max(budget.remaining() - holdout, 1.0)
     fit_rows = max(1, train_rows - len(validation.rows))
     wanted, affordable = _rounds(best, fit_rows, threads, left)
     grown = min(affordable, MAX_GROWTH * wanted) if len(validation.rows) else wanted
