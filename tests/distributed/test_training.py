@@ -364,7 +364,6 @@ def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> No
         TrainEncoding,
         WithValidation,
         _encoded,
-        _names,
         target_folds,
     )
 
@@ -376,12 +375,12 @@ def test_the_validation_slice_is_left_out_of_the_fit_and_collected_whole() -> No
     statistics = PreprocessingStatistics(pre, "label", seed=3)
     _, held, folds = WithValidation(statistics, 0.1, seed=0)(train)
     encoding = TrainEncoding(pre)
-    fitted = _encoded(frame, encoding, _names(pre), "label", ["no", "yes"], 0.2, 0, 0.1)
-    assert len(fitted) + len(held) == len(train)
+    fitted, labels = _encoded(frame, encoding, "label", ["no", "yes"], 0.2, 0, 0.1)
+    assert fitted.dtype == labels.dtype == np.float32 and fitted.flags.c_contiguous
+    assert len(fitted) == len(labels) and len(fitted) + len(held) == len(train)
     assert 0.05 < len(held) / len(train) < 0.15
     # x2 is a unique float per row: the slices share no row.
-    column = f"Column_{list(pre.feature_names_).index('x2')}"
-    seen = set(fitted[column].to_numpy(np.float32).tolist())
+    seen = set(fitted[:, list(pre.feature_names_).index("x2")].tolist())
     assert len(seen) == len(fitted)
     assert not seen & set(held["x2"].to_numpy(np.float32).tolist())
     # the validation rows' target-encoding folds are those of the rows on their partition
@@ -432,7 +431,7 @@ def test_the_encoding_is_one_task_not_a_copy_inside_every_partition_task() -> No
     tables = np.zeros(2**20)
     encoding = SimpleNamespace(preprocessor=SimpleNamespace(feature_names_=["a", "b"]), t=tables)
     frame = dd.from_pandas(dataset(rows=600), npartitions=PARTS)
-    encoded = encoded_partitions(
+    encode = encoded_partitions(
         frame,
         encoding,
         target="label",
@@ -440,7 +439,7 @@ def test_the_encoding_is_one_task_not_a_copy_inside_every_partition_task() -> No
         test_size=0.2,
         seed=0,  # type: ignore[arg-type]
     )
-    graph = dict(encoded.__dask_graph__())
+    graph = {key: task for part in encode for key, task in dict(part.__dask_graph__()).items()}
     sizes = sorted(len(pickle.dumps(task)) for task in graph.values())
-    assert len(graph) > PARTS and sizes[-1] > tables.nbytes  # the encoding's own task ...
+    assert len(encode) == PARTS and sizes[-1] > tables.nbytes  # the encoding's own task ...
     assert sizes[-2] < tables.nbytes / 100  # ... and no other task carries it

@@ -275,22 +275,29 @@ def fit_booster(
     import lightgbm as lgb
 
     preprocessor = encoding.preprocessor
-    names = _names(preprocessor)
-    label = "__label__"
-    encoded = encoded_partitions(
-        frame, encoding, target=target, classes=classes, test_size=test_size, seed=seed,
-        validation=validation,
-    )  # fmt: skip
+    width = len(preprocessor.feature_names_)
     # The fit holds the encoded rows, a concatenated copy and LightGBM's binned rows at
     # once: first the garbage earlier passes left on the workers is released, then the
     # encoded rows are computed and what computing them left behind is released too.
-    from distributed import wait
-
     client.run(release_memory)
-    X, y = client.persist([encoded[names], encoded[label]])  # type: ignore[no-untyped-call]
-    with client.as_current():
-        wait([X, y])  # type: ignore[no-untyped-call]
+    encode = encoded_partitions(
+        frame, encoding, target=target, classes=classes, test_size=test_size, seed=seed,
+        validation=validation,
+    )  # fmt: skip
+    parts = client.compute(encode)  # type: ignore[no-untyped-call]
+    # Each partition's matrix and labels as keys of their own (the same arrays: no copy),
+    # so the tuples are released and the workers count each array once.
+    xs = client.map(_block, parts, [0] * len(parts), pure=False)
+    ys = client.map(_block, parts, [1] * len(parts), pure=False)
+    lengths = client.gather(client.map(len, ys, pure=False))  # type: ignore[no-untyped-call]
+    del parts
     client.run(release_memory)
+    held = [(x, y, int(n)) for x, y, n in zip(xs, ys, lengths, strict=True) if n]
+    # NumPy blocks, not frames: lightgbm.dask concatenates a worker's blocks into one
+    # C-ordered float32 matrix, which LightGBM reads without another copy (a frame is
+    # copied to NumPy, and again to row order).
+    X = _stacked([(block, (n, width)) for block, _, n in held])
+    y = _stacked([(block, (n,)) for _, block, n in held])
     options: dict[str, Any] = {
         "client": client,
         "n_estimators": rounds,
@@ -330,23 +337,38 @@ def encoded_partitions(
     test_size: float,
     seed: int,
     validation: float = 0.0,
-) -> Any:
-    """Each partition's train rows encoded (:func:`_encoded`), as a Dask DataFrame.
+) -> list[Any]:
+    """A task per partition encoding its train rows (:func:`_encoded`), as ``Delayed``.
 
-    One task per partition reads, splits and encodes it, so the raw rows are freed as
-    soon as it ends. The encoding is one task of its own, which each worker fetches
-    once: inside every partition's task, its target tables (five folds of every level
-    of an identifier-like column) would travel once per partition.
+    Each reads, splits and encodes its partition, so the raw rows are freed as soon as
+    it ends. The encoding is one task of its own, which each worker fetches once: inside
+    every partition's task, its target tables (five folds of every level of an
+    identifier-like column) would travel once per partition.
     """
     from dask.delayed import delayed
 
-    names = _names(encoding.preprocessor)
-    meta = pd.DataFrame({n: pd.Series(dtype="f4") for n in names})
-    meta["__label__"] = pd.Series(dtype="f4")
     shared = delayed(encoding, pure=False)
-    return frame.map_partitions(
-        _encoded, shared, names, target, classes, test_size, seed, validation, meta=meta
-    )
+    encode = delayed(_encoded, pure=False)
+    return [
+        encode(part, shared, target, classes, test_size, seed, validation)
+        for part in frame.to_delayed()
+    ]
+
+
+def _stacked(blocks: list[tuple[Any, tuple[int, ...]]]) -> Any:
+    """One Dask array of float32 blocks held on the workers (futures) of known shapes."""
+    import dask.array as da
+    from dask.delayed import delayed
+
+    arrays = [
+        da.from_delayed(delayed(block), shape=shape, dtype=np.float32)  # type: ignore[no-untyped-call]
+        for block, shape in blocks
+    ]
+    return da.concatenate(arrays)  # type: ignore[no-untyped-call]
+
+
+def _block(part: tuple[np.ndarray, np.ndarray], index: int) -> np.ndarray:
+    return part[index]
 
 
 def release_memory() -> None:
@@ -448,26 +470,21 @@ def _loss(raw: np.ndarray, y: np.ndarray, task: Task) -> float:
     return float(np.mean(log_norm - picked))
 
 
-def _names(preprocessor: Preprocessor) -> list[str]:
-    return [f"Column_{i}" for i in range(len(preprocessor.feature_names_))]
-
-
 def _encoded(
     part: pd.DataFrame,
     encoding: TrainEncoding,
-    names: list[str],
     target: str,
     classes: list[Any] | None,
     test_size: float,
     seed: int,
     validation: float = 0.0,
-) -> pd.DataFrame:
-    """One partition's train rows encoded: features, then ``__label__``, all float32.
+) -> tuple[np.ndarray, np.ndarray]:
+    """One partition's train rows encoded: a C-ordered float32 matrix and the labels.
 
     With a ``validation`` share, the validation slice is left out.
 
-    Float32 (and a range index) halve the memory ``lightgbm.dask`` holds; LightGBM keeps
-    labels as float32 anyway. A float64 value and its float32
+    Float32 halves the memory ``lightgbm.dask`` holds; LightGBM keeps labels as float32
+    anyway. A float64 value and its float32
     rounding fall on the same side of every split the trees learn (thresholds lie between
     distinct float32 training values; a value exactly halfway between two float32 numbers
     aside), so the model predicts from the float64 features of serving as it trained.
@@ -476,9 +493,7 @@ def _encoded(
     if validation > 0:
         train = train[~validation_mask(train, validation, seed)]
     matrix, labels = encode_rows(train, encoding, target, classes)
-    encoded = pd.DataFrame(matrix, columns=names)
-    encoded["__label__"] = labels
-    return encoded
+    return np.ascontiguousarray(matrix, dtype=np.float32), labels.astype(np.float32)
 
 
 def pipeline_of(

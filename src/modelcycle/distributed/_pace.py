@@ -24,6 +24,7 @@ fit, plain tuples and integers, deleted when the fit ends.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -172,12 +173,14 @@ class Pace:
                         plan.set(changed.as_tuple())
         except BaseException:
             latest = self._latest[0] if self._latest else 0
-            plan.set(replace(self.plan, stop_after=latest + MARGIN_ROUNDS).as_tuple())
+            with contextlib.suppress(Exception):  # the cluster may be what failed
+                plan.set(replace(self.plan, stop_after=latest + MARGIN_ROUNDS).as_tuple())
             raise
         finally:
             thread.join()
             for variable in (plan, progress):
-                variable.delete()
+                with contextlib.suppress(Exception):
+                    variable.delete()
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
