@@ -125,3 +125,51 @@ def test_a_paced_fit_on_the_cluster_stops_early_with_the_same_trees_everywhere(
 
 def _variables(dask_scheduler: Any) -> list[str]:
     return list(dask_scheduler.extensions["variables"].variables)
+
+
+def test_a_worker_lost_mid_fit_ends_the_fit_with_an_error_saying_so() -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    import dask.array as da
+    import lightgbm as lgb
+
+    from distributed import LocalCluster
+    from modelcycle.core import ModelcycleError
+
+    quiet = {"dashboard_address": None, "processes": True, "silence_logs": 50}
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", **quiet) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(4_000, 5))
+        y = (X[:, 0] > 0).astype(float)
+        dX, dy = da.from_array(X, chunks=(1_000, 5)), da.from_array(y, chunks=1_000)
+        pace = Pace(client, 50_000, 0.05, 600.0, max_rate=0.3)
+        model = lgb.DaskLGBMClassifier(
+            client=client, n_estimators=50_000, num_leaves=7, verbosity=-1, time_out=1
+        )
+
+        def fit() -> Any:
+            with client.as_current():
+                model.fit(dX, dy, callbacks=[pace.callback])
+            return model.booster_
+
+        victim = min(client.run(os.getpid).values())
+
+        def kill_when_training() -> None:
+            while pace._latest is None:
+                time.sleep(0.05)
+            os.kill(victim, signal.SIGKILL)
+
+        threading.Thread(target=kill_when_training, daemon=True).start()
+        with pytest.raises(
+            ModelcycleError, match=r"left the Dask cluster during the LightGBM"
+        ) as caught:
+            pace.run(fit)
+        # whichever saw it first (the pace's watch, or the other worker's socket), the
+        # error names the worker that left and what to do
+        assert "give the workers more memory" in str(caught.value)

@@ -63,6 +63,9 @@ if TYPE_CHECKING:
     from distributed import Client
     from modelcycle.distributed._pace import Pace
 
+#: LightGBM's network time-out on the workers, in minutes (see :func:`fit_booster`).
+NETWORK_TIMEOUT_MINUTES = 10
+
 #: Quantile levels each partition reports for a median.
 _LEVELS = np.linspace(0.0, 1.0, 1001)
 #: The key of the pipeline's one preprocessor (as a local LightGBM model names it).
@@ -304,6 +307,9 @@ def fit_booster(
         "random_state": seed,
         "deterministic": True,
         "verbosity": -1,
+        # Minutes a worker waits on another in LightGBM's network before failing (its
+        # default is two hours): a worker lost mid-fit leaves the others waiting that long.
+        "time_out": NETWORK_TIMEOUT_MINUTES,
         **params,
     }
     if not options.get("force_row_wise"):

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.core import ModelcycleError
+
 if TYPE_CHECKING:
     from distributed import Client
 
@@ -44,6 +46,8 @@ MARGIN_SECONDS = 2.0
 POLL_SECONDS = 0.2
 #: Rounds and seconds of them measured before the pace is trusted.
 MEASURE_ROUNDS, MEASURE_SECONDS = 3, 1.0
+#: How long a failed fit is given to stop before the error is raised.
+STOP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -145,13 +149,17 @@ class Pace:
     def run(self, fit: Callable[[], Any]) -> Any:
         """``fit()`` on a thread of this process, paced; its result.
 
-        Should this thread be interrupted, the workers are told to stop soon (within the
+        A worker that leaves the cluster during the fit (its nanny restarts a worker past
+        95% of its memory limit) ends it at once with an error saying so: the others
+        would wait for its part of every round until LightGBM's network time-out. Should
+        this thread be interrupted, the workers are told to stop soon (within the
         margin) before the interruption goes on: a fit left running would hold them.
         """
         plan = _variable(f"{self.name}-plan", self.client)
         progress = _variable(f"{self.name}-progress", self.client)
         plan.set(self.plan.as_tuple())
         progress.set(0)
+        workers = self._workers()
         outcome: dict[str, Any] = {}
 
         def target() -> None:
@@ -165,25 +173,35 @@ class Pace:
         try:
             while thread.is_alive():
                 thread.join(POLL_SECONDS)
-                if thread.is_alive():
-                    self._observe(int(progress.get()))
-                    changed = self.replan()
-                    if changed is not None:
-                        self.plan = changed
-                        plan.set(changed.as_tuple())
+                if not thread.is_alive():
+                    break
+                lost = workers - self._workers()
+                if lost:
+                    raise _lost(lost)
+                self._observe(int(progress.get()))
+                changed = self.replan()
+                if changed is not None:
+                    self.plan = changed
+                    plan.set(changed.as_tuple())
         except BaseException:
             latest = self._latest[0] if self._latest else 0
             with contextlib.suppress(Exception):  # the cluster may be what failed
                 plan.set(replace(self.plan, stop_after=latest + MARGIN_ROUNDS).as_tuple())
+            thread.join(STOP_SECONDS)  # the fit stops, or is left to LightGBM's time-out
             raise
         finally:
-            thread.join()
             for variable in (plan, progress):
                 with contextlib.suppress(Exception):
                     variable.delete()
         if "error" in outcome:
+            lost = workers - self._workers()
+            if lost:
+                raise _lost(lost) from outcome["error"]
             raise outcome["error"]
         return outcome["result"]
+
+    def _workers(self) -> set[str]:
+        return set(self.client.scheduler_info(n_workers=-1)["workers"])
 
     def _observe(self, done: int) -> None:
         now = self.clock()
@@ -234,6 +252,15 @@ class Pace:
         """What the pace did, for a booster of ``rounds`` rounds."""
         final = self.plan.rate if self.plan.rate is not None else self.rate
         return Paced(rounds, self.seconds_per_round(), self.rate, final, self.plan.rate_after)
+
+
+def _lost(workers: set[str]) -> ModelcycleError:
+    return ModelcycleError(
+        f"worker(s) {sorted(workers)} left the Dask cluster during the LightGBM fit, which "
+        "cannot go on without their rows (the other workers' part of it ends within "
+        "LightGBM's network time-out, 10 minutes); a worker's nanny restarts it past 95% "
+        "of its memory limit: give the workers more memory (or add workers), then train again"
+    )
 
 
 def _variable(name: str, client: Client | None = None) -> Any:
