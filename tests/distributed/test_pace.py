@@ -173,3 +173,20 @@ def test_a_worker_lost_mid_fit_ends_the_fit_with_an_error_saying_so() -> None:
         # whichever saw it first (the pace's watch, or the other worker's socket), the
         # error names the worker that left and what to do
         assert "give the workers more memory" in str(caught.value)
+
+
+def _spill_threshold(dask_worker: Any) -> Any:
+    return dask_worker.memory_manager.memory_spill_fraction
+
+
+def test_spilling_is_off_during_the_fit_and_as_it_was_after(dask_client: Client) -> None:
+    from modelcycle.distributed._lightgbm import spilling_paused
+
+    before = dask_client.run(_spill_threshold)
+    assert all(isinstance(v, float) for v in before.values())
+    with spilling_paused(dask_client):
+        assert set(dask_client.run(_spill_threshold).values()) == {False}
+    assert dask_client.run(_spill_threshold) == before
+    with pytest.raises(KeyError), spilling_paused(dask_client):  # restored on errors too
+        raise KeyError("fit failed")
+    assert dask_client.run(_spill_threshold) == before

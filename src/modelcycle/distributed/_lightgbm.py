@@ -30,7 +30,9 @@ so the pipeline saves (LightGBM model text), loads and serves as a local one doe
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -331,7 +333,35 @@ def fit_booster(
                 model.fit(X, y, categorical_feature=categorical, callbacks=[pace.callback])
         return model.booster_
 
-    return fit() if pace is None else pace.run(fit)
+    with spilling_paused(client):
+        return fit() if pace is None else pace.run(fit)
+
+
+@contextlib.contextmanager
+def spilling_paused(client: Client) -> Iterator[None]:
+    """The workers' spilling to disk off for the block, then as it was on each.
+
+    During the fit, spilling frees nothing (LightGBM's task holds the blocks it reads),
+    and the sockets ``lightgbm.dask`` keeps in futures to reserve ports cannot be
+    pickled: each attempt logged a traceback, ten times a second per worker. Pausing
+    (at 80%) and the nanny's restart (at 95%) still apply.
+    """
+    before = client.run(_spill_threshold, False)
+    try:
+        yield
+    finally:
+        for address, threshold in before.items():
+            with contextlib.suppress(Exception):  # a worker lost meanwhile
+                client.run(_spill_threshold, threshold, workers=[address])
+
+
+def _spill_threshold(threshold: float | bool, dask_worker: Any) -> float | bool:
+    """On a worker (``client.run`` passes it): its spill threshold set to ``threshold``;
+    the one it had."""
+    manager = dask_worker.memory_manager
+    before: float | bool = manager.memory_spill_fraction
+    manager.memory_spill_fraction = threshold
+    return before
 
 
 def encoded_partitions(

@@ -200,7 +200,9 @@ def _train(
         run.log_model(pipeline, signature=_signature(task, classes, automl.schema_, inputs))
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in validation.warnings]
-    if fitted["cluster_rounds_trained"] < fitted["cluster_rounds_planned"] / 2:
+    # Fewer than half the rounds planned (or than the search's, when more were planned)
+    planned = min(fitted["cluster_rounds_planned"], fitted["cluster_rounds_searched"])
+    if fitted["cluster_rounds_trained"] < planned / 2:
         warnings.append(
             f"the cluster fit had time for {fitted['cluster_rounds_trained']:.0f} of the "
             f"{fitted['cluster_rounds_planned']:.0f} rounds planned (at a learning rate "
