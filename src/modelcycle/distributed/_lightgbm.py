@@ -334,7 +334,10 @@ def fit_booster(
         return model.booster_
 
     with spilling_paused(client):
-        return fit() if pace is None else pace.run(fit)
+        if pace is None:
+            return fit()
+        holders = client.who_has([*xs, *ys])  # type: ignore[no-untyped-call]
+        return pace.run(fit, workers={w for where in holders.values() for w in where})
 
 
 @contextlib.contextmanager

@@ -146,11 +146,12 @@ class Pace:
         """The callback to give the fit (``callbacks=[pace.callback]``)."""
         return _Paced(self.name)
 
-    def run(self, fit: Callable[[], Any]) -> Any:
+    def run(self, fit: Callable[[], Any], workers: set[str] | None = None) -> Any:
         """``fit()`` on a thread of this process, paced; its result.
 
-        A worker that leaves the cluster during the fit (its nanny restarts a worker past
-        95% of its memory limit) ends it at once with an error saying so: the others
+        A worker of the fit (``workers``: those holding its rows; default all) that
+        leaves the cluster during it (its nanny restarts a worker past 95% of its memory
+        limit) ends it at once with an error saying so: the others
         would wait for its part of every round until LightGBM's network time-out. Should
         this thread be interrupted, the workers are told to stop soon (within the
         margin) before the interruption goes on: a fit left running would hold them.
@@ -159,7 +160,7 @@ class Pace:
         progress = _variable(f"{self.name}-progress", self.client)
         plan.set(self.plan.as_tuple())
         progress.set(0)
-        workers = self._workers()
+        workers = self._workers() if workers is None else set(workers)
         outcome: dict[str, Any] = {}
 
         def target() -> None:
