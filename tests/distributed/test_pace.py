@@ -190,3 +190,25 @@ def test_spilling_is_off_during_the_fit_and_as_it_was_after(dask_client: Client)
     with pytest.raises(KeyError), spilling_paused(dask_client):  # restored on errors too
         raise KeyError("fit failed")
     assert dask_client.run(_spill_threshold) == before
+
+
+def _round_without_a_plan(name: str) -> str:
+    import lightgbm as lgb
+
+    from modelcycle.distributed._pace import _Paced
+
+    env = lgb.callback.CallbackEnv(None, {}, 4, 0, 100, None)
+    try:
+        _Paced(name, wait=0.5)(env)
+    except lgb.callback.EarlyStopException as stop:
+        return f"stopped after round {stop.best_iteration + 1}"
+    return "went on"
+
+
+def test_a_worker_that_finds_no_plan_stops_rather_than_waiting_forever(
+    dask_client: Client,
+) -> None:
+    # the client's watch failed and its plan is gone: waiting on it would hold the
+    # worker's thread for good
+    done = dask_client.submit(_round_without_a_plan, "modelcycle-pace-gone", pure=False)
+    assert done.result(timeout=60) == "stopped after round 5"

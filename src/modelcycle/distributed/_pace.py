@@ -48,6 +48,8 @@ POLL_SECONDS = 0.2
 MEASURE_ROUNDS, MEASURE_SECONDS = 3, 1.0
 #: How long a failed fit is given to stop before the error is raised.
 STOP_SECONDS = 10.0
+#: How long a worker waits for the plan (it is always there while the client watches).
+PLAN_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,19 @@ class _Paced:
     order = 40
     before_iteration = False
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, wait: float = PLAN_WAIT_SECONDS) -> None:
+        self.name, self.wait = name, wait
 
     def __call__(self, env: Any) -> None:
         import lightgbm as lgb
 
         done = env.iteration + 1 - env.begin_iteration
         _variable(f"{self.name}-progress").set(done)
-        stop_after, rate, rate_after = _variable(f"{self.name}-plan").get()
+        try:
+            plan = _variable(f"{self.name}-plan").get(timeout=self.wait)
+        except TimeoutError:  # the client is gone: nobody will use the rounds
+            raise lgb.callback.EarlyStopException(env.iteration, []) from None
+        stop_after, rate, rate_after = plan
         if rate is not None and done == rate_after:
             env.model.reset_parameter({"learning_rate": rate})
         if done >= stop_after:
@@ -191,7 +197,9 @@ class Pace:
             thread.join(STOP_SECONDS)  # the fit stops, or is left to LightGBM's time-out
             raise
         finally:
-            for variable in (plan, progress):
+            # A fit still running reads the plan after each round: its Variables stay
+            # (a read of a deleted one would wait forever, holding the worker's thread).
+            for variable in (plan, progress) if not thread.is_alive() else ():
                 with contextlib.suppress(Exception):
                     variable.delete()
         if "error" in outcome:
