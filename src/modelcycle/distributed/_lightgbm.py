@@ -47,6 +47,7 @@ from modelcycle.distributed._dataset import (
     train_rows,
     validation_mask,
 )
+from modelcycle.distributed._pace import NETWORK_TIMEOUT_MINUTES
 from modelcycle.features import (
     DATETIME_PARTS,
     CategoricalEncoder,
@@ -64,9 +65,6 @@ from modelcycle.packaging import Member, ModelPipeline
 if TYPE_CHECKING:
     from distributed import Client
     from modelcycle.distributed._pace import Pace
-
-#: LightGBM's network time-out on the workers, in minutes (see :func:`fit_booster`).
-NETWORK_TIMEOUT_MINUTES = 10
 
 #: Quantile levels each partition reports for a median.
 _LEVELS = np.linspace(0.0, 1.0, 1001)

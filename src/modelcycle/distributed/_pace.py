@@ -48,6 +48,9 @@ POLL_SECONDS = 0.2
 MEASURE_ROUNDS, MEASURE_SECONDS = 3, 1.0
 #: How long a failed fit is given to stop before the error is raised.
 STOP_SECONDS = 10.0
+#: LightGBM's network time-out on the workers, in minutes (its default is two hours: a
+#: worker lost mid-fit would leave the others waiting that long).
+NETWORK_TIMEOUT_MINUTES = 10
 #: How long a worker waits for the plan (it is always there while the client watches).
 PLAN_WAIT_SECONDS = 60.0
 
@@ -267,8 +270,9 @@ def _lost(workers: set[str]) -> ModelcycleError:
     return ModelcycleError(
         f"worker(s) {sorted(workers)} left the Dask cluster during the LightGBM fit, which "
         "cannot go on without their rows (the other workers' part of it ends within "
-        "LightGBM's network time-out, 10 minutes); a worker's nanny restarts it past 95% "
-        "of its memory limit: give the workers more memory (or add workers), then train again"
+        f"LightGBM's network time-out, {NETWORK_TIMEOUT_MINUTES} minutes); a worker's nanny "
+        "restarts it past 95% of its memory limit: give the workers more memory (or add "
+        "workers), then train again"
     )
 
 
