@@ -249,9 +249,10 @@ def test_resample_rows_of_at_least_every_row_is_the_plain_bootstrap() -> None:
     plain = bootstrap_intervals("binary", y, p, n_boot=100)
     assert bootstrap_intervals("binary", y, p, n_boot=100, resample_rows=500) == plain
     assert bootstrap_intervals("binary", y, p, n_boot=100, resample_rows=10**6) == plain
+    assert bootstrap_intervals("binary", y, p, n_boot=100, resample_rows=np.int64(500)) == plain
 
 
-@pytest.mark.parametrize("rows", [0, -5, True])
+@pytest.mark.parametrize("rows", [0, -5, True, 2.5, 100.0, "10", np.float64(3)])
 def test_resample_rows_must_be_a_positive_number(rows: Any) -> None:
-    with pytest.raises(ValidationError, match="resample_rows must be a positive number"):
+    with pytest.raises(ValidationError, match="resample_rows must be a positive whole number"):
         bootstrap_intervals("binary", [0, 1], [0.2, 0.8], resample_rows=rows)

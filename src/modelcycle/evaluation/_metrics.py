@@ -135,8 +135,14 @@ def bootstrap_intervals(
         raise ValidationError(
             f"bootstrap needs n_boot >= 1 and 0 < confidence < 1; got {n_boot}, {confidence}"
         )
-    if resample_rows is not None and (isinstance(resample_rows, bool) or resample_rows < 1):
-        raise ValidationError(f"resample_rows must be a positive number; got {resample_rows!r}")
+    if resample_rows is not None and (
+        isinstance(resample_rows, bool)
+        or not isinstance(resample_rows, int | np.integer)
+        or resample_rows < 1
+    ):
+        raise ValidationError(
+            f"resample_rows must be a positive whole number of rows; got {resample_rows!r}"
+        )
     outcome = _canonical(prepare_output(task, y_true, proba_or_pred))
     rng = np.random.default_rng(random_state)
     samples: dict[str, list[FloatArray]] = {}
