@@ -429,15 +429,10 @@ def test_the_encoding_is_one_task_not_a_copy_inside_every_partition_task() -> No
 
     # an encoding with 8 MB of tables, as an identifier-like target-encoded column has
     tables = np.zeros(2**20)
-    encoding = SimpleNamespace(preprocessor=SimpleNamespace(feature_names_=["a", "b"]), t=tables)
+    encoding: Any = SimpleNamespace(tables=tables)
     frame = dd.from_pandas(dataset(rows=600), npartitions=PARTS)
     encode = encoded_partitions(
-        frame,
-        encoding,
-        target="label",
-        classes=["no", "yes"],
-        test_size=0.2,
-        seed=0,  # type: ignore[arg-type]
+        frame, encoding, target="label", classes=["no", "yes"], test_size=0.2, seed=0
     )
     graph = {key: task for part in encode for key, task in dict(part.__dask_graph__()).items()}
     sizes = sorted(len(pickle.dumps(task)) for task in graph.values())
