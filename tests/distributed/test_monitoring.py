@@ -120,6 +120,37 @@ def test_the_cluster_reads_the_frame_one_machine_reads(
     assert sorts or len(found) < 2  # these segments overlap in time: the parts are merged
 
 
+SAMPLED = [options for options in WINDOWS if "sample_rows" in options]
+
+
+@pytest.mark.parametrize("bits", [1, 3])
+@pytest.mark.parametrize("options", SAMPLED, ids=[str(i) for i in range(len(SAMPLED))])
+def test_a_boundary_bucket_of_many_hashes_gives_the_exact_sample(
+    reader: ClusterLogReader,
+    log_home: Path,
+    options: dict[str, Any],
+    bits: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With 2 or 8 buckets the sample's last hash shares its bucket with hundreds: the
+    threshold is found among them, not at the bucket's end."""
+    from modelcycle.distributed import _monitoring
+    from modelcycle.monitoring import _logparts
+
+    found: list[tuple[int, int, int] | None] = []
+    merge = _logparts.merge_buckets
+    monkeypatch.setattr(_monitoring, "BUCKET_BITS", bits)
+    monkeypatch.setattr(
+        _monitoring, "merge_buckets", lambda *a: found.append(merge(*a)) or found[-1]
+    )
+    layout = LogLayout.under(log_home)
+    pd.testing.assert_frame_equal(
+        reader(layout, "m", **options), read_predictions(layout, "m", **options)
+    )
+    ((low, high, need),) = found  # type: ignore[misc]
+    assert need > 1 and high - low == 2 ** (64 - bits) - 1
+
+
 def test_the_steps_report_progress_per_part(
     dask_client: distributed.Client, log_home: Path
 ) -> None:

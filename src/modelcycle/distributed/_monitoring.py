@@ -5,12 +5,13 @@ the latest ones and the seeded sample, and decoding each kept row's JSON inputs 
 typed columns (:func:`modelcycle.monitoring.read_predictions`). :class:`ClusterLogReader`
 does that reading on the cluster: the model's log segments are cut into parts of similar
 size, and each step runs one task per part (see :mod:`modelcycle.monitoring._logparts`:
-a scan, the tie at the row-limit boundary, the sample hashes, the decoding); between
+a scan, the tie at the row-limit boundary, the sample-hash counts, the decoding); between
 steps the client merges the parts' short answers into the boundaries one machine would
-find. The frame it returns is :func:`read_predictions`' frame, row for row, so the drift
-and estimated performance computed from it are the single-machine report's. Realized
-performance and service health, aggregate queries over narrow columns, stay on the
-client.
+find. The parts' sample hashes stay on their workers; the client gets their counts per
+bucket, then the boundary bucket's few hashes, which give the exact threshold. The frame it
+returns is :func:`read_predictions`' frame, row for row, so the drift and estimated
+performance computed from it are the single-machine report's. Realized performance and
+service health, aggregate queries over narrow columns, stay on the client.
 
 Workers read the log where the workspace keeps it: a folder every worker can reach, or
 an object store, from which each task fetches its part's segments into its machine's
@@ -34,10 +35,12 @@ import pandas as pd
 from modelcycle.core import Settings, ValidationError
 from modelcycle.distributed._scoring import portable
 from modelcycle.monitoring._logparts import (
+    BUCKET_BITS,
     PartScan,
     PartWindow,
     decode_part,
     hashes_part,
+    merge_buckets,
     merge_cutoff,
     merge_kind,
     merge_parts,
@@ -59,7 +62,7 @@ from modelcycle.monitoring._logsql import (
 from modelcycle.store import LogLayout
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
     from modelcycle.packaging import Signature
 
 #: Bytes of Parquet segments per part, at most (smaller logs are cut into a part per
@@ -191,10 +194,37 @@ class _Steps:
 
     def each(self, step: str, function: Callable[..., Any], *args: Any) -> list[Any]:
         """``function(files, *args)`` for every part, on the workers; results in part order."""
-        from distributed import as_completed
+        futures = self._submit(step, function, args)
+        return self._wait(step, futures, gather=True)
 
+    def held(self, step: str, function: Callable[..., Any], *args: Any) -> list[Future[Any]]:
+        """:meth:`each`, its results left on the workers that computed them."""
+        futures = self._submit(step, function, args)
+        self._wait(step, futures, gather=False)
+        return futures
+
+    def on_held(
+        self, step: str, function: Callable[..., Any], held: list[Future[Any]], *args: Any
+    ) -> list[Any]:
+        """``function(result, *args)`` for every :meth:`held` result, where it is."""
         tag = os.urandom(4).hex()
         futures = [
+            self.client.submit(
+                function, part, *args, pure=False, key=f"modelcycle-monitor-{step}-{i}-{tag}"
+            )
+            for i, part in enumerate(held)
+        ]
+        try:
+            return list(self.client.gather(futures))  # type: ignore[no-untyped-call]
+        except BaseException:
+            self.client.cancel(futures)  # type: ignore[no-untyped-call]
+            raise
+
+    def _submit(
+        self, step: str, function: Callable[..., Any], args: tuple[Any, ...]
+    ) -> list[Future[Any]]:
+        tag = os.urandom(4).hex()
+        return [
             self.client.submit(
                 _on_part,
                 self.settings_json,
@@ -207,12 +237,18 @@ class _Steps:
             )
             for index, names in enumerate(self.parts)
         ]
+
+    def _wait(self, step: str, futures: list[Future[Any]], *, gather: bool) -> list[Any]:
+        """Each future's result in order (``gather``), reporting progress as each ends."""
+        from distributed import as_completed
+
         order = {future.key: index for index, future in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         try:
             finished = as_completed(futures, loop=self.client.loop)  # type: ignore[no-untyped-call]
             for done, future in enumerate(finished, start=1):
-                results[order[future.key]] = future.result()
+                if gather or future.status != "finished":  # an error or a cancel raises
+                    results[order[future.key]] = future.result()
                 if self.progress is not None:
                     self.progress(step, done, len(futures))
         except BaseException:
@@ -223,7 +259,8 @@ class _Steps:
 
 def _select(run: _Steps, window: PartWindow) -> PartWindow:
     """``window`` with its prediction kind, row-limit cutoff and sample threshold merged."""
-    scans: list[PartScan] = run.each("scanning", scan_part, window)
+    held = run.held("scanning", scan_part, window)
+    scans: list[PartScan] = run.on_held("scanning", PartScan.brief, held, BUCKET_BITS)
     if window.prediction is None:
         window = replace(window, prediction=merge_kind(scans))
     rows = sum(scan.rows for scan in scans)
@@ -233,16 +270,19 @@ def _select(run: _Steps, window: PartWindow) -> PartWindow:
             millis, need = boundary
             ties = run.each("finding the latest rows", ties_part, window, millis, need)
             window = replace(window, cutoff=merge_ties(ties, millis, need))
-    if window.sample_rows is not None and rows > window.sample_rows:
-        # The scan's hashes are of the whole window; after a cutoff, of the rows it keeps
-        # (as many as asked, or more when rows share a key: counted again, not assumed).
-        hashes = (
-            [scan.hashes for scan in scans]
-            if window.last_rows is None
-            else run.each("sampling", hashes_part, window)
-        )
-        window = replace(window, threshold=merge_threshold(hashes, window.sample_rows))
-    return window
+    if window.sample_rows is None or rows <= window.sample_rows:
+        return window
+    if window.last_rows is not None:
+        # After a cutoff, the rows it keeps are hashed (as many as asked, or more when
+        # rows share a key: counted, not assumed).
+        held = run.held("sampling", hashes_part, window)
+        scans = run.on_held("sampling", PartScan.brief, held, BUCKET_BITS)
+    bucket = merge_buckets([scan.buckets for scan in scans], window.sample_rows)
+    if bucket is None:
+        return window
+    low, high, need = bucket
+    between = run.on_held("sampling", PartScan.between, held, low, high)
+    return replace(window, threshold=merge_threshold(between, need))
 
 
 def _on_part(

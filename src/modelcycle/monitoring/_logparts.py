@@ -5,18 +5,24 @@ DuckDB query over every segment: the filters, then the latest ``last_rows`` rows
 boundary is the ``last_rows``-th latest key), then a seeded hash sample (the threshold is
 the ``sample_rows``-th smallest hash), then it decodes the rows kept. Each boundary is
 the k-th element of an order over the whole window, and a log cut into parts (groups of
-segments) finds it exactly: each part returns its own k first elements, and the k-th of
-their union is the k-th of the whole. So a part's work is a few narrow top-N queries and
-the decoding of its own kept rows, and the client only merges short lists:
+segments) finds it exactly without shipping the order: a part's work is a few narrow
+queries and the decoding of its own kept rows, and the client only merges short answers:
 
 1. :func:`scan_part`: the part's rows in the window, the JSON types of its predictions
    (when the signature does not say), its ``last_rows`` latest times, and (without a row
-   limit) its ``sample_rows`` smallest sample hashes;
+   limit) the sample hash of each of its rows;
 2. :func:`ties_part`: with a row limit, the part's rows at the boundary time, to break
    the tie as one machine does (by request and row);
-3. :func:`hashes_part`: with a row limit larger than the sample, the smallest hashes of
-   the part's rows after the boundary;
+3. :func:`hashes_part`: with a row limit larger than the sample, the sample hashes of
+   the part's rows at or after the boundary;
 4. :func:`decode_part`: the part's kept rows with their inputs decoded.
+
+A part's hashes stay on the worker that computed them: the client gets how many fall in
+each of ``2**bits`` equal ranges (:meth:`PartScan.brief`, :func:`bucket_counts`),
+which says the range holding the ``sample_rows``-th smallest (:func:`merge_buckets`),
+and then only that range's few hashes (:meth:`PartScan.between`), which give the exact
+threshold (:func:`merge_threshold`). Sending each part's ``sample_rows`` smallest
+hashes instead cost every part a sort of them and the client their transfer.
 
 :class:`PartWindow` carries what every step needs as plain values (it crosses to a
 worker); :func:`merge_parts` orders the decoded parts into :func:`read_predictions`'
@@ -53,6 +59,10 @@ from modelcycle.monitoring._logsql import (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Types DuckDB gives the key columns of a tie (as :func:`ties_part` returns them).
 _TIE_SCHEMA = pa.schema([("time", pa.int64()), ("request_id", pa.string()), ("row", pa.int64())])
+#: Leading bits of the 64-bit sample hash that number a bucket: 4,096 buckets of equal
+#: range, so a part's counts are 32 KB whatever its size, and the boundary bucket holds
+#: about one in 4,096 of the window's hashes.
+BUCKET_BITS = 12
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,8 @@ class PartWindow:
     ``prediction`` is the DuckDB type of the prediction column (``None`` until known:
     the scan reports the JSON types found); ``cutoff`` (epoch milliseconds, request id,
     row) keeps the rows at or after that key, ``threshold`` the rows whose sample hash
-    is at most it. Both are found by merging the parts' answers.
+    is at most it (the end of the boundary bucket, before the exact one is known). Both
+    are found by merging the parts' answers.
     """
 
     specs: dict[str, str]
@@ -102,8 +113,20 @@ class PartScan:
     types: frozenset[str] = frozenset()
     #: The part's ``last_rows`` latest times, epoch milliseconds (with a row limit).
     times: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    #: The part's ``sample_rows`` smallest sample hashes (without a row limit).
+    #: The sample hash of each of the part's rows (without a row limit, with a sample).
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    #: :func:`bucket_counts` of ``hashes``, in a :meth:`brief` scan.
+    buckets: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def brief(self, bits: int = BUCKET_BITS) -> PartScan:
+        """The scan with its hashes counted in ``2**bits`` buckets: what the client needs."""
+        counts = bucket_counts(self.hashes, bits)
+        return PartScan(self.rows, self.types, self.times, buckets=counts)
+
+    def between(self, low: int, high: int) -> np.ndarray:
+        """The scan's hashes from ``low`` to ``high``, both included."""
+        hashes = self.hashes
+        return hashes[(hashes >= np.uint64(low)) & (hashes <= np.uint64(high))]
 
 
 def scan_part(files: Sequence[str], window: PartWindow) -> PartScan:
@@ -135,7 +158,7 @@ def scan_part(files: Sequence[str], window: PartWindow) -> PartScan:
                 np.int64,
             )
         elif window.sample_rows is not None:
-            hashes = _smallest_hashes(connection, source, filters, window)
+            hashes = _hashes(connection, source, filters, window)
     return PartScan(int(rows), types, times, hashes)
 
 
@@ -156,11 +179,22 @@ def ties_part(files: Sequence[str], window: PartWindow, millis: int, need: int) 
     return table.cast(_TIE_SCHEMA)
 
 
-def hashes_part(files: Sequence[str], window: PartWindow) -> np.ndarray:
-    """The part's ``sample_rows`` smallest sample hashes in the window (cutoff included)."""
+def hashes_part(files: Sequence[str], window: PartWindow) -> PartScan:
+    """The part's rows in the window (cutoff included), with the sample hash of each."""
     with connect() as connection:
         source = base_relation(connection, files)
-        return _smallest_hashes(connection, source, window.filters(), window)
+        hashes = _hashes(connection, source, window.filters(), window)
+    return PartScan(hashes.size, hashes=hashes)
+
+
+def bucket_counts(hashes: np.ndarray, bits: int = BUCKET_BITS) -> np.ndarray:
+    """How many of ``hashes`` fall in each of ``2**bits`` equal ranges of 64-bit values.
+
+    >>> bucket_counts(np.array([0, 2**63 - 1, 2**63, 2**64 - 1], np.uint64), bits=1).tolist()
+    [2, 2]
+    """
+    buckets = (hashes >> np.uint64(64 - bits)).astype(np.intp)
+    return np.bincount(buckets, minlength=2**bits).astype(np.int64)
 
 
 def decode_part(files: Sequence[str], window: PartWindow) -> pa.Table:
@@ -208,12 +242,35 @@ def merge_ties(parts: Sequence[pa.Table], millis: int, need: int) -> tuple[int, 
     return millis, request_id, int(row)
 
 
-def merge_threshold(hashes: Sequence[np.ndarray], size: int) -> int | None:
-    """The ``size``-th smallest hash of the parts' (``None``: the window has no more rows)."""
-    merged = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-    if merged.size < size:
+def merge_buckets(counts: Sequence[np.ndarray], size: int) -> tuple[int, int, int] | None:
+    """``(low, high, need)``: the bucket of hashes ``low`` to ``high`` holds the ``size``-th
+    smallest hash of the window, the ``need``-th smallest of that bucket (``None``: the
+    window has no more than ``size`` rows).
+
+    Examples
+    --------
+    The number of buckets is the counts' length, a power of two.
+
+    >>> counts = np.zeros(8, np.int64)
+    >>> counts[[0, 1, 5]] = [3, 4, 9]
+    >>> low, high, need = merge_buckets([counts, counts], size=20)
+    >>> low == 5 << 61, high == (6 << 61) - 1, need
+    (True, True, 6)
+    """
+    ends = np.cumsum(np.sum(counts, axis=0)) if counts else np.zeros(1, np.int64)
+    if ends[-1] <= size:
         return None
-    return int(np.partition(merged, size - 1)[size - 1])
+    bucket = int(np.searchsorted(ends, size))  # the first bucket reaching ``size`` rows
+    below = int(ends[bucket - 1]) if bucket else 0
+    shift = 64 - (len(ends).bit_length() - 1)
+    return bucket << shift, ((bucket + 1) << shift) - 1, size - below
+
+
+def merge_threshold(hashes: Sequence[np.ndarray], need: int) -> int:
+    """The ``need``-th smallest of the parts' hashes in the boundary bucket
+    (:meth:`PartScan.between` its ends): the sample's threshold."""
+    merged = np.concatenate(hashes)
+    return int(np.partition(merged, need - 1)[need - 1])
 
 
 def merge_parts(parts: Sequence[pa.Table]) -> pd.DataFrame:
@@ -248,14 +305,10 @@ def _key(table: pa.Table, index: int) -> tuple[Any, ...]:
     )
 
 
-def _smallest_hashes(
-    connection: Any, source: str, filters: Filters, window: PartWindow
-) -> np.ndarray:
-    assert window.sample_rows is not None
+def _hashes(connection: Any, source: str, filters: Filters, window: PartWindow) -> np.ndarray:
     return _column(
         connection.sql(
-            f"SELECT {sample_key(window.seed)} AS h FROM {source} {filters.where} "
-            f"ORDER BY h LIMIT {int(window.sample_rows)}",
+            f"SELECT {sample_key(window.seed)} FROM {source} {filters.where}",
             params=filters.params,
         ),
         np.uint64,
