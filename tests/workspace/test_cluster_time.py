@@ -10,6 +10,7 @@ from modelcycle.workspace._train_cluster import (
     MIN_BAGGED_ROWS,
     MIN_BAGGING_FRACTION,
     _within_time,
+    rounds_warning,
 )
 
 
@@ -42,3 +43,26 @@ def test_the_fit_stays_within_the_time_of_the_affordable_rounds(
     else:  # the share is at its floor, and the rate makes up for the rounds it lacks
         assert after == floor
         assert chosen["learning_rate"] == min(MAX_LEARNING_RATE, rate * wanted / rounds)
+
+
+def _fitted(planned: int, searched: int, trained: int) -> dict[str, float]:
+    return {
+        "cluster_rounds_planned": planned,
+        "cluster_rounds_searched": searched,
+        "cluster_rounds_trained": trained,
+        "cluster_final_learning_rate": 0.3,
+    }
+
+
+def test_a_fit_cut_to_under_half_its_rounds_warns_with_the_counts() -> None:
+    message = rounds_warning(_fitted(planned=700, searched=735, trained=56))
+    assert message is not None and "56 of the 700 rounds" in message and "--budget" in message
+    assert rounds_warning(_fitted(planned=700, searched=735, trained=349)) is not None
+    assert rounds_warning(_fitted(planned=700, searched=735, trained=350)) is None
+    assert rounds_warning(_fitted(planned=700, searched=735, trained=700)) is None
+
+
+def test_more_rounds_planned_than_searched_warn_against_the_searched_count() -> None:
+    """Pacing planned 2,000 rounds but the search needed 100: 60 trained is no shortfall."""
+    assert rounds_warning(_fitted(planned=2000, searched=100, trained=60)) is None
+    assert rounds_warning(_fitted(planned=2000, searched=100, trained=49)) is not None

@@ -199,16 +199,29 @@ def _train(
         run.log_model(pipeline, signature=_signature(task, classes, automl.schema_, inputs))
     version = ws.registry.register(run.run_id, name=options.name) if options.name else None
     warnings = [issue.message for issue in validation.warnings]
-    # Fewer than half the rounds planned (or than the search's, when more were planned)
+    short = rounds_warning(fitted)
+    return TrainResult(
+        run.run_id, automl, report, version, warnings + ([short] if short else []), model=pipeline
+    )
+
+
+def rounds_warning(fitted: dict[str, float]) -> str | None:
+    """The warning of a fit that had time for fewer than half its rounds: of those
+    planned, or of the search's when more were planned (``None`` otherwise).
+
+    >>> rounds_warning({"cluster_rounds_planned": 700, "cluster_rounds_searched": 735,
+    ...                 "cluster_rounds_trained": 56, "cluster_final_learning_rate": 0.3})
+    'the cluster fit had time for 56 of the 700 rounds planned (at a learning rate raised to 0.3); a larger --budget gives a better model'
+    """  # noqa: E501
     planned = min(fitted["cluster_rounds_planned"], fitted["cluster_rounds_searched"])
-    if fitted["cluster_rounds_trained"] < planned / 2:
-        warnings.append(
-            f"the cluster fit had time for {fitted['cluster_rounds_trained']:.0f} of the "
-            f"{fitted['cluster_rounds_planned']:.0f} rounds planned (at a learning rate "
-            f"raised to {fitted['cluster_final_learning_rate']:.3g}); a larger --budget "
-            "gives a better model"
-        )
-    return TrainResult(run.run_id, automl, report, version, warnings, model=pipeline)
+    if fitted["cluster_rounds_trained"] >= planned / 2:
+        return None
+    return (
+        f"the cluster fit had time for {fitted['cluster_rounds_trained']:.0f} of the "
+        f"{fitted['cluster_rounds_planned']:.0f} rounds planned (at a learning rate "
+        f"raised to {fitted['cluster_final_learning_rate']:.3g}); a larger --budget "
+        "gives a better model"
+    )
 
 
 def search_seconds(left: float, pass_seconds: float) -> float:
