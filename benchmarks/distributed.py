@@ -27,7 +27,9 @@ workers; the ratio is the speed-up.
   segments, read as ``monitor --cluster`` reads a time window: every row filtered and
   hashed, a ``--sample-rows`` (1,000,000) sample chosen and its inputs decoded, by
   :class:`modelcycle.distributed.ClusterLogReader`; checked to return the sample. One
-  process's ``read_predictions`` of the same window is printed beside it.
+  process's ``read_predictions`` of the same window is printed beside it, and so is the
+  speed-up of the read's decoding tasks alone, each sending back only its row count: on
+  a machine whose client shares the workers' cores, the most the read could scale.
 
 - large data (``--only large-data``): ``train --cluster --distributed-data`` on a Parquet
   dataset whose in-memory (pandas, deep) size is ``--memory-factor`` (3) times one
@@ -85,7 +87,18 @@ from modelcycle.automl import (  # noqa: E402
 from modelcycle.automl._trial import Matrix  # noqa: E402
 from modelcycle.core import Settings, Task  # noqa: E402
 from modelcycle.distributed import ClusterLogReader, DaskExecutor, score_partitions  # noqa: E402
+from modelcycle.distributed._monitoring import (  # noqa: E402
+    _on_part,
+    _segments,
+    _select,
+    _Steps,
+    cut_parts,
+)
+from modelcycle.distributed._scoring import portable  # noqa: E402
 from modelcycle.monitoring import read_predictions  # noqa: E402
+from modelcycle.monitoring._logparts import PartWindow, decode_part  # noqa: E402
+from modelcycle.monitoring._logread import ANSWERED_ROUTES  # noqa: E402
+from modelcycle.monitoring._logsql import input_types, prediction_kind  # noqa: E402
 from modelcycle.packaging import Signature  # noqa: E402
 from modelcycle.serving import load_served  # noqa: E402
 from modelcycle.store import LogLayout  # noqa: E402
@@ -203,6 +216,40 @@ def _log(folder: Path, rows: int, segments: int) -> Signature:
     spec.loader.exec_module(generator)
     generator.generate(folder, rows, segments, seed=0)
     return Signature.from_dict(json.loads((folder / "signature.json").read_text()))
+
+
+def _decoded_rows(files: list[str], window: PartWindow) -> int:
+    return decode_part(files, window).num_rows
+
+
+def _decoding_alone(client: Client, home: Path, signature: Signature, sample: int) -> float:
+    """Seconds of the read's decoding tasks alone, each sending back only its row count.
+
+    The same parts and window as :func:`_monitoring`'s read (found first, untimed): how
+    far this machine lets those tasks scale when no decoded row has to reach the client
+    (whose process shares the workers' cores here).
+    """
+    settings = portable(Settings(home=home))
+    parts = cut_parts(_segments(LogLayout.under(home).predictions_of("bench")), _threads(client))
+    window = PartWindow(
+        specs=input_types(signature), routes=tuple(ANSWERED_ROUTES), sample_rows=sample,
+        prediction=prediction_kind(signature),
+    )  # fmt: skip
+    window = _select(_Steps(client, settings, "bench", parts, None), window)
+    with stopwatch() as watch:
+        futures = [
+            client.submit(_on_part, settings, "bench", names, _decoded_rows, window, pure=False)
+            for names in parts
+        ]
+        rows = sum(client.gather(futures))
+    if rows != sample:
+        raise SystemExit(f"the decoding tasks kept {rows} rows, expected {sample}")
+    return watch.seconds
+
+
+def _threads(client: Client) -> int:
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return sum(int(info["nthreads"]) for info in workers.values())
 
 
 def _monitoring(client: Client | None, home: Path, signature: Signature, sample: int) -> float:
@@ -411,6 +458,7 @@ def main() -> None:
         goal=1.8,
     )
     local_read: list[float] = []
+    alone: dict[int, list[float]] = {1: [], 2: []}  # the decoding tasks, rows counted only
     total = args.rows // args.partitions * args.partitions
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
@@ -442,6 +490,9 @@ def main() -> None:
                 for workers, found in ((1, monitoring.peer_s), (2, monitoring.ours_s)):
                     with _cluster(workers) as client:
                         found.append(_monitoring(client, home / "log", signature, args.sample_rows))
+                        alone[workers].append(
+                            _decoding_alone(client, home / "log", signature, args.sample_rows)
+                        )
     shown = [c for c in (trials, scoring, monitoring) if c.peer_s]
     if args.json:
         results = [c.to_dict() for c in shown]
@@ -472,6 +523,12 @@ def main() -> None:
         console.print(
             f"monitoring read: {rate_one:,.0f} log rows/s on 1 worker, {rate_two:,.0f} on 2; "
             f"one process without a cluster (read_predictions): {local_read[0]:.1f} s"
+        )
+        one, two = statistics.median(alone[1]), statistics.median(alone[2])
+        console.print(
+            f"the read's decoding tasks alone, sending back only row counts: {one:.2f} s on "
+            f"1 worker, {two:.2f} s on 2, {one / two:.2f}×: what these two cores allow the "
+            "same tasks when no decoded row reaches the client"
         )
     if large is not None:
         _print_large(large, console)
