@@ -12,7 +12,10 @@ Then each step runs in its own subprocess, so its peak memory is its own:
   training profile;
 * ``sample+drift``: the same window read with ``sample_rows=1_000_000`` (a hash
   sample chosen by DuckDB before decoding) and ``drift_report``;
-* ``labelled``: ``read_labelled`` (the labels joined to their predictions);
+* ``labelled``: ``read_labelled`` (the labels joined to their predictions, inputs
+  decoded, as retraining reads them);
+* ``realized``: ``read_labelled(inputs=False)``, as ``monitor`` reads them for realized
+  performance (the logged inputs not read);
 * ``health``: ``service_health`` (requests, errors, latency percentiles per version).
 
 Peak memory is the subprocess's ``ru_maxrss``. There is no peer to compare with: the
@@ -50,7 +53,7 @@ CATEGORICAL = [f"c{i:02d}" for i in range(6)]
 LABELS = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])
 SHARES = np.array([0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
 T0_MS = int(datetime(2025, 3, 1, tzinfo=UTC).timestamp() * 1000)
-STEPS = ("read+drift", "sample+drift", "labelled", "health")
+STEPS = ("read+drift", "sample+drift", "labelled", "realized", "health")
 
 
 # -- the log ----------------------------------------------------------------------------
@@ -182,8 +185,8 @@ def run_step(step: str, home: Path, rows: int) -> dict[str, Any]:
         report = drift_report(reference, frame)
         times["drift"] = time.perf_counter() - middle
         found = {"rows": len(frame), "columns": frame.shape[1], "drifted": report.drifted_columns}
-    elif step == "labelled":
-        labelled = read_labelled(layout, MODEL, signature=signature)
+    elif step in ("labelled", "realized"):
+        labelled = read_labelled(layout, MODEL, signature=signature, inputs=step == "labelled")
         times["read_labelled"] = time.perf_counter() - started
         found = {"rows": len(labelled), "versions": sorted(set(labelled["version"].tolist()))}
     else:
@@ -202,8 +205,8 @@ def _check(result: dict[str, Any], rows: int) -> list[str]:
         problems.append(f"read+drift: expected {rows} rows and n00 drifted; got {found}")
     if step == "sample+drift" and found["rows"] != min(rows, 1_000_000):
         problems.append(f"sample+drift: expected {min(rows, 1_000_000)} rows; got {found}")
-    if step == "labelled" and found["rows"] != rows // 100:
-        problems.append(f"labelled: expected {rows // 100} rows; got {found}")
+    if step in ("labelled", "realized") and found["rows"] != rows // 100:
+        problems.append(f"{step}: expected {rows // 100} rows; got {found}")
     if step == "health" and sum(found["requests"]) != rows:
         problems.append(f"health: expected {rows} requests; got {found}")
     return problems

@@ -250,6 +250,34 @@ def test_labels_join_by_inputs_to_the_latest_earlier_prediction(tmp_path: Path) 
     assert labelled["label"].tolist() == ["yes"] and labelled["x"].tolist() == [1.5]
 
 
+def test_labelled_rows_without_inputs_are_the_same_rows(tmp_path: Path) -> None:
+    """``inputs=False`` (what realized performance reads) drops the input columns only:
+    labels by request id and labels matched on inputs give the same rows and labels."""
+    same = {"x": 1.5, "plan": "a"}
+    write_predictions(
+        tmp_path,
+        [
+            prediction(0, request_id="first", inputs=same, prediction="no"),
+            prediction(10, request_id="second", inputs=same, prediction="yes"),
+            prediction(12, request_id="third", inputs={"x": 3.0, "plan": "b"}, prediction="no"),
+        ],
+    )
+    write_feedback(
+        tmp_path,
+        [label(20, "yes", inputs={"plan": "a", "x": 1.5}), label(21, "no", request_id="third")],
+    )
+    layout = LogLayout.under(tmp_path)
+    whole = read_labelled(layout, "m", signature=SIGNATURE)
+    narrow = read_labelled(layout, "m", signature=SIGNATURE, inputs=False)
+    assert whole["request_id"].tolist() == ["second", "third"]
+    inputs = [c for c in whole.columns if c not in narrow.columns]
+    assert inputs == ["x", "n", "plan", "active", "email", "inputs.time"]  # the signature's
+    pd.testing.assert_frame_equal(narrow, whole.drop(columns=inputs))
+    assert read_labelled(
+        LogLayout.under(tmp_path / "none"), "m", inputs=False
+    ).columns.tolist() == (narrow.columns.tolist())
+
+
 def test_latest_label_wins(tmp_path: Path) -> None:
     write_predictions(tmp_path, [prediction(0, request_id="a", inputs={"x": 1}, prediction=0)])
     write_feedback(tmp_path, [label(5, 0, request_id="a"), label(7, 1, request_id="a")])

@@ -266,6 +266,7 @@ def _realized(
         last_rows=scope.window.last_rows,
         since=scope.since,
         until=scope.until,
+        inputs=False,  # realized performance reads labels and predictions only
     )
     task, classes = reference.task, reference.classes
     over_time = realized_performance(
