@@ -11,7 +11,7 @@ import pytest
 
 from modelcycle.core import ValidationError
 from modelcycle.monitoring import service_health
-from modelcycle.monitoring._health import latency_over_time
+from modelcycle.monitoring._health import VersionHealth, health_and_latency, latency_over_time
 from modelcycle.store import LogLayout
 from tests.monitoring.logbuild import T0, at, prediction, write_predictions
 
@@ -90,3 +90,23 @@ def test_latency_over_time(tmp_path: Path, latencies: dict[int, np.ndarray]) -> 
     assert latency_over_time(LogLayout.under(tmp_path / "nowhere"), "m").empty
     with pytest.raises(ValidationError, match="fixed time span"):
         latency_over_time(LogLayout.under(tmp_path), "m", freq="W")
+
+
+@pytest.mark.parametrize("window", [{}, {"since": at(150)}, {"last_rows": 12}, {"until": at(5)}])
+def test_health_and_latency_together_are_each_alone(
+    tmp_path: Path, latencies: dict[int, np.ndarray], window: dict[str, object]
+) -> None:
+    """What ``monitor`` reads (the requests aggregated once) is what each function reads."""
+    layout = LogLayout.under(tmp_path)
+    seen: list[list[VersionHealth]] = []
+
+    def width(health: list[VersionHealth]) -> str:
+        seen.append(health)
+        return "15s"
+
+    health, chart = health_and_latency(layout, "m", freq=width, **window)  # type: ignore[arg-type]
+    assert health == service_health(layout, "m", **window) and seen == [health]  # type: ignore[arg-type]
+    alone = latency_over_time(layout, "m", freq="15s", **window)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(chart, alone)
+    assert not chart.empty
+    assert health_and_latency(LogLayout.under(tmp_path / "nowhere"), "m", freq=width)[0] == []

@@ -9,6 +9,7 @@ answered *requests*, not rows: a 1,000-row batch is one latency, not a thousand.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,29 +98,8 @@ def service_health(
     if not has_segments(folder):
         return []
     with connect() as connection:
-        window, params = _window(connection, folder, since, until, last_rows)
-        query = f"""
-            WITH w AS ({window}),
-            req AS (
-                SELECT version, request_id, max(latency_ms) AS latency,
-                       bool_or(error IS NOT NULL) AS failed
-                FROM w GROUP BY version, request_id
-            ),
-            lat AS (
-                SELECT version, count(*) AS requests, count(*) FILTER (WHERE failed) AS errors,
-                       quantile_cont(latency, {_PERCENTILES}) FILTER (WHERE NOT failed) AS q
-                FROM req GROUP BY version
-            ),
-            rows AS (
-                SELECT version, count(*) FILTER (WHERE error IS NULL) AS n,
-                       min(time) AS first, max(time) AS last
-                FROM w GROUP BY version
-            )
-            SELECT version, requests, n, errors, q, first, last
-            FROM lat JOIN rows USING (version) ORDER BY version
-        """
-        found = connection.sql(query, params=params).fetchall()
-    return [_health(*row) for row in found]
+        _aggregate_requests(connection, folder, since, until, last_rows)
+        return _version_health(connection)
 
 
 def latency_over_time(
@@ -152,21 +132,79 @@ def latency_over_time(
     with connect() as connection:
         if not has_segments(folder):
             return to_frame(connection.sql(_EMPTY_LATENCY))
-        window, params = _window(connection, folder, since, until, last_rows)
-        query = f"""
-            WITH req AS (
-                SELECT version, request_id, min(epoch_ms(time)) AS ms, max(latency_ms) AS latency,
-                       bool_or(error IS NOT NULL) AS failed
-                FROM ({window}) GROUP BY version, request_id
-            )
-            SELECT epoch_ms((ms // {width_ms}) * {width_ms}) AS time, version,
+        _aggregate_requests(connection, folder, since, until, last_rows)
+        return _latency(connection, width_ms)
+
+
+def health_and_latency(
+    layout: LogLayout,
+    model: str,
+    *,
+    freq: Callable[[list[VersionHealth]], str],
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    last_rows: int | None = None,
+) -> tuple[list[VersionHealth], pd.DataFrame]:
+    """:func:`service_health` and :func:`latency_over_time` of one window, its requests
+    aggregated once: on a large log that aggregation (one group per request) is most of
+    the cost of each. ``freq`` chooses the chart's bucket width from the health.
+    """
+    folder = layout.predictions_of(model)
+    with connect() as connection:
+        if not has_segments(folder):
+            return [], to_frame(connection.sql(_EMPTY_LATENCY))
+        _aggregate_requests(connection, folder, since, until, last_rows)
+        health = _version_health(connection)
+        return health, _latency(connection, _width_ms(freq(health)))
+
+
+def _aggregate_requests(
+    connection: duckdb.DuckDBPyConnection,
+    folder: Path,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    last_rows: int | None,
+) -> None:
+    """The window's requests, one row per version and request id, as temp table ``requests``."""
+    window, params = _window(connection, folder, since, until, last_rows)
+    connection.execute(
+        f"""
+        CREATE TEMP TABLE requests AS
+        SELECT version, min(time) AS first, max(time) AS last, max(latency_ms) AS latency,
+               bool_or(error IS NOT NULL) AS failed,
+               count(*) FILTER (WHERE error IS NULL) AS answered
+        FROM ({window}) GROUP BY version, request_id
+        """,
+        params,
+    )
+
+
+def _version_health(connection: duckdb.DuckDBPyConnection) -> list[VersionHealth]:
+    found = connection.sql(
+        f"""
+        SELECT version, count(*) AS requests, sum(answered) AS n,
+               count(*) FILTER (WHERE failed) AS errors,
+               quantile_cont(latency, {_PERCENTILES}) FILTER (WHERE NOT failed) AS q,
+               min(first) AS first, max(last) AS last
+        FROM requests GROUP BY version ORDER BY version
+        """
+    ).fetchall()
+    return [_health(*row) for row in found]
+
+
+def _latency(connection: duckdb.DuckDBPyConnection, width_ms: int) -> pd.DataFrame:
+    return to_frame(
+        connection.sql(
+            f"""
+            SELECT epoch_ms((epoch_ms(first) // {width_ms}) * {width_ms}) AS time, version,
                    count(*) AS requests,
                    quantile_cont(latency, 0.5) FILTER (WHERE NOT failed) AS p50,
                    quantile_cont(latency, 0.99) FILTER (WHERE NOT failed) AS p99,
                    count(*) FILTER (WHERE failed) AS errors
-            FROM req GROUP BY ALL ORDER BY time, version
-        """
-        return to_frame(connection.sql(query, params=params))
+            FROM requests GROUP BY ALL ORDER BY time, version
+            """
+        )
+    )
 
 
 _EMPTY_LATENCY = (

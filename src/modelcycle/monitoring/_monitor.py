@@ -26,7 +26,7 @@ from modelcycle.core import NotFound, Task, ValidationError
 from modelcycle.evaluation import METRICS
 from modelcycle.monitoring._alerts import check_rules, feature_metric
 from modelcycle.monitoring._cbpe import CBPE, ESTIMABLE, estimated_performance
-from modelcycle.monitoring._health import VersionHealth, latency_over_time, service_health
+from modelcycle.monitoring._health import VersionHealth, health_and_latency
 from modelcycle.monitoring._labels import read_labelled
 from modelcycle.monitoring._logread import probability_matrix, read_predictions
 from modelcycle.monitoring._monitor_report import MonitorReport, MonitorWindow
@@ -112,9 +112,10 @@ def monitor(
         until=until,
         sample_rows=window.sample_rows,
     )
-    health = service_health(
-        services.layout, model, since=since, until=until, last_rows=window.last_rows
-    )
+    health, latency = health_and_latency(
+        services.layout, model, freq=_chart_width, since=since, until=until,
+        last_rows=window.last_rows,
+    )  # fmt: skip
     _note_sample(frame, health, reference.version, window, notes)
     drift = _drift(frame, reference, alpha, notes)
     realized, summary = _realized(scope, rules, bucket_rows, notes)
@@ -134,7 +135,7 @@ def monitor(
         },
         estimated=estimated,
         health=health,
-        latency=_latency(scope, health),
+        latency=latency,
         importance=dict(reference.importance),
         metrics={},
         notes=notes,
@@ -313,17 +314,10 @@ def _wanted(rules: list[AlertRule], family: str, primary: str, allowed: Iterable
     return list(dict.fromkeys(m for m in [primary, *named] if m in known))
 
 
-def _latency(scope: _Scope, health: list[VersionHealth]) -> pd.DataFrame:
+def _chart_width(health: list[VersionHealth]) -> str:
+    """The latency chart's bucket: the shortest giving about :data:`_POINTS` over the span."""
     span = max(h.last for h in health) - min(h.first for h in health) if health else timedelta()
-    freq = next((f for f in _FREQUENCIES if pd.Timedelta(f) * _POINTS >= span), _FREQUENCIES[-1])
-    return latency_over_time(
-        scope.layout,
-        scope.model,
-        freq=freq,
-        since=scope.since,
-        until=scope.until,
-        last_rows=scope.window.last_rows,
-    )
+    return next((f for f in _FREQUENCIES if pd.Timedelta(f) * _POINTS >= span), _FREQUENCIES[-1])
 
 
 def _note_empty(report: MonitorReport, notes: list[str]) -> None:
