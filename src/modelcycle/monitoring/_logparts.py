@@ -72,8 +72,7 @@ class PartWindow:
     ``prediction`` is the DuckDB type of the prediction column (``None`` until known:
     the scan reports the JSON types found); ``cutoff`` (epoch milliseconds, request id,
     row) keeps the rows at or after that key, ``threshold`` the rows whose sample hash
-    is at most it (the end of the boundary bucket, before the exact one is known). Both
-    are found by merging the parts' answers.
+    is at most it. Both are found by merging the parts' answers.
     """
 
     specs: dict[str, str]
@@ -113,7 +112,9 @@ class PartScan:
     types: frozenset[str] = frozenset()
     #: The part's ``last_rows`` latest times, epoch milliseconds (with a row limit).
     times: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    #: The sample hash of each of the part's rows (without a row limit, with a sample).
+    #: The sample hash of each of the part's rows in the window: from :func:`scan_part`
+    #: with a sample and no row limit, from :func:`hashes_part` after a cutoff. Kept on
+    #: the worker; :meth:`brief` counts them for the client.
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     #: :func:`bucket_counts` of ``hashes``, in a :meth:`brief` scan.
     buckets: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
