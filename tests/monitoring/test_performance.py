@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 from modelcycle.core import ValidationError
 from modelcycle.evaluation import default_metric
 from modelcycle.monitoring import read_labelled, realized_performance
-from modelcycle.monitoring._performance import class_codes, summarize_realized
+from modelcycle.monitoring._performance import class_codes, class_key, summarize_realized
 from modelcycle.store import LogLayout
 from tests.monitoring.logbuild import at, label, prediction, write_feedback, write_predictions
 
@@ -125,3 +125,15 @@ def test_class_matching_and_default_metric() -> None:
     codes = class_codes(pd.Series([True, "yes", 2.0, "2", None]), [False, True, 2])
     np.testing.assert_array_equal(codes, [1.0, np.nan, 2.0, 2.0, np.nan])
     assert default_metric("binary") == "roc_auc" and default_metric("regression") == "rmse"
+
+
+def test_class_codes_match_each_value_alone_whatever_repeats() -> None:
+    """Codes are computed once per distinct (type, value): ``True`` and ``1``, ``1.0`` and
+    ``"1"``, NaN and ``pd.NA`` still get each their own value's code, repeated or not."""
+    values = [1.0, "0", None, 7, True, 1, np.nan, pd.NA, "1", "x", [1], np.float64(1.0)]
+    values += [np.int64(0), False, "true", 2.5, "2.5", float("nan")]
+    series = pd.Series(values * 3, dtype=object)
+    for classes in ([0, 1], [0, 1, True], ["no", "yes"], [False, True], [2.5, "x"]):
+        index = {class_key(c): i for i, c in enumerate(classes)}
+        alone = [index.get(class_key(v), np.nan) for v in series.tolist()]
+        np.testing.assert_array_equal(class_codes(series, classes), np.array(alone, dtype=float))

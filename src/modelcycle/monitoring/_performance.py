@@ -9,7 +9,7 @@ monitoring and the training report agree to the last digit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,10 +123,13 @@ def buckets(frame: pd.DataFrame, bucket_rows: int | None, freq: str | None) -> I
         raise ValidationError(f"bucket_rows={bucket_rows!r} must be a positive number of rows")
     offset = _offset(freq) if freq is not None else None
     times = pd.to_datetime(frame["time"], utc=True) if len(frame) else frame["time"]
+    # The order as UTC datetime64 values: ``to_numpy()`` of a time-zone aware column
+    # builds a Timestamp object per row (2 s for a million rows).
+    order = times.dt.tz_convert(None).to_numpy() if len(frame) else np.empty(0)
     versions = frame["version"].to_numpy()
     for version in sorted(set(versions.tolist())):
         mine = np.flatnonzero(versions == version)
-        mine = mine[np.argsort(times.to_numpy()[mine], kind="stable")]
+        mine = mine[np.argsort(order[mine], kind="stable")]
         stamps = times.iloc[mine]
         if offset is not None:
             starts = stamps.dt.floor(offset)
@@ -209,8 +212,21 @@ def class_codes(values: pd.Series, classes: Sequence[Any]) -> np.ndarray:
     [1.0, 0.0, nan, nan]
     """
     index = {class_key(c): i for i, c in enumerate(classes)}
-    keys = [class_key(v) for v in values.tolist()]
-    return np.array([index.get(k, np.nan) if k is not None else np.nan for k in keys], dtype=float)
+    # A value's code depends on its type and value only: computed once per distinct pair
+    # (labels and predictions repeat a few classes over many rows).
+    seen: dict[tuple[type, Any], float] = {}
+    codes = np.empty(len(values), dtype=float)
+    for position, value in enumerate(values.tolist()):
+        pair = (type(value), value)
+        try:
+            codes[position] = seen[pair]
+        except (KeyError, TypeError):  # new, or unhashable
+            key = class_key(value)
+            code = index.get(key, np.nan) if key is not None else np.nan
+            codes[position] = code
+            if key is not None and isinstance(value, Hashable):  # a missing one may not
+                seen[pair] = code  # equal itself (NaN, pd.NA): computed each time
+    return codes
 
 
 def class_key(value: Any) -> str | None:
