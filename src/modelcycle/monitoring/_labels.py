@@ -134,9 +134,8 @@ def read_labelled(
     pandas.DataFrame
         The columns of :func:`read_predictions` (without the inputs when ``inputs`` is
         false) plus ``label`` (decoded JSON, typed like the predictions) and
-        ``label_time``, ordered by prediction time. Shadow
-        rows and refused requests are never labelled. Empty (same columns) when
-        either log has no segments.
+        ``label_time``, ordered by prediction time. Shadow rows and refused requests
+        are never labelled. Empty (same columns) when either log has no segments.
 
     Examples
     --------

@@ -209,10 +209,13 @@ def rounds_warning(fitted: dict[str, float]) -> str | None:
     """The warning of a fit that had time for fewer than half its rounds: of those
     planned, or of the search's when more were planned (``None`` otherwise).
 
-    >>> rounds_warning({"cluster_rounds_planned": 700, "cluster_rounds_searched": 735,
-    ...                 "cluster_rounds_trained": 56, "cluster_final_learning_rate": 0.3})
-    'the cluster fit had time for 56 of the 700 rounds planned (at a learning rate raised to 0.3); a larger --budget gives a better model'
-    """  # noqa: E501
+    >>> fitted = {"cluster_rounds_planned": 700, "cluster_rounds_searched": 735,
+    ...           "cluster_rounds_trained": 56, "cluster_final_learning_rate": 0.3}
+    >>> rounds_warning(fitted)[:60]
+    'the cluster fit had time for 56 of the 700 rounds planned (a'
+    >>> rounds_warning(fitted | {"cluster_rounds_trained": 350}) is None
+    True
+    """
     planned = min(fitted["cluster_rounds_planned"], fitted["cluster_rounds_searched"])
     if fitted["cluster_rounds_trained"] >= planned / 2:
         return None
