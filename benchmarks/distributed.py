@@ -496,7 +496,13 @@ def main() -> None:
     shown = [c for c in (trials, scoring, monitoring) if c.peer_s]
     if args.json:
         results = [c.to_dict() for c in shown]
-        print(json.dumps({"machine": machine(), "results": results, "large_data": large}))
+        seconds = {str(w): statistics.median(found) for w, found in alone.items() if found}
+        print(
+            json.dumps(
+                {"machine": machine(), "results": results, "large_data": large,
+                 "decoding_alone_s": seconds}
+            )
+        )  # fmt: skip
         return
     print_table("Dask: 1 worker (peer) against 2 workers", "1 worker", shown, console=console)
     console.print(machine())
@@ -527,7 +533,7 @@ def main() -> None:
         one, two = statistics.median(alone[1]), statistics.median(alone[2])
         console.print(
             f"the read's decoding tasks alone, sending back only row counts: {one:.2f} s on "
-            f"1 worker, {two:.2f} s on 2, {one / two:.2f}×: what these two cores allow the "
+            f"1 worker, {two:.2f} s on 2, {one / two:.2f}×: what this machine allows the "
             "same tasks when no decoded row reaches the client"
         )
     if large is not None:
