@@ -521,10 +521,10 @@ def _encoded(
     With a ``validation`` share, the validation slice is left out.
 
     Float32 halves the memory ``lightgbm.dask`` holds; LightGBM keeps labels as float32
-    anyway. A float64 value and its float32
-    rounding fall on the same side of every split the trees learn (thresholds lie between
-    distinct float32 training values; a value exactly halfway between two float32 numbers
-    aside), so the model predicts from the float64 features of serving as it trained.
+    anyway. A float64 value and its float32 rounding fall on the same side of every
+    split the trees learn (thresholds lie between distinct float32 training values; a
+    value exactly halfway between two float32 numbers aside), so the model predicts from
+    the float64 features of serving as it trained.
     """
     train = train_rows(part, test_size, seed)
     if validation > 0:
